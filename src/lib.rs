@@ -1,0 +1,51 @@
+//! # coworker — an embedded rules engine where everything is a document
+//!
+//! Records, their schemas, operations, workflow templates and the runs that record what
+//! happened are all documents in one embedded [redb](https://docs.rs/redb) store. One entry
+//! point, [`Engine::run`], executes any operation and returns the [`Run`] that records it.
+//!
+//! ```
+//! use coworker::{Engine, RunRequest};
+//! use serde_json::json;
+//!
+//! let engine = Engine::in_memory().unwrap();
+//! engine.run(RunRequest::new("create").into_doctype("ToDo")
+//!     .input(json!({"data": [{"description": "write docs", "status": "Open"},
+//!                            {"description": "ship", "status": "Closed"}]})));
+//! let open = engine.run_json(
+//!     r#"{"operation": "select", "from": "ToDo", "input": {"where": {"status": "Open"}}}"#,
+//! );
+//! assert!(open.success);
+//! assert_eq!(open.data()[0]["description"], json!("write docs"));
+//! // Every run is recorded and can be read back.
+//! assert_eq!(engine.get_run(&open.id).unwrap().unwrap().output["meta"]["count"], json!(1));
+//! ```
+//!
+//! ## Durability
+//! A run that writes is acknowledged only after its transaction is durable (one fsync,
+//! shared by runs that commit together). Runs that write nothing (selects, dry runs) do not
+//! wait for an fsync: their records are written with the next write, [`Engine::flush`], or
+//! when the engine is dropped. A crash can lose the records of the last read-only runs,
+//! never a document.
+//!
+//! ## Queries
+//! `select` takes Prisma-style `where` (equality, `in`, `notIn`, `not`, `lt`/`lte`/`gt`/`gte`,
+//! `contains`, `startsWith`, `endsWith`, nested `AND`/`OR`/`NOT`), `orderBy`, `take`, `skip`
+//! and `select`. Numbers compare as numbers, strings as strings; a comparison between
+//! different types never matches. Sorting orders mixed types as
+//! missing/null < booleans < numbers < strings < arrays < objects, and breaks ties by `name`.
+//! Without `take`, a select returns at most [`MAX_SELECT_ROWS`] documents and says so in
+//! `output.meta.truncated`.
+#![forbid(unsafe_code)]
+
+mod engine;
+mod error;
+mod ops;
+mod query;
+mod run;
+mod store;
+
+pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery};
+pub use error::{Error, ErrorCode, FieldError, Result, RunError};
+pub use ops::{MAX_SELECT_ROWS, NativeHandler};
+pub use run::{Run, RunOptions, RunRequest, RunStatus};

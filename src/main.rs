@@ -1,0 +1,252 @@
+//! The `coworker` command line: a thin front end over the library.
+//!
+//! Each subcommand calls one library function and prints JSON (or, for `demo`, a short
+//! narrative). Exit codes: 0 ok, 1 the run failed, 2 usage or I/O error.
+
+use clap::{Parser, Subcommand};
+use coworker::{Engine, Run, RunQuery};
+use serde_json::{Value, json};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "coworker",
+    version,
+    about = "An embedded rules engine: everything is a document"
+)]
+struct Cli {
+    /// The store file (default: ./coworker.redb, or $COWORKER_DB).
+    #[arg(long, global = true, env = "COWORKER_DB")]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one request and print the Run as JSON (exit 1 if the run failed).
+    Run {
+        /// The request as JSON text.
+        #[arg(long, conflicts_with = "file")]
+        json: Option<String>,
+        /// A file holding the request.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// `-` reads the request from standard input.
+        #[arg(value_name = "-")]
+        stdin: Option<String>,
+    },
+    /// Inspect recorded runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// Show create → select → update → delete on a fresh store (a temporary one unless
+    /// --db is given).
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Print one run as JSON.
+    Show {
+        /// The run id.
+        id: String,
+    },
+    /// List runs, oldest first, as a JSON array.
+    List {
+        /// Only runs of this flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// Only the newest N.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// A failure of the command itself (not of a run): exit 2.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let db = cli
+        .db
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("coworker.redb"));
+    let result = match cli.command {
+        Command::Run { json, file, stdin } => read_request(json, file, stdin)
+            .and_then(|text| Ok(Engine::open(&db).map(|e| e.run_json(&text))?))
+            .map(|run| print_run(&run)),
+        Command::Runs { command } => runs(&db, command),
+        Command::Demo => demo(cli.db.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Fatal(message)) => {
+            eprintln!("coworker: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_request(
+    json: Option<String>,
+    file: Option<PathBuf>,
+    stdin: Option<String>,
+) -> Result<String, Fatal> {
+    match (json, file, stdin.as_deref()) {
+        (Some(text), None, None) => Ok(text),
+        (None, Some(path), None) => std::fs::read_to_string(&path)
+            .map_err(|e| Fatal(format!("cannot read {}: {e}", path.display()))),
+        (None, None, Some("-")) => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            Ok(text)
+        }
+        _ => Err(Fatal(
+            "give the request as --json JSON, --file FILE or - (standard input)".into(),
+        )),
+    }
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+fn print_run(run: &Run) -> ExitCode {
+    print_json(&run.to_value());
+    if run.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
+    let engine = Engine::open(db)?;
+    match command {
+        RunsCommand::Show { id } => match engine.get_run(&id)? {
+            Some(run) => {
+                print_json(&run.to_value());
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Err(Fatal(format!("no run with id {id}"))),
+        },
+        RunsCommand::List { flow, limit } => {
+            let query = RunQuery {
+                flow_id: flow,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            let runs: Vec<Value> = engine
+                .list_runs(&query)?
+                .iter()
+                .map(Run::to_value)
+                .collect();
+            print_json(&Value::Array(runs));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The README's first command: a short, real session against a fresh store.
+fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
+    let scratch;
+    let path = match db {
+        Some(path) => path.to_path_buf(),
+        None => {
+            scratch = tempfile::tempdir()?;
+            scratch.path().join("demo.redb")
+        }
+    };
+    println!("coworker demo — store: {}\n", path.display());
+    let engine = Engine::open(&path)?;
+    let steps: [(&str, Value); 6] = [
+        (
+            "create three ToDo documents",
+            json!({"operation": "create", "into": "ToDo", "owner": "alice", "input": {"data": [
+                {"description": "Write the spec", "status": "Open", "priority": 2},
+                {"description": "Review the spec", "status": "Open", "priority": 1},
+                {"description": "Order lunch", "status": "Closed", "priority": 3}]}}),
+        ),
+        (
+            "select the open ones, most urgent first",
+            json!({"operation": "select", "from": "ToDo", "owner": "alice", "input": {
+                "where": {"status": "Open"}, "orderBy": {"priority": "asc"},
+                "select": ["name", "description", "priority"]}}),
+        ),
+        (
+            "close everything about the spec",
+            json!({"operation": "update", "in": "ToDo", "owner": "alice", "input": {
+                "where": {"description": {"contains": "spec"}}, "data": {"status": "Closed"}}}),
+        ),
+        (
+            "delete the closed ones with priority above 1",
+            json!({"operation": "delete", "from": "ToDo", "owner": "alice", "input": {
+                "where": {"AND": [{"status": "Closed"}, {"priority": {"gt": 1}}]}}}),
+        ),
+        (
+            "a bad request is a failed run, not a crash",
+            json!({"operation": "select", "from": "ToDo", "input": {"where": {"status": {"like": "%"}}}}),
+        ),
+        (
+            "what is left",
+            json!({"operation": "select", "from": "ToDo", "owner": "alice"}),
+        ),
+    ];
+    for (i, (title, request)) in steps.into_iter().enumerate() {
+        let run = engine.run_value(request);
+        println!("{}. {title}", i + 1);
+        match &run.error {
+            None => {
+                let docs: Vec<String> = run
+                    .data()
+                    .iter()
+                    .map(|d| match d {
+                        Value::Object(_) => format!(
+                            "{} {}",
+                            d.get("name").and_then(Value::as_str).unwrap_or("?"),
+                            d.get("description")
+                                .map(Value::to_string)
+                                .unwrap_or_default()
+                        ),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                println!(
+                    "   {} {} ok in {:.2} ms → {}",
+                    run.operation.as_deref().unwrap_or("?"),
+                    run.doctype.as_deref().unwrap_or(""),
+                    run.duration,
+                    if docs.is_empty() {
+                        "nothing".into()
+                    } else {
+                        docs.join("; ")
+                    }
+                );
+            }
+            Some(error) => println!("   failed: {} — {}", error.code, error.message),
+        }
+        println!("   run {}", run.id);
+    }
+    engine.flush()?;
+    let recorded = engine.list_runs(&RunQuery::default())?;
+    println!(
+        "\n{} runs recorded; inspect one with: coworker --db {} runs show {}",
+        recorded.len(),
+        path.display(),
+        recorded.last().map(|r| r.id.as_str()).unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,300 @@
+//! The request callers send ([`RunRequest`]) and the record of what happened ([`Run`]).
+//!
+//! Both are plain data with the camelCase JSON shape of DESIGN.md. This module never
+//! touches the store or executes anything; it only parses, builds and describes.
+
+use crate::error::{Error, Result, RunError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Options a caller may set on a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunOptions {
+    /// Return the doctype's schema with a select's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_schema: Option<bool>,
+    /// Check the request (operation, target, input) and execute nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// Skip schema validation (only where the operation allows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate: Option<bool>,
+    /// Give up after this many milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// What a caller asks the engine to do: one operation on one target.
+///
+/// Built from JSON (names in camelCase) or with the typed builder:
+///
+/// ```
+/// use coworker::RunRequest;
+/// use serde_json::json;
+///
+/// let typed = RunRequest::new("select")
+///     .from("ToDo")
+///     .input(json!({"where": {"status": "Open"}, "take": 20}))
+///     .owner("alice");
+/// let parsed = RunRequest::from_json(
+///     r#"{"operation":"select","from":"ToDo","input":{"where":{"status":"Open"},"take":20},"owner":"alice"}"#,
+/// ).unwrap();
+/// assert_eq!(typed, parsed);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunRequest {
+    /// The operation's name (`select`, `create`, a custom one, ...). Aliases: `read`, `insert`.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// Target of select and delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Target of create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<String>,
+    /// Target of update (`in` in JSON).
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub in_: Option<String>,
+    /// Target of a workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Target for any operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doctype: Option<String>,
+    /// The operation's input (`data`, `where`, `orderBy`, ...).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub input: Value,
+    /// Options.
+    #[serde(default)]
+    pub options: RunOptions,
+    /// Who asked (the human).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Who executes (e.g. an AI agent); defaults to the owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Kind of flow this run belongs to (workflow, ai-conversation, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_type: Option<String>,
+    /// The flow this run belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_id: Option<String>,
+    /// The step of the flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<String>,
+}
+
+impl RunRequest {
+    /// A request for `operation` with nothing else set.
+    pub fn new(operation: impl Into<String>) -> Self {
+        RunRequest {
+            operation: Some(operation.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Parse a request from JSON text. Unknown keys are refused (a typo such as `form`
+    /// instead of `from` must not silently select nothing).
+    pub fn from_json(text: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::bad_request(format!("malformed request JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// Parse a request from a JSON value.
+    pub fn from_value(value: Value) -> Result<Self> {
+        if !value.is_object() {
+            return Err(Error::bad_request(format!(
+                "a request must be a JSON object, got {}",
+                type_name(&value)
+            )));
+        }
+        serde_json::from_value(value).map_err(|e| Error::bad_request(format!("bad request: {e}")))
+    }
+
+    /// Set `from`.
+    pub fn from(mut self, doctype: impl Into<String>) -> Self {
+        self.from = Some(doctype.into());
+        self
+    }
+    /// Set `into`.
+    pub fn into_doctype(mut self, doctype: impl Into<String>) -> Self {
+        self.into = Some(doctype.into());
+        self
+    }
+    /// Set `in`.
+    pub fn in_doctype(mut self, doctype: impl Into<String>) -> Self {
+        self.in_ = Some(doctype.into());
+        self
+    }
+    /// Set `doctype`.
+    pub fn doctype(mut self, doctype: impl Into<String>) -> Self {
+        self.doctype = Some(doctype.into());
+        self
+    }
+    /// Set `template`.
+    pub fn template(mut self, template: impl Into<String>) -> Self {
+        self.template = Some(template.into());
+        self
+    }
+    /// Set `input`.
+    pub fn input(mut self, input: Value) -> Self {
+        self.input = input;
+        self
+    }
+    /// Set `options`.
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// Set `owner`.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+    /// Set `agent`.
+    pub fn agent(mut self, agent: impl Into<String>) -> Self {
+        self.agent = Some(agent.into());
+        self
+    }
+    /// Set `flowType` and `flowId`.
+    pub fn flow(mut self, flow_type: impl Into<String>, flow_id: impl Into<String>) -> Self {
+        self.flow_type = Some(flow_type.into());
+        self.flow_id = Some(flow_id.into());
+        self
+    }
+    /// Set `stepId`.
+    pub fn step(mut self, step_id: impl Into<String>) -> Self {
+        self.step_id = Some(step_id.into());
+        self
+    }
+
+    /// The target doctype, whichever key carried it (`doctype` wins, then `from`, `into`, `in`).
+    pub fn target(&self) -> Option<&str> {
+        self.doctype
+            .as_deref()
+            .or(self.from.as_deref())
+            .or(self.into.as_deref())
+            .or(self.in_.as_deref())
+    }
+}
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Accepted, not started.
+    Pending,
+    /// Executing.
+    Running,
+    /// Finished successfully; never modified again.
+    Completed,
+    /// Finished with an error; never modified again.
+    Failed,
+}
+
+impl RunStatus {
+    /// `completed` or `failed`.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Failed)
+    }
+}
+
+/// The record of one execution: what was asked, by whom, what happened.
+///
+/// Every key of DESIGN.md's run is always present in the JSON (null when not set), so
+/// consumers can rely on the shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    /// Unique, sortable by time (a ULID).
+    pub id: String,
+    /// When the run started (RFC 3339, UTC).
+    pub timestamp: String,
+    /// The operation as resolved (aliases replaced), or as given when it could not be resolved.
+    pub operation: Option<String>,
+    /// Where the run is in its life.
+    pub status: RunStatus,
+    /// Milliseconds from start to end.
+    pub duration: f64,
+    /// The target doctype, whichever key carried it.
+    pub doctype: Option<String>,
+    /// `from` as given.
+    pub from: Option<String>,
+    /// `into` as given.
+    pub into: Option<String>,
+    /// `template` as given.
+    pub template: Option<String>,
+    /// The input as given.
+    pub input: Value,
+    /// The output (see DESIGN.md for shapes); stored compact for selects.
+    pub output: Value,
+    /// `true` when completed.
+    pub success: bool,
+    /// Set when failed.
+    pub error: Option<RunError>,
+    /// The run whose handler started this one.
+    pub parent_run_id: Option<String>,
+    /// Runs started by this one, in order.
+    pub child_run_ids: Vec<String>,
+    /// The id of the top-level run of this tree.
+    pub chain_id: String,
+    /// Who asked.
+    pub owner: Option<String>,
+    /// Who executed.
+    pub agent: Option<String>,
+    /// Kind of flow.
+    pub flow_type: Option<String>,
+    /// The flow.
+    pub flow_id: Option<String>,
+    /// The step of the flow.
+    pub step_id: Option<String>,
+    /// The options as given.
+    pub options: RunOptions,
+}
+
+impl Run {
+    /// The output's `data` as an array of documents (empty when there is none).
+    ///
+    /// ```
+    /// # use coworker::Engine;
+    /// # use serde_json::json;
+    /// let engine = Engine::in_memory().unwrap();
+    /// let run = engine.run_json(r#"{"operation":"create","into":"Note","input":{"data":{"title":"hi"}}}"#);
+    /// assert_eq!(run.data()[0]["title"], json!("hi"));
+    /// ```
+    pub fn data(&self) -> &[Value] {
+        self.output
+            .get("data")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The run as a JSON value.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The run as a JSON map (what handlers see as `context`).
+    pub fn to_map(&self) -> Map<String, Value> {
+        match self.to_value() {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// The JSON type name of a value, for error messages.
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,499 @@
+//! The redb store: documents, run records and their indexes, and the group commit.
+//!
+//! Every table is declared once, below. Writes go through [`Store::write`]: all concurrent
+//! writers share one redb write transaction and one fsync (group commit); each writer's
+//! changes are recorded in an undo log so a failed run can be rolled back inside the shared
+//! transaction (redb refuses savepoints in a transaction that already wrote, so an undo log
+//! is how one run's writes are taken back without touching its neighbours').
+//!
+//! Runs that write nothing hand their records to [`Store::record_later`]: they are written by
+//! the next write transaction, [`Store::flush`], or when the store is dropped. A crash can
+//! lose those records, never a document.
+//!
+//! This module must never interpret documents beyond their key: validation, queries and
+//! permissions live elsewhere.
+
+use crate::error::{Error, Result};
+use crate::query::Doc;
+use crate::run::Run;
+use redb::{
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    TableDefinition, WriteTransaction,
+};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+type Bytes = &'static [u8];
+
+/// Documents: key `doctype \0 name`, value the document's JSON.
+const DOCS: TableDefinition<Bytes, Bytes> = TableDefinition::new("docs");
+/// Run records: key the run id (a ULID, so keys sort by time), value the run's JSON.
+const RUNS: TableDefinition<Bytes, Bytes> = TableDefinition::new("runs");
+/// Run indexes: key `field \0 value \0 run id`, empty value. Fields: `flow`, `chain`,
+/// `parent`, `owner`.
+const RUN_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("run_index");
+
+/// How many records of read-only runs may wait in memory before they are written.
+const MAX_PENDING_RECORDS: usize = 1024;
+
+/// Reads one indexed value off a run.
+type RunField = fn(&Run) -> Option<&str>;
+
+/// The run-index fields, with how each reads its value off a run.
+const RUN_INDEX_FIELDS: [(&str, RunField); 4] = [
+    ("flow", |r| r.flow_id.as_deref()),
+    ("chain", |r| Some(r.chain_id.as_str())),
+    ("parent", |r| r.parent_run_id.as_deref()),
+    ("owner", |r| r.owner.as_deref()),
+];
+
+fn doc_key(doctype: &str, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(doctype.len() + name.len() + 1);
+    key.extend_from_slice(doctype.as_bytes());
+    key.push(0);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// The key range holding every document of `doctype`.
+fn doctype_range(doctype: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut start = doctype.as_bytes().to_vec();
+    start.push(0);
+    let mut end = doctype.as_bytes().to_vec();
+    end.push(1);
+    (start, end)
+}
+
+fn run_index_key(field: &str, value: &str, run_id: &str) -> Vec<u8> {
+    [
+        field.as_bytes(),
+        &[0],
+        value.as_bytes(),
+        &[0],
+        run_id.as_bytes(),
+    ]
+    .concat()
+}
+
+fn parse_doc(bytes: &[u8]) -> Result<Doc> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Storage(format!("a stored document is not valid JSON: {e}")))
+}
+
+fn parse_run(bytes: &[u8]) -> Result<Run> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Storage(format!("a stored run is not valid JSON: {e}")))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::internal(format!("cannot encode: {e}")))
+}
+
+/// Reads shared by read-only snapshots and the write transaction.
+pub(crate) trait View {
+    /// One document by doctype and name.
+    fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>>;
+    /// Every document of a doctype, in name order; `visit` returns `false` to stop.
+    fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()>;
+    /// One run record.
+    fn get_run(&self, id: &str) -> Result<Option<Run>>;
+}
+
+fn get_doc_in(
+    table: &impl ReadableTable<Bytes, Bytes>,
+    doctype: &str,
+    name: &str,
+) -> Result<Option<Doc>> {
+    match table.get(doc_key(doctype, name).as_slice())? {
+        Some(bytes) => Ok(Some(parse_doc(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn scan_docs_in(
+    table: &impl ReadableTable<Bytes, Bytes>,
+    doctype: &str,
+    visit: &mut dyn FnMut(Doc) -> bool,
+) -> Result<()> {
+    let (start, end) = doctype_range(doctype);
+    for entry in table.range(start.as_slice()..end.as_slice())? {
+        let (_, value) = entry?;
+        if !visit(parse_doc(value.value())?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn get_run_in(table: &impl ReadableTable<Bytes, Bytes>, id: &str) -> Result<Option<Run>> {
+    match table.get(id.as_bytes())? {
+        Some(bytes) => Ok(Some(parse_run(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// A consistent read-only snapshot.
+pub(crate) struct ReadTables {
+    docs: ReadOnlyTable<Bytes, Bytes>,
+    runs: ReadOnlyTable<Bytes, Bytes>,
+    run_index: ReadOnlyTable<Bytes, Bytes>,
+}
+
+impl ReadTables {
+    fn open(txn: &ReadTransaction) -> Result<Self> {
+        Ok(ReadTables {
+            docs: txn.open_table(DOCS)?,
+            runs: txn.open_table(RUNS)?,
+            run_index: txn.open_table(RUN_INDEX)?,
+        })
+    }
+
+    /// Run ids indexed under `field = value`, oldest first.
+    pub(crate) fn run_ids_by(&self, field: &str, value: &str) -> Result<Vec<String>> {
+        let mut prefix = run_index_key(field, value, "");
+        let start = prefix.clone();
+        *prefix.last_mut().expect("key ends with a separator") = 1;
+        let mut ids = Vec::new();
+        for entry in self.run_index.range(start.as_slice()..prefix.as_slice())? {
+            let (key, _) = entry?;
+            let id = &key.value()[start.len()..];
+            ids.push(String::from_utf8_lossy(id).into_owned());
+        }
+        Ok(ids)
+    }
+
+    /// The newest runs, newest first.
+    pub(crate) fn latest_runs(&self, limit: usize) -> Result<Vec<Run>> {
+        let mut runs = Vec::new();
+        for entry in self.runs.iter()?.rev().take(limit) {
+            let (_, value) = entry?;
+            runs.push(parse_run(value.value())?);
+        }
+        Ok(runs)
+    }
+}
+
+impl View for ReadTables {
+    fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>> {
+        get_doc_in(&self.docs, doctype, name)
+    }
+    fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
+        scan_docs_in(&self.docs, doctype, visit)
+    }
+    fn get_run(&self, id: &str) -> Result<Option<Run>> {
+        get_run_in(&self.runs, id)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum TableKind {
+    Docs,
+}
+
+/// One change to take back: the key and the value it had before (`None`: it was absent).
+struct Undo {
+    table: TableKind,
+    key: Vec<u8>,
+    before: Option<Vec<u8>>,
+}
+
+/// The tables of the shared write transaction, as one writer sees them while it holds it.
+pub(crate) struct WriteTables<'t> {
+    docs: Table<'t, Bytes, Bytes>,
+    runs: Table<'t, Bytes, Bytes>,
+    run_index: Table<'t, Bytes, Bytes>,
+    undo: Vec<Undo>,
+}
+
+/// A point in a writer's undo log to roll back to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark(usize);
+
+impl<'t> WriteTables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Self> {
+        Ok(WriteTables {
+            docs: txn.open_table(DOCS)?,
+            runs: txn.open_table(RUNS)?,
+            run_index: txn.open_table(RUN_INDEX)?,
+            undo: Vec::new(),
+        })
+    }
+
+    /// Insert or replace a document.
+    pub(crate) fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc) -> Result<()> {
+        let key = doc_key(doctype, name);
+        let bytes = encode(doc)?;
+        let before = self
+            .docs
+            .insert(key.as_slice(), bytes.as_slice())?
+            .map(|old| old.value().to_vec());
+        self.undo.push(Undo {
+            table: TableKind::Docs,
+            key,
+            before,
+        });
+        Ok(())
+    }
+
+    /// Remove a document; returns whether it existed.
+    pub(crate) fn remove_doc(&mut self, doctype: &str, name: &str) -> Result<bool> {
+        let key = doc_key(doctype, name);
+        let before = self
+            .docs
+            .remove(key.as_slice())?
+            .map(|old| old.value().to_vec());
+        let existed = before.is_some();
+        if existed {
+            self.undo.push(Undo {
+                table: TableKind::Docs,
+                key,
+                before,
+            });
+        }
+        Ok(existed)
+    }
+
+    /// The current position in the undo log.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.undo.len())
+    }
+
+    /// Take back every change made since `mark`, newest first.
+    pub(crate) fn rollback_to(&mut self, mark: Mark) -> Result<()> {
+        while self.undo.len() > mark.0 {
+            let undo = self.undo.pop().expect("length checked above");
+            let table = match undo.table {
+                TableKind::Docs => &mut self.docs,
+            };
+            match undo.before {
+                Some(bytes) => {
+                    table.insert(undo.key.as_slice(), bytes.as_slice())?;
+                }
+                None => {
+                    table.remove(undo.key.as_slice())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Store a finished run record and its index entries. Run records are written once:
+    /// a record that is already final is never replaced.
+    pub(crate) fn put_run(&mut self, run: &Run) -> Result<()> {
+        assert!(run.status.is_final(), "only finished runs are stored");
+        let bytes = encode(run)?;
+        self.put_run_bytes(run, &bytes)
+    }
+
+    fn put_run_bytes(&mut self, run: &Run, bytes: &[u8]) -> Result<()> {
+        if self.runs.get(run.id.as_bytes())?.is_some() {
+            return Err(Error::new(
+                crate::ErrorCode::Immutable,
+                format!(
+                    "run {} is already recorded; completed runs are never modified",
+                    run.id
+                ),
+            ));
+        }
+        self.runs.insert(run.id.as_bytes(), bytes)?;
+        for (field, value_of) in RUN_INDEX_FIELDS {
+            if let Some(value) = value_of(run) {
+                let key = run_index_key(field, value, &run.id);
+                self.run_index.insert(key.as_slice(), [].as_slice())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl View for WriteTables<'_> {
+    fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>> {
+        get_doc_in(&self.docs, doctype, name)
+    }
+    fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
+        scan_docs_in(&self.docs, doctype, visit)
+    }
+    fn get_run(&self, id: &str) -> Result<Option<Run>> {
+        get_run_in(&self.runs, id)
+    }
+}
+
+/// The open shared write transaction and the records waiting to be written.
+struct WriterState {
+    txn: Option<WriteTransaction>,
+    /// The number of the batch the open transaction will commit as.
+    batch: u64,
+    /// Records of read-only runs not yet written.
+    pending: Vec<Run>,
+}
+
+/// Which batches are durable.
+struct CommitState {
+    committed: u64,
+    committing: bool,
+    /// Recent batches whose commit failed, with the cause.
+    failures: VecDeque<(u64, String)>,
+}
+
+/// The redb database and its group commit.
+pub(crate) struct Store {
+    db: Database,
+    writer: Mutex<WriterState>,
+    commit: Mutex<CommitState>,
+    committed: Condvar,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them half-updated in a way that matters
+    // more than refusing all further work would: recover the guard.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Store {
+    /// Open (or create) the store file.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let db = Database::builder()
+            .create(path)
+            .map_err(|e| Error::Storage(format!("cannot open store {}: {e}", path.display())))?;
+        Self::init(db)
+    }
+
+    /// A store that lives in memory only.
+    pub(crate) fn in_memory() -> Result<Self> {
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> Result<Self> {
+        let txn = db.begin_write()?;
+        WriteTables::open(&txn)?;
+        txn.commit()?;
+        Ok(Store {
+            db,
+            writer: Mutex::new(WriterState {
+                txn: None,
+                batch: 1,
+                pending: Vec::new(),
+            }),
+            commit: Mutex::new(CommitState {
+                committed: 0,
+                committing: false,
+                failures: VecDeque::new(),
+            }),
+            committed: Condvar::new(),
+        })
+    }
+
+    /// A consistent snapshot of everything committed so far.
+    pub(crate) fn read(&self) -> Result<ReadTables> {
+        let txn = self.db.begin_read()?;
+        ReadTables::open(&txn)
+    }
+
+    /// A run record, wherever it is: written, or still waiting in memory.
+    pub(crate) fn get_run(&self, id: &str) -> Result<Option<Run>> {
+        if let Some(run) = lock(&self.writer).pending.iter().find(|r| r.id == id) {
+            return Ok(Some(run.clone()));
+        }
+        self.read()?.get_run(id)
+    }
+
+    /// Records of read-only runs not yet written, oldest first.
+    pub(crate) fn pending_runs(&self) -> Vec<Run> {
+        lock(&self.writer).pending.clone()
+    }
+
+    /// Keep the record of a run that wrote nothing; it is written with the next commit.
+    pub(crate) fn record_later(&self, run: Run) -> Result<()> {
+        let full = {
+            let mut writer = lock(&self.writer);
+            writer.pending.push(run);
+            writer.pending.len() >= MAX_PENDING_RECORDS
+        };
+        if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Run `job` inside the shared write transaction and return once its batch is durable.
+    ///
+    /// `job` must leave the tables consistent: on failure it rolls its own changes back
+    /// (see [`WriteTables::mark`]). It writes its run records itself.
+    pub(crate) fn write<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<R> {
+        let (result, batch) = {
+            let mut writer = lock(&self.writer);
+            let writer = &mut *writer;
+            if writer.txn.is_none() {
+                writer.txn = Some(self.db.begin_write()?);
+            }
+            let txn = writer.txn.as_ref().expect("opened above");
+            let mut tables = WriteTables::open(txn)?;
+            for run in writer.pending.drain(..) {
+                tables.put_run(&run)?;
+            }
+            (job(tables), writer.batch)
+        };
+        self.make_durable(batch)?;
+        Ok(result)
+    }
+
+    /// Write every waiting record and make everything durable.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.write(|_| ())
+    }
+
+    /// Wait until `batch` is durable, committing it ourselves if nobody else is.
+    fn make_durable(&self, batch: u64) -> Result<()> {
+        let mut state = lock(&self.commit);
+        loop {
+            if state.committed >= batch {
+                return match state.failures.iter().find(|(b, _)| *b == batch) {
+                    Some((_, cause)) => Err(Error::Storage(cause.clone())),
+                    None => Ok(()),
+                };
+            }
+            if state.committing {
+                state = self
+                    .committed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                continue;
+            }
+            state.committing = true;
+            drop(state);
+            let (taken, txn) = {
+                let mut writer = lock(&self.writer);
+                let taken = writer.batch;
+                writer.batch += 1;
+                (taken, writer.txn.take())
+            };
+            let outcome = match txn {
+                Some(mut txn) => txn
+                    .set_durability(Durability::Immediate)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| txn.commit().map_err(|e| e.to_string())),
+                None => Ok(()),
+            };
+            state = lock(&self.commit);
+            state.committing = false;
+            state.committed = taken;
+            if let Err(cause) = outcome {
+                state.failures.push_back((taken, cause));
+                if state.failures.len() > 64 {
+                    state.failures.pop_front();
+                }
+            }
+            self.committed.notify_all();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let waiting = !lock(&self.writer).pending.is_empty();
+        if waiting && let Err(e) = self.flush() {
+            tracing::error!("records of read-only runs could not be written at close: {e}");
+        }
+    }
+}
