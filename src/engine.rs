@@ -12,6 +12,7 @@
 use crate::error::{Error, ErrorCode, Result};
 use crate::ops::{self, Handler, NativeHandler, Registry};
 use crate::run::{Run, RunRequest, RunStatus};
+use crate::schema::{self, Schema, SchemaCache};
 use crate::store::{ReadTables, Store, View, WriteTables};
 use serde_json::{Value, json};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -36,16 +37,17 @@ fn now_rfc3339() -> String {
     format!("{:.6}", jiff::Timestamp::now())
 }
 
-/// The tables a run reads and writes: a snapshot, or the shared write transaction.
+/// The tables a run reads and writes: a snapshot (with the schema generation observed
+/// before it was taken), or the shared write transaction.
 pub(crate) enum Tx<'t> {
-    Read(ReadTables),
+    Read(ReadTables, u64),
     Write(WriteTables<'t>),
 }
 
 impl Tx<'_> {
     fn view(&self) -> &dyn View {
         match self {
-            Tx::Read(tables) => tables,
+            Tx::Read(tables, _) => tables,
             Tx::Write(tables) => tables,
         }
     }
@@ -88,21 +90,31 @@ impl EngineBuilder {
 
     /// Open (or create) the store file at `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Engine> {
-        Ok(self.build(Store::open(path.as_ref())?))
+        self.build(Store::open(path.as_ref())?)
     }
 
     /// A store in memory, gone when the engine is dropped.
     pub fn in_memory(self) -> Result<Engine> {
-        Ok(self.build(Store::in_memory()?))
+        self.build(Store::in_memory()?)
     }
 
-    fn build(self, store: Store) -> Engine {
-        Engine {
+    fn build(self, store: Store) -> Result<Engine> {
+        store.write(|mut tables| -> Result<()> {
+            for seed in schema::seeds() {
+                let name = seed["name"].as_str().expect("seeds are named").to_string();
+                if tables.get_doc(schema::SCHEMA, &name)?.is_none() {
+                    tables.put_doc(schema::SCHEMA, &name, &seed, &[])?;
+                }
+            }
+            Ok(())
+        })??;
+        Ok(Engine {
             inner: Arc::new(Inner {
                 store,
                 registry: self.registry,
+                schemas: SchemaCache::default(),
             }),
-        }
+        })
     }
 }
 
@@ -128,6 +140,7 @@ pub struct Engine {
 struct Inner {
     store: Store,
     registry: Registry,
+    schemas: SchemaCache,
 }
 
 /// Which runs to list; see [`Engine::list_runs`].
@@ -296,10 +309,11 @@ impl Inner {
                 })
                 .and_then(|stored| stored)
         } else {
+            let generation = self.store.schema_generation();
             self.store
                 .read()
                 .map(|tables| {
-                    let mut tx = Tx::Read(tables);
+                    let mut tx = Tx::Read(tables, generation);
                     let mut records = Vec::new();
                     let run = self.execute(&mut tx, &mut records, request, None);
                     (run, records)
@@ -363,7 +377,7 @@ impl Inner {
         run.status = RunStatus::Running;
         let mark = match tx {
             Tx::Write(tables) => Some(tables.mark()),
-            Tx::Read(_) => None,
+            Tx::Read(..) => None,
         };
         let depth = parent.map_or(0, |p| p.depth + 1);
         let mut children = Vec::new();
@@ -419,8 +433,9 @@ impl Inner {
         // 2. check target and input
         let doctype = op.check(request)?;
         run.doctype = doctype.clone();
-        // 3. execute (a dry run stops here: everything that can be checked was)
-        if request.options.dry_run.unwrap_or(false) {
+        // 3. validate and execute: built-ins validate documents against their schema
+        // and, in a dry run, stop before writing; other handlers do not run in a dry run.
+        if request.options.dry_run.unwrap_or(false) && matches!(op.handler, Handler::Native(_)) {
             return Ok(json!({"dryRun": true}));
         }
         let mut ctx = OpContext {
@@ -489,14 +504,37 @@ impl<'t> OpContext<'_, 't> {
         self.tx.view()
     }
 
-    pub(crate) fn tables(&mut self) -> Result<&mut WriteTables<'t>> {
-        match self.tx {
-            Tx::Write(tables) => Ok(tables),
-            Tx::Read(_) => Err(Error::internal(format!(
-                "`{}` tried to write during a read-only run",
-                self.run.operation.as_deref().unwrap_or("?")
-            ))),
+    /// Whether the run only checks and must not write (`options.dryRun`).
+    pub(crate) fn dry_run(&self) -> bool {
+        self.request.options.dry_run.unwrap_or(false)
+    }
+
+    /// Whether this run writes (not a dry run, not a read-only run).
+    pub(crate) fn writing(&self) -> bool {
+        !self.dry_run() && matches!(&*self.tx, Tx::Write(_))
+    }
+
+    /// The write tables, or `None` in a dry run or a read-only run.
+    pub(crate) fn tables_if_writing(&mut self) -> Option<&mut WriteTables<'t>> {
+        match (self.request.options.dry_run.unwrap_or(false), &mut *self.tx) {
+            (false, Tx::Write(tables)) => Some(tables),
+            _ => None,
         }
+    }
+
+    /// The schema of `doctype` (`None`: the null schema, anything goes).
+    pub(crate) fn schema(&self, doctype: &str) -> Result<Option<Arc<Schema>>> {
+        let generation = match &*self.tx {
+            Tx::Read(_, generation) => Some(*generation),
+            Tx::Write(_) if self.inner.store.schemas_dirty() => None,
+            Tx::Write(_) => Some(self.inner.store.schema_generation()),
+        };
+        let store = &self.inner.store;
+        self.inner
+            .schemas
+            .get(self.tx.view(), doctype, generation, || {
+                store.schema_generation()
+            })
     }
 
     pub(crate) fn stamp(&self) -> Stamp {

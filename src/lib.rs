@@ -43,6 +43,7 @@ mod error;
 mod ops;
 mod query;
 mod run;
+mod schema;
 mod store;
 
 pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery};

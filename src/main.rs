@@ -242,11 +242,14 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
     }
     engine.flush()?;
     let recorded = engine.list_runs(&RunQuery::default())?;
-    println!(
-        "\n{} runs recorded; inspect one with: coworker --db {} runs show {}",
-        recorded.len(),
-        path.display(),
-        recorded.last().map(|r| r.id.as_str()).unwrap_or("?")
-    );
+    println!("\n{} runs recorded.", recorded.len());
+    match db {
+        Some(path) => println!(
+            "Inspect one with: coworker --db {} runs show {}",
+            path.display(),
+            recorded.last().map(|r| r.id.as_str()).unwrap_or("?")
+        ),
+        None => println!("The store was temporary; keep one with: coworker --db demo.redb demo"),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,8 +20,10 @@ use redb::{
     Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
     TableDefinition, WriteTransaction,
 };
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 type Bytes = &'static [u8];
@@ -33,6 +35,15 @@ const RUNS: TableDefinition<Bytes, Bytes> = TableDefinition::new("runs");
 /// Run indexes: key `field \0 value \0 run id`, empty value. Fields: `flow`, `chain`,
 /// `parent`, `owner`.
 const RUN_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("run_index");
+/// Secondary indexes of documents: key `doctype \0 field \0 encoded value \0 name`, empty
+/// value (see [`index_value`]).
+const DOC_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("doc_index");
+/// Counters (naming series, autoincrement): key the counter's name, value a u64 (big endian).
+const COUNTERS: TableDefinition<Bytes, Bytes> = TableDefinition::new("counters");
+
+/// The doctype whose documents describe the others: writing one changes the schema
+/// generation (see [`Store::schema_generation`]).
+const SCHEMA_DOCTYPE: &str = "Schema";
 
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
@@ -76,6 +87,49 @@ fn run_index_key(field: &str, value: &str, run_id: &str) -> Vec<u8> {
     .concat()
 }
 
+/// The index form of a value: type-tagged, so `"1"` and `1` differ while `1` and `1.0`
+/// agree (as in queries). Values that are not scalars are not indexed.
+pub(crate) fn index_value(value: &Value) -> Option<Vec<u8>> {
+    let text = match value {
+        Value::String(s) => format!("s{s}"),
+        Value::Bool(b) => format!("b{}", u8::from(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => format!("n{i}"),
+            (_, Some(u), _) => format!("n{u}"),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("n{}", f as i64),
+            (_, _, Some(f)) => format!("n{f:?}"),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    // NUL separates key parts: escape it (and the escape byte) inside values.
+    let mut out = Vec::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            0 => out.extend_from_slice(&[1, 2]),
+            1 => out.extend_from_slice(&[1, 1]),
+            b => out.push(b),
+        }
+    }
+    Some(out)
+}
+
+fn index_prefix(doctype: &str, field: &str, value: Option<&[u8]>) -> Vec<u8> {
+    let mut key = [doctype.as_bytes(), &[0], field.as_bytes(), &[0]].concat();
+    if let Some(value) = value {
+        key.extend_from_slice(value);
+        key.push(0);
+    }
+    key
+}
+
+/// The end of the key range that starts with `prefix` (which ends with a NUL).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    *end.last_mut().expect("prefixes end with a separator") = 1;
+    end
+}
+
 fn parse_doc(bytes: &[u8]) -> Result<Doc> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::Storage(format!("a stored document is not valid JSON: {e}")))
@@ -98,6 +152,27 @@ pub(crate) trait View {
     fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()>;
     /// One run record.
     fn get_run(&self, id: &str) -> Result<Option<Run>>;
+    /// Names of the documents whose indexed `field` equals `value`, in name order.
+    fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>>;
+}
+
+fn index_lookup_in(
+    table: &impl ReadableTable<Bytes, Bytes>,
+    doctype: &str,
+    field: &str,
+    value: &Value,
+) -> Result<Vec<String>> {
+    let Some(encoded) = index_value(value) else {
+        return Ok(Vec::new());
+    };
+    let start = index_prefix(doctype, field, Some(&encoded));
+    let end = prefix_end(&start);
+    let mut names = Vec::new();
+    for entry in table.range(start.as_slice()..end.as_slice())? {
+        let (key, _) = entry?;
+        names.push(String::from_utf8_lossy(&key.value()[start.len()..]).into_owned());
+    }
+    Ok(names)
 }
 
 fn get_doc_in(
@@ -138,6 +213,7 @@ pub(crate) struct ReadTables {
     docs: ReadOnlyTable<Bytes, Bytes>,
     runs: ReadOnlyTable<Bytes, Bytes>,
     run_index: ReadOnlyTable<Bytes, Bytes>,
+    doc_index: ReadOnlyTable<Bytes, Bytes>,
 }
 
 impl ReadTables {
@@ -146,16 +222,16 @@ impl ReadTables {
             docs: txn.open_table(DOCS)?,
             runs: txn.open_table(RUNS)?,
             run_index: txn.open_table(RUN_INDEX)?,
+            doc_index: txn.open_table(DOC_INDEX)?,
         })
     }
 
     /// Run ids indexed under `field = value`, oldest first.
     pub(crate) fn run_ids_by(&self, field: &str, value: &str) -> Result<Vec<String>> {
-        let mut prefix = run_index_key(field, value, "");
-        let start = prefix.clone();
-        *prefix.last_mut().expect("key ends with a separator") = 1;
+        let start = run_index_key(field, value, "");
+        let end = prefix_end(&start);
         let mut ids = Vec::new();
-        for entry in self.run_index.range(start.as_slice()..prefix.as_slice())? {
+        for entry in self.run_index.range(start.as_slice()..end.as_slice())? {
             let (key, _) = entry?;
             let id = &key.value()[start.len()..];
             ids.push(String::from_utf8_lossy(id).into_owned());
@@ -184,11 +260,17 @@ impl View for ReadTables {
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         get_run_in(&self.runs, id)
     }
+    fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>> {
+        index_lookup_in(&self.doc_index, doctype, field, value)
+    }
 }
 
+/// The tables whose changes a failed run takes back.
 #[derive(Clone, Copy)]
 enum TableKind {
     Docs,
+    DocIndex,
+    Counters,
 }
 
 /// One change to take back: the key and the value it had before (`None`: it was absent).
@@ -203,7 +285,11 @@ pub(crate) struct WriteTables<'t> {
     docs: Table<'t, Bytes, Bytes>,
     runs: Table<'t, Bytes, Bytes>,
     run_index: Table<'t, Bytes, Bytes>,
+    doc_index: Table<'t, Bytes, Bytes>,
+    counters: Table<'t, Bytes, Bytes>,
     undo: Vec<Undo>,
+    /// Raised when a schema document is written in the open transaction.
+    schemas_dirty: &'t AtomicBool,
 }
 
 /// A point in a writer's undo log to roll back to.
@@ -211,47 +297,170 @@ pub(crate) struct WriteTables<'t> {
 pub(crate) struct Mark(usize);
 
 impl<'t> WriteTables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Self> {
+    fn open(txn: &'t WriteTransaction, schemas_dirty: &'t AtomicBool) -> Result<Self> {
         Ok(WriteTables {
+            schemas_dirty,
             docs: txn.open_table(DOCS)?,
             runs: txn.open_table(RUNS)?,
             run_index: txn.open_table(RUN_INDEX)?,
+            doc_index: txn.open_table(DOC_INDEX)?,
+            counters: txn.open_table(COUNTERS)?,
             undo: Vec::new(),
         })
     }
 
-    /// Insert or replace a document.
-    pub(crate) fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc) -> Result<()> {
-        let key = doc_key(doctype, name);
-        let bytes = encode(doc)?;
+    fn table(&mut self, kind: TableKind) -> &mut Table<'t, Bytes, Bytes> {
+        match kind {
+            TableKind::Docs => &mut self.docs,
+            TableKind::DocIndex => &mut self.doc_index,
+            TableKind::Counters => &mut self.counters,
+        }
+    }
+
+    /// Insert or replace one entry, remembering what it replaced.
+    fn set(&mut self, kind: TableKind, key: Vec<u8>, value: &[u8]) -> Result<Option<Vec<u8>>> {
         let before = self
-            .docs
-            .insert(key.as_slice(), bytes.as_slice())?
+            .table(kind)
+            .insert(key.as_slice(), value)?
             .map(|old| old.value().to_vec());
         self.undo.push(Undo {
-            table: TableKind::Docs,
+            table: kind,
             key,
-            before,
+            before: before.clone(),
         });
+        Ok(before)
+    }
+
+    /// Remove one entry, remembering what it was.
+    fn unset(&mut self, kind: TableKind, key: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        let before = self
+            .table(kind)
+            .remove(key.as_slice())?
+            .map(|old| old.value().to_vec());
+        if before.is_some() {
+            self.undo.push(Undo {
+                table: kind,
+                key,
+                before: before.clone(),
+            });
+        }
+        Ok(before)
+    }
+
+    /// Update the index entries of `indexed` fields from `before` to `after`.
+    fn reindex(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        indexed: &[String],
+        before: Option<&Doc>,
+        after: Option<&Doc>,
+    ) -> Result<()> {
+        for field in indexed {
+            let old = before.and_then(|d| d.get(field)).and_then(index_value);
+            let new = after.and_then(|d| d.get(field)).and_then(index_value);
+            if old == new {
+                continue;
+            }
+            if let Some(old) = old {
+                let mut key = index_prefix(doctype, field, Some(&old));
+                key.extend_from_slice(name.as_bytes());
+                self.unset(TableKind::DocIndex, key)?;
+            }
+            if let Some(new) = new {
+                let mut key = index_prefix(doctype, field, Some(&new));
+                key.extend_from_slice(name.as_bytes());
+                self.set(TableKind::DocIndex, key, &[])?;
+            }
+        }
         Ok(())
     }
 
-    /// Remove a document; returns whether it existed.
-    pub(crate) fn remove_doc(&mut self, doctype: &str, name: &str) -> Result<bool> {
-        let key = doc_key(doctype, name);
-        let before = self
-            .docs
-            .remove(key.as_slice())?
-            .map(|old| old.value().to_vec());
-        let existed = before.is_some();
-        if existed {
-            self.undo.push(Undo {
-                table: TableKind::Docs,
-                key,
-                before,
-            });
+    /// Build (or drop) the index of one field over every existing document of `doctype`.
+    pub(crate) fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()> {
+        let prefix = index_prefix(doctype, field, None);
+        let end = prefix_end(&prefix);
+        let mut stale = Vec::new();
+        for entry in self.doc_index.range(prefix.as_slice()..end.as_slice())? {
+            stale.push(entry?.0.value().to_vec());
         }
-        Ok(existed)
+        for key in stale {
+            self.unset(TableKind::DocIndex, key)?;
+        }
+        if build {
+            let mut docs = Vec::new();
+            scan_docs_in(&self.docs, doctype, &mut |doc| {
+                docs.push(doc);
+                true
+            })?;
+            let fields = [field.to_string()];
+            for doc in docs {
+                let name = doc
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                self.reindex(doctype, &name, &fields, None, Some(&doc))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Increment a counter and return its new value (1 for a new counter).
+    pub(crate) fn next_counter(&mut self, name: &str) -> Result<u64> {
+        let current = match self.counters.get(name.as_bytes())? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .value()
+                    .try_into()
+                    .map_err(|_| Error::Storage(format!("counter `{name}` is corrupt")))?,
+            ),
+            None => 0,
+        };
+        let next = current + 1;
+        self.set(
+            TableKind::Counters,
+            name.as_bytes().to_vec(),
+            &next.to_be_bytes(),
+        )?;
+        Ok(next)
+    }
+
+    /// Insert or replace a document and maintain the indexes of its `indexed` fields.
+    pub(crate) fn put_doc(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        doc: &Doc,
+        indexed: &[String],
+    ) -> Result<()> {
+        if doctype == SCHEMA_DOCTYPE {
+            self.schemas_dirty.store(true, Ordering::SeqCst);
+        }
+        let before = self.set(TableKind::Docs, doc_key(doctype, name), &encode(doc)?)?;
+        if !indexed.is_empty() {
+            let before = before.as_deref().map(parse_doc).transpose()?;
+            self.reindex(doctype, name, indexed, before.as_ref(), Some(doc))?;
+        }
+        Ok(())
+    }
+
+    /// Remove a document and its index entries; returns whether it existed.
+    pub(crate) fn remove_doc(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        indexed: &[String],
+    ) -> Result<bool> {
+        if doctype == SCHEMA_DOCTYPE {
+            self.schemas_dirty.store(true, Ordering::SeqCst);
+        }
+        let before = self.unset(TableKind::Docs, doc_key(doctype, name))?;
+        if let (false, Some(bytes)) = (indexed.is_empty(), &before) {
+            let before = parse_doc(bytes)?;
+            self.reindex(doctype, name, indexed, Some(&before), None)?;
+        }
+        Ok(before.is_some())
     }
 
     /// The current position in the undo log.
@@ -263,9 +472,7 @@ impl<'t> WriteTables<'t> {
     pub(crate) fn rollback_to(&mut self, mark: Mark) -> Result<()> {
         while self.undo.len() > mark.0 {
             let undo = self.undo.pop().expect("length checked above");
-            let table = match undo.table {
-                TableKind::Docs => &mut self.docs,
-            };
+            let table = self.table(undo.table);
             match undo.before {
                 Some(bytes) => {
                     table.insert(undo.key.as_slice(), bytes.as_slice())?;
@@ -317,6 +524,9 @@ impl View for WriteTables<'_> {
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         get_run_in(&self.runs, id)
     }
+    fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>> {
+        index_lookup_in(&self.doc_index, doctype, field, value)
+    }
 }
 
 /// The open shared write transaction and the records waiting to be written.
@@ -342,6 +552,10 @@ pub(crate) struct Store {
     writer: Mutex<WriterState>,
     commit: Mutex<CommitState>,
     committed: Condvar,
+    /// Changes whenever committed schemas may have changed; caches of schemas compare it.
+    schema_generation: AtomicU64,
+    /// A schema was written in the open write transaction.
+    schemas_dirty: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -369,7 +583,7 @@ impl Store {
 
     fn init(db: Database) -> Result<Self> {
         let txn = db.begin_write()?;
-        WriteTables::open(&txn)?;
+        WriteTables::open(&txn, &AtomicBool::new(false))?;
         txn.commit()?;
         Ok(Store {
             db,
@@ -384,6 +598,8 @@ impl Store {
                 failures: VecDeque::new(),
             }),
             committed: Condvar::new(),
+            schema_generation: AtomicU64::new(0),
+            schemas_dirty: AtomicBool::new(false),
         })
     }
 
@@ -399,6 +615,17 @@ impl Store {
             return Ok(Some(run.clone()));
         }
         self.read()?.get_run(id)
+    }
+
+    /// The schema generation: a cache filled from a snapshot taken at generation `g` is
+    /// valid while this still returns `g`.
+    pub(crate) fn schema_generation(&self) -> u64 {
+        self.schema_generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether the open write transaction changed a schema (caches must not be used then).
+    pub(crate) fn schemas_dirty(&self) -> bool {
+        self.schemas_dirty.load(Ordering::SeqCst)
     }
 
     /// Records of read-only runs not yet written, oldest first.
@@ -428,7 +655,7 @@ impl Store {
                 writer.txn = Some(self.db.begin_write()?);
             }
             let txn = writer.txn.as_ref().expect("opened above");
-            let mut tables = WriteTables::open(txn)?;
+            let mut tables = WriteTables::open(txn, &self.schemas_dirty)?;
             for run in writer.pending.drain(..) {
                 tables.put_run(&run)?;
             }
@@ -462,11 +689,16 @@ impl Store {
             }
             state.committing = true;
             drop(state);
-            let (taken, txn) = {
+            let (taken, txn, schemas_changed) = {
                 let mut writer = lock(&self.writer);
                 let taken = writer.batch;
                 writer.batch += 1;
-                (taken, writer.txn.take())
+                let changed = self.schemas_dirty.swap(false, Ordering::SeqCst);
+                if changed {
+                    // Before the commit: caches filled from now on are suspect until after it.
+                    self.schema_generation.fetch_add(1, Ordering::SeqCst);
+                }
+                (taken, writer.txn.take(), changed)
             };
             let outcome = match txn {
                 Some(mut txn) => txn
@@ -475,6 +707,9 @@ impl Store {
                     .and_then(|()| txn.commit().map_err(|e| e.to_string())),
                 None => Ok(()),
             };
+            if schemas_changed {
+                self.schema_generation.fetch_add(1, Ordering::SeqCst);
+            }
             state = lock(&self.commit);
             state.committing = false;
             state.committed = taken;

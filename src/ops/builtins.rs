@@ -1,0 +1,569 @@
+//! The built-in operations: select, create, update, delete.
+//!
+//! Create and update validate each document against its doctype's schema (collecting every
+//! violation of the request before failing), name new documents by the schema's autoname
+//! rule, stamp the meta fields and maintain secondary indexes. In a dry run they do all of
+//! that except writing. Writes go to the run's transaction only; the pipeline commits or
+//! rolls back.
+
+use super::{Builtin, MAX_SELECT_ROWS, META_FIELDS};
+use crate::engine::OpContext;
+use crate::error::{Error, ErrorCode, FieldError, Result};
+use crate::query::{Doc, Query};
+use crate::run::type_name;
+use crate::schema::validate::{Checker, Mode};
+use crate::schema::{Kind, SCHEMA, SEEDED, Schema, naming};
+use crate::store::{View, WriteTables, index_value};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// The longest document name (Frappe's limit).
+const MAX_NAME_LEN: usize = 140;
+
+/// Execute a built-in.
+pub(crate) fn execute_builtin(
+    builtin: Builtin,
+    ctx: &mut OpContext<'_, '_>,
+    doctype: &str,
+) -> Result<Value> {
+    match builtin {
+        Builtin::Select => select(ctx, doctype),
+        Builtin::Create => create(ctx, doctype),
+        Builtin::Update => update(ctx, doctype),
+        Builtin::Delete => delete(ctx, doctype),
+    }
+}
+
+fn check_doc_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.contains('\0') || name.chars().count() > MAX_NAME_LEN {
+        return Err(Error::bad_request(format!(
+            "`{name}` is not a valid document name (non-empty, no NUL, at most {MAX_NAME_LEN} characters)"
+        )));
+    }
+    Ok(())
+}
+
+/// The documents of `doctype` a filter selects, by the cheapest path: names pinned by the
+/// filter, then an indexed field pinned by it, then a scan.
+fn matching(
+    view: &dyn View,
+    doctype: &str,
+    schema: Option<&Schema>,
+    query: &Query,
+) -> Result<Vec<Doc>> {
+    let mut found = Vec::new();
+    let Some(filter) = query.filter.as_ref() else {
+        view.scan_docs(doctype, &mut |doc| {
+            found.push(doc);
+            true
+        })?;
+        return Ok(found);
+    };
+    let indexed = schema.map(Schema::indexed_fields).unwrap_or_default();
+    let pinned_names = filter.candidates("name").map(|names| {
+        names
+            .iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    });
+    let pinned_by_index = || -> Result<Option<Vec<String>>> {
+        for field in &indexed {
+            if let Some(values) = filter.candidates(field)
+                && values.iter().all(|v| index_value(v).is_some())
+            {
+                let mut names = Vec::new();
+                for value in &values {
+                    names.extend(view.index_lookup(doctype, field, value)?);
+                }
+                return Ok(Some(names));
+            }
+        }
+        Ok(None)
+    };
+    let candidates = match pinned_names {
+        Some(names) => Some(names),
+        None => pinned_by_index()?,
+    };
+    match candidates {
+        Some(mut names) => {
+            names.sort();
+            names.dedup();
+            for name in names {
+                if let Some(doc) = view.get_doc(doctype, &name)?
+                    && filter.matches(&doc)
+                {
+                    found.push(doc);
+                }
+            }
+        }
+        None => view.scan_docs(doctype, &mut |doc| {
+            if filter.matches(&doc) {
+                found.push(doc);
+            }
+            true
+        })?,
+    }
+    Ok(found)
+}
+
+fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
+    let input = &ctx.request().input;
+    let schema = ctx.schema(doctype)?;
+    let mut query = Query::parse(input)?;
+    match input.get("view") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(view)) if view == "list" => {
+            if query.select.is_none() {
+                query.select = Some(match &schema {
+                    Some(schema) => schema.list_view_fields(),
+                    None => vec!["name".into(), "doctype".into()],
+                });
+            }
+        }
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "`input.view` must be \"list\", got {other}"
+            )));
+        }
+    }
+    let requested = query.take;
+    let limit = requested.unwrap_or(MAX_SELECT_ROWS).min(MAX_SELECT_ROWS);
+    query.take = Some(limit);
+    let found = matching(ctx.view(), doctype, schema.as_deref(), &query)?;
+    let total = found.len();
+    let page: Vec<Value> = query
+        .sort_and_page(found)
+        .into_iter()
+        .map(|doc| Value::Object(query.project(doc)))
+        .collect();
+    let mut meta = json!({"count": page.len(), "total": total});
+    if total.saturating_sub(query.skip) > limit && requested.is_none_or(|t| t > limit) {
+        meta["truncated"] = json!(true);
+        meta["limit"] = json!(MAX_SELECT_ROWS);
+    }
+    let mut output = json!({"data": page, "meta": meta});
+    if ctx.request().options.include_schema.unwrap_or(false) {
+        output["schema"] = schema.map_or(Value::Null, |s| Value::Object(s.doc.clone()));
+    }
+    Ok(output)
+}
+
+/// The records in `input.data`: one object or a non-empty array of objects.
+fn records(input: &Value) -> Result<Vec<Doc>> {
+    let bad = |what: &Value| {
+        Error::bad_request(format!(
+            "`input.data` must be an object or an array of objects, got {}",
+            type_name(what)
+        ))
+    };
+    match input.get("data") {
+        Some(Value::Object(doc)) => Ok(vec![doc.clone()]),
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|item| item.as_object().cloned().ok_or_else(|| bad(item)))
+            .collect(),
+        Some(Value::Array(_)) => Err(Error::bad_request("`input.data` is an empty array")),
+        Some(other) => Err(bad(other)),
+        None => Err(Error::bad_request("`input.data` is missing")),
+    }
+}
+
+/// Drop what the caller may not set and check the doctype it names, if any (a Frappe
+/// DocType file names itself `DocType`: accepted for schemas).
+fn strip_engine_fields(data: &mut Doc, doctype: &str) -> Result<()> {
+    if let Some(given) = data.remove("doctype") {
+        let alias = doctype == SCHEMA && given.as_str() == Some("DocType");
+        if given.as_str() != Some(doctype) && !alias {
+            return Err(Error::bad_request(format!(
+                "`data.doctype` is {given} but the target is `{doctype}`"
+            )));
+        }
+    }
+    for field in META_FIELDS {
+        data.remove(field);
+    }
+    Ok(())
+}
+
+fn validation_failed(doctype: &str, errors: Vec<FieldError>) -> Error {
+    let summary: Vec<String> = errors.iter().take(3).map(|e| e.message.clone()).collect();
+    let more = errors
+        .len()
+        .checked_sub(3)
+        .filter(|n| *n > 0)
+        .map(|n| format!(" (and {n} more)"))
+        .unwrap_or_default();
+    Error::Validation {
+        message: format!("{doctype} failed validation: {}{more}", summary.join("; ")),
+        errors,
+    }
+}
+
+/// Today and now in Frappe's formats (UTC).
+fn today_and_now() -> (String, String) {
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    (
+        now.date().to_string(),
+        now.datetime().strftime("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+/// Validate one document of `doctype` (if it has a schema and validation is on).
+fn check(
+    ctx: &OpContext<'_, '_>,
+    schema: Option<&Schema>,
+    doc: &mut Doc,
+    mode: Mode<'_>,
+    prefix: &str,
+    batch: &HashSet<String>,
+    errors: &mut Vec<FieldError>,
+) -> Result<()> {
+    let Some(schema) = schema else {
+        return Ok(());
+    };
+    if ctx.request().options.validate == Some(false) {
+        return Ok(());
+    }
+    let (today, now) = today_and_now();
+    let schema_of = |doctype: &str| ctx.schema(doctype);
+    let checker = Checker {
+        view: ctx.view(),
+        schema_of: &schema_of,
+        batch,
+        today: &today,
+        now: &now,
+    };
+    if let Mode::Create = mode {
+        checker.apply_defaults(schema, doc)?;
+    }
+    checker.validate(schema, doc, mode, prefix, errors)?;
+    checker.check_dynamic_links(schema, doc, prefix, errors)
+}
+
+/// Give child rows of Table fields their Frappe bookkeeping: doctype, name, idx, parent,
+/// parenttype, parentfield.
+fn fill_child_rows(
+    ctx: &OpContext<'_, '_>,
+    schema: Option<&Schema>,
+    doc: &mut Doc,
+    doctype: &str,
+    name: &str,
+) -> Result<()> {
+    let Some(schema) = schema else {
+        return Ok(());
+    };
+    for field in schema.fields.iter().filter(|f| f.kind == Kind::Table) {
+        let child = field.options.clone().unwrap_or_default();
+        let Some(Value::Array(rows)) = doc.get_mut(&field.fieldname) else {
+            continue;
+        };
+        for (i, row) in rows.iter_mut().enumerate() {
+            let Value::Object(row) = row else { continue };
+            if !row.get("name").is_some_and(Value::is_string) {
+                row.insert(
+                    "name".into(),
+                    json!(naming::random_name(ctx.view(), &child)?),
+                );
+            }
+            row.insert("doctype".into(), json!(child));
+            row.insert("idx".into(), json!(i + 1));
+            row.insert("parent".into(), json!(name));
+            row.insert("parenttype".into(), json!(doctype));
+            row.insert("parentfield".into(), json!(field.fieldname));
+        }
+    }
+    Ok(())
+}
+
+/// After a schema document was written: build indexes for newly indexed fields of the
+/// doctype it describes, drop those no longer indexed.
+fn reindex_after_schema_change(
+    tables: &mut WriteTables<'_>,
+    before: Option<&Doc>,
+    after: Option<&Doc>,
+) -> Result<()> {
+    let fields_of = |doc: Option<&Doc>| -> Result<(Option<String>, Vec<String>)> {
+        match doc {
+            Some(doc) => {
+                let schema = Schema::from_doc(doc)?;
+                Ok((Some(schema.name.clone()), schema.indexed_fields()))
+            }
+            None => Ok((None, Vec::new())),
+        }
+    };
+    let (old_name, old_fields) = fields_of(before)?;
+    let (new_name, new_fields) = fields_of(after)?;
+    let Some(doctype) = new_name.or(old_name) else {
+        return Ok(());
+    };
+    for field in old_fields.iter().filter(|f| !new_fields.contains(f)) {
+        tables.rebuild_index(&doctype, field, false)?;
+    }
+    for field in new_fields.iter().filter(|f| !old_fields.contains(f)) {
+        tables.rebuild_index(&doctype, field, true)?;
+    }
+    Ok(())
+}
+
+fn protect_seeded(doctype: &str, name: &str) -> Result<()> {
+    if doctype == SCHEMA && SEEDED.contains(&name) {
+        return Err(Error::new(
+            ErrorCode::Immutable,
+            format!("the seeded schema `{name}` cannot be changed or deleted"),
+        ));
+    }
+    Ok(())
+}
+
+fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
+    let mut records = records(&ctx.request().input)?;
+    let schema = ctx.schema(doctype)?;
+    let indexed = schema
+        .as_deref()
+        .map(Schema::indexed_fields)
+        .unwrap_or_default();
+    let batch: HashSet<String> = match doctype {
+        SCHEMA => records
+            .iter()
+            .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect(),
+        _ => HashSet::new(),
+    };
+    let many = records.len() > 1;
+    let mut errors = Vec::new();
+    let mut created = Vec::with_capacity(records.len());
+    let mut names_in_request = HashSet::new();
+    for (i, data) in records.iter_mut().enumerate() {
+        strip_engine_fields(data, doctype)?;
+        let prefix = if many {
+            format!("data[{i}]")
+        } else {
+            String::new()
+        };
+        let before_errors = errors.len();
+        check(
+            ctx,
+            schema.as_deref(),
+            data,
+            Mode::Create,
+            &prefix,
+            &batch,
+            &mut errors,
+        )?;
+        if errors.len() > before_errors {
+            continue;
+        }
+        let name = match data.remove("name") {
+            Some(Value::String(name)) => {
+                check_doc_name(&name)?;
+                name
+            }
+            Some(Value::Null) | None => {
+                let autoname = schema.as_deref().and_then(|s| s.autoname.clone());
+                let names = if ctx.writing() {
+                    naming::Names::Write(ctx.tables_if_writing().expect("writing"))
+                } else {
+                    naming::Names::Read(ctx.view())
+                };
+                match naming::name_for(autoname.as_deref(), doctype, data, names) {
+                    Ok(Some(name)) => name,
+                    Ok(None) => String::new(), // a dry run does not advance counters
+                    Err(Error::Validation { errors: found, .. }) => {
+                        errors.extend(found.into_iter().map(|mut e| {
+                            e.path = if prefix.is_empty() {
+                                e.path
+                            } else {
+                                format!("{prefix}.{}", e.path)
+                            };
+                            e
+                        }));
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+            Some(other) => {
+                return Err(Error::bad_request(format!(
+                    "`data.name` must be a string, got {}",
+                    type_name(&other)
+                )));
+            }
+        };
+        if !name.is_empty() {
+            protect_seeded(doctype, &name)?;
+            if !names_in_request.insert(name.clone())
+                || ctx.view().get_doc(doctype, &name)?.is_some()
+            {
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    format!("{doctype} `{name}` already exists"),
+                )
+                .with_details(json!({"doctype": doctype, "name": name})));
+            }
+        }
+        fill_child_rows(ctx, schema.as_deref(), data, doctype, &name)?;
+        let stamp = ctx.stamp();
+        let mut doc = Map::with_capacity(data.len() + 8);
+        doc.insert("doctype".into(), json!(doctype));
+        doc.insert(
+            "name".into(),
+            if name.is_empty() {
+                Value::Null
+            } else {
+                json!(name)
+            },
+        );
+        doc.extend(std::mem::take(data));
+        doc.insert("creation".into(), json!(stamp.time));
+        doc.insert("modified".into(), json!(stamp.time));
+        doc.insert("owner".into(), json!(stamp.user));
+        doc.insert("modifiedBy".into(), json!(stamp.user));
+        doc.insert("createdByRun".into(), json!(stamp.run_id));
+        doc.insert("modifiedByRun".into(), json!(stamp.run_id));
+        if let Some(tables) = ctx.tables_if_writing() {
+            tables.put_doc(doctype, &name, &doc, &indexed)?;
+            if doctype == SCHEMA {
+                reindex_after_schema_change(tables, None, Some(&doc))?;
+            }
+        }
+        created.push(Value::Object(doc));
+    }
+    if !errors.is_empty() {
+        return Err(validation_failed(doctype, errors));
+    }
+    Ok(json!({"data": created}))
+}
+
+/// The documents an update or delete targets: `input.name` (must exist) or `input.where`.
+fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> Result<Vec<Doc>> {
+    let input = &ctx.request().input;
+    let view = ctx.view();
+    match (input.get("name"), input.get("where")) {
+        (Some(_), Some(_)) => Err(Error::bad_request(
+            "give either `input.name` or `input.where`, not both",
+        )),
+        (Some(Value::String(name)), None) => match view.get_doc(doctype, name)? {
+            Some(doc) => Ok(vec![doc]),
+            None => Err(
+                Error::not_found(format!("{doctype} `{name}` does not exist"))
+                    .with_details(json!({"doctype": doctype, "name": name})),
+            ),
+        },
+        (Some(other), None) => Err(Error::bad_request(format!(
+            "`input.name` must be a string, got {}",
+            type_name(other)
+        ))),
+        (None, Some(Value::Null)) => Err(Error::bad_request(
+            "`input.where` is null; to target every document say `\"where\": {}`",
+        )),
+        (None, Some(filter)) => {
+            let query = Query::parse(&json!({ "where": filter }))?;
+            matching(view, doctype, schema, &query)
+        }
+        (None, None) => Err(Error::bad_request("give `input.name` or `input.where`")),
+    }
+}
+
+fn doc_name(doc: &Doc) -> Result<String> {
+    doc.get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| Error::internal("a stored document has no name"))
+}
+
+fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
+    let mut changes = match ctx.request().input.get("data") {
+        Some(Value::Object(data)) => data.clone(),
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "`input.data` must be an object, got {}",
+                type_name(other)
+            )));
+        }
+        None => return Err(Error::bad_request("`input.data` is missing")),
+    };
+    strip_engine_fields(&mut changes, doctype)?;
+    let rename = changes.remove("name");
+    let schema: Option<Arc<Schema>> = ctx.schema(doctype)?;
+    let indexed = schema
+        .as_deref()
+        .map(Schema::indexed_fields)
+        .unwrap_or_default();
+    let docs = targets(ctx, doctype, schema.as_deref())?;
+    let many = docs.len() > 1;
+    let batch = HashSet::new();
+    let mut errors = Vec::new();
+    let mut updated = Vec::with_capacity(docs.len());
+    for before in docs {
+        let name = doc_name(&before)?;
+        if let Some(new_name) = &rename
+            && new_name.as_str() != Some(name.as_str())
+        {
+            return Err(Error::bad_request(format!(
+                "an update cannot rename a document (`{name}` to {new_name})"
+            )));
+        }
+        protect_seeded(doctype, &name)?;
+        let mut doc = before.clone();
+        for (field, value) in &changes {
+            doc.insert(field.clone(), value.clone());
+        }
+        let prefix = if many {
+            format!("[{name}]")
+        } else {
+            String::new()
+        };
+        let before_errors = errors.len();
+        check(
+            ctx,
+            schema.as_deref(),
+            &mut doc,
+            Mode::Update(&before),
+            &prefix,
+            &batch,
+            &mut errors,
+        )?;
+        if errors.len() > before_errors {
+            continue;
+        }
+        fill_child_rows(ctx, schema.as_deref(), &mut doc, doctype, &name)?;
+        let stamp = ctx.stamp();
+        doc.insert("modified".into(), json!(stamp.time));
+        doc.insert("modifiedBy".into(), json!(stamp.user));
+        doc.insert("modifiedByRun".into(), json!(stamp.run_id));
+        if let Some(tables) = ctx.tables_if_writing() {
+            tables.put_doc(doctype, &name, &doc, &indexed)?;
+            if doctype == SCHEMA {
+                reindex_after_schema_change(tables, Some(&before), Some(&doc))?;
+            }
+        }
+        updated.push(Value::Object(doc));
+    }
+    if !errors.is_empty() {
+        return Err(validation_failed(doctype, errors));
+    }
+    Ok(json!({"data": updated}))
+}
+
+fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
+    let schema = ctx.schema(doctype)?;
+    let indexed = schema
+        .as_deref()
+        .map(Schema::indexed_fields)
+        .unwrap_or_default();
+    let docs = targets(ctx, doctype, schema.as_deref())?;
+    let mut deleted = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let name = doc_name(&doc)?;
+        protect_seeded(doctype, &name)?;
+        if let Some(tables) = ctx.tables_if_writing() {
+            tables.remove_doc(doctype, &name, &indexed)?;
+            if doctype == SCHEMA {
+                reindex_after_schema_change(tables, Some(&doc), None)?;
+            }
+        }
+        deleted.push(json!(name));
+    }
+    Ok(json!({"data": deleted}))
+}

@@ -1,0 +1,559 @@
+//! Document validation against a schema: every violation of a request is collected, none
+//! is reported alone. Validation also normalizes what Frappe normalizes (Check booleans to
+//! 0/1, integral floats in Int fields) and applies defaults on create. It reads the store
+//! (Link targets, unique values) but never writes it.
+
+use super::{Field, Kind, SCHEMA, SEEDED, STANDARD_FIELDS, Schema, flag, kind_of, suggest};
+use crate::error::{FieldError, Result};
+use crate::query::{Doc, values_equal};
+use crate::store::View;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// What validation needs from around it.
+pub(crate) struct Checker<'a> {
+    pub view: &'a dyn View,
+    pub schema_of: &'a dyn Fn(&str) -> Result<Option<Arc<Schema>>>,
+    /// Names of schemas saved by the same request (they may link to each other).
+    pub batch: &'a HashSet<String>,
+    /// Today (`YYYY-MM-DD`) and now (`YYYY-MM-DD HH:MM:SS`), for `Today` / `now` defaults.
+    pub today: &'a str,
+    pub now: &'a str,
+}
+
+/// Create or update (with the document as it was).
+#[derive(Clone, Copy)]
+pub(crate) enum Mode<'a> {
+    Create,
+    Update(&'a Doc),
+}
+
+fn push(errors: &mut Vec<FieldError>, path: String, rule: &str, message: String) {
+    errors.push(FieldError {
+        path,
+        rule: rule.to_string(),
+        message,
+    });
+}
+
+fn is_missing(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn join(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+impl Checker<'_> {
+    /// Apply the schema's defaults to fields that have no value (create only).
+    pub(crate) fn apply_defaults(&self, schema: &Schema, doc: &mut Doc) -> Result<()> {
+        for field in &schema.fields {
+            if let Some(default) = &field.default
+                && is_missing(doc.get(&field.fieldname))
+                && field.kind != Kind::Table
+            {
+                doc.insert(field.fieldname.clone(), self.default_value(field, default));
+            }
+            if field.kind == Kind::Table
+                && let (Some(Value::Array(rows)), Some(child)) = (
+                    doc.get_mut(&field.fieldname),
+                    field
+                        .options
+                        .as_deref()
+                        .map(self.schema_of)
+                        .transpose()?
+                        .flatten(),
+                )
+            {
+                for row in rows.iter_mut().filter_map(Value::as_object_mut) {
+                    self.apply_defaults(&child, row)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn default_value(&self, field: &Field, default: &Value) -> Value {
+        let text = match default {
+            Value::String(s) => s.as_str(),
+            other => return other.clone(),
+        };
+        match field.kind {
+            Kind::Check => json!(u8::from(flag(Some(default)))),
+            Kind::Int => text
+                .trim()
+                .parse::<i64>()
+                .map_or(default.clone(), |n| json!(n)),
+            Kind::Float => text
+                .trim()
+                .parse::<f64>()
+                .map_or(default.clone(), |n| json!(n)),
+            Kind::Date if text.eq_ignore_ascii_case("today") => json!(self.today),
+            Kind::Datetime if text.eq_ignore_ascii_case("now") => json!(self.now),
+            _ => default.clone(),
+        }
+    }
+
+    /// Validate (and normalize) `doc` of `schema`; violations go to `errors`, storage
+    /// failures are returned.
+    pub(crate) fn validate(
+        &self,
+        schema: &Schema,
+        doc: &mut Doc,
+        mode: Mode<'_>,
+        prefix: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        if !schema.open {
+            for key in doc.keys() {
+                let known = STANDARD_FIELDS.contains(&key.as_str())
+                    || schema.field(key).is_some_and(|f| f.kind != Kind::Layout);
+                if !known {
+                    let hint = suggest(key, schema.fields.iter().map(|f| f.fieldname.as_str()))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
+                    push(
+                        errors,
+                        join(prefix, key),
+                        "unknown",
+                        format!("`{key}` is not a field of {}{hint}", schema.name),
+                    );
+                }
+            }
+        }
+        let own_name = doc.get("name").and_then(Value::as_str).map(str::to_string);
+        for field in schema.fields.iter().filter(|f| f.kind != Kind::Layout) {
+            let path = join(prefix, &field.fieldname);
+            let missing = is_missing(doc.get(&field.fieldname));
+            if missing {
+                if field.reqd {
+                    push(
+                        errors,
+                        path,
+                        "reqd",
+                        format!("`{}` is required", field.fieldname),
+                    );
+                }
+                continue;
+            }
+            let value = doc
+                .get_mut(&field.fieldname)
+                .expect("present: checked above");
+            self.check_value(schema, field, value, &path, errors)?;
+            if let Kind::Table = field.kind {
+                self.check_rows(field, value, &path, mode, errors)?;
+            }
+            let value = doc.get(&field.fieldname).expect("present: checked above");
+            if field.unique {
+                let others = self
+                    .view
+                    .index_lookup(&schema.name, &field.fieldname, value)?;
+                if others.iter().any(|n| Some(n) != own_name.as_ref()) {
+                    push(
+                        errors,
+                        path.clone(),
+                        "unique",
+                        format!(
+                            "{} with `{}` = {value} already exists",
+                            schema.name, field.fieldname
+                        ),
+                    );
+                }
+            }
+            if let Mode::Update(before) = mode {
+                let old = before.get(&field.fieldname);
+                let changed = !old.is_some_and(|old| values_equal(old, value));
+                if changed && field.set_only_once && !is_missing(old) {
+                    push(
+                        errors,
+                        path.clone(),
+                        "set_only_once",
+                        format!("`{}` can be set only once", field.fieldname),
+                    );
+                }
+                if changed && field.read_only {
+                    push(
+                        errors,
+                        path,
+                        "read_only",
+                        format!("`{}` is read-only", field.fieldname),
+                    );
+                }
+            }
+        }
+        if schema.name == SCHEMA {
+            self.check_schema_doc(doc, mode, errors)?;
+        }
+        Ok(())
+    }
+
+    fn check_value(
+        &self,
+        schema: &Schema,
+        field: &Field,
+        value: &mut Value,
+        path: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        let name = &field.fieldname;
+        let type_error = |errors: &mut Vec<FieldError>, wanted: &str, value: &Value| {
+            push(
+                errors,
+                path.to_string(),
+                "type",
+                format!(
+                    "`{name}` ({}) must be {wanted}, got {value}",
+                    field.fieldtype
+                ),
+            )
+        };
+        match field.kind {
+            Kind::Text(_) | Kind::Link | Kind::DynamicLink | Kind::Select => {
+                let Some(text) = value.as_str() else {
+                    type_error(errors, "a string", value);
+                    return Ok(());
+                };
+                if let Some(max) = field.max_len()
+                    && text.chars().count() > max
+                {
+                    push(
+                        errors,
+                        path.to_string(),
+                        "length",
+                        format!("`{name}` is longer than {max} characters"),
+                    );
+                }
+            }
+            Kind::Int => match value.as_f64() {
+                Some(f) if f.fract() == 0.0 && value.is_f64() => *value = json!(f as i64),
+                Some(_) if value.is_i64() || value.is_u64() => {}
+                _ => type_error(errors, "an integer", value),
+            },
+            Kind::Float if !value.is_number() => type_error(errors, "a number", value),
+            Kind::Check => match value {
+                Value::Bool(b) => *value = json!(u8::from(*b)),
+                Value::Number(n) if n.as_f64() == Some(0.0) || n.as_f64() == Some(1.0) => {
+                    *value = json!(u8::from(n.as_f64() == Some(1.0)))
+                }
+                _ => type_error(errors, "0, 1, true or false", value),
+            },
+            Kind::Date | Kind::Datetime | Kind::Time => {
+                if !value
+                    .as_str()
+                    .is_some_and(|s| valid_temporal(field.kind, s))
+                {
+                    let format = match field.kind {
+                        Kind::Date => "a date `YYYY-MM-DD`",
+                        Kind::Datetime => "a datetime `YYYY-MM-DD HH:MM:SS[.ffffff]`",
+                        _ => "a time `HH:MM[:SS[.ffffff]]`",
+                    };
+                    push(
+                        errors,
+                        path.to_string(),
+                        "format",
+                        format!("`{name}` must be {format}, got {value}"),
+                    );
+                }
+            }
+            Kind::Table
+                if !value
+                    .as_array()
+                    .is_some_and(|rows| rows.iter().all(Value::is_object)) =>
+            {
+                type_error(errors, "an array of rows (objects)", value)
+            }
+            _ => {}
+        }
+        if field.non_negative && value.as_f64().is_some_and(|f| f < 0.0) {
+            push(
+                errors,
+                path.to_string(),
+                "non_negative",
+                format!("`{name}` must not be negative"),
+            );
+        }
+        let Some(text) = value.as_str() else {
+            return Ok(());
+        };
+        match field.kind {
+            Kind::Select if !field.select_options().contains(&text) => push(
+                errors,
+                path.to_string(),
+                "options",
+                format!(
+                    "`{text}` is not an option of `{name}` (options: {})",
+                    field
+                        .select_options()
+                        .iter()
+                        .filter(|o| !o.is_empty())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            Kind::Link => {
+                if let Some(target) = field.options.as_deref() {
+                    self.check_link(target, text, path, errors)?;
+                }
+            }
+            Kind::DynamicLink => {
+                let _ = schema;
+                // `options` names the field holding the target doctype; checked by the caller
+                // who has the whole document (see `check_dynamic_links`).
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn check_link(
+        &self,
+        target: &str,
+        name: &str,
+        path: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        if self.view.get_doc(target, name)?.is_none() {
+            push(
+                errors,
+                path.to_string(),
+                "link",
+                format!("{target} `{name}` does not exist"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Dynamic Links: the target doctype is the value of the field named in `options`.
+    pub(crate) fn check_dynamic_links(
+        &self,
+        schema: &Schema,
+        doc: &Doc,
+        prefix: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        for field in schema.fields.iter().filter(|f| f.kind == Kind::DynamicLink) {
+            let (Some(name), Some(source)) = (
+                doc.get(&field.fieldname)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty()),
+                field.options.as_deref(),
+            ) else {
+                continue;
+            };
+            let path = join(prefix, &field.fieldname);
+            match doc.get(source).and_then(Value::as_str) {
+                Some(target) => self.check_link(target, name, &path, errors)?,
+                None => push(
+                    errors,
+                    path,
+                    "link",
+                    format!(
+                        "`{source}` must name the doctype `{}` links to",
+                        field.fieldname
+                    ),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_rows(
+        &self,
+        field: &Field,
+        value: &mut Value,
+        path: &str,
+        mode: Mode<'_>,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        let Some(child) = field.options.as_deref() else {
+            return Ok(());
+        };
+        let Some(schema) = (self.schema_of)(child)? else {
+            push(
+                errors,
+                path.to_string(),
+                "link",
+                format!("child doctype `{child}` has no schema"),
+            );
+            return Ok(());
+        };
+        let Value::Array(rows) = value else {
+            return Ok(());
+        };
+        for (i, row) in rows.iter_mut().enumerate() {
+            if let Value::Object(row) = row {
+                let row_path = format!("{path}[{i}]");
+                let row_mode = match mode {
+                    Mode::Update(_) => Mode::Create,
+                    create => create,
+                };
+                self.validate(&schema, row, row_mode, &row_path, errors)?;
+                self.check_dynamic_links(&schema, row, &row_path, errors)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What makes a schema document usable beyond its field types.
+    fn check_schema_doc(
+        &self,
+        doc: &Doc,
+        mode: Mode<'_>,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+        if SEEDED.contains(&name) && matches!(mode, Mode::Update(_)) {
+            push(
+                errors,
+                "name".into(),
+                "immutable",
+                format!("the seeded schema `{name}` cannot be changed"),
+            );
+        }
+        let rows = doc
+            .get("fields")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut seen = HashSet::new();
+        let mut fieldnames = HashSet::new();
+        for (i, row) in rows.iter().enumerate() {
+            let path = |key: &str| format!("fields[{i}].{key}");
+            let fieldtype = row
+                .get("fieldtype")
+                .and_then(Value::as_str)
+                .unwrap_or("Data");
+            let kind = kind_of(fieldtype);
+            let fieldname = row
+                .get("fieldname")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if fieldname.is_empty() {
+                if kind != Some(Kind::Layout) {
+                    push(
+                        errors,
+                        path("fieldname"),
+                        "reqd",
+                        format!("field {i} ({fieldtype}) needs a `fieldname`"),
+                    );
+                }
+            } else {
+                fieldnames.insert(fieldname.to_string());
+                if !seen.insert(fieldname) {
+                    push(
+                        errors,
+                        path("fieldname"),
+                        "unique",
+                        format!("`{fieldname}` is defined twice"),
+                    );
+                }
+                if STANDARD_FIELDS.contains(&fieldname) && fieldname != "owner" {
+                    push(
+                        errors,
+                        path("fieldname"),
+                        "reserved",
+                        format!("`{fieldname}` is a standard field and cannot be redefined"),
+                    );
+                }
+            }
+            let options = row
+                .get("options")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let needs_options = matches!(
+                kind,
+                Some(Kind::Link | Kind::Select | Kind::Table | Kind::DynamicLink)
+            );
+            if needs_options && options.trim().is_empty() {
+                let what = match kind {
+                    Some(Kind::Link) => "the doctype it links to",
+                    Some(Kind::Table) => "the child doctype",
+                    Some(Kind::DynamicLink) => "the field that holds the doctype",
+                    _ => "its choices, one per line",
+                };
+                push(
+                    errors,
+                    path("options"),
+                    "options",
+                    format!("`{fieldname}` ({fieldtype}) needs `options`: {what}"),
+                );
+                continue;
+            }
+            if matches!(kind, Some(Kind::Link | Kind::Table))
+                && options != name
+                && !self.batch.contains(options)
+            {
+                match (self.schema_of)(options)? {
+                    None => push(
+                        errors,
+                        path("options"),
+                        "link",
+                        format!(
+                            "`{fieldname}` refers to doctype `{options}`, which has no schema (import it first, or in the same batch)"
+                        ),
+                    ),
+                    Some(target)
+                        if kind == Some(Kind::Table) && !flag(target.doc.get("istable")) =>
+                    {
+                        push(
+                            errors,
+                            path("options"),
+                            "link",
+                            format!(
+                                "`{fieldname}` is a Table of `{options}`, which is not a child table (istable)"
+                            ),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(autoname) = doc
+            .get("autoname")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+            && let Some(problem) = super::naming::check_rule(autoname, &fieldnames)
+        {
+            push(errors, "autoname".into(), "autoname", problem);
+        }
+        Ok(())
+    }
+}
+
+fn valid_temporal(kind: Kind, text: &str) -> bool {
+    let iso = text.replacen(' ', "T", 1);
+    match kind {
+        Kind::Date => text.len() == 10 && text.parse::<jiff::civil::Date>().is_ok(),
+        Kind::Datetime => text.len() >= 16 && iso.parse::<jiff::civil::DateTime>().is_ok(),
+        _ => text.len() >= 5 && text.parse::<jiff::civil::Time>().is_ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporal_formats_follow_frappe() {
+        assert!(valid_temporal(Kind::Date, "2024-02-29"));
+        assert!(!valid_temporal(Kind::Date, "2023-02-29"));
+        assert!(!valid_temporal(Kind::Date, "29/02/2024"));
+        assert!(valid_temporal(Kind::Datetime, "2024-02-29 13:45:00"));
+        assert!(valid_temporal(Kind::Datetime, "2024-02-29 13:45:00.123456"));
+        assert!(!valid_temporal(Kind::Datetime, "2024-02-29"));
+        assert!(valid_temporal(Kind::Time, "13:45"));
+        assert!(valid_temporal(Kind::Time, "13:45:10"));
+        assert!(!valid_temporal(Kind::Time, "25:00"));
+    }
+}

@@ -1,0 +1,344 @@
+//! A host process writing to the store is killed (SIGKILL) at random moments, 20 times: each
+//! time the store reopens cleanly, every write the host had acknowledged is there, with its
+//! run record, and no document outlives the run that wrote it.
+//!
+//! The writer is this test binary itself, re-executed to run the ignored `child_writer` test
+//! with `COWORKER_CRASH_CHILD_DB` set; it prints one `ACK ...` line per acknowledged write.
+
+use crate::harness::*;
+use coworker::Engine;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Where the child writes; its presence makes `child_writer` a writer.
+const CHILD_DB: &str = "COWORKER_CRASH_CHILD_DB";
+/// A tag that keeps each child's document names apart.
+const CHILD_TAG: &str = "COWORKER_CRASH_CHILD_TAG";
+const KILLS: usize = 20;
+/// A child never outlives this, even if nobody kills it.
+const CHILD_MAX_LIFE: Duration = Duration::from_secs(60);
+
+const NOTE: &str = "CrashNote";
+const ITEM: &str = "CrashItem";
+
+/// A small xorshift generator: random enough for kill times, no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
+        XorShift(nanos | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in `low..high`.
+    fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low)
+    }
+}
+
+/// The writer. Without `COWORKER_CRASH_CHILD_DB` it does nothing (so `--ignored` runs pass).
+#[test]
+#[ignore = "child process of crash::acknowledged_writes_survive_sigkill"]
+fn child_writer() {
+    let Some(path) = std::env::var_os(CHILD_DB) else {
+        return;
+    };
+    let tag = std::env::var(CHILD_TAG).unwrap_or_else(|_| "t".into());
+    // If the parent dies without killing us, our stdin closes: stop then.
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+        std::process::exit(0);
+    });
+    let engine = Engine::open(&path).expect("the child opens the store");
+    let started = Instant::now();
+    let mut out = std::io::stdout();
+    let mut ack = |line: String| {
+        writeln!(out, "{line}").expect("stdout is open");
+        out.flush().expect("stdout flushes");
+    };
+    let mut last_note: Option<String> = None;
+    let mut i: u64 = 0;
+    while started.elapsed() < CHILD_MAX_LIFE {
+        // A payload of varying size, so commits vary in size too.
+        let payload = "x".repeat((i as usize * 37) % 3000);
+        match i % 3 {
+            0 => {
+                let name = format!("{tag}-{i}");
+                let run = ok(
+                    &engine,
+                    json!({"operation": "create", "into": NOTE, "input": {"data":
+                        {"name": name, "seq": i, "payload": payload}}}),
+                );
+                ack(format!("ACK {NOTE} {name} {i} {}", run.id));
+                last_note = Some(name);
+            }
+            1 => {
+                let names: Vec<String> = (0..3).map(|k| format!("{tag}-{i}-{k}")).collect();
+                let data: Vec<Value> = names
+                    .iter()
+                    .map(|name| json!({"name": name, "seq": i, "payload": payload}))
+                    .collect();
+                let run = ok(
+                    &engine,
+                    json!({"operation": "create", "into": ITEM, "input": {"data": data}}),
+                );
+                for name in &names {
+                    ack(format!("ACK {ITEM} {name} {i} {}", run.id));
+                }
+            }
+            _ => {
+                // Update the note made two steps ago: `seq` becomes this step's number.
+                let name = last_note.take().expect("a note was made two steps ago");
+                let run = ok(
+                    &engine,
+                    json!({"operation": "update", "in": NOTE, "input": {"name": name,
+                        "data": {"seq": i, "updated": true}}}),
+                );
+                ack(format!("ACK {NOTE} {name} {i} {}", run.id));
+            }
+        }
+        i += 1;
+    }
+}
+
+/// One acknowledged write: the document `doctype`/`name` has `seq` (or a later value from a
+/// later update), written by run `run_id`.
+#[derive(Debug, Clone)]
+struct Ack {
+    doctype: String,
+    name: String,
+    seq: u64,
+    run_id: String,
+}
+
+fn parse_ack(line: &str) -> Option<Ack> {
+    let mut words = line.strip_prefix("ACK ")?.split(' ');
+    let ack = Ack {
+        doctype: words.next()?.to_string(),
+        name: words.next()?.to_string(),
+        seq: words.next()?.parse().ok()?,
+        run_id: words.next()?.to_string(),
+    };
+    words.next().is_none().then_some(ack)
+}
+
+/// Kills the child when dropped, so a failing parent never leaves a writer running.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start a writer on `path`; its complete stdout lines arrive on the returned channel.
+fn spawn_writer(path: &std::path::Path, tag: usize) -> (ChildGuard, mpsc::Receiver<String>) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = ChildGuard(
+        Command::new(exe)
+            .args([
+                "crash::child_writer",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DB, path)
+            .env(CHILD_TAG, format!("k{tag}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the writer starts"),
+    );
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        // Only complete lines count: a line cut by the kill was not acknowledged.
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.ends_with('\n') {
+            if send.send(line.trim_end().to_string()).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    (child, receive)
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    let store = TempStore::new();
+    let mut rng = XorShift::seeded();
+    let mut acked: Vec<Ack> = Vec::new();
+    let mut kills_mid_write = 0;
+    let started = Instant::now();
+    for kill in 0..KILLS {
+        let (mut child, lines) = spawn_writer(&store.path, kill);
+        // Most kills land while writing (after the first ack); every fourth may land anywhere,
+        // the opening of the store included.
+        let mut received = Vec::new();
+        if kill % 4 != 3 {
+            let first = lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|e| panic!("kill {kill}: the writer never acknowledged ({e})"));
+            received.push(first);
+        }
+        std::thread::sleep(Duration::from_millis(rng.between(5, 150)));
+        child.0.kill().expect("SIGKILL the writer");
+        let status = child.0.wait().expect("the writer is reaped");
+        assert!(
+            !status.success(),
+            "kill {kill}: the writer was killed, not finished: {status:?}"
+        );
+        drop(child);
+        // The reader thread ends at EOF; the channel then disconnects.
+        received.extend(lines.iter());
+        let new: Vec<Ack> = received.iter().filter_map(|l| parse_ack(l)).collect();
+        if !new.is_empty() {
+            kills_mid_write += 1;
+        }
+        acked.extend(new.iter().cloned());
+
+        let engine = Engine::open(&store.path)
+            .unwrap_or_else(|e| panic!("kill {kill}: the store does not reopen: {e}"));
+        check_acknowledged(&engine, &acked, &new, kill);
+        check_no_orphan_documents(&engine, kill);
+    }
+    assert!(
+        kills_mid_write >= KILLS / 2,
+        "only {kills_mid_write} of {KILLS} kills came after an acknowledged write"
+    );
+
+    // After all that, the store still takes writes.
+    let engine = Engine::open(&store.path).unwrap();
+    ok(
+        &engine,
+        json!({"operation": "create", "into": NOTE, "input": {"data": {"name": "after"}}}),
+    );
+    eprintln!(
+        "crash: {KILLS} kills, {} acknowledged writes checked, {:.1} s",
+        acked.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Every acknowledged write is present, with its latest acknowledged value (the writes of this
+/// round are also looked up one by one, by name), and its run record is stored and completed.
+fn check_acknowledged(engine: &Engine, acked: &[Ack], new: &[Ack], kill: usize) {
+    for ack in new {
+        let found = ok(
+            engine,
+            json!({"operation": "select", "from": ack.doctype,
+                "input": {"where": {"name": ack.name}}}),
+        );
+        assert_eq!(
+            found.data().len(),
+            1,
+            "kill {kill}: acknowledged {ack:?} is missing"
+        );
+    }
+    // Every acknowledged run, earlier children's included, is stored and completed.
+    let runs: HashMap<&str, &Ack> = acked.iter().map(|a| (a.run_id.as_str(), a)).collect();
+    for (id, ack) in runs {
+        let run = engine
+            .get_run(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("kill {kill}: the run of {ack:?} is not stored"));
+        assert!(
+            run.success,
+            "kill {kill}: the stored run of {ack:?} failed: {:?}",
+            run.error
+        );
+        assert_eq!(run.status, coworker::RunStatus::Completed, "{ack:?}");
+    }
+    // All acknowledged writes so far, earlier children's included: the latest value wins.
+    let mut latest: HashMap<(&str, &str), u64> = HashMap::new();
+    for ack in acked {
+        let seq = latest
+            .entry((ack.doctype.as_str(), ack.name.as_str()))
+            .or_default();
+        *seq = (*seq).max(ack.seq);
+    }
+    for doctype in [NOTE, ITEM] {
+        let wanted: Vec<&str> = latest
+            .keys()
+            .filter(|(d, _)| *d == doctype)
+            .map(|(_, n)| *n)
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let found = ok(
+            engine,
+            json!({"operation": "select", "from": doctype,
+                "input": {"where": {"name": {"in": wanted}}, "select": ["name", "seq"]}}),
+        );
+        let got: HashMap<&str, &Value> = found
+            .data()
+            .iter()
+            .map(|d| (d["name"].as_str().unwrap_or_default(), &d["seq"]))
+            .collect();
+        for name in wanted {
+            let seq = latest[&(doctype, name)];
+            let stored = got.get(name).and_then(|v| v.as_u64());
+            // A write can be durable without its ack having been printed: a note may carry
+            // the value of an update made after its last acknowledged write, never an older one.
+            let fine = match stored {
+                Some(stored) if doctype == NOTE => stored >= seq,
+                Some(stored) => stored == seq,
+                None => false,
+            };
+            assert!(
+                fine,
+                "kill {kill}: {doctype} {name} has seq {stored:?}, acknowledged {seq}"
+            );
+        }
+    }
+}
+
+/// A top-level run commits with its run record: every document on disk was written by a run
+/// whose record is on disk too, completed.
+fn check_no_orphan_documents(engine: &Engine, kill: usize) {
+    for doctype in [NOTE, ITEM] {
+        let all = ok(
+            engine,
+            json!({"operation": "select", "from": doctype,
+                "input": {"select": ["name", "createdByRun", "modifiedByRun"]}}),
+        );
+        assert!(
+            all.output["meta"]["truncated"].is_null(),
+            "raise the check's limit"
+        );
+        for doc in all.data() {
+            for key in ["createdByRun", "modifiedByRun"] {
+                let id = doc[key].as_str().unwrap_or_default();
+                let run = engine.get_run(id).unwrap();
+                assert!(
+                    run.as_ref().is_some_and(|r| r.success),
+                    "kill {kill}: {doctype} {} has {key} {id} without a completed run record",
+                    doc["name"]
+                );
+            }
+        }
+    }
+}

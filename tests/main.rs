@@ -1,0 +1,11 @@
+//! Integration tests: one module per user story, built into one binary.
+
+mod harness;
+
+mod bad_input;
+mod cli;
+mod concurrency;
+mod crash;
+mod crud;
+mod persistence;
+mod queries;
