@@ -39,6 +39,10 @@ fn now_rfc3339() -> String {
 
 /// The tables a run reads and writes: a snapshot (with the schema generation observed
 /// before it was taken), or the shared write transaction.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one Tx per top-level run, on its stack; boxing buys nothing"
+)]
 pub(crate) enum Tx<'t> {
     Read(ReadTables, u64),
     Write(WriteTables<'t>),
@@ -208,6 +212,51 @@ impl Engine {
         }
     }
 
+    /// Import schema documents (Frappe DocType JSON) in one run: child tables and Link
+    /// targets of the batch first, all or nothing.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let engine = coworker::Engine::in_memory().unwrap();
+    /// let run = engine.import_schemas(vec![
+    ///     json!({"doctype": "DocType", "name": "Order", "fields": [
+    ///         {"fieldname": "items", "fieldtype": "Table", "options": "Order Item"}]}),
+    ///     json!({"doctype": "DocType", "name": "Order Item", "istable": 1, "fields": [
+    ///         {"fieldname": "sku", "fieldtype": "Data", "reqd": 1}]}),
+    /// ]);
+    /// assert!(run.success, "{:?}", run.error);
+    /// ```
+    pub fn import_schemas(&self, docs: Vec<Value>) -> Run {
+        let data = Value::Array(schema::import_order(docs));
+        self.run(
+            RunRequest::new("create")
+                .into_doctype(schema::SCHEMA)
+                .input(json!({ "data": data })),
+        )
+    }
+
+    /// The schema of `doctype` as a JSON document (`None`: no schema, anything is accepted).
+    /// Served from the schema cache, which every schema change invalidates.
+    ///
+    /// ```
+    /// let engine = coworker::Engine::in_memory().unwrap();
+    /// let docfield = engine.schema("DocField").unwrap().expect("seeded");
+    /// assert_eq!(docfield["istable"], 1);
+    /// assert!(engine.schema("ToDo").unwrap().is_none());
+    /// ```
+    pub fn schema(&self, doctype: &str) -> Result<Option<Value>> {
+        let store = &self.inner.store;
+        let generation = store.schema_generation();
+        let snapshot = store.read()?;
+        let schema = self
+            .inner
+            .schemas
+            .get(&snapshot, doctype, Some(generation), || {
+                store.schema_generation()
+            })?;
+        Ok(schema.map(|s| Value::Object(s.doc.clone())))
+    }
+
     /// Make every run record durable, including those of read-only runs (which are
     /// otherwise written with the next write, or when the engine is dropped).
     pub fn flush(&self) -> Result<()> {
@@ -221,6 +270,9 @@ impl Engine {
 
     /// Runs matching `query`, oldest first (with `limit`, the newest `limit` of them).
     pub fn list_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
+        // Records waiting in memory first, then the snapshot: a record committed in between
+        // is in one or the other, never in neither.
+        let pending = self.inner.store.pending_runs();
         let read = self.inner.store.read()?;
         let filters = [
             ("flow", query.flow_id.as_deref()),
@@ -258,14 +310,10 @@ impl Engine {
                 runs
             }
         };
-        runs.extend(
-            self.inner
-                .store
-                .pending_runs()
-                .into_iter()
-                .filter(|r| matches(r)),
-        );
+        runs.extend(pending.into_iter().filter(|r| matches(r)));
         runs.sort_by(|a, b| a.id.cmp(&b.id));
+        // A read-only run's record can be both committed and still in memory for a moment.
+        runs.dedup_by(|a, b| a.id == b.id);
         if let Some(limit) = query.limit {
             let skip = runs.len().saturating_sub(limit);
             runs.drain(..skip);

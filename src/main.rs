@@ -38,6 +38,11 @@ enum Command {
         #[arg(value_name = "-")]
         stdin: Option<String>,
     },
+    /// Import schemas (Frappe DocType JSON files) in one run; prints the Run.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Inspect recorded runs.
     Runs {
         #[command(subcommand)]
@@ -46,6 +51,17 @@ enum Command {
     /// Show create → select → update → delete on a fresh store (a temporary one unless
     /// --db is given).
     Demo,
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Import DocType JSON files (each an object or an array of objects), dependencies
+    /// first, all or nothing.
+    Import {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +101,9 @@ fn main() -> ExitCode {
         Command::Run { json, file, stdin } => read_request(json, file, stdin)
             .and_then(|text| Ok(Engine::open(&db).map(|e| e.run_json(&text))?))
             .map(|run| print_run(&run)),
+        Command::Schema {
+            command: SchemaCommand::Import { files },
+        } => import_schemas(&db, &files),
         Command::Runs { command } => runs(&db, command),
         Command::Demo => demo(cli.db.as_deref()),
     };
@@ -133,6 +152,20 @@ fn print_run(run: &Run) -> ExitCode {
     }
 }
 
+fn import_schemas(db: &Path, files: &[PathBuf]) -> Result<ExitCode, Fatal> {
+    let mut docs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Fatal(format!("cannot read {}: {e}", file.display())))?;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(items)) => docs.extend(items),
+            Ok(doc) => docs.push(doc),
+            Err(e) => return Err(Fatal(format!("{} is not JSON: {e}", file.display()))),
+        }
+    }
+    Ok(print_run(&Engine::open(db)?.import_schemas(docs)))
+}
+
 fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
     let engine = Engine::open(db)?;
     match command {
@@ -172,7 +205,22 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
     };
     println!("coworker demo — store: {}\n", path.display());
     let engine = Engine::open(&path)?;
-    let steps: [(&str, Value); 6] = [
+    let steps: [(&str, Value); 8] = [
+        (
+            "import a ToDo schema (Frappe DocType JSON)",
+            json!({"operation": "create", "into": "Schema", "owner": "alice", "input": {"data": {
+                "doctype": "DocType", "name": "ToDo", "autoname": "TODO-.#####",
+                "fields": [
+                    {"fieldname": "description", "fieldtype": "Data", "reqd": 1, "in_list_view": 1},
+                    {"fieldname": "status", "fieldtype": "Select", "options": "Open\nClosed",
+                     "default": "Open", "search_index": 1, "in_list_view": 1},
+                    {"fieldname": "priority", "fieldtype": "Int", "default": "3"}]}}}),
+        ),
+        (
+            "a ToDo that breaks the schema is refused, every violation listed",
+            json!({"operation": "create", "into": "ToDo", "owner": "alice", "input": {"data": {
+                "status": "Done", "priority": "high"}}}),
+        ),
         (
             "create three ToDo documents",
             json!({"operation": "create", "into": "ToDo", "owner": "alice", "input": {"data": [
@@ -236,7 +284,17 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
                     }
                 );
             }
-            Some(error) => println!("   failed: {} — {}", error.code, error.message),
+            Some(error) => {
+                println!("   failed: {} — {}", error.code, error.message);
+                for detail in error.details.as_array().into_iter().flatten() {
+                    println!(
+                        "     {} [{}]: {}",
+                        detail["path"].as_str().unwrap_or(""),
+                        detail["rule"].as_str().unwrap_or(""),
+                        detail["message"].as_str().unwrap_or("")
+                    );
+                }
+            }
         }
         println!("   run {}", run.id);
     }

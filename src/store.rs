@@ -655,10 +655,7 @@ impl Store {
                 writer.txn = Some(self.db.begin_write()?);
             }
             let txn = writer.txn.as_ref().expect("opened above");
-            let mut tables = WriteTables::open(txn, &self.schemas_dirty)?;
-            for run in writer.pending.drain(..) {
-                tables.put_run(&run)?;
-            }
+            let tables = WriteTables::open(txn, &self.schemas_dirty)?;
             (job(tables), writer.batch)
         };
         self.make_durable(batch)?;
@@ -689,7 +686,7 @@ impl Store {
             }
             state.committing = true;
             drop(state);
-            let (taken, txn, schemas_changed) = {
+            let (taken, txn, schemas_changed, records) = {
                 let mut writer = lock(&self.writer);
                 let taken = writer.batch;
                 writer.batch += 1;
@@ -698,15 +695,35 @@ impl Store {
                     // Before the commit: caches filled from now on are suspect until after it.
                     self.schema_generation.fetch_add(1, Ordering::SeqCst);
                 }
-                (taken, writer.txn.take(), changed)
+                // Records of read-only runs ride along; they stay readable from memory
+                // until the commit is done.
+                let txn = writer.txn.take();
+                let records = match &txn {
+                    Some(txn) => WriteTables::open(txn, &self.schemas_dirty)
+                        .and_then(|mut tables| {
+                            writer
+                                .pending
+                                .iter()
+                                .try_for_each(|run| tables.put_run(run))
+                        })
+                        .map(|()| writer.pending.len())
+                        .map_err(|e| e.to_string()),
+                    None => Ok(0),
+                };
+                (taken, txn, changed, records)
             };
-            let outcome = match txn {
-                Some(mut txn) => txn
+            let outcome = match (txn, records) {
+                (Some(mut txn), Ok(records)) => txn
                     .set_durability(Durability::Immediate)
                     .map_err(|e| e.to_string())
-                    .and_then(|()| txn.commit().map_err(|e| e.to_string())),
-                None => Ok(()),
+                    .and_then(|()| txn.commit().map_err(|e| e.to_string()))
+                    .map(|()| records),
+                (_, Err(cause)) => Err(cause),
+                (None, Ok(_)) => Ok(0),
             };
+            if let Ok(written) = outcome {
+                lock(&self.writer).pending.drain(..written);
+            }
             if schemas_changed {
                 self.schema_generation.fetch_add(1, Ordering::SeqCst);
             }
@@ -714,6 +731,7 @@ impl Store {
             state.committing = false;
             state.committed = taken;
             if let Err(cause) = outcome {
+                tracing::error!("the commit of batch {taken} failed: {cause}");
                 state.failures.push_back((taken, cause));
                 if state.failures.len() > 64 {
                     state.failures.pop_front();

@@ -931,7 +931,7 @@ fn a_nested_run_records_parent_chain_and_children_and_inherits_identity_and_flow
     assert_eq!(parent.output["parentId"], json!(parent.id));
     assert_eq!(parent.output["childSuccess"], json!(true));
     let child_id = parent.output["child"].as_str().unwrap().to_string();
-    assert_eq!(parent.child_run_ids, [child_id.clone()]);
+    assert_eq!(parent.child_run_ids, [child_id.as_str()]);
     assert_eq!(parent.chain_id, parent.id);
     assert_eq!(parent.parent_run_id, None);
 

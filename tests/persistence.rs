@@ -113,7 +113,7 @@ fn nested_runs_and_a_failed_tree_survive_a_reopen() {
     assert_eq!(count(&engine, "Note"), 0);
     let stored_parent = record(&engine, &parent.id);
     assert_eq!(stored_parent.status, RunStatus::Failed);
-    assert_eq!(stored_parent.child_run_ids, [child.clone()]);
+    assert_eq!(stored_parent.child_run_ids, [child.as_str()]);
     let stored_child = record(&engine, &child);
     assert_eq!(stored_child.status, RunStatus::Completed);
     assert_eq!(
@@ -225,7 +225,7 @@ fn list_runs_filters_by_flow_owner_chain_and_limit_across_reopens() {
             limit: Some(1),
             ..Default::default()
         }),
-        [later.id.clone()]
+        [later.id.as_str()]
     );
     assert_eq!(
         list(RunQuery {
@@ -366,7 +366,7 @@ fn flush_makes_read_only_records_durable_without_a_clean_close() {
     );
     let line = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("IDS "))
+        .find_map(|l| l.split_once("IDS ").map(|(_, ids)| ids))
         .unwrap_or_else(|| panic!("the child printed its run ids: {stdout}"));
     let child_ids: Vec<&str> = line.split(' ').collect();
     assert_eq!(child_ids.len(), 3);

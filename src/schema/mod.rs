@@ -244,10 +244,65 @@ pub(crate) fn seeds() -> Vec<Doc> {
         .collect()
 }
 
+/// Order schema documents for import: a document after the child tables and Link targets
+/// it names from the same batch (cycles of Links keep their given order).
+pub(crate) fn import_order(docs: Vec<Value>) -> Vec<Value> {
+    let name_of = |doc: &Value| doc.get("name").and_then(Value::as_str).map(str::to_string);
+    let names: Vec<Option<String>> = docs.iter().map(name_of).collect();
+    // For each document, the batch members it names: (index, through a Table field).
+    let needs: Vec<Vec<(usize, bool)>> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, doc)| {
+            let rows = doc.get("fields").and_then(Value::as_array);
+            rows.into_iter()
+                .flatten()
+                .filter_map(|row| {
+                    let kind = row
+                        .get("fieldtype")
+                        .and_then(Value::as_str)
+                        .and_then(kind_of);
+                    let target = row.get("options").and_then(Value::as_str)?;
+                    let j = names.iter().position(|n| n.as_deref() == Some(target))?;
+                    match kind {
+                        Some(Kind::Table) if j != i => Some((j, true)),
+                        Some(Kind::Link) if j != i => Some((j, false)),
+                        _ => None,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut placed = vec![false; docs.len()];
+    let mut order = Vec::with_capacity(docs.len());
+    while order.len() < docs.len() {
+        let ready = |tables_only: bool| {
+            (0..docs.len()).find(|&i| {
+                !placed[i]
+                    && needs[i]
+                        .iter()
+                        .all(|&(j, table)| placed[j] || (tables_only && !table))
+            })
+        };
+        // Links may form cycles (A links B, B links A): break them, never a Table edge.
+        let next = ready(false)
+            .or_else(|| ready(true))
+            .or_else(|| (0..docs.len()).find(|&i| !placed[i]))
+            .expect("an unplaced document remains");
+        placed[next] = true;
+        order.push(next);
+    }
+    let mut slots: Vec<Option<Value>> = docs.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// A cached schema (`None`: the doctype has none) and the generation it was read at.
+type CacheEntry = (u64, Option<Arc<Schema>>);
+
 /// Parsed schemas of committed state, tagged with the store's schema generation.
 #[derive(Default)]
 pub(crate) struct SchemaCache {
-    entries: Mutex<HashMap<String, (u64, Option<Arc<Schema>>)>>,
+    entries: Mutex<HashMap<String, CacheEntry>>,
 }
 
 impl SchemaCache {
@@ -346,6 +401,23 @@ mod tests {
                 assert!(kind_of(row["fieldtype"].as_str().unwrap()).is_some());
             }
         }
+    }
+
+    #[test]
+    fn import_order_puts_children_and_link_targets_first() {
+        let docs = vec![
+            serde_json::json!({"name": "Order", "fields": [
+                {"fieldname": "items", "fieldtype": "Table", "options": "Order Item"},
+                {"fieldname": "customer", "fieldtype": "Link", "options": "Customer"}]}),
+            serde_json::json!({"name": "Order Item", "istable": 1, "fields": [
+                {"fieldname": "order", "fieldtype": "Link", "options": "Order"}]}),
+            serde_json::json!({"name": "Customer", "fields": []}),
+        ];
+        let names: Vec<String> = import_order(docs)
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["Customer", "Order Item", "Order"].map(String::from));
     }
 
     #[test]

@@ -247,23 +247,22 @@ impl Checker<'_> {
                 }
                 _ => type_error(errors, "0, 1, true or false", value),
             },
-            Kind::Date | Kind::Datetime | Kind::Time => {
+            Kind::Date | Kind::Datetime | Kind::Time
                 if !value
                     .as_str()
-                    .is_some_and(|s| valid_temporal(field.kind, s))
-                {
-                    let format = match field.kind {
-                        Kind::Date => "a date `YYYY-MM-DD`",
-                        Kind::Datetime => "a datetime `YYYY-MM-DD HH:MM:SS[.ffffff]`",
-                        _ => "a time `HH:MM[:SS[.ffffff]]`",
-                    };
-                    push(
-                        errors,
-                        path.to_string(),
-                        "format",
-                        format!("`{name}` must be {format}, got {value}"),
-                    );
-                }
+                    .is_some_and(|s| valid_temporal(field.kind, s)) =>
+            {
+                let format = match field.kind {
+                    Kind::Date => "a date `YYYY-MM-DD`",
+                    Kind::Datetime => "a datetime `YYYY-MM-DD HH:MM:SS[.ffffff]`",
+                    _ => "a time `HH:MM[:SS[.ffffff]]`",
+                };
+                push(
+                    errors,
+                    path.to_string(),
+                    "format",
+                    format!("`{name}` must be {format}, got {value}"),
+                );
             }
             Kind::Table
                 if !value
@@ -291,7 +290,10 @@ impl Checker<'_> {
                 path.to_string(),
                 "options",
                 format!(
-                    "`{text}` is not an option of `{name}` (options: {})",
+                    "`{text}` is not an option of `{name}`{} (options: {})",
+                    suggest(text, field.select_options())
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default(),
                     field
                         .select_options()
                         .iter()
