@@ -61,7 +61,7 @@ fn orders(n: usize) -> Value {
     let docs: Vec<Value> = (0..n)
         .map(|_| {
             let i = SEQ.fetch_add(1, Ordering::Relaxed);
-            json!({"title": format!("order {i}"), "amount": i % 1000, "paid": i % 2 == 0,
+            json!({"title": format!("order {i}"), "amount": i % 1000, "paid": i.is_multiple_of(2),
                    "due": "2026-11-25", "code": format!("C{i}"), "customer": "Acme",
                    "lines": [{"item": "widget", "qty": 2}, {"item": "gadget"}],
                    "bucket": format!("b{}", i % 10_000), "plain_bucket": format!("b{}", i % 10_000)})
