@@ -50,3 +50,8 @@ pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use ops::{MAX_SELECT_ROWS, NativeHandler};
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -9,3 +9,4 @@ mod crash;
 mod crud;
 mod persistence;
 mod queries;
+mod readme;
