@@ -350,12 +350,22 @@ impl Inner {
                     let Tx::Write(tables) = &mut tx else {
                         unreachable!("the write path holds write tables")
                     };
-                    records
-                        .iter()
-                        .try_for_each(|r| tables.put_run(r))
-                        .map(|()| run)
+                    // A run that changed nothing (a failed one, a read-only script) keeps
+                    // its records in memory like a select: no fsync is owed for it.
+                    if tables.has_changes() {
+                        let stored = records.iter().try_for_each(|r| tables.put_run(r));
+                        stored.map(|()| (run, Vec::new()))
+                    } else {
+                        Ok((run, records))
+                    }
                 })
                 .and_then(|stored| stored)
+                .and_then(|(run, later)| {
+                    later
+                        .into_iter()
+                        .try_for_each(|r| self.store.record_later(r))
+                        .map(|()| run)
+                })
         } else {
             let generation = self.store.schema_generation();
             self.store

@@ -41,9 +41,9 @@ const DOC_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("doc_index
 /// Counters (naming series, autoincrement): key the counter's name, value a u64 (big endian).
 const COUNTERS: TableDefinition<Bytes, Bytes> = TableDefinition::new("counters");
 
-/// The doctype whose documents describe the others: writing one changes the schema
-/// generation (see [`Store::schema_generation`]).
-const SCHEMA_DOCTYPE: &str = "Schema";
+/// Doctypes whose documents describe how others are handled (schemas, operations):
+/// writing one changes the meta generation (see [`Store::schema_generation`]).
+const META_DOCTYPES: [&str; 3] = ["Schema", "Operation", "Workflow Template"];
 
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
@@ -290,6 +290,10 @@ pub(crate) struct WriteTables<'t> {
     undo: Vec<Undo>,
     /// Raised when a schema document is written in the open transaction.
     schemas_dirty: &'t AtomicBool,
+    /// Raised when this writer leaves anything in the transaction that must be committed.
+    batch_dirty: &'t AtomicBool,
+    /// Whether this writer stored a run record.
+    recorded: bool,
 }
 
 /// A point in a writer's undo log to roll back to.
@@ -297,9 +301,15 @@ pub(crate) struct WriteTables<'t> {
 pub(crate) struct Mark(usize);
 
 impl<'t> WriteTables<'t> {
-    fn open(txn: &'t WriteTransaction, schemas_dirty: &'t AtomicBool) -> Result<Self> {
+    fn open(
+        txn: &'t WriteTransaction,
+        schemas_dirty: &'t AtomicBool,
+        batch_dirty: &'t AtomicBool,
+    ) -> Result<Self> {
         Ok(WriteTables {
             schemas_dirty,
+            batch_dirty,
+            recorded: false,
             docs: txn.open_table(DOCS)?,
             runs: txn.open_table(RUNS)?,
             run_index: txn.open_table(RUN_INDEX)?,
@@ -434,7 +444,7 @@ impl<'t> WriteTables<'t> {
         doc: &Doc,
         indexed: &[String],
     ) -> Result<()> {
-        if doctype == SCHEMA_DOCTYPE {
+        if META_DOCTYPES.contains(&doctype) {
             self.schemas_dirty.store(true, Ordering::SeqCst);
         }
         let before = self.set(TableKind::Docs, doc_key(doctype, name), &encode(doc)?)?;
@@ -452,7 +462,7 @@ impl<'t> WriteTables<'t> {
         name: &str,
         indexed: &[String],
     ) -> Result<bool> {
-        if doctype == SCHEMA_DOCTYPE {
+        if META_DOCTYPES.contains(&doctype) {
             self.schemas_dirty.store(true, Ordering::SeqCst);
         }
         let before = self.unset(TableKind::Docs, doc_key(doctype, name))?;
@@ -461,6 +471,11 @@ impl<'t> WriteTables<'t> {
             self.reindex(doctype, name, indexed, Some(&before), None)?;
         }
         Ok(before.is_some())
+    }
+
+    /// Whether this writer changed any document, index or counter (and did not take it back).
+    pub(crate) fn has_changes(&self) -> bool {
+        !self.undo.is_empty()
     }
 
     /// The current position in the undo log.
@@ -504,6 +519,7 @@ impl<'t> WriteTables<'t> {
             ));
         }
         self.runs.insert(run.id.as_bytes(), bytes)?;
+        self.recorded = true;
         for (field, value_of) in RUN_INDEX_FIELDS {
             if let Some(value) = value_of(run) {
                 let key = run_index_key(field, value, &run.id);
@@ -511,6 +527,14 @@ impl<'t> WriteTables<'t> {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for WriteTables<'_> {
+    fn drop(&mut self) {
+        if self.has_changes() || self.recorded {
+            self.batch_dirty.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -556,6 +580,8 @@ pub(crate) struct Store {
     schema_generation: AtomicU64,
     /// A schema was written in the open write transaction.
     schemas_dirty: AtomicBool,
+    /// The open write transaction holds something to commit (else it is aborted: no fsync).
+    batch_dirty: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -583,7 +609,7 @@ impl Store {
 
     fn init(db: Database) -> Result<Self> {
         let txn = db.begin_write()?;
-        WriteTables::open(&txn, &AtomicBool::new(false))?;
+        WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
         txn.commit()?;
         Ok(Store {
             db,
@@ -600,6 +626,7 @@ impl Store {
             committed: Condvar::new(),
             schema_generation: AtomicU64::new(0),
             schemas_dirty: AtomicBool::new(false),
+            batch_dirty: AtomicBool::new(false),
         })
     }
 
@@ -655,7 +682,7 @@ impl Store {
                 writer.txn = Some(self.db.begin_write()?);
             }
             let txn = writer.txn.as_ref().expect("opened above");
-            let tables = WriteTables::open(txn, &self.schemas_dirty)?;
+            let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
             (job(tables), writer.batch)
         };
         self.make_durable(batch)?;
@@ -698,22 +725,29 @@ impl Store {
                 // Records of read-only runs ride along; they stay readable from memory
                 // until the commit is done.
                 let txn = writer.txn.take();
-                let records = match &txn {
-                    Some(txn) => WriteTables::open(txn, &self.schemas_dirty)
-                        .and_then(|mut tables| {
-                            writer
-                                .pending
-                                .iter()
-                                .try_for_each(|run| tables.put_run(run))
-                        })
-                        .map(|()| writer.pending.len())
-                        .map_err(|e| e.to_string()),
-                    None => Ok(0),
+                let records = match (&txn, writer.pending.is_empty()) {
+                    (Some(txn), false) => {
+                        WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)
+                            .and_then(|mut tables| {
+                                writer
+                                    .pending
+                                    .iter()
+                                    .try_for_each(|run| tables.put_run(run))
+                            })
+                            .map(|()| writer.pending.len())
+                            .map_err(|e| e.to_string())
+                    }
+                    _ => Ok(0),
                 };
-                (taken, txn, changed, records)
+                let dirty = self.batch_dirty.swap(false, Ordering::SeqCst);
+                (taken, txn.map(|txn| (txn, dirty)), changed, records)
             };
             let outcome = match (txn, records) {
-                (Some(mut txn), Ok(records)) => txn
+                // Nothing to keep: abort instead of paying an fsync for an empty commit.
+                (Some((txn, false)), Ok(records)) => {
+                    txn.abort().map_err(|e| e.to_string()).map(|()| records)
+                }
+                (Some((mut txn, true)), Ok(records)) => txn
                     .set_durability(Durability::Immediate)
                     .map_err(|e| e.to_string())
                     .and_then(|()| txn.commit().map_err(|e| e.to_string()))
