@@ -44,12 +44,14 @@ mod ops;
 mod query;
 mod run;
 mod schema;
+mod script;
 mod store;
 
 pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use ops::{MAX_SELECT_ROWS, NativeHandler};
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
+pub use script::Limits;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

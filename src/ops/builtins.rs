@@ -6,7 +6,9 @@
 //! that except writing. Writes go to the run's transaction only; the pipeline commits or
 //! rolls back.
 
-use super::{Builtin, MAX_SELECT_ROWS, META_FIELDS};
+use super::{
+    Builtin, MAX_SELECT_ROWS, META_FIELDS, OPERATION, check_operation_delete, check_operation_doc,
+};
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
 use crate::query::{Doc, Query};
@@ -143,7 +145,8 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         meta["limit"] = json!(MAX_SELECT_ROWS);
     }
     let mut output = json!({"data": page, "meta": meta});
-    if ctx.request().options.include_schema.unwrap_or(false) {
+    let include_schema = ctx.request().options.include_schema;
+    if include_schema.unwrap_or(ctx.operation().include_schema) {
         output["schema"] = schema.map_or(Value::Null, |s| Value::Object(s.doc.clone()));
     }
     Ok(output)
@@ -222,7 +225,7 @@ fn check(
     let Some(schema) = schema else {
         return Ok(());
     };
-    if ctx.request().options.validate == Some(false) {
+    if ctx.request().options.validate == Some(false) || !ctx.operation().validate_schema {
         return Ok(());
     }
     let (today, now) = today_and_now();
@@ -239,6 +242,44 @@ fn check(
     }
     checker.validate(schema, doc, mode, prefix, errors)?;
     checker.check_dynamic_links(schema, doc, prefix, errors)
+}
+
+/// Validate `input.data` (an object or array of objects) against `doctype`'s schema before a
+/// custom handler runs (operations with `validateSchema`).
+pub(crate) fn validate_input_data(ctx: &OpContext<'_, '_>, doctype: &str) -> Result<()> {
+    let Some(data) = ctx.request().input.get("data") else {
+        return Ok(());
+    };
+    let mut records = match data {
+        Value::Object(_) | Value::Array(_) => records(&ctx.request().input)?,
+        _ => return Ok(()),
+    };
+    let schema = ctx.schema(doctype)?;
+    let many = records.len() > 1;
+    let mut errors = Vec::new();
+    let batch = HashSet::new();
+    for (i, record) in records.iter_mut().enumerate() {
+        strip_engine_fields(record, doctype)?;
+        let prefix = if many {
+            format!("data[{i}]")
+        } else {
+            String::new()
+        };
+        check(
+            ctx,
+            schema.as_deref(),
+            record,
+            Mode::Create,
+            &prefix,
+            &batch,
+            &mut errors,
+        )?;
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(validation_failed(doctype, errors))
+    }
 }
 
 /// Give child rows of Table fields their Frappe bookkeeping: doctype, name, idx, parent,
@@ -421,6 +462,9 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         doc.insert("modifiedBy".into(), json!(stamp.user));
         doc.insert("createdByRun".into(), json!(stamp.run_id));
         doc.insert("modifiedByRun".into(), json!(stamp.run_id));
+        if doctype == OPERATION {
+            check_operation_doc(&doc, None)?;
+        }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -532,6 +576,9 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         doc.insert("modified".into(), json!(stamp.time));
         doc.insert("modifiedBy".into(), json!(stamp.user));
         doc.insert("modifiedByRun".into(), json!(stamp.run_id));
+        if doctype == OPERATION {
+            check_operation_doc(&doc, Some(&before))?;
+        }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -557,6 +604,9 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     for doc in docs {
         let name = doc_name(&doc)?;
         protect_seeded(doctype, &name)?;
+        if doctype == OPERATION {
+            check_operation_delete(&doc)?;
+        }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.remove_doc(doctype, &name, &indexed)?;
             if doctype == SCHEMA {

@@ -8,11 +8,15 @@
 
 mod builtins;
 
-pub(crate) use builtins::execute_builtin;
+pub(crate) use builtins::{execute_builtin, validate_input_data};
 
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, Result};
+use crate::query::Doc;
 use crate::run::{RunRequest, type_name};
+use crate::schema::MetaCache;
+use crate::script::{self, Limits};
+use crate::store::View;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,13 +38,30 @@ pub const MAX_SELECT_ROWS: usize = 10_000;
 /// A handler written in Rust and registered by the embedding host.
 pub type NativeHandler = dyn Fn(&mut OpContext<'_, '_>) -> Result<Value> + Send + Sync;
 
+/// The doctype of operation documents.
+pub(crate) const OPERATION: &str = "Operation";
+
+/// The seeded, protected operation documents of the built-ins.
+const SEEDS: &str = include_str!("seeds.json");
+
+/// Names that resolve to a built-in, with the built-in they stand for.
+const BUILTIN_NAMES: [(&str, Builtin); 6] = [
+    ("select", Builtin::Select),
+    ("read", Builtin::Select),
+    ("create", Builtin::Create),
+    ("insert", Builtin::Create),
+    ("update", Builtin::Update),
+    ("delete", Builtin::Delete),
+];
+
 /// Which request key names the target of an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TargetKey {
     From,
     Into,
     In,
-    /// Any key, or none (native operations decide for themselves).
+    Template,
+    /// Any key, or none.
     Optional,
 }
 
@@ -50,7 +71,18 @@ impl TargetKey {
             TargetKey::From => "from",
             TargetKey::Into => "into",
             TargetKey::In => "in",
+            TargetKey::Template => "template",
             TargetKey::Optional => "doctype",
+        }
+    }
+
+    fn parse(text: Option<&str>) -> TargetKey {
+        match text {
+            Some("from") => TargetKey::From,
+            Some("into") => TargetKey::Into,
+            Some("in") => TargetKey::In,
+            Some("template") => TargetKey::Template,
+            _ => TargetKey::Optional,
         }
     }
 }
@@ -63,11 +95,46 @@ pub(crate) enum Builtin {
     Delete,
 }
 
+impl Builtin {
+    fn name(self) -> &'static str {
+        match self {
+            Builtin::Select => "select",
+            Builtin::Create => "create",
+            Builtin::Update => "update",
+            Builtin::Delete => "delete",
+        }
+    }
+
+    /// The input keys the built-in understands.
+    fn input_keys(self) -> &'static [&'static str] {
+        match self {
+            Builtin::Select => &["where", "orderBy", "take", "skip", "select", "view"],
+            Builtin::Create => &["data"],
+            Builtin::Update => &["data", "where", "name"],
+            Builtin::Delete => &["where", "name"],
+        }
+    }
+
+    /// Whether runs of it may write (read-only runs skip the write transaction).
+    pub(crate) fn writes(self) -> bool {
+        self != Builtin::Select
+    }
+}
+
+/// The built-in a name (or alias) stands for.
+pub(crate) fn builtin_named(name: &str) -> Option<Builtin> {
+    BUILTIN_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+}
+
 /// What executes an operation.
 #[derive(Clone)]
 pub(crate) enum Handler {
     Builtin(Builtin),
     Native(Arc<NativeHandler>),
+    Script(Arc<rhai::AST>),
 }
 
 /// An operation as the pipeline sees it: its settings and its handler.
@@ -78,80 +145,77 @@ pub(crate) struct Operation {
     /// Input keys the operation understands; `None` = anything.
     pub input_keys: Option<&'static [&'static str]>,
     pub requires_input: bool,
+    /// Validate documents (or `input.data`) against the target's schema.
+    pub validate_schema: bool,
     /// Whether `options.validate = false` may skip schema validation (trusted imports).
     pub may_skip_validation: bool,
-    /// Whether it may write (read-only runs skip the write transaction and its fsync).
-    pub writes: bool,
+    /// Return the schema with the output unless the request says otherwise.
+    pub include_schema: bool,
+    pub limits: Limits,
     pub handler: Handler,
 }
 
-fn builtin(name: &str) -> Option<Operation> {
-    type Settings = (
-        Builtin,
-        TargetKey,
-        &'static [&'static str],
-        bool,
-        bool,
-        bool,
-    );
-    // (handler, target key, input keys, requires input, writes, may skip validation)
-    let (builtin, target, input_keys, requires_input, writes, may_skip_validation): Settings =
-        match name {
-            "select" | "read" => (
-                Builtin::Select,
-                TargetKey::From,
-                &["where", "orderBy", "take", "skip", "select", "view"],
-                false,
-                false,
-                false,
-            ),
-            "create" | "insert" => (
-                Builtin::Create,
-                TargetKey::Into,
-                &["data"],
-                true,
-                true,
-                true,
-            ),
-            "update" => (
-                Builtin::Update,
-                TargetKey::In,
-                &["data", "where", "name"],
-                true,
-                true,
-                false,
-            ),
-            "delete" => (
-                Builtin::Delete,
-                TargetKey::From,
-                &["where", "name"],
-                true,
-                true,
-                false,
-            ),
-            _ => return None,
-        };
-    let canonical = match builtin {
-        Builtin::Select => "select",
-        Builtin::Create => "create",
-        Builtin::Update => "update",
-        Builtin::Delete => "delete",
-    };
-    Some(Operation {
-        name: canonical.to_string(),
-        target,
-        input_keys: Some(input_keys),
-        requires_input,
-        may_skip_validation,
-        writes,
-        handler: Handler::Builtin(builtin),
-    })
+fn flag(doc: &Doc, key: &str) -> bool {
+    crate::schema::flag(doc.get(key))
 }
 
-/// Every operation the engine knows: built-ins and the host's native ones.
+impl Operation {
+    /// An operation from its document.
+    pub(crate) fn from_doc(doc: &Doc) -> Result<Operation> {
+        let name = doc
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::internal("a stored operation has no name"))?
+            .to_string();
+        let handler = match (
+            builtin_named(&name),
+            doc.get("handlerCode").and_then(Value::as_str),
+        ) {
+            (Some(builtin), _) => Handler::Builtin(builtin),
+            (None, Some(code)) if !code.trim().is_empty() => {
+                Handler::Script(script::compile_cached(&name, code)?)
+            }
+            (None, _) => {
+                return Err(Error::new(
+                    ErrorCode::UnknownOperation,
+                    format!("operation `{name}` has no handlerCode"),
+                ));
+            }
+        };
+        Ok(Operation {
+            target: TargetKey::parse(doc.get("requiresTarget").and_then(Value::as_str)),
+            input_keys: match &handler {
+                Handler::Builtin(builtin) => Some(builtin.input_keys()),
+                _ => None,
+            },
+            requires_input: flag(doc, "requiresInput"),
+            validate_schema: flag(doc, "validateSchema"),
+            may_skip_validation: flag(doc, "allowSkipValidation"),
+            include_schema: flag(doc, "includeSchema"),
+            limits: Limits::from_overrides(doc.get("limits"))?,
+            handler,
+            name,
+        })
+    }
+}
+
+/// The seeded operation documents of the built-ins.
+pub(crate) fn seeds() -> Vec<Doc> {
+    let docs: Vec<Doc> = serde_json::from_str(SEEDS).expect("ops/seeds.json is valid JSON");
+    docs.into_iter()
+        .map(|mut doc| {
+            doc.insert("doctype".into(), json!(OPERATION));
+            doc.insert("protected".into(), json!(1));
+            doc
+        })
+        .collect()
+}
+
+/// The operations the host registered in Rust (not documents).
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
     native: HashMap<String, Arc<NativeHandler>>,
+    cache: MetaCache<Operation>,
 }
 
 impl Registry {
@@ -159,30 +223,116 @@ impl Registry {
         self.native.insert(name, handler);
     }
 
-    /// Resolve a name (aliases included) to its operation.
-    pub(crate) fn resolve(&self, name: Option<&str>) -> Result<Operation> {
+    /// Whether a top-level run of `name` may write, judged without the store: only
+    /// selects are known not to (a custom operation might).
+    pub(crate) fn may_write(&self, name: Option<&str>) -> bool {
+        name.is_some_and(|n| builtin_named(n).is_none_or(Builtin::writes))
+    }
+
+    /// Resolve a name (aliases included) to its operation, as `view` sees the documents.
+    pub(crate) fn resolve(
+        &self,
+        name: Option<&str>,
+        view: &dyn View,
+        generation: Option<u64>,
+        current: impl Fn() -> u64,
+    ) -> Result<Arc<Operation>> {
         let name = name.ok_or_else(|| Error::bad_request("the request names no `operation`"))?;
-        if let Some(op) = builtin(name) {
-            return Ok(op);
-        }
         if let Some(handler) = self.native.get(name) {
-            return Ok(Operation {
+            return Ok(Arc::new(Operation {
                 name: name.to_string(),
                 target: TargetKey::Optional,
                 input_keys: None,
                 requires_input: false,
+                validate_schema: false,
                 may_skip_validation: true,
-                writes: true,
+                include_schema: false,
+                limits: Limits::default(),
                 handler: Handler::Native(handler.clone()),
+            }));
+        }
+        let canonical: &str = match builtin_named(name) {
+            Some(builtin) => builtin.name(),
+            None => name,
+        };
+        match self.cache.get(
+            view,
+            OPERATION,
+            canonical,
+            generation,
+            current,
+            Operation::from_doc,
+        )? {
+            Some(op) => Ok(op),
+            None => {
+                let mut known: Vec<&str> = BUILTIN_NAMES.iter().map(|(n, _)| *n).collect();
+                known.extend(self.native.keys().map(String::as_str));
+                Err(Error::new(
+                    ErrorCode::UnknownOperation,
+                    format!(
+                        "unknown operation `{name}` (known: {}, and the Operation documents of the store)",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Check an operation document before it is saved: its script compiles, its limits parse,
+/// and protected operations keep their handler.
+pub(crate) fn check_operation_doc(doc: &Doc, before: Option<&Doc>) -> Result<()> {
+    let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+    let code = doc.get("handlerCode").and_then(Value::as_str).unwrap_or("");
+    let protected = before.is_some_and(|b| flag(b, "protected")) || builtin_named(name).is_some();
+    if protected {
+        if !code.trim().is_empty() {
+            return Err(Error::new(
+                ErrorCode::Immutable,
+                format!(
+                    "`{name}` is a protected built-in operation: its handlerCode cannot be set"
+                ),
+            ));
+        }
+        if before.is_none() {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!("`{name}` is a built-in operation name"),
+            ));
+        }
+    } else if flag(doc, "protected") {
+        return Err(Error::new(
+            ErrorCode::Immutable,
+            "only built-in operations are protected",
+        ));
+    }
+    Limits::from_overrides(doc.get("limits"))?;
+    if !protected {
+        if code.trim().is_empty() {
+            return Err(Error::Validation {
+                message: format!("operation `{name}` needs a handlerCode"),
+                errors: vec![crate::error::FieldError {
+                    path: "handlerCode".into(),
+                    rule: "reqd".into(),
+                    message: "`handlerCode` is required".into(),
+                }],
             });
         }
-        let mut known: Vec<&str> = vec!["select", "read", "create", "insert", "update", "delete"];
-        known.extend(self.native.keys().map(String::as_str));
-        Err(Error::new(
-            ErrorCode::UnknownOperation,
-            format!("unknown operation `{name}` (known: {})", known.join(", ")),
-        ))
+        script::compile_cached(name, code)?;
     }
+    Ok(())
+}
+
+/// Protected operations cannot be deleted.
+pub(crate) fn check_operation_delete(doc: &Doc) -> Result<()> {
+    if flag(doc, "protected") {
+        let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+        return Err(Error::new(
+            ErrorCode::Immutable,
+            format!("`{name}` is a protected built-in operation and cannot be deleted"),
+        ));
+    }
+    Ok(())
 }
 
 impl Operation {
@@ -192,10 +342,13 @@ impl Operation {
             TargetKey::From => req.doctype.as_ref().or(req.from.as_ref()),
             TargetKey::Into => req.doctype.as_ref().or(req.into.as_ref()),
             TargetKey::In => req.doctype.as_ref().or(req.in_.as_ref()),
+            TargetKey::Template => req.template.as_ref(),
             TargetKey::Optional => None,
         };
         let target = match (self.target, target) {
-            (TargetKey::Optional, _) => req.target().map(str::to_string),
+            (TargetKey::Optional, _) => {
+                req.target().or(req.template.as_deref()).map(str::to_string)
+            }
             (_, Some(target)) => Some(target.clone()),
             (_, None) => {
                 let misplaced = req
@@ -212,7 +365,9 @@ impl Operation {
                 ));
             }
         };
-        if let Some(target) = &target {
+        if let Some(target) = &target
+            && self.target != TargetKey::Template
+        {
             check_doctype_name(target)?;
         }
         if req.options.validate == Some(false) && !self.may_skip_validation {

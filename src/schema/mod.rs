@@ -23,7 +23,7 @@ pub(crate) const SCHEMA: &str = "Schema";
 const SEEDS: &str = include_str!("seeds.json");
 
 /// Names of the seeded schemas, which cannot be changed or deleted.
-pub(crate) const SEEDED: [&str; 3] = ["Schema", "DocField", "DocPerm"];
+pub(crate) const SEEDED: [&str; 5] = ["Schema", "DocField", "DocPerm", "Operation", "Pack"];
 
 /// Fields every document may carry whatever its schema: Frappe's standard fields and the
 /// engine's meta fields.
@@ -296,46 +296,80 @@ pub(crate) fn import_order(docs: Vec<Value>) -> Vec<Value> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
-/// A cached schema (`None`: the doctype has none) and the generation it was read at.
-type CacheEntry = (u64, Option<Arc<Schema>>);
+/// A cached parse (`None`: no such document) and the generation it was read at.
+type CacheEntry<T> = (u64, Option<Arc<T>>);
 
-/// Parsed schemas of committed state, tagged with the store's schema generation.
-#[derive(Default)]
-pub(crate) struct SchemaCache {
-    entries: Mutex<HashMap<String, CacheEntry>>,
+/// Parsed meta documents (schemas, operations) of committed state, tagged with the store's
+/// meta generation so that a change is never served stale.
+pub(crate) struct MetaCache<T> {
+    entries: Arc<Mutex<HashMap<String, CacheEntry<T>>>>,
 }
 
-impl SchemaCache {
-    /// The schema of `doctype` as `view` sees it (`None`: the null schema, anything goes).
+impl<T> Default for MetaCache<T> {
+    fn default() -> Self {
+        MetaCache {
+            entries: Arc::default(),
+        }
+    }
+}
+
+impl<T> Clone for MetaCache<T> {
+    fn clone(&self) -> Self {
+        MetaCache {
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+impl<T> MetaCache<T> {
+    /// The document `name` of `doctype` as `view` sees it, parsed by `parse`.
     ///
-    /// `generation` is the store's schema generation observed before `view` was opened,
-    /// or `None` when `view` holds uncommitted schema changes (then the cache is bypassed).
+    /// `generation` is the store's meta generation observed before `view` was opened, or
+    /// `None` when `view` holds uncommitted meta changes (then the cache is bypassed).
     pub(crate) fn get(
         &self,
         view: &dyn View,
         doctype: &str,
+        name: &str,
         generation: Option<u64>,
         current: impl Fn() -> u64,
-    ) -> Result<Option<Arc<Schema>>> {
+        parse: impl Fn(&Doc) -> Result<T>,
+    ) -> Result<Option<Arc<T>>> {
         if let Some(generation) = generation {
             let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((cached_at, schema)) = entries.get(doctype)
+            if let Some((cached_at, found)) = entries.get(name)
                 && *cached_at == generation
             {
-                return Ok(schema.clone());
+                return Ok(found.clone());
             }
         }
-        let schema = match view.get_doc(SCHEMA, doctype)? {
-            Some(doc) => Some(Arc::new(Schema::from_doc(&doc)?)),
+        let found = match view.get_doc(doctype, name)? {
+            Some(doc) => Some(Arc::new(parse(&doc)?)),
             None => None,
         };
         if let Some(generation) = generation
             && generation == current()
         {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.insert(doctype.to_string(), (generation, schema.clone()));
+            entries.insert(name.to_string(), (generation, found.clone()));
         }
-        Ok(schema)
+        Ok(found)
+    }
+}
+
+/// The schemas of a store.
+pub(crate) type SchemaCache = MetaCache<Schema>;
+
+impl SchemaCache {
+    /// The schema of `doctype` (`None`: the null schema, anything goes).
+    pub(crate) fn schema(
+        &self,
+        view: &dyn View,
+        doctype: &str,
+        generation: Option<u64>,
+        current: impl Fn() -> u64,
+    ) -> Result<Option<Arc<Schema>>> {
+        self.get(view, SCHEMA, doctype, generation, current, Schema::from_doc)
     }
 }
 

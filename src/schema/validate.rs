@@ -492,11 +492,11 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            if matches!(kind, Some(Kind::Link | Kind::Table))
-                && options != name
-                && !self.batch.contains(options)
-            {
+            if matches!(kind, Some(Kind::Link | Kind::Table)) && options != name {
+                // Earlier members of an import batch are already visible here; later ones
+                // are only names (their own validation checks them).
                 match (self.schema_of)(options)? {
+                    None if self.batch.contains(options) => {}
                     None => push(
                         errors,
                         path("options"),

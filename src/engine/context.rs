@@ -1,0 +1,120 @@
+//! What a handler sees while it executes ([`OpContext`]): its request, its run, the
+//! store through the run's transaction, and nested runs. It never commits.
+
+use super::Inner;
+use super::pipeline::{Parent, Tx};
+use crate::error::Result;
+use crate::ops::Operation;
+use crate::run::{Run, RunRequest};
+use crate::schema::Schema;
+use crate::store::{View, WriteTables};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What a handler sees while it executes: its request, its run, and nested runs.
+pub struct OpContext<'c, 't> {
+    pub(super) inner: &'c Inner,
+    pub(super) tx: &'c mut Tx<'t>,
+    pub(super) records: &'c mut Vec<Run>,
+    pub(super) request: &'c RunRequest,
+    pub(super) run: &'c Run,
+    pub(super) depth: usize,
+    pub(super) children: &'c mut Vec<String>,
+    pub(super) op: Arc<Operation>,
+}
+
+/// Who and what stamps the documents a run writes.
+pub(crate) struct Stamp {
+    pub time: String,
+    pub user: Option<String>,
+    pub run_id: String,
+}
+
+impl<'t> OpContext<'_, 't> {
+    /// The request being executed.
+    pub fn request(&self) -> &RunRequest {
+        self.request
+    }
+
+    /// The run being executed (status `running`).
+    pub fn current(&self) -> &Run {
+        self.run
+    }
+
+    /// Start a nested run. It inherits owner, agent and flow, shares this run's chain and
+    /// transaction, and is listed in this run's `childRunIds`.
+    pub fn run(&mut self, request: RunRequest) -> Run {
+        let parent = Parent {
+            run: self.run,
+            depth: self.depth,
+        };
+        let child = self
+            .inner
+            .execute(self.tx, self.records, request, Some(&parent));
+        self.children.push(child.id.clone());
+        child
+    }
+
+    /// Start a nested run from a JSON request (what scripts send); a request that does not
+    /// parse gives a failed child run.
+    pub(crate) fn run_value(&mut self, request: Value) -> Run {
+        match RunRequest::from_value(request) {
+            Ok(request) => self.run(request),
+            Err(error) => {
+                let parent = Parent {
+                    run: self.run,
+                    depth: self.depth,
+                };
+                let child = self.inner.reject_nested(self.records, error, &parent);
+                self.children.push(child.id.clone());
+                child
+            }
+        }
+    }
+
+    /// The operation being executed, with its settings.
+    pub(crate) fn operation(&self) -> &Operation {
+        &self.op
+    }
+
+    pub(crate) fn view(&self) -> &dyn View {
+        self.tx.view()
+    }
+
+    /// Whether the run only checks and must not write (`options.dryRun`).
+    pub(crate) fn dry_run(&self) -> bool {
+        self.request.options.dry_run.unwrap_or(false)
+    }
+
+    /// Whether this run writes (not a dry run, not a read-only run).
+    pub(crate) fn writing(&self) -> bool {
+        !self.dry_run() && matches!(&*self.tx, Tx::Write(_))
+    }
+
+    /// The write tables, or `None` in a dry run or a read-only run.
+    pub(crate) fn tables_if_writing(&mut self) -> Option<&mut WriteTables<'t>> {
+        match (self.request.options.dry_run.unwrap_or(false), &mut *self.tx) {
+            (false, Tx::Write(tables)) => Some(tables),
+            _ => None,
+        }
+    }
+
+    /// The schema of `doctype` (`None`: the null schema, anything goes).
+    pub(crate) fn schema(&self, doctype: &str) -> Result<Option<Arc<Schema>>> {
+        let store = &self.inner.store;
+        let generation = self.inner.meta_generation(self.tx);
+        self.inner
+            .schemas
+            .schema(self.tx.view(), doctype, generation, || {
+                store.schema_generation()
+            })
+    }
+
+    pub(crate) fn stamp(&self) -> Stamp {
+        Stamp {
+            time: self.run.timestamp.clone(),
+            user: self.run.owner.clone(),
+            run_id: self.run.id.clone(),
+        }
+    }
+}

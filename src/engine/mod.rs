@@ -1,0 +1,341 @@
+//! The engine: open a store, run requests through the pipeline (`pipeline.rs`), read runs
+//! back. `Engine` is a cheap handle over one shared `Inner`; `impl Engine` is split by
+//! concern across this module's files.
+//!
+//! The engine must never let a panic or a bad request escape as anything but a failed run,
+//! and never leave a failed run's writes behind.
+
+use crate::error::{Error, Result};
+use crate::ops::{self, NativeHandler, Registry};
+use crate::run::{Run, RunRequest};
+use crate::schema::{self, SchemaCache};
+use crate::store::{Store, View};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+mod context;
+mod pipeline;
+
+pub use context::OpContext;
+pub(crate) use pipeline::Tx;
+
+/// How deep runs may nest (a handler calling `run` that calls a handler ...).
+pub const MAX_NESTED_DEPTH: usize = 16;
+
+/// A unique id, larger than every id this process made before (ULIDs sort by time).
+pub(crate) fn new_ulid() -> ulid::Ulid {
+    static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    generator
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+}
+
+fn now_rfc3339() -> String {
+    format!("{:.6}", jiff::Timestamp::now())
+}
+
+/// Builds an [`Engine`] with host-provided native operations.
+///
+/// ```
+/// use coworker::{Engine, RunRequest};
+/// use serde_json::json;
+///
+/// let engine = Engine::builder()
+///     .operation("count_notes", |ctx| {
+///         let child = ctx.run(RunRequest::new("select").from("Note"));
+///         Ok(json!({"count": child.data().len()}))
+///     })
+///     .in_memory()
+///     .unwrap();
+/// let run = engine.run(RunRequest::new("count_notes"));
+/// assert_eq!(run.output["count"], json!(0));
+/// assert_eq!(run.child_run_ids.len(), 1);
+/// ```
+#[derive(Default)]
+pub struct EngineBuilder {
+    registry: Registry,
+}
+
+impl EngineBuilder {
+    /// Register a native (Rust) operation under `name`. It runs through the same pipeline
+    /// as every operation and may start nested runs with [`OpContext::run`].
+    pub fn operation(
+        mut self,
+        name: impl Into<String>,
+        handler: impl Fn(&mut OpContext<'_, '_>) -> Result<Value> + Send + Sync + 'static,
+    ) -> Self {
+        let handler: Arc<NativeHandler> = Arc::new(handler);
+        self.registry.add_native(name.into(), handler);
+        self
+    }
+
+    /// Open (or create) the store file at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Engine> {
+        self.build(Store::open(path.as_ref())?)
+    }
+
+    /// A store in memory, gone when the engine is dropped.
+    pub fn in_memory(self) -> Result<Engine> {
+        self.build(Store::in_memory()?)
+    }
+
+    fn build(self, store: Store) -> Result<Engine> {
+        let seeded = [
+            (schema::SCHEMA, schema::seeds()),
+            (ops::OPERATION, ops::seeds()),
+        ];
+        store.write(|mut tables| -> Result<()> {
+            for (doctype, seeds) in &seeded {
+                for seed in seeds {
+                    let name = seed["name"].as_str().expect("seeds are named");
+                    if tables.get_doc(doctype, name)?.is_none() {
+                        tables.put_doc(doctype, name, seed, &[])?;
+                    }
+                }
+            }
+            Ok(())
+        })??;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                registry: self.registry,
+                schemas: SchemaCache::default(),
+            }),
+        };
+        engine.compile_operations();
+        Ok(engine)
+    }
+}
+
+/// The engine. Cheap to clone; `Send + Sync`; share it between threads.
+///
+/// ```
+/// use coworker::{Engine, RunRequest};
+/// use serde_json::json;
+///
+/// let engine = Engine::in_memory().unwrap();
+/// let created = engine.run(
+///     RunRequest::new("create").into_doctype("ToDo").input(json!({"data": {"status": "Open"}})),
+/// );
+/// assert!(created.success);
+/// let found = engine.run(RunRequest::new("select").from("ToDo"));
+/// assert_eq!(found.data().len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// What every handle of one engine shares.
+struct Inner {
+    store: Store,
+    registry: Registry,
+    schemas: SchemaCache,
+}
+
+/// Which runs to list; see [`Engine::list_runs`].
+#[derive(Debug, Clone, Default)]
+pub struct RunQuery {
+    /// Only runs of this flow.
+    pub flow_id: Option<String>,
+    /// Only runs of this chain (a top-level run and its nested runs).
+    pub chain_id: Option<String>,
+    /// Only direct children of this run.
+    pub parent_run_id: Option<String>,
+    /// Only runs of this owner.
+    pub owner: Option<String>,
+    /// At most this many (the newest); `None` = all.
+    pub limit: Option<usize>,
+}
+
+impl Engine {
+    /// A builder, to register native operations.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Open (or create) the store file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
+        Self::builder().open(path)
+    }
+
+    /// A store in memory, for tests and scratch work.
+    pub fn in_memory() -> Result<Engine> {
+        Self::builder().in_memory()
+    }
+
+    /// Execute a request. Never panics: every failure is a failed [`Run`], and every run
+    /// is recorded.
+    pub fn run(&self, request: RunRequest) -> Run {
+        self.inner.run_top(Ok(request), None)
+    }
+
+    /// Execute a request given as JSON text; malformed JSON gives a failed run (BAD_REQUEST).
+    ///
+    /// ```
+    /// let engine = coworker::Engine::in_memory().unwrap();
+    /// let run = engine.run_json("{not json");
+    /// assert_eq!(run.error.unwrap().code, coworker::ErrorCode::BadRequest);
+    /// ```
+    pub fn run_json(&self, text: &str) -> Run {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => self.run_value(value),
+            Err(e) => {
+                let snippet: String = text.chars().take(200).collect();
+                let error = Error::bad_request(format!("malformed request JSON: {e}"))
+                    .with_details(json!({"received": snippet}));
+                self.inner.run_top(Err(error), None)
+            }
+        }
+    }
+
+    /// Execute a request given as a JSON value.
+    pub fn run_value(&self, value: Value) -> Run {
+        let partial = value.clone();
+        match RunRequest::from_value(value) {
+            Ok(request) => self.run(request),
+            Err(error) => self.inner.run_top(Err(error), Some(&partial)),
+        }
+    }
+
+    /// Import schema documents (Frappe DocType JSON) in one run: child tables and Link
+    /// targets of the batch first, all or nothing.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let engine = coworker::Engine::in_memory().unwrap();
+    /// let run = engine.import_schemas(vec![
+    ///     json!({"doctype": "DocType", "name": "Order", "fields": [
+    ///         {"fieldname": "items", "fieldtype": "Table", "options": "Order Item"}]}),
+    ///     json!({"doctype": "DocType", "name": "Order Item", "istable": 1, "fields": [
+    ///         {"fieldname": "sku", "fieldtype": "Data", "reqd": 1}]}),
+    /// ]);
+    /// assert!(run.success, "{:?}", run.error);
+    /// ```
+    pub fn import_schemas(&self, docs: Vec<Value>) -> Run {
+        let data = Value::Array(schema::import_order(docs));
+        self.run(
+            RunRequest::new("create")
+                .into_doctype(schema::SCHEMA)
+                .input(json!({ "data": data })),
+        )
+    }
+
+    /// The schema of `doctype` as a JSON document (`None`: no schema, anything is accepted).
+    /// Served from the schema cache, which every schema change invalidates.
+    ///
+    /// ```
+    /// let engine = coworker::Engine::in_memory().unwrap();
+    /// let docfield = engine.schema("DocField").unwrap().expect("seeded");
+    /// assert_eq!(docfield["istable"], 1);
+    /// assert!(engine.schema("ToDo").unwrap().is_none());
+    /// ```
+    pub fn schema(&self, doctype: &str) -> Result<Option<Value>> {
+        let store = &self.inner.store;
+        let generation = store.schema_generation();
+        let snapshot = store.read()?;
+        let schema = self
+            .inner
+            .schemas
+            .schema(&snapshot, doctype, Some(generation), || {
+                store.schema_generation()
+            })?;
+        Ok(schema.map(|s| Value::Object(s.doc.clone())))
+    }
+
+    /// Compile every operation's handler now (and cache it), so the first run of each pays
+    /// nothing; a handler that no longer compiles is reported, and its runs fail with
+    /// SCRIPT_COMPILE_ERROR.
+    fn compile_operations(&self) {
+        let Ok(snapshot) = self.inner.store.read() else {
+            return;
+        };
+        let mut names = Vec::new();
+        let _ = snapshot.scan_docs(ops::OPERATION, &mut |doc| {
+            if let Some(name) = doc.get("name").and_then(Value::as_str) {
+                names.push(name.to_string());
+            }
+            true
+        });
+        let generation = self.inner.store.schema_generation();
+        let tx = Tx::Read(snapshot, generation);
+        for name in names {
+            if let Err(e) = self.inner.resolve(&tx, Some(&name)) {
+                tracing::error!("operation `{name}` cannot be loaded: {e}");
+            }
+        }
+    }
+
+    /// Make every run record durable, including those of read-only runs (which are
+    /// otherwise written with the next write, or when the engine is dropped).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.store.flush()
+    }
+
+    /// One run record by id.
+    pub fn get_run(&self, id: &str) -> Result<Option<Run>> {
+        self.inner.store.get_run(id)
+    }
+
+    /// Runs matching `query`, oldest first (with `limit`, the newest `limit` of them).
+    pub fn list_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
+        // Records waiting in memory first, then the snapshot: a record committed in between
+        // is in one or the other, never in neither.
+        let pending = self.inner.store.pending_runs();
+        let read = self.inner.store.read()?;
+        let filters = [
+            ("flow", query.flow_id.as_deref()),
+            ("chain", query.chain_id.as_deref()),
+            ("parent", query.parent_run_id.as_deref()),
+            ("owner", query.owner.as_deref()),
+        ];
+        let matches = |run: &Run| {
+            let values = [
+                run.flow_id.as_deref(),
+                Some(run.chain_id.as_str()),
+                run.parent_run_id.as_deref(),
+                run.owner.as_deref(),
+            ];
+            filters
+                .iter()
+                .zip(values)
+                .all(|((_, wanted), value)| wanted.is_none() || *wanted == value)
+        };
+        let mut runs = match filters.iter().find(|(_, v)| v.is_some()) {
+            Some((field, Some(value))) => {
+                let mut runs = Vec::new();
+                for id in read.run_ids_by(field, value)? {
+                    if let Some(run) = read.get_run(&id)?
+                        && matches(&run)
+                    {
+                        runs.push(run);
+                    }
+                }
+                runs
+            }
+            _ => {
+                let mut runs = read.latest_runs(query.limit.unwrap_or(usize::MAX))?;
+                runs.reverse();
+                runs
+            }
+        };
+        runs.extend(pending.into_iter().filter(|r| matches(r)));
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        // A read-only run's record can be both committed and still in memory for a moment.
+        runs.dedup_by(|a, b| a.id == b.id);
+        if let Some(limit) = query.limit {
+            let skip = runs.len().saturating_sub(limit);
+            runs.drain(..skip);
+        }
+        Ok(runs)
+    }
+}
+
+/// `Engine` must stay shareable between threads.
+const _: () = {
+    const fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<Engine>();
+};

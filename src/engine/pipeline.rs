@@ -1,0 +1,356 @@
+//! The run pipeline, for every run, top-level and nested: resolve the operation → check
+//! target and input → validate → execute the handler → record the run.
+//!
+//! A top-level run that may write executes inside the store's shared write transaction and
+//! is acknowledged once that transaction is durable; a run that writes nothing executes on
+//! a snapshot and never waits for an fsync. A failed run's writes are rolled back; its
+//! record is kept. A panic becomes a failed run (INTERNAL).
+
+use super::{Inner, OpContext, new_ulid, now_rfc3339};
+use crate::error::{Error, ErrorCode, Result};
+use crate::ops::{self, Handler, Operation};
+use crate::run::{Run, RunRequest, RunStatus};
+use crate::script::{HostCall, Sandbox};
+use crate::store::{ReadTables, View, WriteTables};
+use serde_json::{Value, json};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The tables a run reads and writes: a snapshot (with the schema generation observed
+/// before it was taken), or the shared write transaction.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one Tx per top-level run, on its stack; boxing buys nothing"
+)]
+pub(crate) enum Tx<'t> {
+    Read(ReadTables, u64),
+    Write(WriteTables<'t>),
+}
+
+impl Tx<'_> {
+    pub(super) fn view(&self) -> &dyn View {
+        match self {
+            Tx::Read(tables, _) => tables,
+            Tx::Write(tables) => tables,
+        }
+    }
+}
+
+/// Who started a nested run: what it inherits.
+pub(super) struct Parent<'p> {
+    pub(super) run: &'p Run,
+    pub(super) depth: usize,
+}
+
+impl Inner {
+    /// A top-level run: pick the read or write path, execute, record.
+    pub(super) fn run_top(&self, request: Result<RunRequest>, partial: Option<&Value>) -> Run {
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => return self.reject(error, partial),
+        };
+        let dry_run = request.options.dry_run.unwrap_or(false);
+        let writes = !dry_run && self.registry.may_write(request.operation.as_deref());
+        let outcome = if writes {
+            self.store
+                .write(|tables| {
+                    let mut tx = Tx::Write(tables);
+                    let mut records = Vec::new();
+                    let run = self.execute(&mut tx, &mut records, request, None);
+                    let Tx::Write(tables) = &mut tx else {
+                        unreachable!("the write path holds write tables")
+                    };
+                    // A run that changed nothing (a failed one, a read-only script) keeps
+                    // its records in memory like a select: no fsync is owed for it.
+                    if tables.has_changes() {
+                        let stored = records.iter().try_for_each(|r| tables.put_run(r));
+                        stored.map(|()| (run, Vec::new()))
+                    } else {
+                        Ok((run, records))
+                    }
+                })
+                .and_then(|stored| stored)
+                .and_then(|(run, later)| {
+                    later
+                        .into_iter()
+                        .try_for_each(|r| self.store.record_later(r))
+                        .map(|()| run)
+                })
+        } else {
+            let generation = self.store.schema_generation();
+            self.store
+                .read()
+                .map(|tables| {
+                    let mut tx = Tx::Read(tables, generation);
+                    let mut records = Vec::new();
+                    let run = self.execute(&mut tx, &mut records, request, None);
+                    (run, records)
+                })
+                .and_then(|(run, records)| {
+                    records
+                        .into_iter()
+                        .try_for_each(|r| self.store.record_later(r))
+                        .map(|()| run)
+                })
+        };
+        match outcome {
+            Ok(run) => run,
+            Err(error) => {
+                tracing::error!("a run could not be recorded: {error}");
+                let mut run = Run::start(&RunRequest::default(), None);
+                run.finish(Err(error), Instant::now());
+                run
+            }
+        }
+    }
+
+    /// A nested request that could not be parsed: a failed child run.
+    pub(super) fn reject_nested(
+        &self,
+        records: &mut Vec<Run>,
+        error: Error,
+        parent: &Parent<'_>,
+    ) -> Run {
+        let started = Instant::now();
+        let mut run = Run::start(&RunRequest::default(), Some(parent.run));
+        run.finish(Err(error), started);
+        records.push(stored_form(&run));
+        run
+    }
+
+    /// Record a request that could not even be parsed.
+    fn reject(&self, error: Error, partial: Option<&Value>) -> Run {
+        let started = Instant::now();
+        let mut run = Run::start(&RunRequest::default(), None);
+        if let Some(Value::Object(fields)) = partial {
+            let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
+            run.operation = text("operation");
+            run.owner = text("owner");
+            run.agent = text("agent");
+            run.flow_type = text("flowType");
+            run.flow_id = text("flowId");
+            run.step_id = text("stepId");
+        }
+        run.finish(Err(error), started);
+        if let Err(e) = self.store.record_later(stored_form(&run)) {
+            tracing::error!("a rejected run could not be recorded: {e}");
+        }
+        run
+    }
+
+    /// The pipeline, for every run: top-level and nested.
+    pub(super) fn execute(
+        &self,
+        tx: &mut Tx<'_>,
+        records: &mut Vec<Run>,
+        request: RunRequest,
+        parent: Option<&Parent<'_>>,
+    ) -> Run {
+        let started = Instant::now();
+        let mut run = Run::start(&request, parent.map(|p| p.run));
+        let span = tracing::info_span!(
+            "run",
+            id = %run.id,
+            operation = request.operation.as_deref().unwrap_or(""),
+            doctype = request.target().unwrap_or(""),
+            flow_id = run.flow_id.as_deref().unwrap_or(""),
+        );
+        let _entered = span.enter();
+        run.status = RunStatus::Running;
+        let mark = match tx {
+            Tx::Write(tables) => Some(tables.mark()),
+            Tx::Read(..) => None,
+        };
+        let depth = parent.map_or(0, |p| p.depth + 1);
+        let mut children = Vec::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.stages(tx, records, &request, &mut run, depth, &mut children)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(Error::internal(format!(
+                "the run panicked: {}",
+                panic_message(&panic)
+            )))
+        });
+        run.child_run_ids = children;
+        let outcome = match (outcome, tx, mark) {
+            (Err(error), Tx::Write(tables), Some(mark)) => match tables.rollback_to(mark) {
+                Ok(()) => Err(error),
+                Err(undo) => Err(Error::Storage(format!(
+                    "{error}; and its writes could not be rolled back: {undo}"
+                ))),
+            },
+            (outcome, _, _) => outcome,
+        };
+        run.finish(outcome, started);
+        match &run.error {
+            None => tracing::debug!(duration_ms = run.duration, "run completed"),
+            Some(e) => tracing::info!(code = %e.code, "run failed: {}", e.message),
+        }
+        records.push(stored_form(&run));
+        run
+    }
+
+    /// The operation `name` resolves to, as `tx` sees the operation documents.
+    pub(super) fn resolve(&self, tx: &Tx<'_>, name: Option<&str>) -> Result<Arc<Operation>> {
+        let store = &self.store;
+        self.registry
+            .resolve(name, tx.view(), self.meta_generation(tx), || {
+                store.schema_generation()
+            })
+    }
+
+    /// The meta generation `tx` reads at, or `None` if it holds uncommitted meta changes.
+    pub(super) fn meta_generation(&self, tx: &Tx<'_>) -> Option<u64> {
+        match tx {
+            Tx::Read(_, generation) => Some(*generation),
+            Tx::Write(_) if self.store.schemas_dirty() => None,
+            Tx::Write(_) => Some(self.store.schema_generation()),
+        }
+    }
+
+    /// The stages of one run, in order. Returns the output.
+    fn stages(
+        &self,
+        tx: &mut Tx<'_>,
+        records: &mut Vec<Run>,
+        request: &RunRequest,
+        run: &mut Run,
+        depth: usize,
+        children: &mut Vec<String>,
+    ) -> Result<Value> {
+        // 1. resolve the operation
+        let op = self.resolve(tx, request.operation.as_deref())?;
+        run.operation = Some(op.name.clone());
+        if depth > op.limits.max_run_depth.min(super::MAX_NESTED_DEPTH) {
+            return Err(Error::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "runs nest deeper than {} levels (limit: maxRunDepth)",
+                    op.limits.max_run_depth.min(super::MAX_NESTED_DEPTH)
+                ),
+            ));
+        }
+        // 2. check target and input
+        let doctype = op.check(request)?;
+        run.doctype = doctype.clone();
+        let dry_run = request.options.dry_run.unwrap_or(false);
+        let mut ctx = OpContext {
+            inner: self,
+            tx,
+            records,
+            request,
+            run,
+            depth,
+            children,
+            op: op.clone(),
+        };
+        // 3. validate: built-ins validate each document as they build it (a dry run stops
+        // before writing); other handlers get `input.data` checked up front.
+        if !matches!(op.handler, Handler::Builtin(_)) {
+            if let (true, Some(doctype)) = (op.validate_schema, doctype.as_deref()) {
+                ops::validate_input_data(&ctx, doctype)?;
+            }
+            if dry_run {
+                return Ok(json!({"dryRun": true}));
+            }
+        }
+        // 4. execute
+        match (&op.handler, doctype) {
+            (Handler::Builtin(builtin), Some(doctype)) => {
+                ops::execute_builtin(*builtin, &mut ctx, &doctype)
+            }
+            (Handler::Builtin(_), None) => Err(Error::internal("a built-in ran without a target")),
+            (Handler::Native(handler), _) => handler(&mut ctx),
+            (Handler::Script(ast), _) => {
+                let context = ctx.current().to_value();
+                let sandbox = Sandbox::shared(op.limits);
+                sandbox.run_handler(&op.name, ast, &context, &mut |call| match call {
+                    HostCall::Run(request) => ctx.run_value(request).to_value(),
+                    HostCall::GetSchema(name) => ctx
+                        .schema(&name)
+                        .ok()
+                        .flatten()
+                        .map_or(Value::Null, |s| Value::Object(s.doc.clone())),
+                })
+            }
+        }
+    }
+}
+
+/// The form a run is stored in: a select keeps its count and names, not its documents.
+fn stored_form(run: &Run) -> Run {
+    let mut stored = run.clone();
+    if run.operation.as_deref() == Some("select") && run.success {
+        let names: Vec<Value> = run
+            .data()
+            .iter()
+            .map(|doc| doc.get("name").cloned().unwrap_or(Value::Null))
+            .collect();
+        stored.output = json!({"names": names, "meta": run.output.get("meta")});
+    }
+    stored
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+impl Run {
+    /// A new pending run for `request`, inheriting identity and flow from `parent`.
+    fn start(request: &RunRequest, parent: Option<&Run>) -> Run {
+        let id = new_ulid().to_string();
+        let inherit = |own: &Option<String>, from_parent: fn(&Run) -> &Option<String>| match parent
+        {
+            Some(p) => from_parent(p).clone(),
+            None => own.clone(),
+        };
+        Run {
+            chain_id: parent.map_or_else(|| id.clone(), |p| p.chain_id.clone()),
+            parent_run_id: parent.map(|p| p.id.clone()),
+            timestamp: now_rfc3339(),
+            operation: request.operation.clone(),
+            status: RunStatus::Pending,
+            duration: 0.0,
+            doctype: request.target().map(str::to_string),
+            from: request.from.clone(),
+            into: request.into.clone(),
+            template: request.template.clone(),
+            input: request.input.clone(),
+            output: Value::Null,
+            success: false,
+            error: None,
+            child_run_ids: Vec::new(),
+            owner: inherit(&request.owner, |p| &p.owner),
+            agent: inherit(&request.agent.clone().or(request.owner.clone()), |p| {
+                &p.agent
+            }),
+            flow_type: inherit(&request.flow_type, |p| &p.flow_type),
+            flow_id: inherit(&request.flow_id, |p| &p.flow_id),
+            step_id: request.step_id.clone(),
+            options: request.options.clone(),
+            id,
+        }
+    }
+
+    fn finish(&mut self, outcome: Result<Value>, started: Instant) {
+        self.duration = started.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Ok(output) => {
+                self.output = output;
+                self.success = true;
+                self.status = RunStatus::Completed;
+            }
+            Err(error) => {
+                self.error = Some(error.to_run_error());
+                self.success = false;
+                self.status = RunStatus::Failed;
+            }
+        }
+    }
+}

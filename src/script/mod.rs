@@ -1,0 +1,636 @@
+//! The Rhai sandbox: compile (cached), limits, and the two host functions.
+//!
+//! One constructor, [`Sandbox::new`], builds every engine from `Engine::new_raw()` with the
+//! packages handlers need (no time package, no modules, no `eval`), strict variables and
+//! every limit set explicitly. Scripts see `context` and exactly two host functions:
+//! `run(map)` and `get_schema(name)`; the test runner adds `assert` and `assert_eq`.
+//!
+//! A handler script runs on a scoped thread of its own while the calling thread serves its
+//! host calls: the calling thread holds the run's transaction, which cannot cross into
+//! Rhai's `'static` callbacks. This module never touches the store: host calls are handed
+//! to whoever runs the script.
+
+mod limits;
+
+pub use limits::Limits;
+
+use crate::error::{Error, ErrorCode, Result};
+use rhai::packages::{
+    BasicArrayPackage, BasicMapPackage, BasicMathPackage, BitFieldPackage, CorePackage,
+    LogicPackage, MoreStringPackage, Package,
+};
+use rhai::{AST, Dynamic, EvalAltResult, NativeCallContext, Position, Scope};
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How many progress ticks (Rhai operations) pass between two looks at the clock.
+const CLOCK_EVERY: u64 = 1024;
+/// Lines of `print`/`debug` kept to travel with a script error.
+const MAX_PRINTED: usize = 50;
+
+/// What a script asks of its host.
+pub(crate) enum HostCall {
+    /// Start a run (a request as JSON); the reply is the run as JSON.
+    Run(Value),
+    /// The schema of a doctype; the reply is the schema document or `null`.
+    GetSchema(String),
+}
+
+enum Message {
+    Call(HostCall),
+    Done(std::result::Result<Value, Error>),
+}
+
+/// Where a script's host calls go.
+enum Host {
+    /// To the thread that started the script (a handler inside a run).
+    Remote {
+        calls: Sender<Message>,
+        replies: Receiver<Value>,
+    },
+    /// Straight to an engine (ad-hoc scripts and script tests: top-level runs).
+    Direct(Box<dyn FnMut(HostCall) -> Value>),
+}
+
+/// What one script run keeps beside the Rhai engine: its clock, budget and output.
+struct RunState {
+    name: String,
+    deadline: Instant,
+    timeout_ms: u64,
+    host_calls_left: usize,
+    max_host_calls: usize,
+    printed: Vec<String>,
+    host: Host,
+}
+
+thread_local! {
+    /// The script running on this thread (one at a time: nested handlers run elsewhere).
+    static CURRENT: RefCell<Option<RunState>> = const { RefCell::new(None) };
+}
+
+fn with_state<R>(f: impl FnOnce(&mut RunState) -> R) -> Option<R> {
+    CURRENT.with(|cell| cell.borrow_mut().as_mut().map(f))
+}
+
+/// A token that terminates a script uncatchably with `code`.
+fn terminate(code: ErrorCode, message: String, position: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(
+        token(code, message, false),
+        position,
+    ))
+}
+
+/// What a terminated script carries: the code, the message, and whether the message is a
+/// nested run's (which already says where it happened).
+fn token(code: ErrorCode, message: String, nested: bool) -> Dynamic {
+    Dynamic::from_map(
+        [
+            ("code".into(), Dynamic::from(code.as_str().to_string())),
+            ("message".into(), Dynamic::from(message)),
+            ("nested".into(), Dynamic::from(nested)),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+/// Call the host: from a handler's thread to its caller, or directly.
+fn call_host(
+    ctx: &NativeCallContext,
+    call: HostCall,
+) -> std::result::Result<Value, Box<EvalAltResult>> {
+    let position = ctx.call_position();
+    let outcome = CURRENT.with(|cell| {
+        let mut state = cell.borrow_mut();
+        let Some(state) = state.as_mut() else {
+            return Err(terminate(
+                ErrorCode::Internal,
+                "no script is running".into(),
+                position,
+            ));
+        };
+        if Instant::now() > state.deadline {
+            return Err(terminate(
+                ErrorCode::Timeout,
+                format!(
+                    "`{}` ran longer than {} ms (limit: timeoutMs)",
+                    state.name, state.timeout_ms
+                ),
+                position,
+            ));
+        }
+        if state.host_calls_left == 0 {
+            return Err(terminate(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "`{}` called `run`/`get_schema` more than {} times (limit: maxHostCalls)",
+                    state.name, state.max_host_calls
+                ),
+                position,
+            ));
+        }
+        state.host_calls_left -= 1;
+        match &mut state.host {
+            Host::Remote { calls, replies } => {
+                calls.send(Message::Call(call)).map_err(|_| {
+                    terminate(ErrorCode::Internal, "the run went away".into(), position)
+                })?;
+                replies.recv().map_err(|_| {
+                    terminate(ErrorCode::Internal, "the run went away".into(), position)
+                })
+            }
+            Host::Direct(host) => Ok(host(call)),
+        }
+    })?;
+    Ok(outcome)
+}
+
+fn host_run(
+    ctx: NativeCallContext,
+    request: rhai::Map,
+) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
+    let request: Value = rhai::serde::from_dynamic(&Dynamic::from_map(request))?;
+    let child = call_host(&ctx, HostCall::Run(request))?;
+    // Limits hold for the whole tree: a child that hit one stops its parent too.
+    if let Some(code) = child.pointer("/error/code").and_then(Value::as_str)
+        && let Some(code @ (ErrorCode::LimitExceeded | ErrorCode::Timeout)) =
+            serde_json::from_value::<ErrorCode>(json!(code)).ok()
+    {
+        let message = child
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let token = token(code, message.to_string(), true);
+        return Err(Box::new(EvalAltResult::ErrorTerminated(
+            token,
+            ctx.call_position(),
+        )));
+    }
+    rhai::serde::to_dynamic(child)
+}
+
+fn host_get_schema(
+    ctx: NativeCallContext,
+    name: &str,
+) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
+    let schema = call_host(&ctx, HostCall::GetSchema(name.to_string()))?;
+    rhai::serde::to_dynamic(schema)
+}
+
+fn assertion_failed(ctx: &NativeCallContext, message: String) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(format!("assertion failed: {message}")),
+        ctx.call_position(),
+    ))
+}
+
+fn show(value: &Dynamic) -> String {
+    rhai::serde::from_dynamic::<Value>(value)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| value.to_string())
+}
+
+/// A configured Rhai engine.
+pub(crate) struct Sandbox {
+    engine: rhai::Engine,
+    limits: Limits,
+}
+
+impl Sandbox {
+    /// The one constructor: production, tests and the script runner all use it.
+    pub(crate) fn new(limits: Limits, with_asserts: bool) -> Sandbox {
+        let mut engine = rhai::Engine::new_raw();
+        for package in [
+            CorePackage::new().as_shared_module(),
+            LogicPackage::new().as_shared_module(),
+            BitFieldPackage::new().as_shared_module(),
+            BasicMathPackage::new().as_shared_module(),
+            BasicArrayPackage::new().as_shared_module(),
+            BasicMapPackage::new().as_shared_module(),
+            MoreStringPackage::new().as_shared_module(),
+        ] {
+            engine.register_global_module(package);
+        }
+        engine.disable_symbol("eval");
+        engine.disable_symbol("import");
+        engine.disable_symbol("export");
+        engine.set_max_modules(0);
+        engine.set_strict_variables(true);
+        engine.set_max_operations(limits.max_operations);
+        engine.set_max_call_levels(limits.max_call_depth);
+        engine.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
+        engine.set_max_string_size(limits.max_string_size);
+        engine.set_max_array_size(limits.max_array_size);
+        engine.set_max_map_size(limits.max_map_size);
+        engine.set_max_variables(10_000);
+        engine.set_max_functions(1_000);
+        engine.on_progress(|count| {
+            if count % CLOCK_EVERY != 0 {
+                return None;
+            }
+            with_state(|state| {
+                (Instant::now() > state.deadline).then(|| {
+                    let message = format!(
+                        "`{}` ran longer than {} ms (limit: timeoutMs)",
+                        state.name, state.timeout_ms
+                    );
+                    token(ErrorCode::Timeout, message, false)
+                })
+            })
+            .flatten()
+        });
+        engine.on_print(|line| {
+            tracing::info!(target: "coworker::script", "{line}");
+            with_state(|state| {
+                if state.printed.len() < MAX_PRINTED {
+                    state.printed.push(line.to_string());
+                }
+            });
+        });
+        engine.on_debug(|line, _source, position| {
+            tracing::debug!(target: "coworker::script", "{line} @ {position}");
+            with_state(|state| {
+                if state.printed.len() < MAX_PRINTED {
+                    state.printed.push(line.to_string());
+                }
+            });
+        });
+        engine.register_fn("run", host_run);
+        engine.register_fn("get_schema", host_get_schema);
+        if with_asserts {
+            engine.register_fn("assert", |ctx: NativeCallContext, ok: bool| {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(assertion_failed(&ctx, "condition is false".into()))
+                }
+            });
+            engine.register_fn(
+                "assert",
+                |ctx: NativeCallContext, ok: bool, message: &str| {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(assertion_failed(&ctx, message.to_string()))
+                    }
+                },
+            );
+            let assert_eq =
+                |ctx: &NativeCallContext, actual: &Dynamic, expected: &Dynamic, note: &str| {
+                    let (a, e) = (show(actual), show(expected));
+                    if a == e {
+                        Ok(())
+                    } else {
+                        Err(assertion_failed(
+                            ctx,
+                            format!("{note}expected {e}, actual {a}"),
+                        ))
+                    }
+                };
+            engine.register_fn(
+                "assert_eq",
+                move |ctx: NativeCallContext, actual: Dynamic, expected: Dynamic| {
+                    assert_eq(&ctx, &actual, &expected, "")
+                },
+            );
+            engine.register_fn(
+                "assert_eq",
+                move |ctx: NativeCallContext, actual: Dynamic, expected: Dynamic, message: &str| {
+                    assert_eq(&ctx, &actual, &expected, &format!("{message}: "))
+                },
+            );
+        }
+        Sandbox { engine, limits }
+    }
+
+    /// The shared sandbox for `limits` (engines are built once per distinct limits).
+    pub(crate) fn shared(limits: Limits) -> Arc<Sandbox> {
+        static SANDBOXES: OnceLock<Mutex<HashMap<Limits, Arc<Sandbox>>>> = OnceLock::new();
+        let mut map = SANDBOXES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.entry(limits)
+            .or_insert_with(|| Arc::new(Sandbox::new(limits, false)))
+            .clone()
+    }
+
+    fn scope() -> Scope<'static> {
+        let mut scope = Scope::new();
+        scope.push_constant("context", Dynamic::UNIT);
+        scope
+    }
+
+    /// Compile a handler (with `context` known). Errors carry line and column.
+    pub(crate) fn compile_handler(&self, name: &str, code: &str) -> Result<AST> {
+        self.engine
+            .compile_with_scope(&Self::scope(), code)
+            .map_err(|e| compile_error(name, &e.0.to_string(), e.1))
+    }
+
+    /// Compile a stand-alone script (tests, ad-hoc scripts).
+    pub(crate) fn compile_script(&self, name: &str, code: &str) -> Result<AST> {
+        self.engine
+            .compile(code)
+            .map_err(|e| compile_error(name, &e.0.to_string(), e.1))
+    }
+
+    fn eval(
+        &self,
+        state: RunState,
+        ast: &AST,
+        scope: &mut Scope,
+    ) -> (std::result::Result<Dynamic, Box<EvalAltResult>>, RunState) {
+        CURRENT.with(|cell| *cell.borrow_mut() = Some(state));
+        let outcome = self.engine.eval_ast_with_scope::<Dynamic>(scope, ast);
+        let state = CURRENT
+            .with(|cell| cell.borrow_mut().take())
+            .expect("the state set above is still there");
+        (outcome, state)
+    }
+
+    fn state(&self, name: &str, host: Host) -> RunState {
+        RunState {
+            name: name.to_string(),
+            deadline: Instant::now() + Duration::from_millis(self.limits.timeout_ms),
+            timeout_ms: self.limits.timeout_ms,
+            host_calls_left: self.limits.max_host_calls,
+            max_host_calls: self.limits.max_host_calls,
+            printed: Vec::new(),
+            host,
+        }
+    }
+
+    /// Run a handler on a thread of its own; `serve` answers its host calls on this thread.
+    /// Returns the handler's output.
+    pub(crate) fn run_handler(
+        &self,
+        name: &str,
+        ast: &AST,
+        context: &Value,
+        serve: &mut dyn FnMut(HostCall) -> Value,
+    ) -> Result<Value> {
+        let context = rhai::serde::to_dynamic(context)
+            .map_err(|e| Error::internal(format!("the run does not convert for Rhai: {e}")))?;
+        std::thread::scope(|threads| {
+            let (calls, inbox) = channel::<Message>();
+            let (answer, replies) = channel::<Value>();
+            let done = calls.clone();
+            let worker = std::thread::Builder::new()
+                .name(format!("script {name}"))
+                .spawn_scoped(threads, move || {
+                    let mut scope = Scope::new();
+                    scope.push_constant("context", context);
+                    let host = Host::Remote { calls, replies };
+                    let (outcome, state) = self.eval(self.state(name, host), ast, &mut scope);
+                    let result = outcome
+                        .map_err(|e| script_error(name, *e, &state.printed))
+                        .and_then(|value| handler_output(name, value));
+                    let _ = done.send(Message::Done(result));
+                })
+                .map_err(|e| Error::internal(format!("cannot start a script thread: {e}")))?;
+            for message in inbox.iter() {
+                match message {
+                    Message::Call(call) => {
+                        let reply = serve(call);
+                        if answer.send(reply).is_err() {
+                            break;
+                        }
+                    }
+                    Message::Done(result) => return result,
+                }
+            }
+            match worker.join() {
+                Err(panic) => Err(Error::internal(format!(
+                    "the script thread of `{name}` panicked: {}",
+                    panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default()
+                ))),
+                Ok(()) => Err(Error::internal(format!("`{name}` ended without a result"))),
+            }
+        })
+    }
+
+    /// Run a stand-alone script on this thread with host calls answered by `host`.
+    pub(crate) fn run_direct(
+        &self,
+        name: &str,
+        ast: &AST,
+        host: Box<dyn FnMut(HostCall) -> Value>,
+    ) -> Result<Value> {
+        let mut scope = Scope::new();
+        let (outcome, state) = self.eval(self.state(name, Host::Direct(host)), ast, &mut scope);
+        outcome
+            .map_err(|e| script_error(name, *e, &state.printed))
+            .and_then(|value| to_json(name, &value))
+    }
+
+    /// Names of the script-defined functions of `ast` that take no parameters.
+    pub(crate) fn functions(ast: &AST) -> Vec<(String, usize)> {
+        ast.iter_functions()
+            .filter(|f| f.params.is_empty())
+            .map(|f| (f.name.to_string(), 0))
+            .collect()
+    }
+
+    /// Call a no-argument function of `ast` (a test), host calls answered by `host`.
+    pub(crate) fn call_direct(
+        &self,
+        label: &str,
+        ast: &AST,
+        function: &str,
+        host: Box<dyn FnMut(HostCall) -> Value>,
+    ) -> Result<Value> {
+        CURRENT.with(|cell| *cell.borrow_mut() = Some(self.state(label, Host::Direct(host))));
+        let mut scope = Scope::new();
+        let outcome = self
+            .engine
+            .call_fn::<Dynamic>(&mut scope, ast, function, ());
+        let state = CURRENT
+            .with(|cell| cell.borrow_mut().take())
+            .expect("set above");
+        outcome
+            .map_err(|e| script_error(label, *e, &state.printed))
+            .and_then(|value| to_json(label, &value))
+    }
+}
+
+/// The sandbox used to compile handlers (limits that matter at compile time are the
+/// defaults' and are not raised per operation).
+pub(crate) fn compiler() -> Arc<Sandbox> {
+    Sandbox::shared(Limits::default())
+}
+
+/// A compiled handler, shared by every engine of the process, keyed by a hash of its code.
+pub(crate) fn compile_cached(name: &str, code: &str) -> Result<Arc<AST>> {
+    static CACHE: OnceLock<Mutex<HashMap<u64, (String, Arc<AST>)>>> = OnceLock::new();
+    let mut hasher = DefaultHasher::new();
+    code.hash(&mut hasher);
+    let key = hasher.finish();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some((cached_code, ast)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+        && cached_code == code
+    {
+        return Ok(ast.clone());
+    }
+    let ast = Arc::new(compiler().compile_handler(name, code)?);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, (code.to_string(), ast.clone()));
+    Ok(ast)
+}
+
+fn position_details(position: Position) -> (Value, Value) {
+    (
+        position.line().map_or(Value::Null, |l| json!(l)),
+        position.position().map_or(Value::Null, |c| json!(c)),
+    )
+}
+
+fn compile_error(name: &str, message: &str, position: Position) -> Error {
+    let (line, column) = position_details(position);
+    let at = match (position.line(), position.position()) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        _ => String::new(),
+    };
+    Error::new(
+        ErrorCode::ScriptCompileError,
+        format!("`{name}` does not compile{at}: {message}"),
+    )
+    .with_details(json!({"operation": name, "line": line, "column": column}))
+}
+
+/// Map a Rhai error to the engine's: limits, timeouts, throws and failures.
+fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
+    let position = error.position();
+    let (line, column) = position_details(position);
+    let at = match (position.line(), position.position()) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        _ => String::new(),
+    };
+    let details = |extra: Value| {
+        let mut details =
+            json!({"operation": name, "line": line, "column": column, "printed": printed});
+        if let (Value::Object(d), Value::Object(e)) = (&mut details, extra) {
+            d.extend(e);
+        }
+        details
+    };
+    let limit = |what: &str, limit: &str| {
+        Error::new(
+            ErrorCode::LimitExceeded,
+            format!("`{name}` exceeded {what} (limit: {limit}){at}"),
+        )
+        .with_details(details(json!({"limit": limit})))
+    };
+    match error {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => script_error(name, *inner, printed),
+        EvalAltResult::ErrorTooManyOperations(_) => limit("its operations budget", "maxOperations"),
+        EvalAltResult::ErrorStackOverflow(_) => limit("the call depth", "maxCallDepth"),
+        EvalAltResult::ErrorTooManyVariables(_) => limit("the number of variables", "maxVariables"),
+        EvalAltResult::ErrorTooManyModules(_) => {
+            limit("the module budget (none allowed)", "modules")
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            let which = match what.as_str() {
+                w if w.contains("string") || w.contains("String") => "maxStringSize",
+                w if w.contains("rray") => "maxArraySize",
+                w if w.contains("ap") => "maxMapSize",
+                _ => "dataSize",
+            };
+            limit(&format!("the size of {what}"), which)
+        }
+        EvalAltResult::ErrorTerminated(token, _) => {
+            let code = token
+                .read_lock::<rhai::Map>()
+                .and_then(|m| m.get("code").map(|c| c.to_string()));
+            let message = token
+                .read_lock::<rhai::Map>()
+                .and_then(|m| m.get("message").map(|c| c.to_string()))
+                .unwrap_or_else(|| "terminated".into());
+            let code = code
+                .and_then(|c| serde_json::from_value::<ErrorCode>(json!(c)).ok())
+                .unwrap_or(ErrorCode::ScriptError);
+            let nested = token
+                .read_lock::<rhai::Map>()
+                .and_then(|m| m.get("nested").and_then(|n| n.as_bool().ok()))
+                .unwrap_or(false);
+            let message = if nested {
+                message
+            } else {
+                format!("{message}{at}")
+            };
+            Error::new(code, message).with_details(details(json!({"nested": nested})))
+        }
+        EvalAltResult::ErrorRuntime(thrown, _) => {
+            let text = match thrown.clone().into_string() {
+                Ok(s) => s,
+                Err(_) => show(&thrown),
+            };
+            Error::new(ErrorCode::ScriptError, format!("`{name}` threw: {text}{at}"))
+                .with_details(details(json!({"thrown": rhai::serde::from_dynamic::<Value>(&thrown).unwrap_or(Value::Null)})))
+        }
+        EvalAltResult::ErrorParsing(kind, _) => compile_error(name, &kind.to_string(), position),
+        other => {
+            let mut text = other.to_string();
+            if let Some(cut) = text.find(" (line ") {
+                text.truncate(cut);
+            }
+            Error::new(
+                ErrorCode::ScriptError,
+                format!("`{name}` failed: {text}{at}"),
+            )
+            .with_details(details(json!({})))
+        }
+    }
+}
+
+fn to_json(name: &str, value: &Dynamic) -> Result<Value> {
+    rhai::serde::from_dynamic::<Value>(value).map_err(|e| {
+        Error::new(
+            ErrorCode::ScriptError,
+            format!(
+                "`{name}` returned a value that is not JSON ({}): {e}",
+                value.type_name()
+            ),
+        )
+    })
+}
+
+/// A handler returns its output, or `#{success, output}` (with `error` when it failed).
+fn handler_output(name: &str, value: Dynamic) -> Result<Value> {
+    let output = to_json(name, &value)?;
+    let Value::Object(map) = &output else {
+        return Ok(output);
+    };
+    let wrapped = map.get("success").is_some_and(Value::is_boolean)
+        && map
+            .keys()
+            .all(|k| ["success", "output", "error", "message"].contains(&k.as_str()));
+    if !wrapped {
+        return Ok(output);
+    }
+    if map["success"] == json!(true) {
+        return Ok(map.get("output").cloned().unwrap_or(Value::Null));
+    }
+    let message = map
+        .get("error")
+        .or_else(|| map.get("message"))
+        .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_string))
+        .unwrap_or_else(|| "the handler reported failure".into());
+    Err(Error::new(
+        ErrorCode::ScriptError,
+        format!("`{name}` failed: {message}"),
+    )
+    .with_details(json!({"operation": name, "output": map.get("output")})))
+}
