@@ -41,17 +41,21 @@
 mod engine;
 mod error;
 mod ops;
+mod pack;
 mod query;
 mod run;
 mod schema;
 mod script;
 mod store;
+mod testing;
 
 pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use ops::{MAX_SELECT_ROWS, NativeHandler};
+pub use pack::Pack;
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
 pub use script::Limits;
+pub use testing::{TestOutcome, TestReport, run_script_tests};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

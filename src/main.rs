@@ -43,6 +43,22 @@ enum Command {
         #[command(subcommand)]
         command: SchemaCommand,
     },
+    /// Install or list operation packs.
+    Pack {
+        #[command(subcommand)]
+        command: PackCommand,
+    },
+    /// Run the script tests (`tests/*.test.rhai`) of a pack, or of every pack in a folder,
+    /// each against a fresh in-memory store; ends with `N passed, N failed`.
+    Test {
+        /// A pack folder, or a folder of packs (e.g. `operations`).
+        dir: PathBuf,
+    },
+    /// Run an ad-hoc Rhai script against the store and print its final value as JSON.
+    Script {
+        /// The script file.
+        file: PathBuf,
+    },
     /// Inspect recorded runs.
     Runs {
         #[command(subcommand)]
@@ -62,6 +78,17 @@ enum SchemaCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum PackCommand {
+    /// Install the pack in DIR (all of it in one run, or nothing); prints the Run.
+    Install {
+        /// The pack folder (holding pack.json).
+        dir: PathBuf,
+    },
+    /// List installed packs as JSON.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -104,6 +131,22 @@ fn main() -> ExitCode {
         Command::Schema {
             command: SchemaCommand::Import { files },
         } => import_schemas(&db, &files),
+        Command::Pack {
+            command: PackCommand::Install { dir },
+        } => Engine::open(&db)
+            .map(|engine| print_run(&engine.install_pack(&dir)))
+            .map_err(Fatal::from),
+        Command::Pack {
+            command: PackCommand::List,
+        } => Engine::open(&db)
+            .and_then(|engine| engine.packs())
+            .map(|packs| {
+                print_json(&Value::Array(packs));
+                ExitCode::SUCCESS
+            })
+            .map_err(Fatal::from),
+        Command::Test { dir } => test(&dir),
+        Command::Script { file } => script(&db, &file),
         Command::Runs { command } => runs(&db, command),
         Command::Demo => demo(cli.db.as_deref()),
     };
@@ -164,6 +207,38 @@ fn import_schemas(db: &Path, files: &[PathBuf]) -> Result<ExitCode, Fatal> {
         }
     }
     Ok(print_run(&Engine::open(db)?.import_schemas(docs)))
+}
+
+fn test(dir: &Path) -> Result<ExitCode, Fatal> {
+    let report = coworker::run_script_tests(dir)?;
+    for test in &report.tests {
+        match &test.failure {
+            None => println!("ok   {} ({:.1} ms)", test.name, test.duration_ms),
+            Some(why) => println!("FAIL {}\n  {why}", test.name),
+        }
+    }
+    println!("{} passed, {} failed", report.passed(), report.failed());
+    Ok(if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
+    let code = std::fs::read_to_string(file)
+        .map_err(|e| Fatal(format!("cannot read {}: {e}", file.display())))?;
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    match Engine::open(db)?.run_script(&name, &code) {
+        Ok(value) => {
+            print_json(&value);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            print_json(&json!({ "error": error.to_run_error() }));
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {

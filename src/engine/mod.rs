@@ -54,9 +54,17 @@ fn now_rfc3339() -> String {
 /// assert_eq!(run.output["count"], json!(0));
 /// assert_eq!(run.child_run_ids.len(), 1);
 /// ```
-#[derive(Default)]
 pub struct EngineBuilder {
     registry: Registry,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let install: Arc<NativeHandler> = Arc::new(crate::pack::install);
+        registry.add_native(crate::pack::INSTALL_PACK.to_string(), install);
+        EngineBuilder { registry }
+    }
 }
 
 impl EngineBuilder {
@@ -267,6 +275,11 @@ impl Engine {
                 tracing::error!("operation `{name}` cannot be loaded: {e}");
             }
         }
+    }
+
+    /// Record a request that failed before it could run (what `partial` names of it is kept).
+    pub(crate) fn reject_request(&self, error: Error, partial: Value) -> Run {
+        self.inner.run_top(Err(error), Some(&partial))
     }
 
     /// Make every run record durable, including those of read-only runs (which are

@@ -1,0 +1,290 @@
+//! Operation packs: a folder of documents (`pack.json`, `schemas/*.json`,
+//! `operations/*.json` with handler code in sibling `*.rhai` files, `workflows/*.json`,
+//! `tests/*.test.rhai` with `tests/fixtures/*.json`) installed into a store as one run.
+//!
+//! Loading reads and checks everything (every file parses, every script compiles) before
+//! anything is written; installing is one top-level run whose nested runs create or update
+//! each document, so a pack is installed whole or not at all. This module never writes
+//! outside that run.
+
+use crate::engine::OpContext;
+use crate::error::{Error, ErrorCode, Result};
+use crate::ops::OPERATION;
+use crate::run::RunRequest;
+use crate::schema::{self, SCHEMA};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+/// The doctype recording installed packs.
+pub(crate) const PACK: &str = "Pack";
+/// The doctype of workflow templates shipped in packs.
+pub(crate) const WORKFLOW_TEMPLATE: &str = "Workflow Template";
+/// The native operation that installs a loaded pack.
+pub(crate) const INSTALL_PACK: &str = "install_pack";
+
+/// A pack as read from its folder, checked and ready to install.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pack {
+    /// `pack.json`'s name.
+    pub name: String,
+    /// `pack.json`'s version (dotted numbers compare numerically).
+    pub version: String,
+    /// `pack.json`'s description.
+    #[serde(default)]
+    pub description: String,
+    /// Schema documents (Frappe DocType JSON).
+    #[serde(default)]
+    pub schemas: Vec<Value>,
+    /// Operation documents, their `handlerCode` read from the sibling `.rhai` file.
+    #[serde(default)]
+    pub operations: Vec<Value>,
+    /// Workflow template documents.
+    #[serde(default)]
+    pub workflows: Vec<Value>,
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::bad_request(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::bad_request(format!("{} is not valid JSON: {e}", path.display())))
+}
+
+/// The files of `dir` ending in `suffix`, sorted by name (none if `dir` is absent).
+pub(crate) fn files(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Error::bad_request(format!(
+                "cannot read {}: {e}",
+                dir.display()
+            )));
+        }
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(suffix))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Documents in a JSON file: one object, or an array of them.
+fn documents(path: &Path) -> Result<Vec<Value>> {
+    match read_json(path)? {
+        Value::Array(items) => Ok(items),
+        doc @ Value::Object(_) => Ok(vec![doc]),
+        _ => Err(Error::bad_request(format!(
+            "{} must hold a JSON object or an array of objects",
+            path.display()
+        ))),
+    }
+}
+
+impl Pack {
+    /// Read a pack folder and check it: `pack.json` names it, every file parses, every
+    /// operation has exactly one handler source and its script compiles.
+    ///
+    /// ```
+    /// let pack = coworker::Pack::load(concat!(env!("CARGO_MANIFEST_DIR"), "/operations/core-examples")).unwrap();
+    /// assert_eq!(pack.name, "core-examples");
+    /// ```
+    pub fn load(dir: impl AsRef<Path>) -> Result<Pack> {
+        let dir = dir.as_ref();
+        let manifest = read_json(&dir.join("pack.json"))?;
+        let text = |key: &str| {
+            manifest
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let (Some(name), Some(version)) = (text("name"), text("version")) else {
+            return Err(Error::bad_request(format!(
+                "{} must give `name` and `version`",
+                dir.join("pack.json").display()
+            )));
+        };
+        parse_version(&version)?;
+        let mut schemas = Vec::new();
+        for file in files(&dir.join("schemas"), ".json")? {
+            schemas.extend(documents(&file)?);
+        }
+        let mut operations = Vec::new();
+        for file in files(&dir.join("operations"), ".json")? {
+            let mut op = read_json(&file)?;
+            let Value::Object(fields) = &mut op else {
+                return Err(Error::bad_request(format!(
+                    "{} must hold one operation object",
+                    file.display()
+                )));
+            };
+            let script = file.with_extension("rhai");
+            let op_name = fields
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            match (fields.contains_key("handlerCode"), script.is_file()) {
+                (true, true) => {
+                    return Err(Error::bad_request(format!(
+                        "`{op_name}` has handlerCode in {} and in {}: keep one",
+                        file.display(),
+                        script.display()
+                    )));
+                }
+                (false, true) => {
+                    let code = std::fs::read_to_string(&script).map_err(|e| {
+                        Error::bad_request(format!("cannot read {}: {e}", script.display()))
+                    })?;
+                    fields.insert("handlerCode".into(), Value::String(code));
+                }
+                _ => {}
+            }
+            if let Some(code) = fields.get("handlerCode").and_then(Value::as_str) {
+                crate::script::compile_cached(&op_name, code).map_err(|e| {
+                    let error = e.to_run_error();
+                    Error::new(
+                        error.code,
+                        format!("{}: {}", script.display(), error.message),
+                    )
+                    .with_details(error.details)
+                })?;
+            }
+            fields.insert("pack".into(), Value::String(name.clone()));
+            operations.push(op);
+        }
+        let mut workflows = Vec::new();
+        for file in files(&dir.join("workflows"), ".json")? {
+            workflows.extend(documents(&file)?);
+        }
+        Ok(Pack {
+            name,
+            version,
+            description: text("description").unwrap_or_default(),
+            schemas,
+            operations,
+            workflows,
+        })
+    }
+
+    /// The request that installs this pack (one run, all or nothing).
+    pub(crate) fn install_request(&self) -> RunRequest {
+        RunRequest::new(INSTALL_PACK).input(json!({ "pack": self }))
+    }
+}
+
+fn parse_version(version: &str) -> Result<Vec<u64>> {
+    version
+        .split('.')
+        .map(|part| part.parse::<u64>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| {
+            Error::bad_request(format!(
+                "version `{version}` is not dotted numbers (e.g. 1.2.0)"
+            ))
+        })
+}
+
+fn compare_versions(a: &str, b: &str) -> Result<Ordering> {
+    Ok(parse_version(a)?.cmp(&parse_version(b)?))
+}
+
+/// Run one nested create or update of `doc` (update when it exists), failing the install
+/// with the child's error.
+fn save(ctx: &mut OpContext<'_, '_>, doctype: &str, doc: &Value, what: &str) -> Result<()> {
+    let name = doc
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let exists = ctx.view().get_doc(doctype, &name)?.is_some();
+    let request = if exists {
+        RunRequest::new("update")
+            .in_doctype(doctype)
+            .input(json!({"name": name, "data": doc}))
+    } else {
+        RunRequest::new("create")
+            .into_doctype(doctype)
+            .input(json!({ "data": doc }))
+    };
+    child_ok(ctx.run(request), what, &name)
+}
+
+fn child_ok(child: crate::Run, what: &str, name: &str) -> Result<()> {
+    match child.error {
+        None => Ok(()),
+        Some(error) => Err(
+            Error::new(error.code, format!("{what} `{name}`: {}", error.message))
+                .with_details(json!({"runId": child.id, "details": error.details})),
+        ),
+    }
+}
+
+/// The `install_pack` handler: schemas (new ones as one batch, dependencies first), then
+/// operations, then workflows, then the `Pack` record.
+pub(crate) fn install(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
+    let pack: Pack =
+        serde_json::from_value(ctx.request().input.get("pack").cloned().unwrap_or_default())
+            .map_err(|e| Error::bad_request(format!("`input.pack` is not a pack: {e}")))?;
+    if let Some(installed) = ctx.view().get_doc(PACK, &pack.name)? {
+        let version = installed
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("0");
+        if compare_versions(version, &pack.version)? == Ordering::Greater {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "pack `{}` {version} is installed; {} is older",
+                    pack.name, pack.version
+                ),
+            ));
+        }
+    }
+    let mut new_schemas = Vec::new();
+    for doc in &pack.schemas {
+        let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+        if ctx.view().get_doc(SCHEMA, name)?.is_some() {
+            save(ctx, SCHEMA, doc, "schema")?;
+        } else {
+            new_schemas.push(doc.clone());
+        }
+    }
+    if !new_schemas.is_empty() {
+        let names: Vec<String> = new_schemas
+            .iter()
+            .filter_map(|d| d.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        let child = ctx.run(
+            RunRequest::new("create")
+                .into_doctype(SCHEMA)
+                .input(json!({ "data": schema::import_order(new_schemas) })),
+        );
+        child_ok(child, "schemas", &names.join(", "))?;
+    }
+    for doc in &pack.operations {
+        save(ctx, OPERATION, doc, "operation")?;
+    }
+    for doc in &pack.workflows {
+        save(ctx, WORKFLOW_TEMPLATE, doc, "workflow")?;
+    }
+    let names = |docs: &[Value]| -> Vec<Value> {
+        docs.iter().filter_map(|d| d.get("name").cloned()).collect()
+    };
+    let contents = json!({
+        "schemas": names(&pack.schemas),
+        "operations": names(&pack.operations),
+        "workflows": names(&pack.workflows),
+    });
+    let mut record = Map::new();
+    record.insert("name".into(), json!(pack.name));
+    record.insert("version".into(), json!(pack.version));
+    record.insert("description".into(), json!(pack.description));
+    record.insert("contents".into(), contents.clone());
+    save(ctx, PACK, &Value::Object(record), "pack")?;
+    Ok(json!({"pack": pack.name, "version": pack.version, "installed": contents}))
+}
