@@ -96,7 +96,8 @@ pub(crate) fn index_value(value: &Value) -> Option<Vec<u8>> {
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => format!("n{i}"),
             (_, Some(u), _) => format!("n{u}"),
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("n{}", f as i64),
+            // Integral floats read as the integers they equal (1e16 == 10000000000000000).
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1.0e38 => format!("n{}", f as i128),
             (_, _, Some(f)) => format!("n{f:?}"),
             _ => return None,
         },

@@ -10,3 +10,4 @@ mod crud;
 mod persistence;
 mod queries;
 mod readme;
+mod schemas;

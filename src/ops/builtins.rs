@@ -14,10 +14,10 @@ use crate::error::{Error, ErrorCode, FieldError, Result};
 use crate::query::{Doc, Query};
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};
-use crate::schema::{Kind, SCHEMA, SEEDED, Schema, naming};
+use crate::schema::{self, Kind, SCHEMA, SEEDED, Schema, naming};
 use crate::store::{View, WriteTables, index_value};
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// The longest document name (Frappe's limit).
@@ -219,7 +219,7 @@ fn check(
     doc: &mut Doc,
     mode: Mode<'_>,
     prefix: &str,
-    batch: &HashSet<String>,
+    batch: &HashMap<String, bool>,
     errors: &mut Vec<FieldError>,
 ) -> Result<()> {
     let Some(schema) = schema else {
@@ -257,7 +257,7 @@ pub(crate) fn validate_input_data(ctx: &OpContext<'_, '_>, doctype: &str) -> Res
     let schema = ctx.schema(doctype)?;
     let many = records.len() > 1;
     let mut errors = Vec::new();
-    let batch = HashSet::new();
+    let batch = HashMap::new();
     for (i, record) in records.iter_mut().enumerate() {
         strip_engine_fields(record, doctype)?;
         let prefix = if many {
@@ -364,13 +364,33 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         .as_deref()
         .map(Schema::indexed_fields)
         .unwrap_or_default();
-    let batch: HashSet<String> = match doctype {
+    let batch: HashMap<String, bool> = match doctype {
         SCHEMA => records
             .iter()
-            .filter_map(|r| r.get("name").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|r| {
+                let name = r.get("name").and_then(Value::as_str)?;
+                Some((name.to_string(), schema::flag(r.get("istable"))))
+            })
             .collect(),
-        _ => HashSet::new(),
+        _ => HashMap::new(),
     };
+    if ctx.request().options.validate == Some(false) && [SCHEMA, OPERATION].contains(&doctype) {
+        return Err(Error::bad_request(format!(
+            "{doctype} documents are always validated (`options.validate = false` is refused)"
+        )));
+    }
+    // Unique values repeated inside the request (a dry run writes nothing to find them).
+    let unique_fields: Vec<String> = schema
+        .as_deref()
+        .map(|s| {
+            s.fields
+                .iter()
+                .filter(|f| f.unique)
+                .map(|f| f.fieldname.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut seen_unique: HashMap<String, Vec<Value>> = HashMap::new();
     let many = records.len() > 1;
     let mut errors = Vec::new();
     let mut created = Vec::with_capacity(records.len());
@@ -392,6 +412,24 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             &batch,
             &mut errors,
         )?;
+        for field in &unique_fields {
+            let Some(value) = data.get(field).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let seen = seen_unique.entry(field.clone()).or_default();
+            if seen.contains(value) && errors.len() == before_errors {
+                errors.push(FieldError {
+                    path: if prefix.is_empty() {
+                        field.clone()
+                    } else {
+                        format!("{prefix}.{field}")
+                    },
+                    rule: "unique".into(),
+                    message: format!("{doctype} with `{field}` = {value} already exists"),
+                });
+            }
+            seen.push(value.clone());
+        }
         if errors.len() > before_errors {
             continue;
         }
@@ -536,7 +574,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         .unwrap_or_default();
     let docs = targets(ctx, doctype, schema.as_deref())?;
     let many = docs.len() > 1;
-    let batch = HashSet::new();
+    let batch = HashMap::new();
     let mut errors = Vec::new();
     let mut updated = Vec::with_capacity(docs.len());
     for before in docs {

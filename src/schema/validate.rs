@@ -8,15 +8,15 @@ use crate::error::{FieldError, Result};
 use crate::query::{Doc, values_equal};
 use crate::store::View;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// What validation needs from around it.
 pub(crate) struct Checker<'a> {
     pub view: &'a dyn View,
     pub schema_of: &'a dyn Fn(&str) -> Result<Option<Arc<Schema>>>,
-    /// Names of schemas saved by the same request (they may link to each other).
-    pub batch: &'a HashSet<String>,
+    /// Schemas saved by the same request (they may link to each other): name → istable.
+    pub batch: &'a HashMap<String, bool>,
     /// Today (`YYYY-MM-DD`) and now (`YYYY-MM-DD HH:MM:SS`), for `Today` / `now` defaults.
     pub today: &'a str,
     pub now: &'a str,
@@ -192,7 +192,7 @@ impl Checker<'_> {
             }
         }
         if schema.name == SCHEMA {
-            self.check_schema_doc(doc, mode, errors)?;
+            self.check_schema_doc(doc, mode, prefix, errors)?;
         }
         Ok(())
     }
@@ -412,6 +412,22 @@ impl Checker<'_> {
         &self,
         doc: &Doc,
         mode: Mode<'_>,
+        prefix: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        let mut found = Vec::new();
+        self.check_schema_fields(doc, mode, &mut found)?;
+        errors.extend(found.into_iter().map(|mut e| {
+            e.path = join(prefix, &e.path);
+            e
+        }));
+        Ok(())
+    }
+
+    fn check_schema_fields(
+        &self,
+        doc: &Doc,
+        mode: Mode<'_>,
         errors: &mut Vec<FieldError>,
     ) -> Result<()> {
         let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -496,7 +512,19 @@ impl Checker<'_> {
                 // Earlier members of an import batch are already visible here; later ones
                 // are only names (their own validation checks them).
                 match (self.schema_of)(options)? {
-                    None if self.batch.contains(options) => {}
+                    None if kind == Some(Kind::Table)
+                        && self.batch.get(options) == Some(&false) =>
+                    {
+                        push(
+                            errors,
+                            path("options"),
+                            "link",
+                            format!(
+                                "`{fieldname}` is a Table of `{options}`, which is not a child table (istable)"
+                            ),
+                        )
+                    }
+                    None if self.batch.contains_key(options) => {}
                     None => push(
                         errors,
                         path("options"),
