@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod crud;
+mod hostile;
 mod persistence;
 mod queries;
 mod readme;

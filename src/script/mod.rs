@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 /// How many progress ticks (Rhai operations) pass between two looks at the clock.
 const CLOCK_EVERY: u64 = 1024;
+/// Compiled scripts kept by code hash before the cache starts over.
+const MAX_CACHED_SCRIPTS: usize = 4096;
 /// Lines of `print`/`debug` kept to travel with a script error.
 const MAX_PRINTED: usize = 50;
 
@@ -470,9 +472,12 @@ pub(crate) fn compiler() -> Arc<Sandbox> {
     Sandbox::shared(Limits::default())
 }
 
+/// Compiled handlers by hash of their code (the code is kept to rule out collisions).
+type CompiledCache = Mutex<HashMap<u64, (String, Arc<AST>)>>;
+
 /// A compiled handler, shared by every engine of the process, keyed by a hash of its code.
 pub(crate) fn compile_cached(name: &str, code: &str) -> Result<Arc<AST>> {
-    static CACHE: OnceLock<Mutex<HashMap<u64, (String, Arc<AST>)>>> = OnceLock::new();
+    static CACHE: OnceLock<CompiledCache> = OnceLock::new();
     let mut hasher = DefaultHasher::new();
     code.hash(&mut hasher);
     let key = hasher.finish();
@@ -483,10 +488,13 @@ pub(crate) fn compile_cached(name: &str, code: &str) -> Result<Arc<AST>> {
         return Ok(ast.clone());
     }
     let ast = Arc::new(compiler().compile_handler(name, code)?);
-    cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, (code.to_string(), ast.clone()));
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    // Old versions of edited handlers would pile up: start over past a bound (live
+    // operations keep their AST through the operation cache anyway).
+    if cache.len() >= MAX_CACHED_SCRIPTS {
+        cache.clear();
+    }
+    cache.insert(key, (code.to_string(), ast.clone()));
     Ok(ast)
 }
 
