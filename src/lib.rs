@@ -48,8 +48,9 @@ mod schema;
 mod script;
 mod store;
 mod testing;
+mod workflow;
 
-pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery};
+pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery, RunTree};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use ops::{MAX_SELECT_ROWS, NativeHandler};
 pub use pack::Pack;

@@ -4,7 +4,7 @@
 //! narrative). Exit codes: 0 ok, 1 the run failed, 2 usage or I/O error.
 
 use clap::{Parser, Subcommand};
-use coworker::{Engine, Run, RunQuery};
+use coworker::{Engine, Run, RunQuery, RunStatus, RunTree};
 use serde_json::{Value, json};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -103,9 +103,35 @@ enum RunsCommand {
         /// Only runs of this flow.
         #[arg(long)]
         flow: Option<String>,
+        /// Only runs of this chain (a top-level run and everything under it).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Only direct children of this run.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Only runs of this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only runs with this status (completed, failed).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs started at or after this RFC 3339 instant.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs started before this RFC 3339 instant.
+        #[arg(long)]
+        until: Option<String>,
         /// Only the newest N.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+    },
+    /// Print the tree of runs under ID (a workflow, its steps, their nested runs).
+    Tree {
+        /// The run id.
+        id: String,
+        /// Print the tree as JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -251,11 +277,31 @@ fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
             }
             None => Err(Fatal(format!("no run with id {id}"))),
         },
-        RunsCommand::List { flow, limit } => {
+        RunsCommand::List {
+            flow,
+            chain,
+            parent,
+            owner,
+            status,
+            since,
+            until,
+            limit,
+        } => {
+            let status = status
+                .map(|s| serde_json::from_value::<RunStatus>(json!(s)))
+                .transpose()
+                .map_err(|_| {
+                    Fatal("--status is one of pending, running, completed, failed".into())
+                })?;
             let query = RunQuery {
                 flow_id: flow,
+                chain_id: chain,
+                parent_run_id: parent,
+                owner,
+                status,
+                since,
+                until,
                 limit: Some(limit),
-                ..Default::default()
             };
             let runs: Vec<Value> = engine
                 .list_runs(&query)?
@@ -265,6 +311,51 @@ fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
             print_json(&Value::Array(runs));
             Ok(ExitCode::SUCCESS)
         }
+        RunsCommand::Tree { id, json } => match engine.run_tree(&id)? {
+            Some(tree) if json => {
+                print_json(&serde_json::to_value(&tree)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(tree) => {
+                let mut text = String::new();
+                print_tree(&tree, 0, &mut text);
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Err(Fatal(format!("no run with id {id}"))),
+        },
+    }
+}
+
+/// The run tree as indented text: status, operation, target, step and duration per run.
+fn print_tree(tree: &RunTree, depth: usize, out: &mut String) {
+    let run = &tree.run;
+    let mark = if run.success { "ok  " } else { "FAIL" };
+    let target = run
+        .template
+        .as_deref()
+        .or(run.doctype.as_deref())
+        .map(|t| format!(" {t}"))
+        .unwrap_or_default();
+    let step = run
+        .step_id
+        .as_deref()
+        .map(|s| format!(" [{s}]"))
+        .unwrap_or_default();
+    let error = run
+        .error
+        .as_ref()
+        .map(|e| format!(" — {}: {}", e.code, e.message))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{}{mark} {}{target}{step} {:.2} ms  {}{error}\n",
+        "  ".repeat(depth),
+        run.operation.as_deref().unwrap_or("?"),
+        run.duration,
+        run.id
+    ));
+    for child in &tree.children {
+        print_tree(child, depth + 1, out);
     }
 }
 

@@ -196,6 +196,16 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The stable string form (`pending`, `running`, `completed`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+        }
+    }
+
     /// `completed` or `failed`.
     pub fn is_final(self) -> bool {
         matches!(self, RunStatus::Completed | RunStatus::Failed)

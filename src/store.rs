@@ -33,7 +33,7 @@ const DOCS: TableDefinition<Bytes, Bytes> = TableDefinition::new("docs");
 /// Run records: key the run id (a ULID, so keys sort by time), value the run's JSON.
 const RUNS: TableDefinition<Bytes, Bytes> = TableDefinition::new("runs");
 /// Run indexes: key `field \0 value \0 run id`, empty value. Fields: `flow`, `chain`,
-/// `parent`, `owner`.
+/// `parent`, `owner`, `status`.
 const RUN_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("run_index");
 /// Secondary indexes of documents: key `doctype \0 field \0 encoded value \0 name`, empty
 /// value (see [`index_value`]).
@@ -52,11 +52,12 @@ const MAX_PENDING_RECORDS: usize = 1024;
 type RunField = fn(&Run) -> Option<&str>;
 
 /// The run-index fields, with how each reads its value off a run.
-const RUN_INDEX_FIELDS: [(&str, RunField); 4] = [
+const RUN_INDEX_FIELDS: [(&str, RunField); 5] = [
     ("flow", |r| r.flow_id.as_deref()),
     ("chain", |r| Some(r.chain_id.as_str())),
     ("parent", |r| r.parent_run_id.as_deref()),
     ("owner", |r| r.owner.as_deref()),
+    ("status", |r| Some(r.status.as_str())),
 ];
 
 fn doc_key(doctype: &str, name: &str) -> Vec<u8> {
@@ -240,13 +241,25 @@ impl ReadTables {
         Ok(ids)
     }
 
-    /// The newest runs, newest first.
-    pub(crate) fn latest_runs(&self, limit: usize) -> Result<Vec<Run>> {
+    /// Runs with ids in `[since, until)` (ids sort by start time), oldest first; with
+    /// `limit`, the newest `limit` of them.
+    pub(crate) fn runs_between(
+        &self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Run>> {
+        let start = since.unwrap_or("").as_bytes();
         let mut runs = Vec::new();
-        for entry in self.runs.iter()?.rev().take(limit) {
+        let range = match until {
+            Some(until) => self.runs.range(start..until.as_bytes())?,
+            None => self.runs.range(start..)?,
+        };
+        for entry in range.rev().take(limit.unwrap_or(usize::MAX)) {
             let (_, value) = entry?;
             runs.push(parse_run(value.value())?);
         }
+        runs.reverse();
         Ok(runs)
     }
 }

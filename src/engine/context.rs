@@ -21,6 +21,10 @@ pub struct OpContext<'c, 't> {
     pub(super) depth: usize,
     pub(super) children: &'c mut Vec<String>,
     pub(super) op: Arc<Operation>,
+    /// The innermost workflow template this run belongs to.
+    pub(super) template: Option<String>,
+    /// Which attempt of a retried step this run is.
+    pub(super) attempt: u32,
 }
 
 /// Who and what stamps the documents a run writes.
@@ -28,6 +32,7 @@ pub(crate) struct Stamp {
     pub time: String,
     pub user: Option<String>,
     pub run_id: String,
+    pub template: Option<String>,
 }
 
 impl<'t> OpContext<'_, 't> {
@@ -44,9 +49,15 @@ impl<'t> OpContext<'_, 't> {
     /// Start a nested run. It inherits owner, agent and flow, shares this run's chain and
     /// transaction, and is listed in this run's `childRunIds`.
     pub fn run(&mut self, request: RunRequest) -> Run {
+        self.run_nested(request, 1)
+    }
+
+    fn run_nested(&mut self, request: RunRequest, attempt: u32) -> Run {
         let parent = Parent {
             run: self.run,
             depth: self.depth,
+            template: self.template.as_deref(),
+            attempt,
         };
         let child = self
             .inner
@@ -58,18 +69,38 @@ impl<'t> OpContext<'_, 't> {
     /// Start a nested run from a JSON request (what scripts send); a request that does not
     /// parse gives a failed child run.
     pub(crate) fn run_value(&mut self, request: Value) -> Run {
+        self.run_attempt(request, 1)
+    }
+
+    /// A nested run from JSON that is attempt `attempt` of a retried step.
+    pub(crate) fn run_attempt(&mut self, request: Value, attempt: u32) -> Run {
+        let step = request
+            .get("stepId")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         match RunRequest::from_value(request) {
-            Ok(request) => self.run(request),
-            Err(error) => {
-                let parent = Parent {
-                    run: self.run,
-                    depth: self.depth,
-                };
-                let child = self.inner.reject_nested(self.records, error, &parent);
-                self.children.push(child.id.clone());
-                child
-            }
+            Ok(request) => self.run_nested(request, attempt),
+            Err(error) => self.fail_child(error, step.as_deref().unwrap_or_default()),
         }
+    }
+
+    /// A failed child run for a step that could not even be requested (a reference that
+    /// does not resolve, a request that does not parse).
+    pub(crate) fn fail_child(&mut self, error: crate::Error, step: &str) -> Run {
+        let parent = Parent {
+            run: self.run,
+            depth: self.depth,
+            template: self.template.as_deref(),
+            attempt: 1,
+        };
+        let child = self.inner.reject_nested(self.records, error, &parent, step);
+        self.children.push(child.id.clone());
+        child
+    }
+
+    /// Whether `name` resolves to an operation in this run's view of the store.
+    pub(crate) fn operation_exists(&self, name: &str) -> bool {
+        self.inner.resolve(self.tx, Some(name)).is_ok()
     }
 
     /// The operation being executed, with its settings.
@@ -115,6 +146,7 @@ impl<'t> OpContext<'_, 't> {
             time: self.run.timestamp.clone(),
             user: self.run.owner.clone(),
             run_id: self.run.id.clone(),
+            template: self.template.clone(),
         }
     }
 }

@@ -16,9 +16,11 @@ use std::sync::{Arc, Mutex};
 
 mod context;
 mod pipeline;
+mod runs;
 
 pub use context::OpContext;
 pub(crate) use pipeline::Tx;
+pub use runs::{RunQuery, RunTree};
 
 /// How deep runs may nest (a handler calling `run` that calls a handler ...).
 pub const MAX_NESTED_DEPTH: usize = 16;
@@ -142,21 +144,6 @@ struct Inner {
     store: Store,
     registry: Registry,
     schemas: SchemaCache,
-}
-
-/// Which runs to list; see [`Engine::list_runs`].
-#[derive(Debug, Clone, Default)]
-pub struct RunQuery {
-    /// Only runs of this flow.
-    pub flow_id: Option<String>,
-    /// Only runs of this chain (a top-level run and its nested runs).
-    pub chain_id: Option<String>,
-    /// Only direct children of this run.
-    pub parent_run_id: Option<String>,
-    /// Only runs of this owner.
-    pub owner: Option<String>,
-    /// At most this many (the newest); `None` = all.
-    pub limit: Option<usize>,
 }
 
 impl Engine {
@@ -286,64 +273,6 @@ impl Engine {
     /// otherwise written with the next write, or when the engine is dropped).
     pub fn flush(&self) -> Result<()> {
         self.inner.store.flush()
-    }
-
-    /// One run record by id.
-    pub fn get_run(&self, id: &str) -> Result<Option<Run>> {
-        self.inner.store.get_run(id)
-    }
-
-    /// Runs matching `query`, oldest first (with `limit`, the newest `limit` of them).
-    pub fn list_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
-        // Records waiting in memory first, then the snapshot: a record committed in between
-        // is in one or the other, never in neither.
-        let pending = self.inner.store.pending_runs();
-        let read = self.inner.store.read()?;
-        let filters = [
-            ("flow", query.flow_id.as_deref()),
-            ("chain", query.chain_id.as_deref()),
-            ("parent", query.parent_run_id.as_deref()),
-            ("owner", query.owner.as_deref()),
-        ];
-        let matches = |run: &Run| {
-            let values = [
-                run.flow_id.as_deref(),
-                Some(run.chain_id.as_str()),
-                run.parent_run_id.as_deref(),
-                run.owner.as_deref(),
-            ];
-            filters
-                .iter()
-                .zip(values)
-                .all(|((_, wanted), value)| wanted.is_none() || *wanted == value)
-        };
-        let mut runs = match filters.iter().find(|(_, v)| v.is_some()) {
-            Some((field, Some(value))) => {
-                let mut runs = Vec::new();
-                for id in read.run_ids_by(field, value)? {
-                    if let Some(run) = read.get_run(&id)?
-                        && matches(&run)
-                    {
-                        runs.push(run);
-                    }
-                }
-                runs
-            }
-            _ => {
-                let mut runs = read.latest_runs(query.limit.unwrap_or(usize::MAX))?;
-                runs.reverse();
-                runs
-            }
-        };
-        runs.extend(pending.into_iter().filter(|r| matches(r)));
-        runs.sort_by(|a, b| a.id.cmp(&b.id));
-        // A read-only run's record can be both committed and still in memory for a moment.
-        runs.dedup_by(|a, b| a.id == b.id);
-        if let Some(limit) = query.limit {
-            let skip = runs.len().saturating_sub(limit);
-            runs.drain(..skip);
-        }
-        Ok(runs)
     }
 }
 

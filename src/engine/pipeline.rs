@@ -41,6 +41,10 @@ impl Tx<'_> {
 pub(super) struct Parent<'p> {
     pub(super) run: &'p Run,
     pub(super) depth: usize,
+    /// The innermost workflow template above the child (stamped as `createdByTemplate`).
+    pub(super) template: Option<&'p str>,
+    /// Which attempt of a retried workflow step the child is (1, 2, ...).
+    pub(super) attempt: u32,
 }
 
 impl Inner {
@@ -111,9 +115,11 @@ impl Inner {
         records: &mut Vec<Run>,
         error: Error,
         parent: &Parent<'_>,
+        step: &str,
     ) -> Run {
         let started = Instant::now();
         let mut run = Run::start(&RunRequest::default(), Some(parent.run));
+        run.step_id = (!step.is_empty()).then(|| step.to_string());
         run.finish(Err(error), started);
         records.push(stored_form(&run));
         run
@@ -164,8 +170,20 @@ impl Inner {
         };
         let depth = parent.map_or(0, |p| p.depth + 1);
         let mut children = Vec::new();
+        let inherited = Inherited {
+            template: parent.and_then(|p| p.template.map(str::to_string)),
+            attempt: parent.map_or(1, |p| p.attempt),
+        };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.stages(tx, records, &request, &mut run, depth, &mut children)
+            self.stages(
+                tx,
+                records,
+                &request,
+                &mut run,
+                depth,
+                &mut children,
+                inherited,
+            )
         }))
         .unwrap_or_else(|panic| {
             Err(Error::internal(format!(
@@ -211,6 +229,10 @@ impl Inner {
     }
 
     /// The stages of one run, in order. Returns the output.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the run's parts, each borrowed separately"
+    )]
     fn stages(
         &self,
         tx: &mut Tx<'_>,
@@ -219,7 +241,9 @@ impl Inner {
         run: &mut Run,
         depth: usize,
         children: &mut Vec<String>,
+        inherited: Inherited,
     ) -> Result<Value> {
+        let started = Instant::now();
         // 1. resolve the operation
         let op = self.resolve(tx, request.operation.as_deref())?;
         run.operation = Some(op.name.clone());
@@ -236,6 +260,12 @@ impl Inner {
         let doctype = op.check(request)?;
         run.doctype = doctype.clone();
         let dry_run = request.options.dry_run.unwrap_or(false);
+        // A workflow run stamps its own template (none when inline); others inherit.
+        let template = match op.handler {
+            Handler::Builtin(ops::Builtin::Workflow) => request.template.clone(),
+            _ => inherited.template,
+        };
+        let timeout_ms = request.options.timeout_ms;
         let mut ctx = OpContext {
             inner: self,
             tx,
@@ -245,6 +275,8 @@ impl Inner {
             depth,
             children,
             op: op.clone(),
+            template,
+            attempt: inherited.attempt,
         };
         // 3. validate: built-ins validate each document as they build it (a dry run stops
         // before writing); other handlers get `input.data` checked up front.
@@ -257,15 +289,19 @@ impl Inner {
             }
         }
         // 4. execute
-        match (&op.handler, doctype) {
-            (Handler::Builtin(builtin), Some(doctype)) => {
-                ops::execute_builtin(*builtin, &mut ctx, &doctype)
+        let output = match &op.handler {
+            Handler::Builtin(builtin) => {
+                ops::execute_builtin(*builtin, &mut ctx, doctype.as_deref())
             }
-            (Handler::Builtin(_), None) => Err(Error::internal("a built-in ran without a target")),
-            (Handler::Native(handler), _) => handler(&mut ctx),
-            (Handler::Script(ast), _) => {
-                let context = ctx.current().to_value();
-                let sandbox = Sandbox::shared(op.limits);
+            Handler::Native(handler) => handler(&mut ctx),
+            Handler::Script(ast) => {
+                let mut context = ctx.current().to_value();
+                context["attempt"] = json!(ctx.attempt);
+                let mut limits = op.limits;
+                if let Some(timeout) = timeout_ms {
+                    limits.timeout_ms = limits.timeout_ms.min(timeout.max(1));
+                }
+                let sandbox = Sandbox::shared(limits);
                 sandbox.run_handler(&op.name, ast, &context, &mut |call| match call {
                     HostCall::Run(request) => ctx.run_value(request).to_value(),
                     HostCall::GetSchema(name) => ctx
@@ -275,8 +311,24 @@ impl Inner {
                         .map_or(Value::Null, |s| Value::Object(s.doc.clone())),
                 })
             }
+        }?;
+        // 5. a run that outlived its `options.timeoutMs` fails (and is rolled back)
+        if let Some(timeout) = timeout_ms
+            && started.elapsed() > std::time::Duration::from_millis(timeout)
+        {
+            return Err(Error::new(
+                ErrorCode::Timeout,
+                format!("the run took longer than its {timeout} ms (options.timeoutMs)"),
+            ));
         }
+        Ok(output)
     }
+}
+
+/// What a nested run takes over from its parent beside identity and flow.
+pub(super) struct Inherited {
+    template: Option<String>,
+    attempt: u32,
 }
 
 /// The form a run is stored in: a select keeps its count and names, not its documents.
@@ -305,6 +357,8 @@ impl Run {
     /// A new pending run for `request`, inheriting identity and flow from `parent`.
     fn start(request: &RunRequest, parent: Option<&Run>) -> Run {
         let id = new_ulid().to_string();
+        // A top-level workflow without a flow starts one: its own id.
+        let starts_flow = parent.is_none() && request.operation.as_deref() == Some("workflow");
         let inherit = |own: &Option<String>, from_parent: fn(&Run) -> &Option<String>| match parent
         {
             Some(p) => from_parent(p).clone(),
@@ -330,8 +384,10 @@ impl Run {
             agent: inherit(&request.agent.clone().or(request.owner.clone()), |p| {
                 &p.agent
             }),
-            flow_type: inherit(&request.flow_type, |p| &p.flow_type),
-            flow_id: inherit(&request.flow_id, |p| &p.flow_id),
+            flow_type: inherit(&request.flow_type, |p| &p.flow_type)
+                .or_else(|| starts_flow.then(|| "workflow".to_string())),
+            flow_id: inherit(&request.flow_id, |p| &p.flow_id)
+                .or_else(|| starts_flow.then(|| id.clone())),
             step_id: request.step_id.clone(),
             options: request.options.clone(),
             id,

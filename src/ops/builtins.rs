@@ -16,6 +16,7 @@ use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};
 use crate::schema::{self, Kind, SCHEMA, SEEDED, Schema, naming};
 use crate::store::{View, WriteTables, index_value};
+use crate::workflow::TEMPLATE;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,13 +28,15 @@ const MAX_NAME_LEN: usize = 140;
 pub(crate) fn execute_builtin(
     builtin: Builtin,
     ctx: &mut OpContext<'_, '_>,
-    doctype: &str,
+    doctype: Option<&str>,
 ) -> Result<Value> {
+    let target = || doctype.ok_or_else(|| Error::internal("a built-in ran without a target"));
     match builtin {
-        Builtin::Select => select(ctx, doctype),
-        Builtin::Create => create(ctx, doctype),
-        Builtin::Update => update(ctx, doctype),
-        Builtin::Delete => delete(ctx, doctype),
+        Builtin::Select => select(ctx, target()?),
+        Builtin::Create => create(ctx, target()?),
+        Builtin::Update => update(ctx, target()?),
+        Builtin::Delete => delete(ctx, target()?),
+        Builtin::Workflow => crate::workflow::execute(ctx),
     }
 }
 
@@ -500,8 +503,14 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         doc.insert("modifiedBy".into(), json!(stamp.user));
         doc.insert("createdByRun".into(), json!(stamp.run_id));
         doc.insert("modifiedByRun".into(), json!(stamp.run_id));
+        if let Some(template) = &stamp.template {
+            doc.insert("createdByTemplate".into(), json!(template));
+        }
         if doctype == OPERATION {
             check_operation_doc(&doc, None)?;
+        }
+        if doctype == TEMPLATE {
+            crate::workflow::check_template_doc(ctx, &doc)?;
         }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
@@ -616,6 +625,9 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         doc.insert("modifiedByRun".into(), json!(stamp.run_id));
         if doctype == OPERATION {
             check_operation_doc(&doc, Some(&before))?;
+        }
+        if doctype == TEMPLATE {
+            crate::workflow::check_template_doc(ctx, &doc)?;
         }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;

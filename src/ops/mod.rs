@@ -45,13 +45,14 @@ pub(crate) const OPERATION: &str = "Operation";
 const SEEDS: &str = include_str!("seeds.json");
 
 /// Names that resolve to a built-in, with the built-in they stand for.
-const BUILTIN_NAMES: [(&str, Builtin); 6] = [
+const BUILTIN_NAMES: [(&str, Builtin); 7] = [
     ("select", Builtin::Select),
     ("read", Builtin::Select),
     ("create", Builtin::Create),
     ("insert", Builtin::Create),
     ("update", Builtin::Update),
     ("delete", Builtin::Delete),
+    ("workflow", Builtin::Workflow),
 ];
 
 /// Which request key names the target of an operation.
@@ -93,6 +94,7 @@ pub(crate) enum Builtin {
     Create,
     Update,
     Delete,
+    Workflow,
 }
 
 impl Builtin {
@@ -102,16 +104,18 @@ impl Builtin {
             Builtin::Create => "create",
             Builtin::Update => "update",
             Builtin::Delete => "delete",
+            Builtin::Workflow => "workflow",
         }
     }
 
-    /// The input keys the built-in understands.
-    fn input_keys(self) -> &'static [&'static str] {
+    /// The input keys the built-in understands (`None`: any, as a workflow's input is its own).
+    fn input_keys(self) -> Option<&'static [&'static str]> {
         match self {
-            Builtin::Select => &["where", "orderBy", "take", "skip", "select", "view"],
-            Builtin::Create => &["data"],
-            Builtin::Update => &["data", "where", "name"],
-            Builtin::Delete => &["where", "name"],
+            Builtin::Select => Some(&["where", "orderBy", "take", "skip", "select", "view"]),
+            Builtin::Create => Some(&["data"]),
+            Builtin::Update => Some(&["data", "where", "name"]),
+            Builtin::Delete => Some(&["where", "name"]),
+            Builtin::Workflow => None,
         }
     }
 
@@ -185,7 +189,7 @@ impl Operation {
         Ok(Operation {
             target: TargetKey::parse(doc.get("requiresTarget").and_then(Value::as_str)),
             input_keys: match &handler {
-                Handler::Builtin(builtin) => Some(builtin.input_keys()),
+                Handler::Builtin(builtin) => builtin.input_keys(),
                 _ => None,
             },
             requires_input: flag(doc, "requiresInput"),
@@ -345,6 +349,14 @@ impl Operation {
             TargetKey::Template => req.template.as_ref(),
             TargetKey::Optional => None,
         };
+        // A template is the target of a workflow, not a doctype.
+        let target = target.filter(|_| self.target != TargetKey::Template);
+        if self.target == TargetKey::Template && req.template.is_none() {
+            return Err(Error::new(
+                ErrorCode::MissingTarget,
+                format!("`{}` needs a `template`", self.name),
+            ));
+        }
         let target = match (self.target, target) {
             (TargetKey::Optional, _) => {
                 req.target().or(req.template.as_deref()).map(str::to_string)
@@ -365,9 +377,7 @@ impl Operation {
                 ));
             }
         };
-        if let Some(target) = &target
-            && self.target != TargetKey::Template
-        {
+        if let Some(target) = &target {
             check_doctype_name(target)?;
         }
         if req.options.validate == Some(false) && !self.may_skip_validation {

@@ -23,7 +23,14 @@ pub(crate) const SCHEMA: &str = "Schema";
 const SEEDS: &str = include_str!("seeds.json");
 
 /// Names of the seeded schemas, which cannot be changed or deleted.
-pub(crate) const SEEDED: [&str; 5] = ["Schema", "DocField", "DocPerm", "Operation", "Pack"];
+pub(crate) const SEEDED: [&str; 6] = [
+    "Schema",
+    "DocField",
+    "DocPerm",
+    "Operation",
+    "Pack",
+    "Workflow Template",
+];
 
 /// Fields every document may carry whatever its schema: Frappe's standard fields and the
 /// engine's meta fields.

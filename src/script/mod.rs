@@ -323,9 +323,11 @@ impl Sandbox {
             .clone()
     }
 
+    /// The scope handlers compile against: `context` is known (strict variables) but not a
+    /// constant yet, so the optimizer cannot fold it into the code.
     fn scope() -> Scope<'static> {
         let mut scope = Scope::new();
-        scope.push_constant("context", Dynamic::UNIT);
+        scope.push("context", Dynamic::UNIT);
         scope
     }
 
@@ -477,6 +479,11 @@ type CompiledCache = Mutex<HashMap<u64, (String, Arc<AST>)>>;
 
 /// A compiled handler, shared by every engine of the process, keyed by a hash of its code.
 pub(crate) fn compile_cached(name: &str, code: &str) -> Result<Arc<AST>> {
+    compile_with(code, || compiler().compile_handler(name, code))
+}
+
+/// The cached AST for `code` (compiled by `compile` on a miss).
+fn compile_with(code: &str, compile: impl FnOnce() -> Result<AST>) -> Result<Arc<AST>> {
     static CACHE: OnceLock<CompiledCache> = OnceLock::new();
     let mut hasher = DefaultHasher::new();
     code.hash(&mut hasher);
@@ -487,7 +494,7 @@ pub(crate) fn compile_cached(name: &str, code: &str) -> Result<Arc<AST>> {
     {
         return Ok(ast.clone());
     }
-    let ast = Arc::new(compiler().compile_handler(name, code)?);
+    let ast = Arc::new(compile()?);
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     // Old versions of edited handlers would pile up: start over past a bound (live
     // operations keep their AST through the operation cache anyway).
@@ -496,6 +503,42 @@ pub(crate) fn compile_cached(name: &str, code: &str) -> Result<Arc<AST>> {
     }
     cache.insert(key, (code.to_string(), ast.clone()));
     Ok(ast)
+}
+
+/// A compiled `if` condition whose references are the variables `ref_0`, `ref_1`, ...
+/// (compiled once per distinct source, shared like handlers).
+pub(crate) fn compile_condition(source: &str, variables: usize) -> Result<Arc<AST>> {
+    // Plain variables at compile time: constants would be folded into the expression.
+    let mut scope = Scope::new();
+    for i in 0..variables {
+        scope.push(format!("ref_{i}"), Dynamic::UNIT);
+    }
+    let key = format!("if\0{variables}\0{source}");
+    compile_with(&key, || {
+        compiler()
+            .engine
+            .compile_expression_with_scope(&scope, source)
+            .map_err(|e| compile_error("if", &e.0.to_string(), e.1))
+    })
+}
+
+/// Evaluate an `if` condition with its references' values bound as typed variables.
+pub(crate) fn eval_condition(source: &str, values: Vec<Value>) -> Result<Value> {
+    let ast = compile_condition(source, values.len())?;
+    let mut scope = Scope::new();
+    for (i, value) in values.into_iter().enumerate() {
+        let value = rhai::serde::to_dynamic(value).map_err(|e| {
+            Error::bad_request(format!("a reference does not convert for `if`: {e}"))
+        })?;
+        scope.push_constant(format!("ref_{i}"), value);
+    }
+    let sandbox = compiler();
+    let refuse: Box<dyn FnMut(HostCall) -> Value> = Box::new(|_| Value::Null);
+    let (outcome, state) =
+        sandbox.eval(sandbox.state("if", Host::Direct(refuse)), &ast, &mut scope);
+    outcome
+        .map_err(|e| script_error("if", *e, &state.printed))
+        .and_then(|value| to_json("if", &value))
 }
 
 fn position_details(position: Position) -> (Value, Value) {

@@ -1,0 +1,658 @@
+//! Workflows: `Workflow Template` documents whose `children` are steps, executed by the
+//! built-in `workflow` operation (or inline, from `input.children`).
+//!
+//! Each step is a request run through the whole pipeline as a nested run of the workflow
+//! run, so it is validated, recorded and rolled back like any run. Steps see earlier
+//! results only through references (`refs`), never as code; `if` conditions are Rhai
+//! expressions with the references bound as typed variables. This module never writes
+//! documents itself: its steps do.
+
+pub(crate) mod refs;
+
+use crate::engine::OpContext;
+use crate::error::{Error, ErrorCode, Result};
+use crate::query::Doc;
+use crate::run::Run;
+use crate::script;
+use refs::{Reference, Scope, references, resolve};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// The doctype of workflow templates.
+pub(crate) const TEMPLATE: &str = "Workflow Template";
+/// Step runs one workflow run may start (retries, map items and fallbacks included).
+pub const MAX_WORKFLOW_STEPS: usize = 1_000;
+/// Items one `map` step may fan out over.
+pub const MAX_MAP_ITEMS: usize = 1_000;
+/// The longest wait between two attempts of a retried step (the transaction stays open
+/// meanwhile, so waits are kept short).
+pub const MAX_BACKOFF_MS: u64 = 1_000;
+
+/// Keys of a step that steer the workflow; every other key is part of the step's request.
+const CONTROL_KEYS: [&str; 10] = [
+    "id",
+    "if",
+    "onError",
+    "retry",
+    "timeoutMs",
+    "map",
+    "steps",
+    "concurrency",
+    "parallel",
+    "operations",
+];
+/// Keys a step's request may have.
+const REQUEST_KEYS: [&str; 12] = [
+    "operation",
+    "from",
+    "into",
+    "in",
+    "doctype",
+    "template",
+    "input",
+    "options",
+    "owner",
+    "agent",
+    "flowType",
+    "flowId",
+];
+
+/// The content hash of a template: its version.
+pub(crate) fn version_of(doc: &Doc) -> String {
+    let content = json!({"children": doc.get("children"), "variables": doc.get("variables")});
+    let digest = Sha256::digest(content.to_string().as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn step_id(step: &Map<String, Value>) -> Option<&str> {
+    step.get("id").and_then(Value::as_str)
+}
+
+/// The step as a request (control keys removed).
+fn request_part(step: &Map<String, Value>) -> Value {
+    Value::Object(
+        step.iter()
+            .filter(|(k, _)| !CONTROL_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+/// `if` source with each reference replaced by a variable; returns the source and the
+/// references in variable order.
+fn condition_source(condition: &str) -> Result<(String, Vec<Reference>)> {
+    let mut source = String::new();
+    let mut bound = Vec::new();
+    for piece in
+        refs::pieces(condition)?.unwrap_or_else(|| vec![refs::Piece::Text(condition.to_string())])
+    {
+        match piece {
+            refs::Piece::Text(text) => source.push_str(&text),
+            refs::Piece::Ref(reference) => {
+                source.push_str(&format!(" ref_{} ", bound.len()));
+                bound.push(reference);
+            }
+        }
+    }
+    Ok((source, bound))
+}
+
+/// What a save-time check needs to know about operations.
+pub(crate) trait OperationExists {
+    /// Whether `name` resolves to an operation.
+    fn exists(&self, name: &str) -> bool;
+}
+
+/// Check a template (or an inline workflow) before it is saved or run: step ids unique,
+/// references to earlier steps / input / variables only, known operations, `if`
+/// expressions that compile, no direct self-inclusion.
+pub(crate) fn check(name: Option<&str>, children: &Value, ops: &dyn OperationExists) -> Result<()> {
+    let Value::Array(steps) = children else {
+        return Err(Error::bad_request("`children` must be an array of steps"));
+    };
+    let mut known: HashSet<String> = ["input", "variables", "prev"].map(String::from).into();
+    let mut ids = HashSet::new();
+    check_steps(name, steps, &mut known, &mut ids, ops, "children")
+}
+
+fn check_steps(
+    name: Option<&str>,
+    steps: &[Value],
+    known: &mut HashSet<String>,
+    ids: &mut HashSet<String>,
+    ops: &dyn OperationExists,
+    path: &str,
+) -> Result<()> {
+    for (i, step) in steps.iter().enumerate() {
+        let here = format!("{path}[{i}]");
+        let Value::Object(step) = step else {
+            return Err(Error::bad_request(format!("{here} must be an object")));
+        };
+        if let Some(Value::Array(branches)) = step.get("parallel") {
+            let operations = step
+                .get("operations")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    Error::bad_request(format!("{here}: a `parallel` group needs `operations`"))
+                })?;
+            if branches.len() != operations.len() {
+                return Err(Error::bad_request(format!(
+                    "{here}: `parallel` names {} ids for {} operations",
+                    branches.len(),
+                    operations.len()
+                )));
+            }
+            // Branches see what came before the group, not each other.
+            let before = known.clone();
+            let mut added = Vec::new();
+            for (j, (branch, op)) in branches.iter().zip(operations).enumerate() {
+                let mut op = op.clone();
+                if let (Value::Object(op), Some(id)) = (&mut op, branch.as_str()) {
+                    op.entry("id").or_insert(json!(id));
+                }
+                let mut scope = before.clone();
+                check_steps(
+                    name,
+                    &[op],
+                    &mut scope,
+                    ids,
+                    ops,
+                    &format!("{here}.operations[{j}]"),
+                )?;
+                added.extend(scope.difference(&before).cloned().collect::<Vec<_>>());
+            }
+            known.extend(added);
+            continue;
+        }
+        let id = step_id(step).map(str::to_string);
+        if let Some(id) = &id {
+            if !ids.insert(id.clone()) {
+                return Err(Error::bad_request(format!(
+                    "{here}: step id `{id}` is used twice"
+                )));
+            }
+            if ["input", "variables", "prev", "item", "index", "error"].contains(&id.as_str()) {
+                return Err(Error::bad_request(format!(
+                    "{here}: `{id}` is reserved and cannot be a step id"
+                )));
+            }
+        }
+        for key in step.keys() {
+            if !CONTROL_KEYS.contains(&key.as_str()) && !REQUEST_KEYS.contains(&key.as_str()) {
+                return Err(Error::bad_request(format!(
+                    "{here}: unknown step key `{key}`"
+                )));
+            }
+        }
+        let check_refs = |value: &Value, scope: &HashSet<String>, what: &str| -> Result<()> {
+            let mut found = Vec::new();
+            references(value, &mut found)?;
+            for reference in found {
+                if !scope.contains(&reference.root) {
+                    return Err(Error::bad_request(format!(
+                        "{here}{what}: `{{{{{}}}}}` refers to `{}`, which is not an earlier step, the input or the variables",
+                        reference.text, reference.root
+                    ))
+                    .with_details(json!({"reference": reference.text, "step": id})));
+                }
+            }
+            Ok(())
+        };
+        if let Some(condition) = step.get("if") {
+            let Some(condition) = condition.as_str() else {
+                return Err(Error::bad_request(format!(
+                    "{here}: `if` must be a string expression"
+                )));
+            };
+            check_refs(&json!(condition), known, ".if")?;
+            let (source, bound) = condition_source(condition)?;
+            script::compile_condition(&source, bound.len())
+                .map_err(|e| Error::new(e.code(), format!("{here}.if: {e}")))?;
+        }
+        if let Some(over) = step.get("map") {
+            check_refs(over, known, ".map")?;
+            let inner = step
+                .get("steps")
+                .and_then(Value::as_array)
+                .ok_or_else(|| Error::bad_request(format!("{here}: a `map` step needs `steps`")))?;
+            let mut scope = known.clone();
+            scope.extend(["item".to_string(), "index".to_string()]);
+            check_steps(name, inner, &mut scope, ids, ops, &format!("{here}.steps"))?;
+        } else {
+            let request = request_part(step);
+            let operation = request
+                .get("operation")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    Error::bad_request(format!("{here}: a step needs an `operation`"))
+                })?;
+            if !ops.exists(operation) {
+                return Err(Error::new(
+                    ErrorCode::UnknownOperation,
+                    format!("{here}: unknown operation `{operation}`"),
+                ));
+            }
+            if operation == "workflow"
+                && let (Some(own), Some(target)) =
+                    (name, request.get("template").and_then(Value::as_str))
+                && own == target
+            {
+                return Err(Error::bad_request(format!(
+                    "{here}: template `{own}` includes itself"
+                )));
+            }
+            check_refs(&request, known, "")?;
+        }
+        if let Some(fallback) = step.get("onError") {
+            let Value::Object(fallback) = fallback else {
+                return Err(Error::bad_request(format!(
+                    "{here}: `onError` must be a request"
+                )));
+            };
+            let mut scope = known.clone();
+            scope.insert("error".into());
+            if let Some(id) = &id {
+                scope.insert(id.clone());
+            }
+            check_refs(&Value::Object(fallback.clone()), &scope, ".onError")?;
+            let operation = fallback
+                .get("operation")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !ops.exists(operation) {
+                return Err(Error::new(
+                    ErrorCode::UnknownOperation,
+                    format!("{here}.onError: unknown operation `{operation}`"),
+                ));
+            }
+        }
+        if let Some(retry) = step.get("retry")
+            && !retry.get("max").is_some_and(Value::is_u64)
+        {
+            return Err(Error::bad_request(format!(
+                "{here}: `retry` is {{max, backoffMs}} with a whole `max`"
+            )));
+        }
+        if let Some(id) = id {
+            known.insert(id);
+        }
+    }
+    Ok(())
+}
+
+/// One step's result, as `output.steps` lists it and references see it.
+fn record(id: &str, run: Option<&Run>, status: &str, output: Value, error: Option<Value>) -> Value {
+    let mut entry =
+        json!({"id": id, "runId": run.map(|r| r.id.clone()), "status": status, "output": output});
+    if let Some(error) = error {
+        entry["error"] = error;
+    }
+    entry
+}
+
+/// Executes one workflow run.
+struct Executor<'x, 'c, 't> {
+    ctx: &'x mut OpContext<'c, 't>,
+    started: usize,
+    records: Vec<Value>,
+}
+
+/// A failed step that stops the workflow: its code, message and where.
+fn stop(step: &str, run: Option<&Run>, error: &crate::RunError) -> Error {
+    Error::new(
+        error.code,
+        format!("step `{step}` failed: {}", error.message),
+    )
+    .with_details(json!({
+        "stepId": step,
+        "runId": run.map(|r| r.id.clone()),
+        "details": error.details,
+    }))
+}
+
+impl Executor<'_, '_, '_> {
+    fn budget(&mut self) -> Result<()> {
+        self.started += 1;
+        if self.started > MAX_WORKFLOW_STEPS {
+            return Err(Error::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "the workflow started more than {MAX_WORKFLOW_STEPS} step runs (limit: steps per workflow)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Run a resolved request as a step run; a request that does not resolve or parse is a
+    /// failed step run too.
+    fn run_request(
+        &mut self,
+        request: &Value,
+        scope: &Scope,
+        step: &str,
+        attempt: u32,
+        timeout: Option<u64>,
+    ) -> Result<Run> {
+        self.budget()?;
+        let resolved = match resolve(request, scope) {
+            Ok(Value::Object(mut resolved)) => {
+                resolved.insert("stepId".into(), json!(step));
+                if let Some(timeout) = timeout {
+                    let options = resolved.entry("options").or_insert_with(|| json!({}));
+                    if let Value::Object(options) = options {
+                        options.insert("timeoutMs".into(), json!(timeout));
+                    }
+                }
+                Value::Object(resolved)
+            }
+            Ok(_) => return Err(Error::internal("a step request resolved to a non-object")),
+            Err(error) => return Ok(self.ctx.fail_child(error, step)),
+        };
+        Ok(self.ctx.run_attempt(resolved, attempt))
+    }
+
+    fn run_steps(
+        &mut self,
+        steps: &[Value],
+        scope: &mut Scope,
+        prefix: &str,
+        listed: bool,
+    ) -> Result<Value> {
+        let mut last = Value::Null;
+        for (i, step) in steps.iter().enumerate() {
+            let Value::Object(step) = step else {
+                return Err(Error::bad_request(format!("step {i} must be an object")));
+            };
+            if let (Some(Value::Array(ids)), Some(Value::Array(ops))) =
+                (step.get("parallel"), step.get("operations"))
+            {
+                // Branches run in declaration order; each sees what came before the group.
+                let before = scope.clone();
+                for (id, op) in ids.iter().zip(ops) {
+                    let mut op = op.as_object().cloned().unwrap_or_default();
+                    if let Some(id) = id.as_str() {
+                        op.entry("id").or_insert(json!(id));
+                    }
+                    let mut branch_scope = before.clone();
+                    last = self.run_step(&op, &mut branch_scope, prefix, i, listed)?;
+                    let id = step_id(&op).unwrap_or_default().to_string();
+                    if let Some(entry) = branch_scope.get(&id) {
+                        scope.insert(id, entry.clone());
+                    }
+                }
+                continue;
+            }
+            last = self.run_step(step, scope, prefix, i, listed)?;
+        }
+        Ok(last)
+    }
+
+    /// Run one step; returns its output (what `prev` will be).
+    fn run_step(
+        &mut self,
+        step: &Map<String, Value>,
+        scope: &mut Scope,
+        prefix: &str,
+        position: usize,
+        listed: bool,
+    ) -> Result<Value> {
+        let id = step_id(step).map_or_else(
+            || format!("{prefix}step{}", position + 1),
+            |id| format!("{prefix}{id}"),
+        );
+        let key = step_id(step).map_or_else(|| id.clone(), str::to_string);
+        if let Some(condition) = step.get("if").and_then(Value::as_str) {
+            let go = self.condition(condition, scope).map_err(|e| {
+                Error::new(e.code(), format!("step `{id}`: {e}"))
+                    .with_details(json!({"stepId": id}))
+            })?;
+            if !go {
+                let entry = record(&id, None, "skipped", Value::Null, None);
+                self.note(&key, entry, scope, listed);
+                return Ok(scope
+                    .get("prev")
+                    .and_then(|p| p.get("output"))
+                    .cloned()
+                    .unwrap_or(Value::Null));
+            }
+        }
+        if let Some(over) = step.get("map") {
+            return self.run_map(step, over, &id, &key, scope, listed);
+        }
+        let request = request_part(step);
+        let retry = step.get("retry");
+        let retries = retry
+            .and_then(|r| r.get("max"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let backoff = retry
+            .and_then(|r| r.get("backoffMs"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            .min(MAX_BACKOFF_MS);
+        let timeout = step.get("timeoutMs").and_then(Value::as_u64);
+        let mut attempt = 1;
+        let run = loop {
+            let run = self.run_request(&request, scope, &id, attempt, timeout)?;
+            if run.success || u64::from(attempt) > retries {
+                break run;
+            }
+            attempt += 1;
+            if backoff > 0 {
+                std::thread::sleep(Duration::from_millis(backoff));
+            }
+        };
+        let error = run.error.clone();
+        match error {
+            None => {
+                let entry = record(&id, Some(&run), "completed", run.output.clone(), None);
+                self.note(&key, entry, scope, listed);
+                Ok(run.output)
+            }
+            Some(error) => {
+                let error_value =
+                    json!({"code": error.code, "message": error.message, "details": error.details});
+                let Some(fallback) = step.get("onError") else {
+                    let entry = record(&id, Some(&run), "failed", Value::Null, Some(error_value));
+                    self.note(&key, entry, scope, listed);
+                    return Err(stop(&id, Some(&run), &error));
+                };
+                let mut fallback_scope = scope.clone();
+                fallback_scope.insert("error".into(), error_value.clone());
+                fallback_scope.insert(
+                    key.clone(),
+                    record(
+                        &id,
+                        Some(&run),
+                        "failed",
+                        Value::Null,
+                        Some(error_value.clone()),
+                    ),
+                );
+                let rescue =
+                    self.run_request(fallback, &fallback_scope, &format!("{id}.onError"), 1, None)?;
+                if let Some(rescue_error) = &rescue.error {
+                    let entry = record(&id, Some(&run), "failed", Value::Null, Some(error_value));
+                    self.note(&key, entry, scope, listed);
+                    return Err(stop(&format!("{id}.onError"), Some(&rescue), rescue_error));
+                }
+                let mut entry = record(
+                    &id,
+                    Some(&run),
+                    "failed",
+                    rescue.output.clone(),
+                    Some(error_value),
+                );
+                entry["fallbackRunId"] = json!(rescue.id);
+                self.note(&key, entry, scope, listed);
+                Ok(rescue.output)
+            }
+        }
+    }
+
+    fn run_map(
+        &mut self,
+        step: &Map<String, Value>,
+        over: &Value,
+        id: &str,
+        key: &str,
+        scope: &mut Scope,
+        listed: bool,
+    ) -> Result<Value> {
+        let items = match resolve(over, scope) {
+            Ok(Value::Array(items)) => items,
+            Ok(other) => {
+                return Err(Error::bad_request(format!(
+                    "step `{id}`: `map` must refer to an array, got {other}"
+                ))
+                .with_details(json!({"stepId": id})));
+            }
+            Err(e) => {
+                return Err(Error::new(e.code(), format!("step `{id}`: {e}"))
+                    .with_details(json!({"stepId": id})));
+            }
+        };
+        if items.len() > MAX_MAP_ITEMS {
+            return Err(Error::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "step `{id}` maps over {} items (limit: {MAX_MAP_ITEMS} map fan-out)",
+                    items.len()
+                ),
+            )
+            .with_details(json!({"stepId": id})));
+        }
+        let inner = step
+            .get("steps")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut outputs = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            let mut item_scope = scope.clone();
+            item_scope.insert("item".into(), item);
+            item_scope.insert("index".into(), json!(index));
+            outputs.push(self.run_steps(
+                &inner,
+                &mut item_scope,
+                &format!("{id}[{index}]."),
+                false,
+            )?);
+        }
+        let output = Value::Array(outputs);
+        self.note(
+            key,
+            record(id, None, "completed", output.clone(), None),
+            scope,
+            listed,
+        );
+        Ok(output)
+    }
+
+    /// Remember a step's record: visible to later references, listed in the output.
+    fn note(&mut self, key: &str, entry: Value, scope: &mut Scope, listed: bool) {
+        if entry["status"] != json!("skipped") {
+            scope.insert("prev".into(), entry.clone());
+        }
+        scope.insert(key.to_string(), entry.clone());
+        if listed {
+            self.records.push(entry);
+        }
+    }
+
+    fn condition(&self, condition: &str, scope: &Scope) -> Result<bool> {
+        let (source, bound) = condition_source(condition)?;
+        let values = bound
+            .iter()
+            .map(|reference| refs::lookup(scope, reference))
+            .collect::<Result<Vec<_>>>()?;
+        match script::eval_condition(&source, values)? {
+            Value::Bool(go) => Ok(go),
+            other => Err(Error::bad_request(format!(
+                "`if` must give true or false, got {other} (from `{condition}`)"
+            ))),
+        }
+    }
+}
+
+/// The `workflow` operation: load the template (or take `input.children`), check it, run
+/// its steps. Output: `{template, version, steps: [{id, runId, status, output}]}`.
+pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
+    let request = ctx.request().clone();
+    let (name, children, variables, version) = match &request.template {
+        Some(name) => {
+            let doc = ctx.view().get_doc(TEMPLATE, name)?.ok_or_else(|| {
+                Error::not_found(format!("workflow template `{name}` does not exist"))
+                    .with_details(json!({"template": name}))
+            })?;
+            let version = version_of(&doc);
+            (
+                Some(name.clone()),
+                doc.get("children").cloned().unwrap_or(Value::Null),
+                doc.get("variables").cloned().unwrap_or(Value::Null),
+                Some(version),
+            )
+        }
+        None => match request.input.get("children") {
+            Some(children) => (None, children.clone(), Value::Null, None),
+            None => {
+                return Err(Error::new(
+                    ErrorCode::MissingTarget,
+                    "`workflow` needs a `template` or inline steps in `input.children`",
+                ));
+            }
+        },
+    };
+    check(name.as_deref(), &children, &OpsOf(ctx))?;
+    let mut input = request.input.clone();
+    if name.is_none()
+        && let Value::Object(input) = &mut input
+    {
+        input.remove("children");
+    }
+    let mut scope = Scope::new();
+    scope.insert("input".into(), input);
+    scope.insert("variables".into(), variables);
+    scope.insert(
+        "prev".into(),
+        json!({"output": null, "status": "none", "runId": null}),
+    );
+    let steps = children.as_array().cloned().unwrap_or_default();
+    let mut executor = Executor {
+        ctx,
+        started: 0,
+        records: Vec::new(),
+    };
+    executor.run_steps(&steps, &mut scope, "", true)?;
+    Ok(json!({"template": name, "version": version, "steps": executor.records}))
+}
+
+/// Operation lookups through a run's context.
+struct OpsOf<'a, 'c, 't>(&'a OpContext<'c, 't>);
+
+impl OperationExists for OpsOf<'_, '_, '_> {
+    fn exists(&self, name: &str) -> bool {
+        self.0.operation_exists(name)
+    }
+}
+
+/// Save-time check of a `Workflow Template` document.
+pub(crate) fn check_template_doc(ctx: &OpContext<'_, '_>, doc: &Doc) -> Result<()> {
+    let name = doc.get("name").and_then(Value::as_str);
+    let children = doc.get("children").cloned().unwrap_or(Value::Null);
+    check(name, &children, &OpsOf(ctx)).map_err(|e| {
+        let error = e.to_run_error();
+        Error::new(
+            error.code,
+            format!(
+                "workflow template `{}`: {}",
+                name.unwrap_or("?"),
+                error.message
+            ),
+        )
+        .with_details(error.details)
+    })
+}

@@ -1,0 +1,342 @@
+//! References `{{...}}` inside workflow steps: parsing, checking and resolving them against
+//! what earlier steps produced. A reference is data lookup only, never code: it names a
+//! root (`input`, `variables`, `prev`, a step id, `item`, `index`, `error`) and a path of
+//! `.field`, `[index]` and `.length`.
+//!
+//! A string that is exactly one reference takes the referenced value with its JSON type; a
+//! reference inside a longer string is written as text (strings as they are, everything
+//! else as JSON). A resolved value is never resolved again.
+
+use crate::error::{Error, Result};
+use serde_json::{Map, Value, json};
+
+/// One segment of a reference path.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Segment {
+    Field(String),
+    Index(usize),
+}
+
+/// A parsed reference: `root` then `path`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reference {
+    pub text: String,
+    pub root: String,
+    pub path: Vec<Segment>,
+}
+
+fn bad(text: &str, why: &str) -> Error {
+    Error::bad_request(format!("reference `{{{{{text}}}}}` {why}"))
+        .with_details(json!({"reference": text}))
+}
+
+impl Reference {
+    /// Parse the inside of `{{ ... }}`.
+    pub(crate) fn parse(text: &str) -> Result<Reference> {
+        let trimmed = text.trim();
+        let mut chars = trimmed.char_indices().peekable();
+        let mut root = String::new();
+        while let Some(&(_, c)) = chars.peek() {
+            if c == '.' || c == '[' {
+                break;
+            }
+            root.push(c);
+            chars.next();
+        }
+        let valid_name = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        };
+        if !valid_name(&root) {
+            return Err(bad(trimmed, "does not start with a name"));
+        }
+        let mut path = Vec::new();
+        while let Some((_, c)) = chars.next() {
+            match c {
+                '.' => {
+                    let mut field = String::new();
+                    while let Some(&(_, c)) = chars.peek() {
+                        if c == '.' || c == '[' {
+                            break;
+                        }
+                        field.push(c);
+                        chars.next();
+                    }
+                    if !valid_name(&field) {
+                        return Err(bad(trimmed, "has an empty or invalid field name"));
+                    }
+                    path.push(Segment::Field(field));
+                }
+                '[' => {
+                    let mut digits = String::new();
+                    for (_, c) in chars.by_ref() {
+                        if c == ']' {
+                            break;
+                        }
+                        digits.push(c);
+                    }
+                    let index = digits.trim().parse::<usize>().map_err(|_| {
+                        bad(trimmed, "has an index that is not a non-negative integer")
+                    })?;
+                    path.push(Segment::Index(index));
+                }
+                _ => return Err(bad(trimmed, "is malformed")),
+            }
+        }
+        Ok(Reference {
+            text: trimmed.to_string(),
+            root,
+            path,
+        })
+    }
+}
+
+/// The pieces of a string: literal text and references.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Piece {
+    Text(String),
+    Ref(Reference),
+}
+
+/// Split a string into text and references. `Ok(None)` when it holds no reference.
+pub(crate) fn pieces(text: &str) -> Result<Option<Vec<Piece>>> {
+    if !text.contains("{{") {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            out.push(Piece::Text(rest[..open].to_string()));
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}").ok_or_else(|| {
+            Error::bad_request(format!(
+                "`{text}` opens a reference `{{{{` that is never closed"
+            ))
+        })?;
+        out.push(Piece::Ref(Reference::parse(&after[..close])?));
+        rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest.to_string()));
+    }
+    Ok(Some(out))
+}
+
+/// Every reference in a JSON value (strings anywhere inside it).
+pub(crate) fn references(value: &Value, found: &mut Vec<Reference>) -> Result<()> {
+    match value {
+        Value::String(text) => {
+            for piece in pieces(text)?.into_iter().flatten() {
+                if let Piece::Ref(reference) = piece {
+                    found.push(reference);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().try_for_each(|v| references(v, found))?,
+        Value::Object(map) => map.values().try_for_each(|v| references(v, found))?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What references can see: roots by name. A step's entry is its record
+/// `{id, runId, status, output, error}`.
+pub(crate) type Scope = Map<String, Value>;
+
+/// Look a reference up. `{{step.field}}` on a step means the first record's field
+/// (`step.output.data[0].field`) unless `field` is one of the record's own keys.
+pub(crate) fn lookup(scope: &Scope, reference: &Reference) -> Result<Value> {
+    let Some(root) = scope.get(&reference.root) else {
+        return Err(bad(
+            &reference.text,
+            &format!(
+                "names `{}`, which is not the input, the variables or an earlier step",
+                reference.root
+            ),
+        ));
+    };
+    let is_step = root.get("status").is_some() && root.get("runId").is_some();
+    if is_step && root["status"] == json!("skipped") && !reference.path.is_empty() {
+        let record_key =
+            matches!(reference.path.first(), Some(Segment::Field(f)) if f == "status" || f == "id");
+        if !record_key {
+            return Err(bad(
+                &reference.text,
+                &format!("refers to step `{}`, which was skipped", reference.root),
+            ));
+        }
+    }
+    let mut current = root.clone();
+    for (i, segment) in reference.path.iter().enumerate() {
+        current = match (segment, &current) {
+            (Segment::Field(f), _) if f == "length" => match &current {
+                Value::Array(items) => json!(items.len()),
+                Value::String(s) => json!(s.chars().count()),
+                Value::Object(map) if map.contains_key("length") => map["length"].clone(),
+                Value::Object(map) => json!(map.len()),
+                _ => {
+                    return Err(bad(
+                        &reference.text,
+                        "takes `.length` of something that has none",
+                    ));
+                }
+            },
+            (Segment::Field(f), Value::Object(map)) if map.contains_key(f) => map[f].clone(),
+            // `{{customer.name}}`: the first record's field.
+            (Segment::Field(f), Value::Object(_)) if i == 0 && is_step => {
+                match current
+                    .pointer("/output/data/0")
+                    .and_then(|first| first.get(f))
+                {
+                    Some(value) => value.clone(),
+                    None => {
+                        return Err(bad(
+                            &reference.text,
+                            &format!(
+                                "finds no `{f}` in the first record of step `{}`",
+                                reference.root
+                            ),
+                        ));
+                    }
+                }
+            }
+            (Segment::Field(f), _) => {
+                return Err(bad(&reference.text, &format!("finds no field `{f}`")));
+            }
+            (Segment::Index(n), Value::Array(items)) => match items.get(*n) {
+                Some(value) => value.clone(),
+                None => {
+                    return Err(bad(
+                        &reference.text,
+                        &format!("indexes [{n}] past the end ({} items)", items.len()),
+                    ));
+                }
+            },
+            (Segment::Index(n), _) => {
+                return Err(bad(
+                    &reference.text,
+                    &format!("indexes [{n}] into something that is not an array"),
+                ));
+            }
+        };
+    }
+    Ok(current)
+}
+
+/// Resolve every reference in `value` against `scope`. Strings that are one whole
+/// reference keep the referenced JSON type; others get text. Results are not re-scanned.
+pub(crate) fn resolve(value: &Value, scope: &Scope) -> Result<Value> {
+    Ok(match value {
+        Value::String(text) => match pieces(text)? {
+            None => value.clone(),
+            Some(pieces) => match pieces.as_slice() {
+                [Piece::Ref(reference)] => lookup(scope, reference)?,
+                _ => {
+                    let mut out = String::new();
+                    for piece in &pieces {
+                        match piece {
+                            Piece::Text(text) => out.push_str(text),
+                            Piece::Ref(reference) => match lookup(scope, reference)? {
+                                Value::String(s) => out.push_str(&s),
+                                other => out.push_str(&other.to_string()),
+                            },
+                        }
+                    }
+                    Value::String(out)
+                }
+            },
+        },
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve(v, scope))
+                .collect::<Result<_>>()?,
+        ),
+        Value::Object(map) => {
+            let mut out = Map::with_capacity(map.len());
+            for (key, v) in map {
+                out.insert(key.clone(), resolve(v, scope)?);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> Scope {
+        let scope = json!({
+            "input": {"customer": "C-1", "n": 3, "tags": ["a", "b"]},
+            "customer": {"id": "customer", "runId": "r1", "status": "completed",
+                         "output": {"data": [{"name": "C-1", "city": "Oslo"}]}},
+            "skipped": {"id": "skipped", "runId": null, "status": "skipped", "output": null},
+        });
+        scope.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn whole_references_keep_their_type_and_embedded_ones_become_text() {
+        let s = scope();
+        assert_eq!(resolve(&json!("{{input.n}}"), &s).unwrap(), json!(3));
+        assert_eq!(
+            resolve(&json!("{{input.tags}}"), &s).unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            resolve(&json!("n={{input.n}} t={{input.tags}}"), &s).unwrap(),
+            json!("n=3 t=[\"a\",\"b\"]")
+        );
+        assert_eq!(
+            resolve(&json!("{{customer.output.data.length}}"), &s).unwrap(),
+            json!(1)
+        );
+        assert_eq!(
+            resolve(&json!("{{customer.output.data[0].city}}"), &s).unwrap(),
+            json!("Oslo")
+        );
+        assert_eq!(
+            resolve(&json!("{{customer.city}}"), &s).unwrap(),
+            json!("Oslo")
+        );
+    }
+
+    #[test]
+    fn resolved_values_are_not_resolved_again() {
+        let mut s = scope();
+        s.insert("input".into(), json!({"x": "{{customer.city}}"}));
+        assert_eq!(
+            resolve(&json!("{{input.x}}"), &s).unwrap(),
+            json!("{{customer.city}}")
+        );
+        assert_eq!(
+            resolve(&json!("say {{input.x}}"), &s).unwrap(),
+            json!("say {{customer.city}}")
+        );
+    }
+
+    #[test]
+    fn missing_references_are_errors_naming_them() {
+        let s = scope();
+        for bad in [
+            "{{nope.x}}",
+            "{{input.missing}}",
+            "{{customer.output.data[5]}}",
+            "{{skipped.output}}",
+            "{{input.n[0]}}",
+            "{{ .x}}",
+            "{{input..x}}",
+            "{{input.x",
+        ] {
+            let error = resolve(&json!(bad), &s).unwrap_err();
+            assert_eq!(error.code(), crate::ErrorCode::BadRequest, "{bad}");
+        }
+        let error = resolve(&json!("{{skipped.output}}"), &s).unwrap_err();
+        assert!(error.to_string().contains("skipped"), "{error}");
+    }
+}
