@@ -159,7 +159,12 @@ impl Pack {
         }
         let mut workflows = Vec::new();
         for file in files(&dir.join("workflows"), ".json")? {
-            workflows.extend(documents(&file)?);
+            for mut doc in documents(&file)? {
+                if let Value::Object(fields) = &mut doc {
+                    fields.insert("pack".into(), Value::String(name.clone()));
+                }
+                workflows.push(doc);
+            }
         }
         Ok(Pack {
             name,
@@ -224,6 +229,22 @@ fn child_ok(child: crate::Run, what: &str, name: &str) -> Result<()> {
     }
 }
 
+/// Templates that steps (nested, in maps, parallel groups and fallbacks) run by name.
+fn templates_named(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(step) => {
+            if step.get("operation").and_then(Value::as_str) == Some("workflow")
+                && let Some(template) = step.get("template").and_then(Value::as_str)
+            {
+                found.push(template.to_string());
+            }
+            step.values().for_each(|v| templates_named(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| templates_named(v, found)),
+        _ => {}
+    }
+}
+
 /// The `install_pack` handler: schemas (new ones as one batch, dependencies first), then
 /// operations, then workflows, then the `Pack` record.
 pub(crate) fn install(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
@@ -271,6 +292,19 @@ pub(crate) fn install(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     }
     for doc in &pack.workflows {
         save(ctx, WORKFLOW_TEMPLATE, doc, "workflow")?;
+    }
+    // Templates may name each other in any order; once all are saved, every name resolves.
+    for doc in &pack.workflows {
+        let mut named = Vec::new();
+        templates_named(doc.get("children").unwrap_or(&Value::Null), &mut named);
+        for template in named {
+            if ctx.view().get_doc(WORKFLOW_TEMPLATE, &template)?.is_none() {
+                let owner = doc.get("name").and_then(Value::as_str).unwrap_or("?");
+                return Err(Error::not_found(format!(
+                    "workflow `{owner}` runs template `{template}`, which neither the pack nor the store has"
+                )));
+            }
+        }
     }
     let names = |docs: &[Value]| -> Vec<Value> {
         docs.iter().filter_map(|d| d.get("name").cloned()).collect()
