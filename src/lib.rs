@@ -38,6 +38,8 @@
 //! `output.meta.truncated`.
 #![forbid(unsafe_code)]
 
+mod acl;
+mod audit;
 mod engine;
 mod error;
 mod ops;
@@ -50,7 +52,9 @@ mod store;
 mod testing;
 mod workflow;
 
-pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunQuery, RunTree};
+pub use acl::DEFAULT_SUPERUSER_ROLE;
+pub use audit::{AuditReport, BrokenLink};
+pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunHook, RunQuery, RunTree};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use ops::{MAX_SELECT_ROWS, NativeHandler};
 pub use pack::Pack;

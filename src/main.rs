@@ -59,6 +59,16 @@ enum Command {
         /// The script file.
         file: PathBuf,
     },
+    /// Access control: users, roles and permissions.
+    Acl {
+        #[command(subcommand)]
+        command: AclCommand,
+    },
+    /// The audit trail: verify its hash chain, list entries.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Inspect recorded runs.
     Runs {
         #[command(subcommand)]
@@ -89,6 +99,48 @@ enum PackCommand {
     },
     /// List installed packs as JSON.
     List,
+}
+
+#[derive(Subcommand)]
+enum AclCommand {
+    /// Turn access control on: every run must then name an existing owner.
+    Enable {
+        /// The superuser (created if missing).
+        #[arg(long, default_value = "Administrator")]
+        admin: String,
+        /// The superuser role.
+        #[arg(long, default_value = coworker::DEFAULT_SUPERUSER_ROLE)]
+        superuser_role: String,
+    },
+    /// Turn access control off.
+    Disable {
+        /// The superuser doing it.
+        #[arg(long, default_value = "Administrator")]
+        admin: String,
+    },
+    /// Print whether access control is on.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 1 and name the first broken link if the trail was altered.
+    Verify,
+    /// List audit entries as JSON, oldest first.
+    List {
+        /// Only entries about this doctype.
+        #[arg(long)]
+        doctype: Option<String>,
+        /// Only entries about this document.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only entries of runs of this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only the newest N.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +187,14 @@ enum RunsCommand {
     },
 }
 
+/// `println!` that does not panic when stdout is closed (`coworker runs list | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// A failure of the command itself (not of a run): exit 2.
 struct Fatal(String);
 
@@ -173,6 +233,8 @@ fn main() -> ExitCode {
             .map_err(Fatal::from),
         Command::Test { dir } => test(&dir),
         Command::Script { file } => script(&db, &file),
+        Command::Acl { command } => acl(&db, command),
+        Command::Audit { command } => audit(&db, command),
         Command::Runs { command } => runs(&db, command),
         Command::Demo => demo(cli.db.as_deref()),
     };
@@ -206,7 +268,7 @@ fn read_request(
 }
 
 fn print_json(value: &Value) {
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
     );
@@ -239,11 +301,11 @@ fn test(dir: &Path) -> Result<ExitCode, Fatal> {
     let report = coworker::run_script_tests(dir)?;
     for test in &report.tests {
         match &test.failure {
-            None => println!("ok   {} ({:.1} ms)", test.name, test.duration_ms),
-            Some(why) => println!("FAIL {}\n  {why}", test.name),
+            None => say!("ok   {} ({:.1} ms)", test.name, test.duration_ms),
+            Some(why) => say!("FAIL {}\n  {why}", test.name),
         }
     }
-    println!("{} passed, {} failed", report.passed(), report.failed());
+    say!("{} passed, {} failed", report.passed(), report.failed());
     Ok(if report.failed() == 0 {
         ExitCode::SUCCESS
     } else {
@@ -263,6 +325,58 @@ fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
         Err(error) => {
             print_json(&json!({ "error": error.to_run_error() }));
             Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn acl(db: &Path, command: AclCommand) -> Result<ExitCode, Fatal> {
+    let engine = Engine::open(db)?;
+    match command {
+        AclCommand::Enable {
+            admin,
+            superuser_role,
+        } => engine.enable_acl(&admin, Some(&superuser_role))?,
+        AclCommand::Disable { admin } => engine.disable_acl(&admin)?,
+        AclCommand::Status => {}
+    }
+    print_json(&json!({ "enabled": engine.acl_enabled()? }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit(db: &Path, command: AuditCommand) -> Result<ExitCode, Fatal> {
+    let engine = Engine::open(db)?;
+    match command {
+        AuditCommand::Verify => {
+            let report = engine.verify_audit()?;
+            print_json(&serde_json::to_value(&report)?);
+            Ok(if report.broken.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        AuditCommand::List {
+            doctype,
+            name,
+            owner,
+            limit,
+        } => {
+            let mut filter = serde_json::Map::new();
+            for (key, value) in [("refDoctype", doctype), ("refName", name), ("owner", owner)] {
+                if let Some(value) = value {
+                    filter.insert(key.into(), json!(value));
+                }
+            }
+            // The newest `limit`, printed oldest first.
+            let run = engine.run_value(json!({"operation": "select", "from": "Audit Trail",
+                "input": {"where": filter, "orderBy": {"seq": "desc"}, "take": limit}}));
+            if let Some(error) = &run.error {
+                return Err(Fatal(format!("{}: {}", error.code, error.message)));
+            }
+            let mut entries = run.data().to_vec();
+            entries.reverse();
+            print_json(&Value::Array(entries));
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -319,7 +433,7 @@ fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
             Some(tree) => {
                 let mut text = String::new();
                 print_tree(&tree, 0, &mut text);
-                print!("{text}");
+                say!("{}", text.trim_end());
                 Ok(ExitCode::SUCCESS)
             }
             None => Err(Fatal(format!("no run with id {id}"))),
@@ -369,7 +483,7 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
             scratch.path().join("demo.redb")
         }
     };
-    println!("coworker demo — store: {}\n", path.display());
+    say!("coworker demo — store: {}\n", path.display());
     let engine = Engine::open(&path)?;
     let steps: [(&str, Value); 8] = [
         (
@@ -421,7 +535,7 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
     ];
     for (i, (title, request)) in steps.into_iter().enumerate() {
         let run = engine.run_value(request);
-        println!("{}. {title}", i + 1);
+        say!("{}. {title}", i + 1);
         match &run.error {
             None => {
                 let docs: Vec<String> = run
@@ -438,7 +552,7 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
                         other => other.to_string(),
                     })
                     .collect();
-                println!(
+                say!(
                     "   {} {} ok in {:.2} ms → {}",
                     run.operation.as_deref().unwrap_or("?"),
                     run.doctype.as_deref().unwrap_or(""),
@@ -451,9 +565,9 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
                 );
             }
             Some(error) => {
-                println!("   failed: {} — {}", error.code, error.message);
+                say!("   failed: {} — {}", error.code, error.message);
                 for detail in error.details.as_array().into_iter().flatten() {
-                    println!(
+                    say!(
                         "     {} [{}]: {}",
                         detail["path"].as_str().unwrap_or(""),
                         detail["rule"].as_str().unwrap_or(""),
@@ -462,18 +576,18 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
                 }
             }
         }
-        println!("   run {}", run.id);
+        say!("   run {}", run.id);
     }
     engine.flush()?;
     let recorded = engine.list_runs(&RunQuery::default())?;
-    println!("\n{} runs recorded.", recorded.len());
+    say!("\n{} runs recorded.", recorded.len());
     match db {
-        Some(path) => println!(
+        Some(path) => say!(
             "Inspect one with: coworker --db {} runs show {}",
             path.display(),
             recorded.last().map(|r| r.id.as_str()).unwrap_or("?")
         ),
-        None => println!("The store was temporary; keep one with: coworker --db demo.redb demo"),
+        None => say!("The store was temporary; keep one with: coworker --db demo.redb demo"),
     }
     Ok(ExitCode::SUCCESS)
 }

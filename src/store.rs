@@ -40,10 +40,24 @@ const RUN_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("run_index
 const DOC_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("doc_index");
 /// Counters (naming series, autoincrement): key the counter's name, value a u64 (big endian).
 const COUNTERS: TableDefinition<Bytes, Bytes> = TableDefinition::new("counters");
+/// The audit trail: key the entry's sequence number (u64, big endian), value its JSON.
+/// Append-only: the store offers no way to replace or remove an entry.
+const AUDIT: TableDefinition<u64, Bytes> = TableDefinition::new("audit");
+
+/// The doctype whose documents are the audit trail's entries (kept in [`AUDIT`], never in
+/// the documents table).
+pub(crate) const AUDIT_TRAIL: &str = "Audit Trail";
 
 /// Doctypes whose documents describe how others are handled (schemas, operations):
 /// writing one changes the meta generation (see [`Store::schema_generation`]).
-const META_DOCTYPES: [&str; 3] = ["Schema", "Operation", "Workflow Template"];
+const META_DOCTYPES: [&str; 6] = [
+    "Schema",
+    "Operation",
+    "Workflow Template",
+    "User",
+    "Role",
+    "System Settings",
+];
 
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
@@ -146,6 +160,17 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::internal(format!("cannot encode: {e}")))
 }
 
+/// Audit entries are never written as documents: no path may replace or remove one.
+fn refuse_audit_trail(doctype: &str) -> Result<()> {
+    if doctype == AUDIT_TRAIL {
+        return Err(Error::new(
+            crate::ErrorCode::Immutable,
+            "the Audit Trail is append-only: entries cannot be changed or deleted",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads shared by read-only snapshots and the write transaction.
 pub(crate) trait View {
     /// One document by doctype and name.
@@ -179,9 +204,19 @@ fn index_lookup_in(
 
 fn get_doc_in(
     table: &impl ReadableTable<Bytes, Bytes>,
+    audit: &impl ReadableTable<u64, Bytes>,
     doctype: &str,
     name: &str,
 ) -> Result<Option<Doc>> {
+    if doctype == AUDIT_TRAIL {
+        let Ok(seq) = name.parse::<u64>() else {
+            return Ok(None);
+        };
+        return match audit.get(seq)? {
+            Some(bytes) => Ok(Some(parse_doc(bytes.value())?)),
+            None => Ok(None),
+        };
+    }
     match table.get(doc_key(doctype, name).as_slice())? {
         Some(bytes) => Ok(Some(parse_doc(bytes.value())?)),
         None => Ok(None),
@@ -190,9 +225,19 @@ fn get_doc_in(
 
 fn scan_docs_in(
     table: &impl ReadableTable<Bytes, Bytes>,
+    audit: &impl ReadableTable<u64, Bytes>,
     doctype: &str,
     visit: &mut dyn FnMut(Doc) -> bool,
 ) -> Result<()> {
+    if doctype == AUDIT_TRAIL {
+        for entry in audit.iter()? {
+            let (_, value) = entry?;
+            if !visit(parse_doc(value.value())?) {
+                break;
+            }
+        }
+        return Ok(());
+    }
     let (start, end) = doctype_range(doctype);
     for entry in table.range(start.as_slice()..end.as_slice())? {
         let (_, value) = entry?;
@@ -216,6 +261,7 @@ pub(crate) struct ReadTables {
     runs: ReadOnlyTable<Bytes, Bytes>,
     run_index: ReadOnlyTable<Bytes, Bytes>,
     doc_index: ReadOnlyTable<Bytes, Bytes>,
+    audit: ReadOnlyTable<u64, Bytes>,
 }
 
 impl ReadTables {
@@ -225,7 +271,20 @@ impl ReadTables {
             runs: txn.open_table(RUNS)?,
             run_index: txn.open_table(RUN_INDEX)?,
             doc_index: txn.open_table(DOC_INDEX)?,
+            audit: txn.open_table(AUDIT)?,
         })
+    }
+
+    /// Every audit entry, oldest first, as stored bytes (for verification).
+    pub(crate) fn audit_entries(
+        &self,
+        visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for entry in self.audit.iter()? {
+            let (seq, bytes) = entry?;
+            visit(seq.value(), bytes.value())?;
+        }
+        Ok(())
     }
 
     /// Run ids indexed under `field = value`, oldest first.
@@ -266,10 +325,10 @@ impl ReadTables {
 
 impl View for ReadTables {
     fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>> {
-        get_doc_in(&self.docs, doctype, name)
+        get_doc_in(&self.docs, &self.audit, doctype, name)
     }
     fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
-        scan_docs_in(&self.docs, doctype, visit)
+        scan_docs_in(&self.docs, &self.audit, doctype, visit)
     }
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         get_run_in(&self.runs, id)
@@ -285,6 +344,7 @@ enum TableKind {
     Docs,
     DocIndex,
     Counters,
+    Audit,
 }
 
 /// One change to take back: the key and the value it had before (`None`: it was absent).
@@ -301,6 +361,7 @@ pub(crate) struct WriteTables<'t> {
     run_index: Table<'t, Bytes, Bytes>,
     doc_index: Table<'t, Bytes, Bytes>,
     counters: Table<'t, Bytes, Bytes>,
+    audit: Table<'t, u64, Bytes>,
     undo: Vec<Undo>,
     /// Raised when a schema document is written in the open transaction.
     schemas_dirty: &'t AtomicBool,
@@ -329,6 +390,7 @@ impl<'t> WriteTables<'t> {
             run_index: txn.open_table(RUN_INDEX)?,
             doc_index: txn.open_table(DOC_INDEX)?,
             counters: txn.open_table(COUNTERS)?,
+            audit: txn.open_table(AUDIT)?,
             undo: Vec::new(),
         })
     }
@@ -338,7 +400,34 @@ impl<'t> WriteTables<'t> {
             TableKind::Docs => &mut self.docs,
             TableKind::DocIndex => &mut self.doc_index,
             TableKind::Counters => &mut self.counters,
+            TableKind::Audit => unreachable!("audit entries are undone by `rollback_to` directly"),
         }
+    }
+
+    /// The last audit entry (sequence number and bytes), if any.
+    pub(crate) fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self
+            .audit
+            .last()?
+            .map(|(seq, bytes)| (seq.value(), bytes.value().to_vec())))
+    }
+
+    /// Append audit entry `seq` (which must follow the last one). Within the run that
+    /// appends it, a rollback takes it back like any change; once committed, nothing can.
+    pub(crate) fn append_audit(&mut self, seq: u64, bytes: &[u8]) -> Result<()> {
+        let last = self.last_audit()?.map_or(0, |(last, _)| last);
+        assert_eq!(
+            seq,
+            last + 1,
+            "audit entries are appended in sequence, never replaced"
+        );
+        self.audit.insert(seq, bytes)?;
+        self.undo.push(Undo {
+            table: TableKind::Audit,
+            key: seq.to_be_bytes().to_vec(),
+            before: None,
+        });
+        Ok(())
     }
 
     /// Insert or replace one entry, remembering what it replaced.
@@ -413,7 +502,7 @@ impl<'t> WriteTables<'t> {
         }
         if build {
             let mut docs = Vec::new();
-            scan_docs_in(&self.docs, doctype, &mut |doc| {
+            scan_docs_in(&self.docs, &self.audit, doctype, &mut |doc| {
                 docs.push(doc);
                 true
             })?;
@@ -458,6 +547,7 @@ impl<'t> WriteTables<'t> {
         doc: &Doc,
         indexed: &[String],
     ) -> Result<()> {
+        refuse_audit_trail(doctype)?;
         if META_DOCTYPES.contains(&doctype) {
             self.schemas_dirty.store(true, Ordering::SeqCst);
         }
@@ -476,6 +566,7 @@ impl<'t> WriteTables<'t> {
         name: &str,
         indexed: &[String],
     ) -> Result<bool> {
+        refuse_audit_trail(doctype)?;
         if META_DOCTYPES.contains(&doctype) {
             self.schemas_dirty.store(true, Ordering::SeqCst);
         }
@@ -501,6 +592,12 @@ impl<'t> WriteTables<'t> {
     pub(crate) fn rollback_to(&mut self, mark: Mark) -> Result<()> {
         while self.undo.len() > mark.0 {
             let undo = self.undo.pop().expect("length checked above");
+            if let TableKind::Audit = undo.table {
+                // Only entries this run appended are ever undone: they are the newest.
+                let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
+                self.audit.remove(seq)?;
+                continue;
+            }
             let table = self.table(undo.table);
             match undo.before {
                 Some(bytes) => {
@@ -554,10 +651,10 @@ impl Drop for WriteTables<'_> {
 
 impl View for WriteTables<'_> {
     fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>> {
-        get_doc_in(&self.docs, doctype, name)
+        get_doc_in(&self.docs, &self.audit, doctype, name)
     }
     fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
-        scan_docs_in(&self.docs, doctype, visit)
+        scan_docs_in(&self.docs, &self.audit, doctype, visit)
     }
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         get_run_in(&self.runs, id)

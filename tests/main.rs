@@ -8,6 +8,8 @@ mod concurrency;
 mod crash;
 mod crud;
 mod hostile;
+mod operations;
+mod packs;
 mod persistence;
 mod queries;
 mod readme;

@@ -3,7 +3,9 @@
 
 use super::Inner;
 use super::pipeline::{Parent, Tx};
-use crate::error::Result;
+use crate::acl::{Grant, Identity};
+use crate::audit::{self, Action};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ops::Operation;
 use crate::run::{Run, RunRequest};
 use crate::schema::Schema;
@@ -25,6 +27,10 @@ pub struct OpContext<'c, 't> {
     pub(super) template: Option<String>,
     /// Which attempt of a retried step this run is.
     pub(super) attempt: u32,
+    /// Who the run acts for (access control on).
+    pub(super) identity: Option<Identity>,
+    /// How far the owner's permission reaches on the target doctype (built-ins).
+    pub(super) grant: Option<Grant>,
 }
 
 /// Who and what stamps the documents a run writes.
@@ -139,6 +145,53 @@ impl<'t> OpContext<'_, 't> {
             .schema(self.tx.view(), doctype, generation, || {
                 store.schema_generation()
             })
+    }
+
+    /// The user documents must belong to when the owner may touch only their own
+    /// (`if_owner` permissions); `None` when the grant covers every document.
+    pub(crate) fn own_only(&self) -> Option<&str> {
+        match (&self.grant, &self.identity) {
+            (Some(Grant::OwnOnly), Some(identity)) => Some(&identity.user),
+            _ => None,
+        }
+    }
+
+    /// Refuse to change `doc` unless the owner's grant reaches it.
+    pub(crate) fn may_change(&self, doctype: &str, doc: &crate::query::Doc) -> Result<()> {
+        let Some(user) = self.own_only() else {
+            return Ok(());
+        };
+        if doc.get("owner").and_then(Value::as_str) == Some(user) {
+            return Ok(());
+        }
+        let name = doc.get("name").and_then(Value::as_str).unwrap_or("?");
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "`{user}` may only {} their own {doctype} documents; `{name}` is not theirs",
+                self.op.name
+            ),
+        )
+        .with_details(
+            serde_json::json!({"doctype": doctype, "name": name, "operation": self.op.name}),
+        ))
+    }
+
+    /// Record a change in the audit trail, in this run's transaction (not in a dry run).
+    pub(crate) fn audit(
+        &mut self,
+        action: Action,
+        doctype: &str,
+        name: &str,
+        extra: serde_json::Map<String, Value>,
+    ) -> Result<()> {
+        let mut entry = audit::entry(action, self.run, Some(doctype), Some(name));
+        entry.extend(extra);
+        let timestamp = super::now_rfc3339();
+        match self.tables_if_writing() {
+            Some(tables) => audit::append(tables, entry, &timestamp),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn stamp(&self) -> Stamp {

@@ -5,15 +5,18 @@
 //! The engine must never let a panic or a bad request escape as anything but a failed run,
 //! and never leave a failed run's writes behind.
 
+use crate::acl::{self, RateLimiter};
 use crate::error::{Error, Result};
 use crate::ops::{self, NativeHandler, Registry};
+use crate::query::Doc;
 use crate::run::{Run, RunRequest};
-use crate::schema::{self, SchemaCache};
+use crate::schema::{self, MetaCache, SchemaCache};
 use crate::store::{Store, View};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+mod admin;
 mod context;
 mod pipeline;
 mod runs;
@@ -58,6 +61,7 @@ fn now_rfc3339() -> String {
 /// ```
 pub struct EngineBuilder {
     registry: Registry,
+    hooks: Hooks,
 }
 
 impl Default for EngineBuilder {
@@ -65,7 +69,10 @@ impl Default for EngineBuilder {
         let mut registry = Registry::default();
         let install: Arc<NativeHandler> = Arc::new(crate::pack::install);
         registry.add_native(crate::pack::INSTALL_PACK.to_string(), install);
-        EngineBuilder { registry }
+        EngineBuilder {
+            registry,
+            hooks: Hooks::default(),
+        }
     }
 }
 
@@ -79,6 +86,24 @@ impl EngineBuilder {
     ) -> Self {
         let handler: Arc<NativeHandler> = Arc::new(handler);
         self.registry.add_native(name.into(), handler);
+        self
+    }
+
+    /// Call `hook` with each top-level run before it executes (status `pending`).
+    pub fn before_run(mut self, hook: impl Fn(&Run) + Send + Sync + 'static) -> Self {
+        self.hooks.before.push(Arc::new(hook));
+        self
+    }
+
+    /// Call `hook` with each top-level run that completed, once its writes are durable.
+    pub fn after_run(mut self, hook: impl Fn(&Run) + Send + Sync + 'static) -> Self {
+        self.hooks.after.push(Arc::new(hook));
+        self
+    }
+
+    /// Call `hook` with each top-level run that failed, once it is recorded.
+    pub fn on_run_error(mut self, hook: impl Fn(&Run) + Send + Sync + 'static) -> Self {
+        self.hooks.error.push(Arc::new(hook));
         self
     }
 
@@ -113,6 +138,10 @@ impl EngineBuilder {
                 store,
                 registry: self.registry,
                 schemas: SchemaCache::default(),
+                settings: MetaCache::default(),
+                users: MetaCache::default(),
+                limiter: RateLimiter::default(),
+                hooks: self.hooks,
             }),
         };
         engine.compile_operations();
@@ -144,6 +173,33 @@ struct Inner {
     store: Store,
     registry: Registry,
     schemas: SchemaCache,
+    /// Access control settings (the `System Settings` document `acl`).
+    settings: MetaCache<acl::Settings>,
+    users: MetaCache<Doc>,
+    limiter: RateLimiter,
+    hooks: Hooks,
+}
+
+/// A host callback that receives a run.
+pub type RunHook = dyn Fn(&Run) + Send + Sync;
+
+/// The host's callbacks; each is called inside `catch_unwind`, so a failing callback can
+/// corrupt neither the run nor the store.
+#[derive(Default, Clone)]
+struct Hooks {
+    before: Vec<Arc<RunHook>>,
+    after: Vec<Arc<RunHook>>,
+    error: Vec<Arc<RunHook>>,
+}
+
+impl Hooks {
+    fn call(hooks: &[Arc<RunHook>], run: &Run) {
+        for hook in hooks {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(run))).is_err() {
+                tracing::error!(run = %run.id, "a run callback panicked; the run is unaffected");
+            }
+        }
+    }
 }
 
 impl Engine {

@@ -6,11 +6,14 @@
 //! a snapshot and never waits for an fsync. A failed run's writes are rolled back; its
 //! record is kept. A panic becomes a failed run (INTERNAL).
 
-use super::{Inner, OpContext, new_ulid, now_rfc3339};
+use super::{Hooks, Inner, OpContext, new_ulid, now_rfc3339};
+use crate::acl::{self, Access, Grant, Identity};
+use crate::audit::{self, Action};
 use crate::error::{Error, ErrorCode, Result};
 use crate::ops::{self, Handler, Operation};
 use crate::run::{Run, RunRequest, RunStatus};
 use crate::script::{HostCall, Sandbox};
+use crate::store::AUDIT_TRAIL;
 use crate::store::{ReadTables, View, WriteTables};
 use serde_json::{Value, json};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -65,6 +68,8 @@ impl Inner {
                     let Tx::Write(tables) = &mut tx else {
                         unreachable!("the write path holds write tables")
                     };
+                    // Denials and validation failures are audited after their rollback.
+                    audit_failures(tables, &records)?;
                     // A run that changed nothing (a failed one, a read-only script) keeps
                     // its records in memory like a select: no fsync is owed for it.
                     if tables.has_changes() {
@@ -92,6 +97,10 @@ impl Inner {
                     (run, records)
                 })
                 .and_then(|(run, records)| {
+                    if records.iter().any(|r| failure_action(r).is_some()) {
+                        self.store
+                            .write(|mut tables| audit_failures(&mut tables, &records))??;
+                    }
                     records
                         .into_iter()
                         .try_for_each(|r| self.store.record_later(r))
@@ -99,7 +108,15 @@ impl Inner {
                 })
         };
         match outcome {
-            Ok(run) => run,
+            Ok(run) => {
+                let hooks = if run.success {
+                    &self.hooks.after
+                } else {
+                    &self.hooks.error
+                };
+                Hooks::call(hooks, &run);
+                run
+            }
             Err(error) => {
                 tracing::error!("a run could not be recorded: {error}");
                 let mut run = Run::start(&RunRequest::default(), None);
@@ -163,6 +180,9 @@ impl Inner {
             flow_id = run.flow_id.as_deref().unwrap_or(""),
         );
         let _entered = span.enter();
+        if parent.is_none() {
+            Hooks::call(&self.hooks.before, &run);
+        }
         run.status = RunStatus::Running;
         let mark = match tx {
             Tx::Write(tables) => Some(tables.mark()),
@@ -259,6 +279,28 @@ impl Inner {
         // 2. check target and input
         let doctype = op.check(request)?;
         run.doctype = doctype.clone();
+        if doctype.as_deref() == Some(AUDIT_TRAIL)
+            && matches!(
+                op.handler,
+                Handler::Builtin(ops::Builtin::Update | ops::Builtin::Delete)
+            )
+        {
+            return Err(audit::immutable());
+        }
+        // 3. authorize: the owner's identity and what it may do (access control on)
+        let identity = self.identity(tx, run.owner.as_deref())?;
+        let grant = match &identity {
+            None => None,
+            Some(identity) => {
+                if depth == 0
+                    && let Some(settings) = self.acl_settings(tx)?
+                    && let Some((per_second, burst)) = settings.rate_limit
+                {
+                    self.limiter.admit(&identity.user, per_second, burst)?;
+                }
+                self.authorize(tx, identity, &op, doctype.as_deref())?
+            }
+        };
         let dry_run = request.options.dry_run.unwrap_or(false);
         // A workflow run stamps its own template (none when inline); others inherit.
         let template = match op.handler {
@@ -277,8 +319,10 @@ impl Inner {
             op: op.clone(),
             template,
             attempt: inherited.attempt,
+            identity,
+            grant,
         };
-        // 3. validate: built-ins validate each document as they build it (a dry run stops
+        // 4. validate: built-ins validate each document as they build it (a dry run stops
         // before writing); other handlers get `input.data` checked up front.
         if !matches!(op.handler, Handler::Builtin(_)) {
             if let (true, Some(doctype)) = (op.validate_schema, doctype.as_deref()) {
@@ -288,7 +332,7 @@ impl Inner {
                 return Ok(json!({"dryRun": true}));
             }
         }
-        // 4. execute
+        // 5. execute
         let output = match &op.handler {
             Handler::Builtin(builtin) => {
                 ops::execute_builtin(*builtin, &mut ctx, doctype.as_deref())
@@ -302,8 +346,10 @@ impl Inner {
                     limits.timeout_ms = limits.timeout_ms.min(timeout.max(1));
                 }
                 let sandbox = Sandbox::shared(limits);
+                let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
                 sandbox.run_handler(&op.name, ast, &context, &mut |call| match call {
-                    HostCall::Run(request) => ctx.run_value(request).to_value(),
+                    // A nested run gets what is left of this handler's time, no more.
+                    HostCall::Run(request) => ctx.run_value(within(request, deadline)).to_value(),
                     HostCall::GetSchema(name) => ctx
                         .schema(&name)
                         .ok()
@@ -312,7 +358,7 @@ impl Inner {
                 })
             }
         }?;
-        // 5. a run that outlived its `options.timeoutMs` fails (and is rolled back)
+        // 6. a run that outlived its `options.timeoutMs` fails (and is rolled back)
         if let Some(timeout) = timeout_ms
             && started.elapsed() > std::time::Duration::from_millis(timeout)
         {
@@ -323,6 +369,120 @@ impl Inner {
         }
         Ok(output)
     }
+}
+
+impl Inner {
+    /// Access control settings, or `None` while access control is off.
+    pub(super) fn acl_settings(
+        &self,
+        tx: &Tx<'_>,
+    ) -> Result<Option<std::sync::Arc<acl::Settings>>> {
+        let store = &self.store;
+        let settings = self.settings.get(
+            tx.view(),
+            acl::SETTINGS,
+            acl::SETTINGS_NAME,
+            self.meta_generation(tx),
+            || store.schema_generation(),
+            |doc| Ok(acl::Settings::from_doc(Some(doc))),
+        )?;
+        Ok(settings.filter(|s| s.enabled))
+    }
+
+    /// Who a run acts for once access control is on (`None` while it is off).
+    fn identity(&self, tx: &Tx<'_>, owner: Option<&str>) -> Result<Option<Identity>> {
+        let Some(settings) = self.acl_settings(tx)? else {
+            return Ok(None);
+        };
+        let store = &self.store;
+        let user = match owner {
+            Some(owner) => self.users.get(
+                tx.view(),
+                acl::USER,
+                owner,
+                self.meta_generation(tx),
+                || store.schema_generation(),
+                |doc| Ok(doc.clone()),
+            )?,
+            None => None,
+        };
+        acl::identify(&settings, owner, user.as_deref()).map(Some)
+    }
+
+    /// May `identity` run `op` on `doctype`? For built-ins, how far the grant reaches.
+    fn authorize(
+        &self,
+        tx: &Tx<'_>,
+        identity: &Identity,
+        op: &Operation,
+        doctype: Option<&str>,
+    ) -> Result<Option<Grant>> {
+        let access = match op.handler {
+            Handler::Builtin(ops::Builtin::Select) => Access::Read,
+            Handler::Builtin(ops::Builtin::Create) => Access::Create,
+            Handler::Builtin(ops::Builtin::Update) => Access::Write,
+            Handler::Builtin(ops::Builtin::Delete) => Access::Delete,
+            // A workflow's steps are checked one by one.
+            Handler::Builtin(ops::Builtin::Workflow) => return Ok(None),
+            Handler::Native(_) | Handler::Script(_) => {
+                acl::operation_access(identity, op)?;
+                return Ok(None);
+            }
+        };
+        let Some(doctype) = doctype else {
+            return Ok(None);
+        };
+        let store = &self.store;
+        let schema = self
+            .schemas
+            .schema(tx.view(), doctype, self.meta_generation(tx), || {
+                store.schema_generation()
+            })?;
+        acl::doctype_access(identity, schema.as_deref(), doctype, access, &op.name).map(Some)
+    }
+}
+
+/// `request` with `options.timeoutMs` cut to what is left until `deadline`.
+fn within(mut request: Value, deadline: Instant) -> Value {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis()
+        .max(1) as u64;
+    if let Value::Object(fields) = &mut request {
+        let options = fields.entry("options").or_insert_with(|| json!({}));
+        if let Value::Object(options) = options {
+            let own = options
+                .get("timeoutMs")
+                .and_then(Value::as_u64)
+                .unwrap_or(u64::MAX);
+            options.insert("timeoutMs".into(), json!(own.min(left)));
+        }
+    }
+    request
+}
+
+/// The audit action for a failed run that must be audited (denials, validation failures).
+fn failure_action(run: &Run) -> Option<Action> {
+    match run.error.as_ref()?.code {
+        ErrorCode::PermissionDenied => Some(Action::Denied),
+        ErrorCode::ValidationFailed => Some(Action::Invalid),
+        _ => None,
+    }
+}
+
+/// Append the audit entries of a run tree's denials and validation failures.
+fn audit_failures(tables: &mut WriteTables<'_>, records: &[Run]) -> Result<()> {
+    for run in records {
+        if let Some(action) = failure_action(run) {
+            let mut entry = audit::entry(action, run, run.doctype.as_deref(), None);
+            entry.insert(
+                "error".into(),
+                serde_json::to_value(&run.error).unwrap_or(Value::Null),
+            );
+            audit::append(tables, entry, &now_rfc3339())?;
+        }
+    }
+    Ok(())
 }
 
 /// What a nested run takes over from its parent beside identity and flow.

@@ -9,13 +9,14 @@
 use super::{
     Builtin, MAX_SELECT_ROWS, META_FIELDS, OPERATION, check_operation_delete, check_operation_doc,
 };
+use crate::audit::{self, Action};
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
 use crate::query::{Doc, Query};
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};
 use crate::schema::{self, Kind, SCHEMA, SEEDED, Schema, naming};
-use crate::store::{View, WriteTables, index_value};
+use crate::store::{AUDIT_TRAIL, View, WriteTables, index_value};
 use crate::workflow::TEMPLATE;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
@@ -135,7 +136,11 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     let requested = query.take;
     let limit = requested.unwrap_or(MAX_SELECT_ROWS).min(MAX_SELECT_ROWS);
     query.take = Some(limit);
-    let found = matching(ctx.view(), doctype, schema.as_deref(), &query)?;
+    let mut found = matching(ctx.view(), doctype, schema.as_deref(), &query)?;
+    // `if_owner` read permission: the owner's documents only, never a failure.
+    if let Some(user) = ctx.own_only() {
+        found.retain(|doc| doc.get("owner").and_then(Value::as_str) == Some(user));
+    }
     let total = found.len();
     let page: Vec<Value> = query
         .sort_and_page(found)
@@ -360,7 +365,50 @@ fn protect_seeded(doctype: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A create into the Audit Trail is a correction: a new entry naming the one it corrects.
+fn correct_audit(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
+    let records = records(&ctx.request().input)?;
+    let mut written = Vec::new();
+    for record in records {
+        let corrects = record.get("corrects").and_then(Value::as_u64);
+        let reason = record
+            .get("reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.trim().is_empty());
+        let (Some(corrects), Some(reason)) = (corrects, reason) else {
+            return Err(Error::bad_request(
+                "an Audit Trail entry is only ever added as a correction: give `corrects` (the entry's seq) and `reason`",
+            ));
+        };
+        let Some(target) = ctx.view().get_doc(AUDIT_TRAIL, &corrects.to_string())? else {
+            return Err(Error::not_found(format!(
+                "there is no Audit Trail entry {corrects} to correct"
+            )));
+        };
+        let mut extra = Map::new();
+        extra.insert("corrects".into(), json!(corrects));
+        extra.insert("reason".into(), json!(reason));
+        ctx.audit(
+            Action::Correction,
+            target
+                .get("refDoctype")
+                .and_then(Value::as_str)
+                .unwrap_or(AUDIT_TRAIL),
+            target
+                .get("refName")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            extra.clone(),
+        )?;
+        written.push(Value::Object(extra));
+    }
+    Ok(json!({ "data": written }))
+}
+
 fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
+    if doctype == AUDIT_TRAIL {
+        return correct_audit(ctx);
+    }
     let mut records = records(&ctx.request().input)?;
     let schema = ctx.schema(doctype)?;
     let indexed = schema
@@ -518,6 +566,7 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
                 reindex_after_schema_change(tables, None, Some(&doc))?;
             }
         }
+        ctx.audit(Action::Create, doctype, &name, Map::new())?;
         created.push(Value::Object(doc));
     }
     if !errors.is_empty() {
@@ -596,6 +645,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             )));
         }
         protect_seeded(doctype, &name)?;
+        ctx.may_change(doctype, &before)?;
         let mut doc = before.clone();
         for (field, value) in &changes {
             doc.insert(field.clone(), value.clone());
@@ -635,6 +685,9 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
                 reindex_after_schema_change(tables, Some(&before), Some(&doc))?;
             }
         }
+        let mut diff = Map::new();
+        diff.insert("diff".into(), audit::diff(&before, &doc));
+        ctx.audit(Action::Update, doctype, &name, diff)?;
         updated.push(Value::Object(doc));
     }
     if !errors.is_empty() {
@@ -654,6 +707,7 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     for doc in docs {
         let name = doc_name(&doc)?;
         protect_seeded(doctype, &name)?;
+        ctx.may_change(doctype, &doc)?;
         if doctype == OPERATION {
             check_operation_delete(&doc)?;
         }
@@ -663,6 +717,7 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
                 reindex_after_schema_change(tables, Some(&doc), None)?;
             }
         }
+        ctx.audit(Action::Delete, doctype, &name, Map::new())?;
         deleted.push(json!(name));
     }
     Ok(json!({"data": deleted}))

@@ -156,6 +156,10 @@ pub(crate) struct Operation {
     /// Return the schema with the output unless the request says otherwise.
     pub include_schema: bool,
     pub limits: Limits,
+    /// Roles that may run it once access control is on (empty: every user).
+    pub roles: Vec<String>,
+    /// Only the superuser may run it (installing packs).
+    pub superuser_only: bool,
     pub handler: Handler,
 }
 
@@ -197,6 +201,17 @@ impl Operation {
             may_skip_validation: flag(doc, "allowSkipValidation"),
             include_schema: flag(doc, "includeSchema"),
             limits: Limits::from_overrides(doc.get("limits"))?,
+            roles: doc
+                .get("roles")
+                .and_then(Value::as_array)
+                .map(|roles| {
+                    roles
+                        .iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            superuser_only: false,
             handler,
             name,
         })
@@ -252,6 +267,8 @@ impl Registry {
                 may_skip_validation: true,
                 include_schema: false,
                 limits: Limits::default(),
+                roles: Vec::new(),
+                superuser_only: name == crate::pack::INSTALL_PACK,
                 handler: Handler::Native(handler.clone()),
             }));
         }
@@ -329,8 +346,8 @@ pub(crate) fn check_operation_doc(doc: &Doc, before: Option<&Doc>) -> Result<()>
 
 /// Protected operations cannot be deleted.
 pub(crate) fn check_operation_delete(doc: &Doc) -> Result<()> {
-    if flag(doc, "protected") {
-        let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+    let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+    if flag(doc, "protected") || builtin_named(name).is_some() {
         return Err(Error::new(
             ErrorCode::Immutable,
             format!("`{name}` is a protected built-in operation and cannot be deleted"),

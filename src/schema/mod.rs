@@ -23,13 +23,17 @@ pub(crate) const SCHEMA: &str = "Schema";
 const SEEDS: &str = include_str!("seeds.json");
 
 /// Names of the seeded schemas, which cannot be changed or deleted.
-pub(crate) const SEEDED: [&str; 6] = [
+pub(crate) const SEEDED: [&str; 10] = [
     "Schema",
     "DocField",
     "DocPerm",
     "Operation",
     "Pack",
     "Workflow Template",
+    "User",
+    "Role",
+    "System Settings",
+    "Audit Trail",
 ];
 
 /// Fields every document may carry whatever its schema: Frappe's standard fields and the

@@ -139,10 +139,31 @@ impl Checker<'_> {
                 if field.reqd {
                     push(
                         errors,
-                        path,
+                        path.clone(),
                         "reqd",
                         format!("`{}` is required", field.fieldname),
                     );
+                }
+                // Clearing a value is a change too.
+                if let Mode::Update(before) = mode
+                    && !is_missing(before.get(&field.fieldname))
+                {
+                    if field.set_only_once {
+                        push(
+                            errors,
+                            path.clone(),
+                            "set_only_once",
+                            format!("`{}` can be set only once", field.fieldname),
+                        );
+                    }
+                    if field.read_only {
+                        push(
+                            errors,
+                            path,
+                            "read_only",
+                            format!("`{}` is read-only", field.fieldname),
+                        );
+                    }
                 }
                 continue;
             }

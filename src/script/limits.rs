@@ -25,9 +25,10 @@ pub struct Limits {
     pub max_expr_depth: usize,
     /// Bytes in one string.
     pub max_string_size: usize,
-    /// Elements in one array.
+    /// Elements one value may hold in arrays, nested arrays counted together.
     pub max_array_size: usize,
-    /// Entries in one object map.
+    /// Entries one value may hold in object maps, nested maps counted together (a select
+    /// of 1,000 documents of 20 fields is 20,000 entries).
     pub max_map_size: usize,
     /// Calls of `run` and `get_schema` one script run may make.
     pub max_host_calls: usize,
@@ -46,10 +47,11 @@ impl Limits {
     pub const DEFAULT_MAX_EXPR_DEPTH: usize = 64;
     /// Default [`Limits::max_string_size`]: 1 MiB.
     pub const DEFAULT_MAX_STRING_SIZE: usize = 1 << 20;
-    /// Default [`Limits::max_array_size`] (a select returns at most 10,000 documents).
-    pub const DEFAULT_MAX_ARRAY_SIZE: usize = 20_000;
-    /// Default [`Limits::max_map_size`].
-    pub const DEFAULT_MAX_MAP_SIZE: usize = 10_000;
+    /// Default [`Limits::max_array_size`].
+    pub const DEFAULT_MAX_ARRAY_SIZE: usize = 100_000;
+    /// Default [`Limits::max_map_size`]: room for a full select (10,000 documents) of
+    /// documents with up to 50 fields.
+    pub const DEFAULT_MAX_MAP_SIZE: usize = 500_000;
     /// Default [`Limits::max_host_calls`].
     pub const DEFAULT_MAX_HOST_CALLS: usize = 10_000;
     /// Default [`Limits::max_run_depth`].
@@ -62,8 +64,8 @@ impl Limits {
         max_call_depth: 64,
         max_expr_depth: 128,
         max_string_size: 64 << 20,
-        max_array_size: 1_000_000,
-        max_map_size: 100_000,
+        max_array_size: 10_000_000,
+        max_map_size: 10_000_000,
         max_host_calls: 1_000_000,
         max_run_depth: 16,
     };
@@ -72,8 +74,13 @@ impl Limits {
     pub(crate) fn from_overrides(overrides: Option<&Value>) -> Result<Limits> {
         let limits: Limits = match overrides {
             None | Some(Value::Null) => Limits::default(),
-            Some(value) => serde_json::from_value(value.clone())
+            Some(value @ Value::Object(_)) => serde_json::from_value(value.clone())
                 .map_err(|e| Error::bad_request(format!("bad `limits`: {e}")))?,
+            Some(other) => {
+                return Err(Error::bad_request(format!(
+                    "`limits` must be an object such as {{\"timeoutMs\": 500}}, got {other}"
+                )));
+            }
         };
         let over = |name: &str, value: u64, cap: u64| -> Result<()> {
             if value == 0 || value > cap {

@@ -58,6 +58,9 @@ enum Host {
     },
     /// Straight to an engine (ad-hoc scripts and script tests: top-level runs).
     Direct(Box<dyn FnMut(HostCall) -> Value>),
+    /// A direct host while it is serving a call (the engine it calls may run scripts on
+    /// this same thread, so the state is not kept borrowed meanwhile).
+    Serving,
 }
 
 /// What one script run keeps beside the Rhai engine: its clock, budget and output.
@@ -74,6 +77,17 @@ struct RunState {
 thread_local! {
     /// The script running on this thread (one at a time: nested handlers run elsewhere).
     static CURRENT: RefCell<Option<RunState>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with `state` as this thread's script, then give back the outer one (a script
+/// test's `run` may evaluate a workflow condition on the same thread).
+fn in_state<R>(state: RunState, f: impl FnOnce() -> R) -> (R, RunState) {
+    let outer = CURRENT.with(|cell| cell.replace(Some(state)));
+    let result = f();
+    let state = CURRENT
+        .with(|cell| cell.replace(outer))
+        .expect("the state set above is still there");
+    (result, state)
 }
 
 fn with_state<R>(f: impl FnOnce(&mut RunState) -> R) -> Option<R> {
@@ -143,14 +157,30 @@ fn call_host(
                 calls.send(Message::Call(call)).map_err(|_| {
                     terminate(ErrorCode::Internal, "the run went away".into(), position)
                 })?;
-                replies.recv().map_err(|_| {
+                replies.recv().map(Ok).map_err(|_| {
                     terminate(ErrorCode::Internal, "the run went away".into(), position)
                 })
             }
-            Host::Direct(host) => Ok(host(call)),
+            Host::Direct(_) => match std::mem::replace(&mut state.host, Host::Serving) {
+                Host::Direct(host) => Ok(Err((host, call))),
+                _ => unreachable!("matched Direct above"),
+            },
+            Host::Serving => Err(terminate(
+                ErrorCode::Internal,
+                "a host call is already being served".into(),
+                position,
+            )),
         }
     })?;
-    Ok(outcome)
+    match outcome {
+        Ok(reply) => Ok(reply),
+        // A direct call runs with the state released, then hands the host back.
+        Err((mut host, call)) => {
+            let reply = host(call);
+            with_state(|state| state.host = Host::Direct(host));
+            Ok(reply)
+        }
+    }
 }
 
 fn host_run(
@@ -263,6 +293,28 @@ impl Sandbox {
                 }
             });
         });
+        // The core package has `sleep`: a script must not block its thread (or the
+        // transaction it holds) outside the operations budget.
+        engine.register_fn(
+            "sleep",
+            |ctx: NativeCallContext, _: rhai::INT| -> std::result::Result<(), Box<EvalAltResult>> {
+                Err(Box::new(EvalAltResult::ErrorFunctionNotFound(
+                    "sleep (not available in the sandbox)".into(),
+                    ctx.call_position(),
+                )))
+            },
+        );
+        engine.register_fn(
+            "sleep",
+            |ctx: NativeCallContext,
+             _: rhai::FLOAT|
+             -> std::result::Result<(), Box<EvalAltResult>> {
+                Err(Box::new(EvalAltResult::ErrorFunctionNotFound(
+                    "sleep (not available in the sandbox)".into(),
+                    ctx.call_position(),
+                )))
+            },
+        );
         engine.register_fn("run", host_run);
         engine.register_fn("get_schema", host_get_schema);
         if with_asserts {
@@ -351,12 +403,9 @@ impl Sandbox {
         ast: &AST,
         scope: &mut Scope,
     ) -> (std::result::Result<Dynamic, Box<EvalAltResult>>, RunState) {
-        CURRENT.with(|cell| *cell.borrow_mut() = Some(state));
-        let outcome = self.engine.eval_ast_with_scope::<Dynamic>(scope, ast);
-        let state = CURRENT
-            .with(|cell| cell.borrow_mut().take())
-            .expect("the state set above is still there");
-        (outcome, state)
+        in_state(state, || {
+            self.engine.eval_ast_with_scope::<Dynamic>(scope, ast)
+        })
     }
 
     fn state(&self, name: &str, host: Host) -> RunState {
@@ -395,7 +444,10 @@ impl Sandbox {
                     let (outcome, state) = self.eval(self.state(name, host), ast, &mut scope);
                     let result = outcome
                         .map_err(|e| script_error(name, *e, &state.printed))
-                        .and_then(|value| handler_output(name, value));
+                        .and_then(|value| handler_output(name, value))
+                        .and_then(|output| {
+                            check_output(name, &self.limits, &output).map(|()| output)
+                        });
                     let _ = done.send(Message::Done(result));
                 })
                 .map_err(|e| Error::internal(format!("cannot start a script thread: {e}")))?;
@@ -593,13 +645,16 @@ fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
             limit("the module budget (none allowed)", "modules")
         }
         EvalAltResult::ErrorDataTooLarge(what, _) => {
-            let which = match what.as_str() {
-                w if w.contains("string") || w.contains("String") => "maxStringSize",
-                w if w.contains("rray") => "maxArraySize",
-                w if w.contains("ap") => "maxMapSize",
-                _ => "dataSize",
+            let (which, kind) = match what.to_lowercase() {
+                w if w.contains("string") => ("maxStringSize", "string bytes"),
+                w if w.contains("array") => ("maxArraySize", "array elements"),
+                w if w.contains("map") => ("maxMapSize", "map entries"),
+                _ => ("dataSize", "data"),
             };
-            limit(&format!("the size of {what}"), which)
+            limit(
+                &format!("the most {kind} one value may hold, nested values included"),
+                which,
+            )
         }
         EvalAltResult::ErrorTerminated(token, _) => {
             let code = token
@@ -624,6 +679,26 @@ fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
             Error::new(code, message).with_details(details(json!({"nested": nested})))
         }
         EvalAltResult::ErrorRuntime(thrown, _) => {
+            // `throw #{code: "CONFLICT", message: "..."}` picks a code a caller can act on.
+            let as_json = rhai::serde::from_dynamic::<Value>(&thrown).unwrap_or(Value::Null);
+            let chosen = as_json
+                .get("code")
+                .and_then(|c| serde_json::from_value::<ErrorCode>(c.clone()).ok())
+                .filter(|c| {
+                    !matches!(
+                        c,
+                        ErrorCode::Internal
+                            | ErrorCode::StorageError
+                            | ErrorCode::LimitExceeded
+                            | ErrorCode::Timeout
+                    )
+                });
+            if let (Some(code), Some(message)) =
+                (chosen, as_json.get("message").and_then(Value::as_str))
+            {
+                return Error::new(code, format!("`{name}`: {message}{at}"))
+                    .with_details(details(json!({"thrown": as_json})));
+            }
             let text = match thrown.clone().into_string() {
                 Ok(s) => s,
                 Err(_) => show(&thrown),
@@ -631,7 +706,12 @@ fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
             Error::new(ErrorCode::ScriptError, format!("`{name}` threw: {text}{at}"))
                 .with_details(details(json!({"thrown": rhai::serde::from_dynamic::<Value>(&thrown).unwrap_or(Value::Null)})))
         }
-        EvalAltResult::ErrorParsing(kind, _) => compile_error(name, &kind.to_string(), position),
+        // Code built at run time (`Fn("...")`) that does not parse: a run-time failure.
+        EvalAltResult::ErrorParsing(kind, _) => Error::new(
+            ErrorCode::ScriptError,
+            format!("`{name}` failed: {kind}{at}"),
+        )
+        .with_details(details(json!({}))),
         other => {
             let mut text = other.to_string();
             if let Some(cut) = text.find(" (line ") {
@@ -656,6 +736,54 @@ fn to_json(name: &str, value: &Dynamic) -> Result<Value> {
             ),
         )
     })
+}
+
+/// Elements, entries and string bytes in a value, nested ones included.
+fn measure(value: &Value, sizes: &mut (usize, usize, usize)) {
+    match value {
+        Value::Array(items) => {
+            sizes.0 += items.len();
+            items.iter().for_each(|v| measure(v, sizes));
+        }
+        Value::Object(map) => {
+            sizes.1 += map.len();
+            map.values().for_each(|v| measure(v, sizes));
+        }
+        Value::String(s) => sizes.2 = sizes.2.max(s.len()),
+        _ => {}
+    }
+}
+
+/// Rhai does not check every way a value can grow (`m[k] = v` on a map): the output is
+/// measured against the limits before it leaves the sandbox.
+fn check_output(name: &str, limits: &Limits, output: &Value) -> Result<()> {
+    let mut sizes = (0, 0, 0);
+    measure(output, &mut sizes);
+    let over = [
+        (
+            sizes.0,
+            limits.max_array_size,
+            "maxArraySize",
+            "array elements",
+        ),
+        (sizes.1, limits.max_map_size, "maxMapSize", "map entries"),
+        (
+            sizes.2,
+            limits.max_string_size,
+            "maxStringSize",
+            "string bytes",
+        ),
+    ]
+    .into_iter()
+    .find(|(size, limit, _, _)| size > limit);
+    match over {
+        Some((size, limit, which, kind)) => Err(Error::new(
+            ErrorCode::LimitExceeded,
+            format!("`{name}` returned {size} {kind}, more than {limit} (limit: {which})"),
+        )
+        .with_details(json!({"operation": name, "limit": which}))),
+        None => Ok(()),
+    }
 }
 
 /// A handler returns its output, or `#{success, output}` (with `error` when it failed).

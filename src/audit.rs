@@ -1,0 +1,215 @@
+//! The audit trail: an append-only, hash-chained record of every change, every permission
+//! denial and every validation failure.
+//!
+//! Each entry holds the hash of the one before it (SHA-256 over the previous hash and the
+//! entry's own JSON), so changing, removing or reordering any stored entry breaks the chain
+//! from that entry on; [`verify`] finds the first broken link. Entries are documents of
+//! doctype `Audit Trail` to readers, but live in a table of their own that the store can
+//! only append to: no update, no delete, through any path. A correction is a new entry that
+//! names the one it corrects.
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::query::Doc;
+use crate::run::Run;
+use crate::store::{AUDIT_TRAIL, ReadTables, WriteTables};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// The hash the first entry chains to.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an entry records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Action {
+    Create,
+    Update,
+    Delete,
+    /// A permission denial.
+    Denied,
+    /// A validation failure.
+    Invalid,
+    /// A correction of an earlier entry.
+    Correction,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Denied => "denied",
+            Action::Invalid => "invalid",
+            Action::Correction => "correction",
+        }
+    }
+}
+
+/// An entry before it is chained: what happened, to what, in which run, by whom.
+pub(crate) fn entry(
+    action: Action,
+    run: &Run,
+    ref_doctype: Option<&str>,
+    ref_name: Option<&str>,
+) -> Map<String, Value> {
+    let mut entry = Map::new();
+    entry.insert("action".into(), json!(action.as_str()));
+    entry.insert("refDoctype".into(), json!(ref_doctype));
+    entry.insert("refName".into(), json!(ref_name));
+    entry.insert("operation".into(), json!(run.operation));
+    entry.insert("runId".into(), json!(run.id));
+    entry.insert("owner".into(), json!(run.owner));
+    entry.insert("agent".into(), json!(run.agent));
+    entry
+}
+
+/// The field-level difference between two versions of a document: `{field: {from, to}}`
+/// (the engine's own bookkeeping of who modified it when is left out).
+pub(crate) fn diff(before: &Doc, after: &Doc) -> Value {
+    let mut changes = Map::new();
+    let bookkeeping = ["modified", "modifiedBy", "modifiedByRun"];
+    for (field, value) in after
+        .iter()
+        .filter(|(f, _)| !bookkeeping.contains(&f.as_str()))
+    {
+        if before.get(field) != Some(value) {
+            changes.insert(
+                field.clone(),
+                json!({"from": before.get(field), "to": value}),
+            );
+        }
+    }
+    for (field, value) in before {
+        if !after.contains_key(field) {
+            changes.insert(field.clone(), json!({"from": value, "to": null}));
+        }
+    }
+    Value::Object(changes)
+}
+
+fn chain_hash(prev: &str, entry: &Map<String, Value>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.as_bytes());
+    hasher.update(Value::Object(entry.clone()).to_string().as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Chain `entry` to the last one and append it in `tables`' transaction.
+pub(crate) fn append(
+    tables: &mut WriteTables<'_>,
+    mut entry: Map<String, Value>,
+    timestamp: &str,
+) -> Result<()> {
+    let (seq, prev) = match tables.last_audit()? {
+        Some((last, bytes)) => {
+            let last_entry: Doc = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Storage(format!("audit entry {last} is not valid JSON: {e}"))
+            })?;
+            let prev = last_entry
+                .get("hash")
+                .and_then(Value::as_str)
+                .unwrap_or(GENESIS)
+                .to_string();
+            (last + 1, prev)
+        }
+        None => (1, GENESIS.to_string()),
+    };
+    let mut chained = Map::new();
+    chained.insert("doctype".into(), json!(AUDIT_TRAIL));
+    chained.insert("name".into(), json!(seq.to_string()));
+    chained.insert("seq".into(), json!(seq));
+    chained.insert("timestamp".into(), json!(timestamp));
+    chained.append(&mut entry);
+    chained.insert("prevHash".into(), json!(prev));
+    let hash = chain_hash(&prev, &chained);
+    chained.insert("hash".into(), json!(hash));
+    let bytes = serde_json::to_vec(&chained).map_err(|e| Error::internal(e.to_string()))?;
+    tables.append_audit(seq, &bytes)
+}
+
+/// What `coworker audit verify` reports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The first broken link, if any: the entry's sequence number and why.
+    pub broken: Option<BrokenLink>,
+}
+
+/// Where and why the chain breaks.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BrokenLink {
+    /// The sequence number of the first entry that does not check out.
+    pub seq: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// Walk the chain from the first entry; stop at the first broken link.
+pub(crate) fn verify(read: &ReadTables) -> Result<AuditReport> {
+    let mut expected_prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    let mut entries = 0;
+    let mut broken = None;
+    let outcome = read.audit_entries(&mut |seq, bytes| {
+        if broken.is_some() {
+            return Ok(());
+        }
+        entries += 1;
+        let mut fail = |reason: String| broken = Some(BrokenLink { seq, reason });
+        if seq != expected_seq {
+            fail(format!("expected entry {expected_seq} next, found {seq} (an entry is missing)"));
+            return Ok(());
+        }
+        expected_seq += 1;
+        let mut entry: Doc = match serde_json::from_slice(bytes) {
+            Ok(entry) => entry,
+            Err(e) => {
+                fail(format!("the entry is not valid JSON ({e}): it was altered"));
+                return Ok(());
+            }
+        };
+        let stored_hash = entry.remove("hash").and_then(|h| h.as_str().map(str::to_string));
+        let prev = entry.get("prevHash").and_then(Value::as_str).unwrap_or_default().to_string();
+        if prev != expected_prev {
+            fail(format!("its prevHash {prev} is not the previous entry's hash {expected_prev}"));
+            return Ok(());
+        }
+        if entry.get("seq") != Some(&json!(seq)) {
+            fail("its seq field does not match its position".into());
+            return Ok(());
+        }
+        let computed = chain_hash(&prev, &entry);
+        match stored_hash {
+            Some(hash) if hash == computed => expected_prev = hash,
+            Some(hash) => fail(format!("its content does not match its hash (stored {hash}, computed {computed}): it was altered")),
+            None => fail("it has no hash".into()),
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => Ok(AuditReport { entries, broken }),
+        // A store whose pages no longer check out is a broken chain too.
+        Err(Error::Storage(cause)) => Ok(AuditReport {
+            entries,
+            broken: Some(BrokenLink {
+                seq: expected_seq,
+                reason: format!("the store cannot read the trail: {cause}"),
+            }),
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// The refusal for any change to an audit entry.
+pub(crate) fn immutable() -> Error {
+    Error::new(
+        ErrorCode::Immutable,
+        "the Audit Trail is append-only: entries cannot be changed or deleted (a correction is a new entry with `corrects` and `reason`)",
+    )
+}
