@@ -20,6 +20,9 @@ struct Cli {
     /// The store file (default: ./coworker.redb, or $COWORKER_DB).
     #[arg(long, global = true, env = "COWORKER_DB")]
     db: Option<PathBuf>,
+    /// Act as this user in requests that name no owner (needed once access control is on).
+    #[arg(long = "as", global = true, env = "COWORKER_USER", value_name = "USER")]
+    user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -204,27 +207,40 @@ impl<E: std::fmt::Display> From<E> for Fatal {
     }
 }
 
+/// The user of `--as` (set once, at start).
+static USER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The store at `db`, acting as the `--as` user for requests that name no owner.
+fn open(db: &Path) -> Result<Engine, coworker::Error> {
+    let engine = Engine::open(db)?;
+    Ok(match USER.get() {
+        Some(Some(user)) => engine.with_owner(user.clone()),
+        _ => engine,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = USER.set(cli.user.clone());
     let db = cli
         .db
         .clone()
         .unwrap_or_else(|| PathBuf::from("coworker.redb"));
     let result = match cli.command {
         Command::Run { json, file, stdin } => read_request(json, file, stdin)
-            .and_then(|text| Ok(Engine::open(&db).map(|e| e.run_json(&text))?))
+            .and_then(|text| Ok(open(&db).map(|e| e.run_json(&text))?))
             .map(|run| print_run(&run)),
         Command::Schema {
             command: SchemaCommand::Import { files },
         } => import_schemas(&db, &files),
         Command::Pack {
             command: PackCommand::Install { dir },
-        } => Engine::open(&db)
+        } => open(&db)
             .map(|engine| print_run(&engine.install_pack(&dir)))
             .map_err(Fatal::from),
         Command::Pack {
             command: PackCommand::List,
-        } => Engine::open(&db)
+        } => open(&db)
             .and_then(|engine| engine.packs())
             .map(|packs| {
                 print_json(&Value::Array(packs));
@@ -294,7 +310,7 @@ fn import_schemas(db: &Path, files: &[PathBuf]) -> Result<ExitCode, Fatal> {
             Err(e) => return Err(Fatal(format!("{} is not JSON: {e}", file.display()))),
         }
     }
-    Ok(print_run(&Engine::open(db)?.import_schemas(docs)))
+    Ok(print_run(&open(db)?.import_schemas(docs)))
 }
 
 fn test(dir: &Path) -> Result<ExitCode, Fatal> {
@@ -317,7 +333,7 @@ fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
     let code = std::fs::read_to_string(file)
         .map_err(|e| Fatal(format!("cannot read {}: {e}", file.display())))?;
     let name = file.file_name().unwrap_or_default().to_string_lossy();
-    match Engine::open(db)?.run_script(&name, &code) {
+    match open(db)?.run_script(&name, &code) {
         Ok(value) => {
             print_json(&value);
             Ok(ExitCode::SUCCESS)
@@ -330,7 +346,7 @@ fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
 }
 
 fn acl(db: &Path, command: AclCommand) -> Result<ExitCode, Fatal> {
-    let engine = Engine::open(db)?;
+    let engine = open(db)?;
     match command {
         AclCommand::Enable {
             admin,
@@ -344,7 +360,7 @@ fn acl(db: &Path, command: AclCommand) -> Result<ExitCode, Fatal> {
 }
 
 fn audit(db: &Path, command: AuditCommand) -> Result<ExitCode, Fatal> {
-    let engine = Engine::open(db)?;
+    let engine = open(db)?;
     match command {
         AuditCommand::Verify => {
             let report = engine.verify_audit()?;
@@ -382,7 +398,7 @@ fn audit(db: &Path, command: AuditCommand) -> Result<ExitCode, Fatal> {
 }
 
 fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
-    let engine = Engine::open(db)?;
+    let engine = open(db)?;
     match command {
         RunsCommand::Show { id } => match engine.get_run(&id)? {
             Some(run) => {

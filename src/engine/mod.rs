@@ -134,6 +134,7 @@ impl EngineBuilder {
             Ok(())
         })??;
         let engine = Engine {
+            owner: None,
             inner: Arc::new(Inner {
                 store,
                 registry: self.registry,
@@ -166,6 +167,8 @@ impl EngineBuilder {
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
+    /// The owner of requests that name none (see [`Engine::with_owner`]).
+    owner: Option<Arc<str>>,
 }
 
 /// What every handle of one engine shares.
@@ -220,8 +223,27 @@ impl Engine {
 
     /// Execute a request. Never panics: every failure is a failed [`Run`], and every run
     /// is recorded.
-    pub fn run(&self, request: RunRequest) -> Run {
+    pub fn run(&self, mut request: RunRequest) -> Run {
+        if request.owner.is_none() {
+            request.owner = self.owner.as_deref().map(str::to_string);
+        }
         self.inner.run_top(Ok(request), None)
+    }
+
+    /// A handle on the same engine whose requests act for `owner` when they name no owner
+    /// themselves (the CLI's `--as`, a host serving one user).
+    ///
+    /// ```
+    /// use coworker::{Engine, RunRequest};
+    /// let engine = Engine::in_memory().unwrap();
+    /// let alice = engine.with_owner("alice");
+    /// assert_eq!(alice.run(RunRequest::new("select").from("ToDo")).owner.as_deref(), Some("alice"));
+    /// ```
+    pub fn with_owner(&self, owner: impl Into<String>) -> Engine {
+        Engine {
+            inner: self.inner.clone(),
+            owner: Some(Arc::from(owner.into())),
+        }
     }
 
     /// Execute a request given as JSON text; malformed JSON gives a failed run (BAD_REQUEST).
