@@ -15,6 +15,7 @@ use crate::schema::{self, SCHEMA};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The doctype recording installed packs.
@@ -46,13 +47,6 @@ pub struct Pack {
     pub workflows: Vec<Value>,
 }
 
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::bad_request(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::bad_request(format!("{} is not valid JSON: {e}", path.display())))
-}
-
 /// The files of `dir` ending in `suffix`, sorted by name (none if `dir` is absent).
 pub(crate) fn files(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
@@ -73,16 +67,39 @@ pub(crate) fn files(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// A pack's files by path relative to the pack (`pack.json`, `schemas/x.json`, ...).
+type PackFiles = BTreeMap<String, String>;
+
+fn parse_json(path: &str, text: &str) -> Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::bad_request(format!("{path} is not valid JSON: {e}")))
+}
+
 /// Documents in a JSON file: one object, or an array of them.
-fn documents(path: &Path) -> Result<Vec<Value>> {
-    match read_json(path)? {
+fn documents(path: &str, text: &str) -> Result<Vec<Value>> {
+    match parse_json(path, text)? {
         Value::Array(items) => Ok(items),
         doc @ Value::Object(_) => Ok(vec![doc]),
         _ => Err(Error::bad_request(format!(
-            "{} must hold a JSON object or an array of objects",
-            path.display()
+            "{path} must hold a JSON object or an array of objects"
         ))),
     }
+}
+
+/// The files of `folder` (e.g. `schemas`) ending in `suffix`, in name order.
+fn in_folder<'f>(
+    files: &'f PackFiles,
+    folder: &str,
+    suffix: &str,
+) -> Vec<(&'f String, &'f String)> {
+    files
+        .iter()
+        .filter(|(path, _)| {
+            path.strip_prefix(folder)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| !rest.contains('/') && rest.ends_with(suffix))
+        })
+        .collect()
 }
 
 impl Pack {
@@ -95,7 +112,52 @@ impl Pack {
     /// ```
     pub fn load(dir: impl AsRef<Path>) -> Result<Pack> {
         let dir = dir.as_ref();
-        let manifest = read_json(&dir.join("pack.json"))?;
+        let mut found = PackFiles::new();
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::bad_request(format!("cannot read {}: {e}", path.display())))
+        };
+        found.insert("pack.json".into(), read(&dir.join("pack.json"))?);
+        for (folder, suffix) in [
+            ("schemas", ".json"),
+            ("operations", ".json"),
+            ("operations", ".rhai"),
+            ("workflows", ".json"),
+        ] {
+            for file in files(&dir.join(folder), suffix)? {
+                let name = file.file_name().unwrap_or_default().to_string_lossy();
+                found.insert(format!("{folder}/{name}"), read(&file)?);
+            }
+        }
+        Pack::from_files(found).map_err(|e| {
+            let error = e.to_run_error();
+            Error::new(error.code, format!("{}: {}", dir.display(), error.message))
+                .with_details(error.details)
+        })
+    }
+
+    /// A pack from its files given as (path relative to the pack, contents): how a host
+    /// ships a pack inside its binary (`include_str!`).
+    ///
+    /// ```
+    /// let pack = coworker::Pack::from_files([
+    ///     ("pack.json", r#"{"name": "tiny", "version": "1.0.0"}"#),
+    ///     ("operations/hello.json", r#"{"name": "hello"}"#),
+    ///     ("operations/hello.rhai", r#""hello""#),
+    /// ]).unwrap();
+    /// assert_eq!(pack.operations.len(), 1);
+    /// ```
+    pub fn from_files<P: Into<String>, C: Into<String>>(
+        files: impl IntoIterator<Item = (P, C)>,
+    ) -> Result<Pack> {
+        let files: PackFiles = files
+            .into_iter()
+            .map(|(p, c)| (p.into(), c.into()))
+            .collect();
+        let manifest_text = files
+            .get("pack.json")
+            .ok_or_else(|| Error::bad_request("a pack needs a pack.json"))?;
+        let manifest = parse_json("pack.json", manifest_text)?;
         let text = |key: &str| {
             manifest
                 .get(key)
@@ -103,63 +165,53 @@ impl Pack {
                 .map(str::to_string)
         };
         let (Some(name), Some(version)) = (text("name"), text("version")) else {
-            return Err(Error::bad_request(format!(
-                "{} must give `name` and `version`",
-                dir.join("pack.json").display()
-            )));
+            return Err(Error::bad_request(
+                "pack.json must give `name` and `version`",
+            ));
         };
         parse_version(&version)?;
         let mut schemas = Vec::new();
-        for file in files(&dir.join("schemas"), ".json")? {
-            schemas.extend(documents(&file)?);
+        for (path, text) in in_folder(&files, "schemas", ".json") {
+            schemas.extend(documents(path, text)?);
         }
         let mut operations = Vec::new();
-        for file in files(&dir.join("operations"), ".json")? {
-            let mut op = read_json(&file)?;
+        for (path, text) in in_folder(&files, "operations", ".json") {
+            let mut op = parse_json(path, text)?;
             let Value::Object(fields) = &mut op else {
                 return Err(Error::bad_request(format!(
-                    "{} must hold one operation object",
-                    file.display()
+                    "{path} must hold one operation object"
                 )));
             };
-            let script = file.with_extension("rhai");
+            let script = format!("{}.rhai", path.trim_end_matches(".json"));
             let op_name = fields
                 .get("name")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            match (fields.contains_key("handlerCode"), script.is_file()) {
-                (true, true) => {
+            match (fields.contains_key("handlerCode"), files.get(&script)) {
+                (true, Some(_)) => {
                     return Err(Error::bad_request(format!(
-                        "`{op_name}` has handlerCode in {} and in {}: keep one",
-                        file.display(),
-                        script.display()
+                        "`{op_name}` has handlerCode in {path} and in {script}: keep one"
                     )));
                 }
-                (false, true) => {
-                    let code = std::fs::read_to_string(&script).map_err(|e| {
-                        Error::bad_request(format!("cannot read {}: {e}", script.display()))
-                    })?;
-                    fields.insert("handlerCode".into(), Value::String(code));
+                (false, Some(code)) => {
+                    fields.insert("handlerCode".into(), Value::String(code.clone()));
                 }
                 _ => {}
             }
             if let Some(code) = fields.get("handlerCode").and_then(Value::as_str) {
                 crate::script::compile_cached(&op_name, code).map_err(|e| {
                     let error = e.to_run_error();
-                    Error::new(
-                        error.code,
-                        format!("{}: {}", script.display(), error.message),
-                    )
-                    .with_details(error.details)
+                    Error::new(error.code, format!("{script}: {}", error.message))
+                        .with_details(error.details)
                 })?;
             }
             fields.insert("pack".into(), Value::String(name.clone()));
             operations.push(op);
         }
         let mut workflows = Vec::new();
-        for file in files(&dir.join("workflows"), ".json")? {
-            for mut doc in documents(&file)? {
+        for (path, text) in in_folder(&files, "workflows", ".json") {
+            for mut doc in documents(path, text)? {
                 if let Value::Object(fields) = &mut doc {
                     fields.insert("pack".into(), Value::String(name.clone()));
                 }
