@@ -693,6 +693,8 @@ pub(crate) struct Store {
     schemas_dirty: AtomicBool,
     /// The open write transaction holds something to commit (else it is aborted: no fsync).
     batch_dirty: AtomicBool,
+    /// `flush()` asked for the waiting records to be written even if nothing else is.
+    flush_requested: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -738,6 +740,7 @@ impl Store {
             schema_generation: AtomicU64::new(0),
             schemas_dirty: AtomicBool::new(false),
             batch_dirty: AtomicBool::new(false),
+            flush_requested: AtomicBool::new(false),
         })
     }
 
@@ -802,6 +805,7 @@ impl Store {
 
     /// Write every waiting record and make everything durable.
     pub(crate) fn flush(&self) -> Result<()> {
+        self.flush_requested.store(true, Ordering::SeqCst);
         self.write(|_| ())
     }
 
@@ -836,8 +840,12 @@ impl Store {
                 // Records of read-only runs ride along; they stay readable from memory
                 // until the commit is done.
                 let txn = writer.txn.take();
-                let records = match (&txn, writer.pending.is_empty()) {
-                    (Some(txn), false) => {
+                // Waiting records ride along with a commit that happens anyway (or a flush):
+                // they never cost an fsync of their own.
+                let dirty = self.batch_dirty.swap(false, Ordering::SeqCst)
+                    | self.flush_requested.swap(false, Ordering::SeqCst);
+                let records = match (&txn, dirty && !writer.pending.is_empty()) {
+                    (Some(txn), true) => {
                         WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)
                             .and_then(|mut tables| {
                                 writer
@@ -850,7 +858,6 @@ impl Store {
                     }
                     _ => Ok(0),
                 };
-                let dirty = self.batch_dirty.swap(false, Ordering::SeqCst);
                 (taken, txn.map(|txn| (txn, dirty)), changed, records)
             };
             let outcome = match (txn, records) {

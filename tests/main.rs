@@ -14,3 +14,4 @@ mod persistence;
 mod queries;
 mod readme;
 mod schemas;
+mod workflows;
