@@ -1266,7 +1266,6 @@ fn a_workflow_may_start_a_bounded_number_of_step_runs() {
 }
 
 #[test]
-#[ignore = "bug: `onError` (and `retry`) on a `map` step pass the save check but never run: a failing item fails the whole workflow"]
 fn a_map_step_with_on_error_is_rescued_and_none_of_its_items_remain() {
     let engine = engine();
     let run = inline(
@@ -1292,7 +1291,6 @@ fn a_map_step_with_on_error_is_rescued_and_none_of_its_items_remain() {
 }
 
 #[test]
-#[ignore = "bug: a `parallel` group's other keys (`if`, `onError`, unknown ones) pass the save check and are ignored at run time (`if: \"false\"` still runs and writes); a group nested in a group passes the save check, then fails at run time (`the request names no operation`)"]
 fn a_parallel_group_never_silently_ignores_what_it_is_given() {
     let engine = engine();
     let group = |extra: Value| {

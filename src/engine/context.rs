@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::ops::Operation;
 use crate::run::{Run, RunRequest};
 use crate::schema::Schema;
-use crate::store::{View, WriteTables};
+use crate::store::{Mark, View, WriteTables};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -86,22 +86,49 @@ impl<'t> OpContext<'_, 't> {
             .map(str::to_string);
         match RunRequest::from_value(request) {
             Ok(request) => self.run_nested(request, attempt),
-            Err(error) => self.fail_child(error, step.as_deref().unwrap_or_default()),
+            Err(error) => self.fail_child(error, step.as_deref().unwrap_or_default(), None),
         }
     }
 
     /// A failed child run for a step that could not even be requested (a reference that
     /// does not resolve, a request that does not parse).
-    pub(crate) fn fail_child(&mut self, error: crate::Error, step: &str) -> Run {
+    pub(crate) fn fail_child(
+        &mut self,
+        error: crate::Error,
+        step: &str,
+        operation: Option<&str>,
+    ) -> Run {
         let parent = Parent {
             run: self.run,
             depth: self.depth,
             template: self.template.as_deref(),
             attempt: 1,
         };
-        let child = self.inner.reject_nested(self.records, error, &parent, step);
+        let mut child = self.inner.reject_nested(self.records, error, &parent, step);
+        child.operation = operation.map(str::to_string);
+        if let Some(stored) = self.records.last_mut()
+            && stored.id == child.id
+        {
+            stored.operation = child.operation.clone();
+        }
         self.children.push(child.id.clone());
         child
+    }
+
+    /// A point to roll this run's writes back to (`None` outside a write transaction).
+    pub(crate) fn savepoint(&self) -> Option<Mark> {
+        match &*self.tx {
+            Tx::Write(tables) => Some(tables.mark()),
+            Tx::Read(..) => None,
+        }
+    }
+
+    /// Take back every write since `mark` (a workflow step that failed as a whole).
+    pub(crate) fn rollback(&mut self, mark: Option<Mark>) -> Result<()> {
+        match (&mut *self.tx, mark) {
+            (Tx::Write(tables), Some(mark)) => tables.rollback_to(mark),
+            _ => Ok(()),
+        }
     }
 
     /// Whether `name` resolves to an operation in this run's view of the store.

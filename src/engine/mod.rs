@@ -30,12 +30,17 @@ pub const MAX_NESTED_DEPTH: usize = 16;
 
 /// A unique id, larger than every id this process made before (ULIDs sort by time).
 pub(crate) fn new_ulid() -> ulid::Ulid {
+    new_ulid_at(std::time::SystemTime::now())
+}
+
+/// A unique id for an instant (its millisecond leads the id, so ids sort by start time).
+pub(crate) fn new_ulid_at(instant: std::time::SystemTime) -> ulid::Ulid {
     static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
     let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
     generator
         .get_or_insert_with(ulid::Generator::new)
-        .generate()
-        .unwrap_or_else(|_| ulid::Ulid::new())
+        .generate_from_datetime(instant)
+        .unwrap_or_else(|_| ulid::Ulid::from_datetime(instant))
 }
 
 fn now_rfc3339() -> String {

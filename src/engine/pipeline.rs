@@ -6,7 +6,7 @@
 //! a snapshot and never waits for an fsync. A failed run's writes are rolled back; its
 //! record is kept. A panic becomes a failed run (INTERNAL).
 
-use super::{Hooks, Inner, OpContext, new_ulid, now_rfc3339};
+use super::{Hooks, Inner, OpContext, new_ulid_at, now_rfc3339};
 use crate::acl::{self, Access, Grant, Identity};
 use crate::audit::{self, Action};
 use crate::error::{Error, ErrorCode, Result};
@@ -516,7 +516,10 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 impl Run {
     /// A new pending run for `request`, inheriting identity and flow from `parent`.
     fn start(request: &RunRequest, parent: Option<&Run>) -> Run {
-        let id = new_ulid().to_string();
+        // The id and the timestamp come from one instant: `since`/`until` on ids agree with
+        // timestamps.
+        let started = std::time::SystemTime::now();
+        let id = new_ulid_at(started).to_string();
         // A top-level workflow without a flow starts one: its own id.
         let starts_flow = parent.is_none() && request.operation.as_deref() == Some("workflow");
         let inherit = |own: &Option<String>, from_parent: fn(&Run) -> &Option<String>| match parent
@@ -527,7 +530,8 @@ impl Run {
         Run {
             chain_id: parent.map_or_else(|| id.clone(), |p| p.chain_id.clone()),
             parent_run_id: parent.map(|p| p.id.clone()),
-            timestamp: now_rfc3339(),
+            timestamp: jiff::Timestamp::try_from(started)
+                .map_or_else(|_| now_rfc3339(), |t| format!("{t:.6}")),
             operation: request.operation.clone(),
             status: RunStatus::Pending,
             duration: 0.0,

@@ -130,7 +130,29 @@ fn check_steps(
         let Value::Object(step) = step else {
             return Err(Error::bad_request(format!("{here} must be an object")));
         };
-        if let Some(Value::Array(branches)) = step.get("parallel") {
+        if let Some(parallel) = step.get("parallel") {
+            let Value::Array(branches) = parallel else {
+                return Err(Error::bad_request(format!(
+                    "{here}: `parallel` lists the ids of its operations"
+                )));
+            };
+            if let Some(key) = step
+                .keys()
+                .find(|k| !["parallel", "operations"].contains(&k.as_str()))
+            {
+                return Err(Error::bad_request(format!(
+                    "{here}: a `parallel` group takes only `parallel` and `operations`, not `{key}` (put it on the operations)"
+                )));
+            }
+            if step
+                .get("operations")
+                .and_then(Value::as_array)
+                .is_some_and(|ops| ops.iter().any(|op| op.get("parallel").is_some()))
+            {
+                return Err(Error::bad_request(format!(
+                    "{here}: a `parallel` group cannot hold another group"
+                )));
+            }
             let operations = step
                 .get("operations")
                 .and_then(Value::as_array)
@@ -168,6 +190,15 @@ fn check_steps(
         }
         let id = step_id(step).map(str::to_string);
         if let Some(id) = &id {
+            let referable = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            if !referable {
+                return Err(Error::bad_request(format!(
+                    "{here}: step id `{id}` must be letters, digits, `_` or `-` (so `{{{{{id}.output}}}}` can name it)"
+                )));
+            }
             if !ids.insert(id.clone()) {
                 return Err(Error::bad_request(format!(
                     "{here}: step id `{id}` is used twice"
@@ -349,7 +380,10 @@ impl Executor<'_, '_, '_> {
                 Value::Object(resolved)
             }
             Ok(_) => return Err(Error::internal("a step request resolved to a non-object")),
-            Err(error) => return Ok(self.ctx.fail_child(error, step)),
+            Err(error) => {
+                let operation = request.get("operation").and_then(Value::as_str);
+                return Ok(self.ctx.fail_child(error, step, operation));
+            }
         };
         Ok(self.ctx.run_attempt(resolved, attempt))
     }
@@ -419,10 +453,6 @@ impl Executor<'_, '_, '_> {
                     .unwrap_or(Value::Null));
             }
         }
-        if let Some(over) = step.get("map") {
-            return self.run_map(step, over, &id, &key, scope, listed);
-        }
-        let request = request_part(step);
         let retry = step.get("retry");
         let retries = retry
             .and_then(|r| r.get("max"))
@@ -433,6 +463,32 @@ impl Executor<'_, '_, '_> {
             .and_then(Value::as_u64)
             .unwrap_or(0)
             .min(MAX_BACKOFF_MS);
+        let pause = || {
+            if backoff > 0 {
+                std::thread::sleep(Duration::from_millis(backoff));
+            }
+        };
+        if let Some(over) = step.get("map") {
+            // A map has no run of its own: a savepoint takes back a failed attempt.
+            let mut attempt: u32 = 1;
+            loop {
+                let mark = self.ctx.savepoint();
+                match self.run_map(step, over, &id, &key, scope, listed) {
+                    Ok(output) => return Ok(output),
+                    Err(error) => {
+                        self.ctx.rollback(mark)?;
+                        if u64::from(attempt) <= retries {
+                            attempt += 1;
+                            pause();
+                            continue;
+                        }
+                        let error = error.to_run_error();
+                        return self.fail_or_rescue(step, &id, &key, None, &error, scope, listed);
+                    }
+                }
+            }
+        }
+        let request = request_part(step);
         let timeout = step.get("timeoutMs").and_then(Value::as_u64);
         let mut attempt = 1;
         let run = loop {
@@ -441,56 +497,51 @@ impl Executor<'_, '_, '_> {
                 break run;
             }
             attempt += 1;
-            if backoff > 0 {
-                std::thread::sleep(Duration::from_millis(backoff));
-            }
+            pause();
         };
-        let error = run.error.clone();
-        match error {
+        match run.error.clone() {
             None => {
                 let entry = record(&id, Some(&run), "completed", run.output.clone(), None);
                 self.note(&key, entry, scope, listed);
                 Ok(run.output)
             }
-            Some(error) => {
-                let error_value =
-                    json!({"code": error.code, "message": error.message, "details": error.details});
-                let Some(fallback) = step.get("onError") else {
-                    let entry = record(&id, Some(&run), "failed", Value::Null, Some(error_value));
-                    self.note(&key, entry, scope, listed);
-                    return Err(stop(&id, Some(&run), &error));
-                };
-                let mut fallback_scope = scope.clone();
-                fallback_scope.insert("error".into(), error_value.clone());
-                fallback_scope.insert(
-                    key.clone(),
-                    record(
-                        &id,
-                        Some(&run),
-                        "failed",
-                        Value::Null,
-                        Some(error_value.clone()),
-                    ),
-                );
-                let rescue =
-                    self.run_request(fallback, &fallback_scope, &format!("{id}.onError"), 1, None)?;
-                if let Some(rescue_error) = &rescue.error {
-                    let entry = record(&id, Some(&run), "failed", Value::Null, Some(error_value));
-                    self.note(&key, entry, scope, listed);
-                    return Err(stop(&format!("{id}.onError"), Some(&rescue), rescue_error));
-                }
-                let mut entry = record(
-                    &id,
-                    Some(&run),
-                    "failed",
-                    rescue.output.clone(),
-                    Some(error_value),
-                );
-                entry["fallbackRunId"] = json!(rescue.id);
-                self.note(&key, entry, scope, listed);
-                Ok(rescue.output)
-            }
+            Some(error) => self.fail_or_rescue(step, &id, &key, Some(&run), &error, scope, listed),
         }
+    }
+
+    /// A step failed: run its `onError` fallback (the workflow goes on, the step stays
+    /// recorded as failed, `{{id.output}}` is the fallback's output), or stop the workflow.
+    #[allow(clippy::too_many_arguments, reason = "the step's parts, each needed")]
+    fn fail_or_rescue(
+        &mut self,
+        step: &Map<String, Value>,
+        id: &str,
+        key: &str,
+        run: Option<&Run>,
+        error: &crate::RunError,
+        scope: &mut Scope,
+        listed: bool,
+    ) -> Result<Value> {
+        let error_value =
+            json!({"code": error.code, "message": error.message, "details": error.details});
+        let failed = record(id, run, "failed", Value::Null, Some(error_value.clone()));
+        let Some(fallback) = step.get("onError") else {
+            self.note(key, failed, scope, listed);
+            return Err(stop(id, run, error));
+        };
+        let mut fallback_scope = scope.clone();
+        fallback_scope.insert("error".into(), error_value.clone());
+        fallback_scope.insert(key.to_string(), failed.clone());
+        let rescue =
+            self.run_request(fallback, &fallback_scope, &format!("{id}.onError"), 1, None)?;
+        if let Some(rescue_error) = &rescue.error {
+            self.note(key, failed, scope, listed);
+            return Err(stop(&format!("{id}.onError"), Some(&rescue), rescue_error));
+        }
+        let mut entry = record(id, run, "failed", rescue.output.clone(), Some(error_value));
+        entry["fallbackRunId"] = json!(rescue.id);
+        self.note(key, entry, scope, listed);
+        Ok(rescue.output)
     }
 
     fn run_map(
