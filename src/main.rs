@@ -489,6 +489,35 @@ fn print_tree(tree: &RunTree, depth: usize, out: &mut String) {
     }
 }
 
+/// The `project-flow` pack, shipped inside the binary for the demo.
+macro_rules! bundled {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!("../operations/project-flow/", $path)),
+        )
+    };
+}
+const DEMO_PACK: &[(&str, &str)] = &[
+    bundled!("pack.json"),
+    bundled!("schemas/inbound_email.json"),
+    bundled!("schemas/notification.json"),
+    bundled!("schemas/project.json"),
+    bundled!("schemas/project_task.json"),
+    bundled!("schemas/sales_lead.json"),
+    bundled!("schemas/sales_opportunity.json"),
+    bundled!("operations/map_fields.json"),
+    bundled!("operations/map_fields.rhai"),
+    bundled!("operations/summarize_email.json"),
+    bundled!("operations/summarize_email.rhai"),
+    bundled!("workflows/email_to_tasks.json"),
+    bundled!("workflows/lead_to_opportunity.json"),
+    bundled!("workflows/triage_inbox.json"),
+];
+
+/// The demo's workflow input: an email that becomes a project and its tasks.
+const DEMO_EMAIL: &str = "Hi team,\nThe launch moves to May. Budget is unchanged.\n- Book the venue @ana\n- Print badges asap @ben\n- Draft the press release\n- Order coffee when you can\nThanks,\nCara";
+
 /// The README's first command: a short, real session against a fresh store.
 fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
     let scratch;
@@ -593,6 +622,37 @@ fn demo(db: Option<&Path>) -> Result<ExitCode, Fatal> {
             }
         }
         say!("   run {}", run.id);
+    }
+    say!("\n9. install the bundled pack `project-flow` (schemas, operations, workflow templates)");
+    let pack = coworker::Pack::from_files(DEMO_PACK.iter().copied())?;
+    let installed = engine.install(&pack);
+    match &installed.error {
+        None => say!(
+            "   installed {} in one run ({} nested runs)",
+            pack.name,
+            installed.child_run_ids.len()
+        ),
+        Some(error) => say!("   failed: {} — {}", error.code, error.message),
+    }
+    say!("\n10. run the workflow `Email To Tasks` on an inbound email");
+    let flow = engine.run_value(json!({"operation": "workflow", "template": "Email To Tasks",
+        "owner": "alice", "input": {"from": "cara@client.example", "subject": "[Apollo] launch prep",
+        "body": DEMO_EMAIL}}));
+    for step in flow.output["steps"].as_array().into_iter().flatten() {
+        say!(
+            "   step {:<10} {}",
+            step["id"].as_str().unwrap_or("?"),
+            step["status"].as_str().unwrap_or("?")
+        );
+    }
+    if let Some(error) = &flow.error {
+        say!("   failed: {} — {}", error.code, error.message);
+    }
+    say!("\n   its run tree (coworker runs tree {}):", flow.id);
+    if let Some(tree) = engine.run_tree(&flow.id)? {
+        let mut text = String::new();
+        print_tree(&tree, 2, &mut text);
+        say!("{}", text.trim_end());
     }
     engine.flush()?;
     let recorded = engine.list_runs(&RunQuery::default())?;

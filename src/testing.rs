@@ -240,11 +240,17 @@ impl Engine {
     /// not load (bad JSON, a script that does not compile) gives a failed run.
     pub fn install_pack(&self, dir: impl AsRef<Path>) -> crate::Run {
         match Pack::load(dir) {
-            Ok(pack) => self.run(pack.install_request()),
+            Ok(pack) => self.install(&pack),
             Err(error) => {
                 self.reject_request(error, json!({"operation": crate::pack::INSTALL_PACK}))
             }
         }
+    }
+
+    /// Install a loaded pack as one run (see [`Pack::from_files`] for packs shipped in a
+    /// binary).
+    pub fn install(&self, pack: &Pack) -> crate::Run {
+        self.run(pack.install_request())
     }
 
     /// The installed packs (`name`, `version`, `description`, `contents`).

@@ -57,6 +57,10 @@ fn the_demo_command_works_on_a_fresh_machine() {
         assert!(stdout.contains(step), "the demo shows `{step}`:\n{stdout}");
     }
     assert!(
+        !stdout.lines().any(|l| l.trim_start().starts_with("FAIL ")),
+        "every run of the workflow's tree succeeds:\n{stdout}"
+    );
+    assert!(
         std::fs::read_dir(cwd.path()).unwrap().next().is_none(),
         "the demo leaves nothing behind in the working directory"
     );
