@@ -1,0 +1,529 @@
+//! Script benchmarks (issue 4): what a cached Rhai handler costs next to its peers.
+//!
+//! Run with `cargo bench --bench scripts` (about a minute on 2 cores, plus the
+//! build); `cargo bench --bench scripts -- --test` runs each benchmark once as a smoke test.
+//! The store is a redb *file* under Cargo's `CARGO_TARGET_TMPDIR` (removed afterwards), like
+//! the other benches.
+//!
+//! Every benchmark of a group is a [`Peer`] doing the same work; before timing, a group calls
+//! each peer once and checks that they all return the same value. All groups are measured in
+//! the same run, so their ratios are comparable. The peers:
+//!
+//! - **`cached_op`**: the product. An `Operation` document with `handlerCode`, compiled once
+//!   when it is saved and cached; each call is `engine.run(...)`: a top-level run whose
+//!   handler runs in the sandbox on a scoped thread while the run's thread serves its `run`
+//!   calls.
+//! - **`compiled_op`**: the naive peer, *Rhai compiled on every call*. A native operation
+//!   (`EngineBuilder::operation`) called through the same `engine.run(...)`, whose handler
+//!   compiles the same source on every call with [`Mirror`] (a Rhai engine configured like
+//!   the sandbox: `new_raw`, the same packages, limits and `on_progress` deadline check) and
+//!   evaluates it inline on the run's thread. Where the script calls `run(select)`, the
+//!   handler has already made that nested select with `ctx.run` (same request, same nested
+//!   run record) and the mirror's `run` hands its result in with the same conversions as the
+//!   sandbox's host function (request map → JSON, child run JSON → `Dynamic`). So it pays
+//!   the compile, and skips the sandbox's thread and channel hand-offs.
+//!   (`Engine::run_script` also compiles per call, but runs no top-level run of its own and
+//!   makes its `run` calls top-level runs, so it is only a peer where no `run` is called:
+//!   `run_script` in group 2.)
+//! - **`native`**: the floor, a Rust handler (`EngineBuilder::operation`) doing the same
+//!   nested select with `ctx.run` and building the same CSV in Rust.
+//! - **`inline_cached`** (diagnostic): like `compiled_op` but evaluating an AST compiled
+//!   once: what `cached_op` would cost without the sandbox's thread.
+//! - **`rhai_cached`** / **`rhai_compiled`**: no engine at all, the bare script on [`Mirror`]:
+//!   evaluate a cached AST, or compile and evaluate.
+//!
+//! Groups:
+//! 1. `select_map_csv`: select 10 `Customer` documents (a nested run) and map them into a
+//!    CSV string. Target: `cached_op` within 3x of `native`.
+//! 2. `compute/<peer>/<n>`: a pure-compute handler of ~20 lines (primes below n + 2 and a
+//!    label string; no `run`), for n = 10 (compile-dominated) and n = 200 (the loop
+//!    dominates). Target: cached at least 4x faster than compile-per-call (`cached_op` vs
+//!    `compiled_op` through `run()`; `rhai_cached` vs `rhai_compiled` for the bare script).
+//! 3. `deadline_check`: a tight loop of 200,000 iterations (~1M Rhai operations) as an
+//!    operation through the engine (`engine_op`), and on [`Mirror`] with the sandbox's
+//!    `on_progress` closure (`rhai_progress`: a call per operation, a thread-local look-up
+//!    and a clock read every 1024) and without any (`rhai_no_progress`; operations are still
+//!    counted against `max_operations`). Target: `rhai_progress / rhai_no_progress` under
+//!    1.05; `engine_op / rhai_no_progress` adds the run pipeline and the script thread,
+//!    which are negligible next to a 30 ms loop.
+
+// `criterion_group!` defines an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use coworker::{Engine, Error, OpContext, RunRequest};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main,
+};
+use rhai::packages::{
+    BasicArrayPackage, BasicMapPackage, BasicMathPackage, BitFieldPackage, CorePackage,
+    LogicPackage, MoreStringPackage, Package,
+};
+use rhai::{AST, Dynamic, EvalAltResult, Scope};
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
+/// The doctype the CSV handler exports.
+const DOCTYPE: &str = "Customer";
+
+/// The select-and-map handler: the same source for every Rhai peer.
+const CSV_CODE: &str = r#"
+// export_csv: the documents of the target doctype as CSV.
+let found = run(#{operation: "select", from: context.doctype, input: #{take: 10}});
+if !found.success {
+    throw found.error.message;
+}
+let csv = "name,customer_name,city,credit_limit\n";
+for doc in found.output.data {
+    csv += `${doc.name},${doc.customer_name},${doc.city},${doc.credit_limit}`;
+    csv += "\n";
+}
+csv
+"#;
+
+/// The pure-compute handler (`@N@` is replaced by its size): no `run`, no `context`, so the
+/// same source also runs as an ad-hoc script.
+const COMPUTE_CODE: &str = r#"
+// compute: primes below N + 2, their sum, and a label of the first few.
+const N = @N@;
+let primes = [];
+let label = "";
+for i in 2..N + 2 {
+    let prime = true;
+    for d in 2..i {
+        if d * d > i { break; }
+        if i % d == 0 { prime = false; break; }
+    }
+    if prime {
+        primes.push(i);
+        if label.len() < 40 { label += `${i} `; }
+    }
+}
+let total = 0;
+for p in primes { total += p; }
+let kind = if total % 2 == 0 { "even" } else { "odd" };
+#{n: N, count: primes.len(), sum: total, kind: kind, label: label}
+"#;
+
+/// The deadline-check loop: 200,000 iterations.
+const SPIN_CODE: &str = r#"
+let sum = 0;
+for i in 0..200000 { sum += i % 7; }
+sum
+"#;
+
+/// The operations budget for the spin loop (the default, 1M, is about its size).
+const SPIN_MAX_OPERATIONS: u64 = 10_000_000;
+
+fn compute_code(n: u64) -> String {
+    COMPUTE_CODE.replace("@N@", &n.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Mirror: a Rhai engine configured like `src/script/mod.rs`'s sandbox.
+// ---------------------------------------------------------------------------------------
+
+/// How many progress ticks pass between two looks at the clock (as in the sandbox).
+const CLOCK_EVERY: u64 = 1024;
+
+/// What the sandbox keeps per script run and `on_progress` reads.
+struct RunState {
+    name: String,
+    deadline: Instant,
+    timeout_ms: u64,
+}
+
+thread_local! {
+    /// The script running on this thread, as the sandbox's `CURRENT`.
+    static CURRENT: RefCell<Option<RunState>> = const { RefCell::new(None) };
+    /// The child run the mirror's `run` host function hands to the script (JSON).
+    static PREFETCHED: RefCell<Option<Value>> = const { RefCell::new(None) };
+}
+
+/// A Rhai engine built as the sandbox builds its own (`Sandbox::new`, default limits), with or
+/// without its `on_progress` deadline check, and a `run` host function that returns the
+/// child run prepared in [`PREFETCHED`].
+struct Mirror {
+    engine: rhai::Engine,
+}
+
+impl Mirror {
+    fn new(max_operations: u64, deadline_check: bool) -> Mirror {
+        let limits = coworker::Limits {
+            max_operations,
+            ..Default::default()
+        };
+        let mut engine = rhai::Engine::new_raw();
+        for package in [
+            CorePackage::new().as_shared_module(),
+            LogicPackage::new().as_shared_module(),
+            BitFieldPackage::new().as_shared_module(),
+            BasicMathPackage::new().as_shared_module(),
+            BasicArrayPackage::new().as_shared_module(),
+            BasicMapPackage::new().as_shared_module(),
+            MoreStringPackage::new().as_shared_module(),
+        ] {
+            engine.register_global_module(package);
+        }
+        engine.disable_symbol("eval");
+        engine.disable_symbol("import");
+        engine.disable_symbol("export");
+        engine.set_max_modules(0);
+        engine.set_strict_variables(true);
+        engine.set_max_operations(limits.max_operations);
+        engine.set_max_call_levels(limits.max_call_depth);
+        engine.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
+        engine.set_max_string_size(limits.max_string_size);
+        engine.set_max_array_size(limits.max_array_size);
+        engine.set_max_map_size(limits.max_map_size);
+        engine.set_max_variables(10_000);
+        engine.set_max_functions(1_000);
+        if deadline_check {
+            engine.on_progress(|count| {
+                if count % CLOCK_EVERY != 0 {
+                    return None;
+                }
+                CURRENT
+                    .with(|cell| {
+                        cell.borrow_mut().as_mut().map(|state| {
+                            (Instant::now() > state.deadline).then(|| {
+                                Dynamic::from(format!(
+                                    "`{}` ran longer than {} ms (limit: timeoutMs)",
+                                    state.name, state.timeout_ms
+                                ))
+                            })
+                        })
+                    })
+                    .flatten()
+            });
+        }
+        engine.register_fn(
+            "run",
+            |request: rhai::Map| -> Result<Dynamic, Box<EvalAltResult>> {
+                // The sandbox's `host_run` converts both ways; so does this.
+                let request: Value = rhai::serde::from_dynamic(&Dynamic::from_map(request))?;
+                assert_eq!(request["operation"], json!("select"));
+                let child = PREFETCHED
+                    .with(|cell| cell.borrow_mut().take())
+                    .expect("the handler prepared the child run");
+                rhai::serde::to_dynamic(child)
+            },
+        );
+        Mirror { engine }
+    }
+
+    fn compile(&self, code: &str) -> AST {
+        let mut scope = Scope::new();
+        scope.push_constant("context", Dynamic::UNIT);
+        self.engine
+            .compile_with_scope(&scope, code)
+            .expect("the script compiles")
+    }
+
+    /// Evaluate `ast` with `context` in scope, with a deadline set as the sandbox sets it.
+    fn eval(&self, ast: &AST, context: &Value) -> Value {
+        let mut scope = Scope::new();
+        let context = rhai::serde::to_dynamic(context).expect("context converts");
+        scope.push_constant("context", context);
+        let timeout_ms = coworker::Limits::DEFAULT_TIMEOUT_MS;
+        CURRENT.with(|cell| {
+            *cell.borrow_mut() = Some(RunState {
+                name: "bench".into(),
+                deadline: Instant::now() + Duration::from_millis(timeout_ms),
+                timeout_ms,
+            })
+        });
+        let outcome = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
+        CURRENT.with(|cell| cell.borrow_mut().take());
+        let value = outcome.unwrap_or_else(|e| panic!("the script fails: {e}"));
+        rhai::serde::from_dynamic(&value).expect("the result is JSON")
+    }
+}
+
+fn mirror() -> &'static Mirror {
+    static MIRROR: OnceLock<Mirror> = OnceLock::new();
+    MIRROR.get_or_init(|| Mirror::new(coworker::Limits::DEFAULT_MAX_OPERATIONS, true))
+}
+
+// ---------------------------------------------------------------------------------------
+// Native handlers registered with the engine.
+// ---------------------------------------------------------------------------------------
+
+fn select_request(ctx: &OpContext<'_, '_>) -> RunRequest {
+    let doctype = ctx.current().doctype.clone().unwrap_or_default();
+    RunRequest::new("select")
+        .from(doctype)
+        .input(json!({"take": 10}))
+}
+
+/// The CSV in Rust: the floor.
+fn export_csv_native(ctx: &mut OpContext<'_, '_>) -> coworker::Result<Value> {
+    let found = ctx.run(select_request(ctx));
+    if let Some(error) = found.error {
+        return Err(Error::internal(error.message));
+    }
+    let field = |doc: &Value, key: &str| match &doc[key] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut csv = String::from("name,customer_name,city,credit_limit\n");
+    for doc in found.data() {
+        csv.push_str(&format!(
+            "{},{},{},{}\n",
+            field(doc, "name"),
+            field(doc, "customer_name"),
+            field(doc, "city"),
+            field(doc, "credit_limit"),
+        ));
+    }
+    Ok(Value::String(csv))
+}
+
+/// Evaluate `ast` on the mirror inline, after making the nested select its `run` asks for
+/// (when `selects`).
+fn eval_inline(ctx: &mut OpContext<'_, '_>, ast: &AST, selects: bool) -> Value {
+    let context = ctx.current().to_value();
+    if selects {
+        let child = ctx.run(select_request(ctx)).to_value();
+        PREFETCHED.with(|cell| *cell.borrow_mut() = Some(child));
+    }
+    mirror().eval(ast, &context)
+}
+
+fn export_csv_compiled(ctx: &mut OpContext<'_, '_>) -> coworker::Result<Value> {
+    let ast = mirror().compile(CSV_CODE);
+    Ok(eval_inline(ctx, &ast, true))
+}
+
+fn export_csv_inline_cached(ctx: &mut OpContext<'_, '_>) -> coworker::Result<Value> {
+    static AST: OnceLock<AST> = OnceLock::new();
+    let ast = AST.get_or_init(|| mirror().compile(CSV_CODE));
+    Ok(eval_inline(ctx, ast, true))
+}
+
+/// The `compute_compiled_<n>` operations: compile the compute handler on every call.
+fn compute_compiled(
+    n: u64,
+) -> impl Fn(&mut OpContext<'_, '_>) -> coworker::Result<Value> + Send + Sync + 'static {
+    let code = compute_code(n);
+    move |ctx| {
+        let ast = mirror().compile(&code);
+        Ok(eval_inline(ctx, &ast, false))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The store.
+// ---------------------------------------------------------------------------------------
+
+const COMPUTE_SIZES: [u64; 2] = [10, 200];
+
+/// The engine on its store file (the folder is removed when this is dropped), with the
+/// operations and documents every group uses.
+struct Fixture {
+    engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+fn create(engine: &Engine, doctype: &str, data: Value) {
+    let run = engine.run(
+        RunRequest::new("create")
+            .into_doctype(doctype)
+            .input(json!({ "data": data })),
+    );
+    assert!(run.success, "create {doctype}: {:?}", run.error);
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::Builder::new()
+            .prefix("coworker-bench-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("temporary folder");
+        let mut builder = Engine::builder()
+            .operation("export_csv_native", export_csv_native)
+            .operation("export_csv_compiled", export_csv_compiled)
+            .operation("export_csv_inline_cached", export_csv_inline_cached);
+        for n in COMPUTE_SIZES {
+            builder = builder.operation(format!("compute_compiled_{n}"), compute_compiled(n));
+        }
+        let engine = builder
+            .open(dir.path().join("bench.redb"))
+            .expect("store opens");
+        let cities = ["Lisbon", "Porto", "Nairobi", "Osaka", "Quito"];
+        let customers: Vec<Value> = (0..10)
+            .map(|i| {
+                json!({"name": format!("CUST-{i:04}"), "customer_name": format!("Customer {i}"),
+                       "city": cities[i % cities.len()], "credit_limit": 1000 * (i + 1)})
+            })
+            .collect();
+        create(&engine, DOCTYPE, Value::Array(customers));
+        let mut ops = vec![
+            json!({"name": "export_csv", "requiresTarget": "from", "handlerCode": CSV_CODE}),
+            json!({"name": "spin", "handlerCode": SPIN_CODE,
+                   "limits": {"maxOperations": SPIN_MAX_OPERATIONS}}),
+        ];
+        for n in COMPUTE_SIZES {
+            ops.push(json!({"name": format!("compute_{n}"), "handlerCode": compute_code(n)}));
+        }
+        create(&engine, "Operation", Value::Array(ops));
+        Fixture { engine, _dir: dir }
+    }
+}
+
+/// A successful run's output.
+fn output_of(engine: &Engine, request: RunRequest) -> Value {
+    let run = engine.run(request);
+    assert!(run.success, "{:?}", run.error);
+    run.output
+}
+
+// ---------------------------------------------------------------------------------------
+// Peers and groups.
+// ---------------------------------------------------------------------------------------
+
+/// One way of doing a group's work. Every peer of a group returns the same value.
+trait Peer {
+    /// Its name in criterion's report.
+    fn name(&self) -> &str;
+    /// Do the work once.
+    fn call(&self) -> Value;
+}
+
+/// A peer made of a name and a closure.
+struct By<F>(&'static str, F);
+
+impl<F: Fn() -> Value> Peer for By<F> {
+    fn name(&self) -> &str {
+        self.0
+    }
+
+    fn call(&self) -> Value {
+        (self.1)()
+    }
+}
+
+/// Check that every peer returns the same value, then time each (as `<name>/<param>` when
+/// `param` is given).
+fn compare(group: &mut Group<'_>, param: Option<u64>, peers: &[&dyn Peer]) {
+    let expected = peers[0].call();
+    for peer in &peers[1..] {
+        assert_eq!(
+            peer.call(),
+            expected,
+            "{} differs from {}",
+            peer.name(),
+            peers[0].name()
+        );
+    }
+    for peer in peers {
+        let id = match param {
+            Some(p) => BenchmarkId::new(peer.name(), p),
+            None => BenchmarkId::from_parameter(peer.name()),
+        };
+        group.bench_function(id, |b| b.iter(|| black_box(peer.call())));
+    }
+}
+
+fn csv_request(operation: &str) -> RunRequest {
+    RunRequest::new(operation).from(DOCTYPE)
+}
+
+fn select_map_csv(c: &mut Criterion, engine: &Engine) {
+    let mut group = c.benchmark_group("select_map_csv");
+    compare(
+        &mut group,
+        None,
+        &[
+            &By("cached_op", || output_of(engine, csv_request("export_csv"))),
+            &By("compiled_op", || {
+                output_of(engine, csv_request("export_csv_compiled"))
+            }),
+            &By("native", || {
+                output_of(engine, csv_request("export_csv_native"))
+            }),
+            &By("inline_cached", || {
+                output_of(engine, csv_request("export_csv_inline_cached"))
+            }),
+        ],
+    );
+    group.finish();
+}
+
+fn compute(c: &mut Criterion, engine: &Engine) {
+    let mut group = c.benchmark_group("compute");
+    for n in COMPUTE_SIZES {
+        let code = compute_code(n);
+        let ast = mirror().compile(&code);
+        let (cached, compiled) = (format!("compute_{n}"), format!("compute_compiled_{n}"));
+        compare(
+            &mut group,
+            Some(n),
+            &[
+                &By("cached_op", || {
+                    output_of(engine, RunRequest::new(cached.as_str()))
+                }),
+                &By("compiled_op", || {
+                    output_of(engine, RunRequest::new(compiled.as_str()))
+                }),
+                &By("run_script", || {
+                    engine
+                        .run_script("compute", &code)
+                        .expect("the script runs")
+                }),
+                &By("rhai_cached", || mirror().eval(&ast, &Value::Null)),
+                &By("rhai_compiled", || {
+                    mirror().eval(&mirror().compile(&code), &Value::Null)
+                }),
+            ],
+        );
+    }
+    group.finish();
+}
+
+fn deadline_check(c: &mut Criterion, engine: &Engine) {
+    let with = Mirror::new(SPIN_MAX_OPERATIONS, true);
+    let without = Mirror::new(SPIN_MAX_OPERATIONS, false);
+    let (ast_with, ast_without) = (with.compile(SPIN_CODE), without.compile(SPIN_CODE));
+    let mut group = c.benchmark_group("deadline_check");
+    // Iterations take tens of milliseconds: the same count in every sample.
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
+    compare(
+        &mut group,
+        None,
+        &[
+            &By("engine_op", || output_of(engine, RunRequest::new("spin"))),
+            &By("rhai_progress", || with.eval(&ast_with, &Value::Null)),
+            &By("rhai_no_progress", || {
+                without.eval(&ast_without, &Value::Null)
+            }),
+        ],
+    );
+    group.finish();
+}
+
+/// Every group, on one store made for them and removed afterwards.
+fn scripts(c: &mut Criterion) {
+    let fixture = Fixture::new();
+    select_map_csv(c, &fixture.engine);
+    compute(c, &fixture.engine);
+    deadline_check(c, &fixture.engine);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = scripts
+}
+criterion_main!(benches);

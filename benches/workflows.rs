@@ -1,0 +1,106 @@
+//! Workflow overhead (issue 5): a 10-step workflow of cheap operations against the same 10
+//! runs called directly, in one `cargo bench --bench workflows` run, on a file store under
+//! `CARGO_TARGET_TMPDIR`.
+//!
+//! - `ten_selects`: 10 selects by name. Direct: 10 top-level read-only runs (no fsync).
+//!   Workflow: one `workflow` run whose steps are those selects as nested runs, inline
+//!   (`input.children`) and as a saved template (references resolved, run tree recorded).
+//! - `ten_creates`: 10 single-document creates. Direct: 10 durable commits. Workflow: one
+//!   run, one durable commit for all ten.
+
+// `criterion_group!` defines an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use coworker::{Engine, RunRequest};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn temp_store() -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::Builder::new()
+        .prefix("coworker-bench-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir");
+    let engine = Engine::open(dir.path().join("bench.redb")).expect("store opens");
+    (dir, engine)
+}
+
+fn select_step(i: usize) -> Value {
+    json!({"id": format!("s{i}"), "operation": "select", "from": "Item",
+           "input": {"where": {"name": format!("item-{i}")}}})
+}
+
+fn ten_selects(c: &mut Criterion) {
+    let (_dir, engine) = temp_store();
+    let items: Vec<Value> = (0..10)
+        .map(|i| json!({"name": format!("item-{i}"), "n": i}))
+        .collect();
+    assert!(
+        engine
+            .run_value(json!({"operation": "create", "into": "Item", "input": {"data": items}}))
+            .success
+    );
+    let steps: Vec<Value> = (0..10).map(select_step).collect();
+    let template = json!({"operation": "create", "into": "Workflow Template",
+        "input": {"data": {"name": "Ten Selects", "children": steps}}});
+    assert!(engine.run_value(template).success);
+    let mut group = c.benchmark_group("ten_selects");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function("direct", |b| {
+        b.iter(|| {
+            for i in 0..10 {
+                let run = engine.run_value(select_step(i));
+                assert_eq!(run.data().len(), 1);
+                black_box(run);
+            }
+        })
+    });
+    group.bench_function("workflow_inline", |b| {
+        let request = json!({"operation": "workflow", "input": {"children": steps}});
+        b.iter(|| {
+            let run = engine.run_value(request.clone());
+            assert!(run.success, "{:?}", run.error);
+            black_box(run);
+        })
+    });
+    group.bench_function("workflow_template", |b| {
+        b.iter(|| {
+            let run = engine.run(RunRequest::new("workflow").template("Ten Selects"));
+            assert!(run.success, "{:?}", run.error);
+            black_box(run);
+        })
+    });
+    group.finish();
+}
+
+fn ten_creates(c: &mut Criterion) {
+    let (_dir, engine) = temp_store();
+    let create = |i: usize| json!({"id": format!("c{i}"), "operation": "create", "into": "Note", "input": {"data": {"n": i}}});
+    let mut group = c.benchmark_group("ten_creates");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("direct", |b| {
+        b.iter(|| {
+            for i in 0..10 {
+                assert!(engine.run_value(create(i)).success);
+            }
+        })
+    });
+    let steps: Vec<Value> = (0..10).map(create).collect();
+    group.bench_function("workflow_inline", |b| {
+        let request = json!({"operation": "workflow", "input": {"children": steps}});
+        b.iter(|| {
+            let run = engine.run_value(request.clone());
+            assert!(run.success, "{:?}", run.error);
+            black_box(run);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ten_selects, ten_creates);
+criterion_main!(benches);
