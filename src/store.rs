@@ -323,20 +323,32 @@ impl ReadTables {
     }
 }
 
-impl View for ReadTables {
-    fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>> {
-        get_doc_in(&self.docs, &self.audit, doctype, name)
-    }
-    fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
-        scan_docs_in(&self.docs, &self.audit, doctype, visit)
-    }
-    fn get_run(&self, id: &str) -> Result<Option<Run>> {
-        get_run_in(&self.runs, id)
-    }
-    fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>> {
-        index_lookup_in(&self.doc_index, doctype, field, value)
-    }
+/// Snapshots and the write transaction read the same way, from their own table handles.
+macro_rules! impl_view {
+    ($tables:ty) => {
+        impl View for $tables {
+            fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>> {
+                get_doc_in(&self.docs, &self.audit, doctype, name)
+            }
+            fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
+                scan_docs_in(&self.docs, &self.audit, doctype, visit)
+            }
+            fn get_run(&self, id: &str) -> Result<Option<Run>> {
+                get_run_in(&self.runs, id)
+            }
+            fn index_lookup(
+                &self,
+                doctype: &str,
+                field: &str,
+                value: &Value,
+            ) -> Result<Vec<String>> {
+                index_lookup_in(&self.doc_index, doctype, field, value)
+            }
+        }
+    };
 }
+
+impl_view!(ReadTables);
 
 /// The tables whose changes a failed run takes back.
 #[derive(Clone, Copy)]
@@ -649,20 +661,7 @@ impl Drop for WriteTables<'_> {
     }
 }
 
-impl View for WriteTables<'_> {
-    fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>> {
-        get_doc_in(&self.docs, &self.audit, doctype, name)
-    }
-    fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
-        scan_docs_in(&self.docs, &self.audit, doctype, visit)
-    }
-    fn get_run(&self, id: &str) -> Result<Option<Run>> {
-        get_run_in(&self.runs, id)
-    }
-    fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>> {
-        index_lookup_in(&self.doc_index, doctype, field, value)
-    }
-}
+impl_view!(WriteTables<'_>);
 
 /// The open shared write transaction and the records waiting to be written.
 struct WriterState {
