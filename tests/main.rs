@@ -14,4 +14,5 @@ mod persistence;
 mod queries;
 mod readme;
 mod schemas;
+mod shipped_packs;
 mod workflows;
