@@ -99,25 +99,29 @@ fn chain_hash(prev: &str, entry: &Map<String, Value>) -> String {
         .collect()
 }
 
+/// The hash a stored entry carries.
+fn stored_hash(seq: u64, bytes: &[u8]) -> Result<String> {
+    let entry: Doc = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Storage(format!("audit entry {seq} is not valid JSON: {e}")))?;
+    Ok(entry
+        .get("hash")
+        .and_then(Value::as_str)
+        .unwrap_or(GENESIS)
+        .to_string())
+}
+
 /// Chain `entry` to the last one and append it in `tables`' transaction.
 pub(crate) fn append(
     tables: &mut WriteTables<'_>,
     mut entry: Map<String, Value>,
     timestamp: &str,
 ) -> Result<()> {
-    let (seq, prev) = match tables.last_audit()? {
-        Some((last, bytes)) => {
-            let last_entry: Doc = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Storage(format!("audit entry {last} is not valid JSON: {e}"))
-            })?;
-            let prev = last_entry
-                .get("hash")
-                .and_then(Value::as_str)
-                .unwrap_or(GENESIS)
-                .to_string();
-            (last + 1, prev)
-        }
-        None => (1, GENESIS.to_string()),
+    let (seq, prev) = match tables.audit_tail().cloned() {
+        Some((last, hash)) => (last + 1, hash),
+        None => match tables.last_audit()? {
+            Some((last, bytes)) => (last + 1, stored_hash(last, &bytes)?),
+            None => (1, GENESIS.to_string()),
+        },
     };
     let mut chained = Map::new();
     chained.insert("doctype".into(), json!(AUDIT_TRAIL));
@@ -129,7 +133,7 @@ pub(crate) fn append(
     let hash = chain_hash(&prev, &chained);
     chained.insert("hash".into(), json!(hash));
     let bytes = serde_json::to_vec(&chained).map_err(|e| Error::internal(e.to_string()))?;
-    tables.append_audit(seq, &bytes)
+    tables.append_audit(seq, &hash, &bytes)
 }
 
 /// What `coworker audit verify` reports.

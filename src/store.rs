@@ -374,6 +374,9 @@ pub(crate) struct WriteTables<'t> {
     doc_index: Table<'t, Bytes, Bytes>,
     counters: Table<'t, Bytes, Bytes>,
     audit: Table<'t, u64, Bytes>,
+    /// The last audit entry's sequence number and hash, once known in this job (saves
+    /// re-reading it for every entry of a bulk change).
+    audit_tail: Option<(u64, String)>,
     undo: Vec<Undo>,
     /// Raised when a schema document is written in the open transaction.
     schemas_dirty: &'t AtomicBool,
@@ -403,6 +406,7 @@ impl<'t> WriteTables<'t> {
             doc_index: txn.open_table(DOC_INDEX)?,
             counters: txn.open_table(COUNTERS)?,
             audit: txn.open_table(AUDIT)?,
+            audit_tail: None,
             undo: Vec::new(),
         })
     }
@@ -424,16 +428,25 @@ impl<'t> WriteTables<'t> {
             .map(|(seq, bytes)| (seq.value(), bytes.value().to_vec())))
     }
 
+    /// The remembered tail of the audit trail (see [`WriteTables::append_audit`]).
+    pub(crate) fn audit_tail(&self) -> Option<&(u64, String)> {
+        self.audit_tail.as_ref()
+    }
+
     /// Append audit entry `seq` (which must follow the last one). Within the run that
     /// appends it, a rollback takes it back like any change; once committed, nothing can.
-    pub(crate) fn append_audit(&mut self, seq: u64, bytes: &[u8]) -> Result<()> {
-        let last = self.last_audit()?.map_or(0, |(last, _)| last);
+    pub(crate) fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()> {
+        let last = match &self.audit_tail {
+            Some((last, _)) => *last,
+            None => self.last_audit()?.map_or(0, |(last, _)| last),
+        };
         assert_eq!(
             seq,
             last + 1,
             "audit entries are appended in sequence, never replaced"
         );
         self.audit.insert(seq, bytes)?;
+        self.audit_tail = Some((seq, hash.to_string()));
         self.undo.push(Undo {
             table: TableKind::Audit,
             key: seq.to_be_bytes().to_vec(),
@@ -608,6 +621,7 @@ impl<'t> WriteTables<'t> {
                 // Only entries this run appended are ever undone: they are the newest.
                 let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
                 self.audit.remove(seq)?;
+                self.audit_tail = None;
                 continue;
             }
             let table = self.table(undo.table);
