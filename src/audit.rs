@@ -88,15 +88,18 @@ pub(crate) fn diff(before: &Doc, after: &Doc) -> Value {
     Value::Object(changes)
 }
 
-fn chain_hash(prev: &str, entry: &Map<String, Value>) -> String {
+/// SHA-256 over the previous hash and the entry's JSON text (without its `hash`), as hex.
+fn chain_hash(prev: &str, entry_json: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
     hasher.update(prev.as_bytes());
-    hasher.update(Value::Object(entry.clone()).to_string().as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.update(entry_json);
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        hex.push(HEX[usize::from(byte >> 4)] as char);
+        hex.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    hex
 }
 
 /// The hash a stored entry carries.
@@ -130,9 +133,16 @@ pub(crate) fn append(
     chained.insert("timestamp".into(), json!(timestamp));
     chained.append(&mut entry);
     chained.insert("prevHash".into(), json!(prev));
-    let hash = chain_hash(&prev, &chained);
-    chained.insert("hash".into(), json!(hash));
-    let bytes = serde_json::to_vec(&chained).map_err(|e| Error::internal(e.to_string()))?;
+    // Serialized once: the hash covers these bytes, and the stored entry is these bytes
+    // with `"hash"` appended as the last key (what `verify` removes before re-hashing).
+    let mut bytes = serde_json::to_vec(&chained).map_err(|e| Error::internal(e.to_string()))?;
+    let hash = chain_hash(&prev, &bytes);
+    assert_eq!(
+        bytes.pop(),
+        Some(b'}'),
+        "an entry serializes as a JSON object"
+    );
+    bytes.extend_from_slice(format!(",\"hash\":\"{hash}\"}}").as_bytes());
     tables.append_audit(seq, &hash, &bytes)
 }
 
@@ -188,7 +198,8 @@ pub(crate) fn verify(read: &ReadTables) -> Result<AuditReport> {
             fail("its seq field does not match its position".into());
             return Ok(());
         }
-        let computed = chain_hash(&prev, &entry);
+        let text = serde_json::to_vec(&entry).map_err(|e| Error::internal(e.to_string()))?;
+        let computed = chain_hash(&prev, &text);
         match stored_hash {
             Some(hash) if hash == computed => expected_prev = hash,
             Some(hash) => fail(format!("its content does not match its hash (stored {hash}, computed {computed}): it was altered")),

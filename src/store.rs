@@ -23,8 +23,9 @@ use redb::{
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 type Bytes = &'static [u8];
 
@@ -58,6 +59,9 @@ const META_DOCTYPES: [&str; 6] = [
     "Role",
     "System Settings",
 ];
+
+/// How long a committer waits for writers already on their way to join its batch.
+const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(200);
 
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
@@ -708,6 +712,11 @@ pub(crate) struct Store {
     batch_dirty: AtomicBool,
     /// `flush()` asked for the waiting records to be written even if nothing else is.
     flush_requested: AtomicBool,
+    /// Writers between asking for the write transaction and finishing their job: a
+    /// committer lets them join its batch before it commits (group commit).
+    writers_in_flight: AtomicUsize,
+    /// Jobs finished so far (how a committer sees the writers it waits for arrive).
+    jobs_done: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -754,6 +763,8 @@ impl Store {
             schemas_dirty: AtomicBool::new(false),
             batch_dirty: AtomicBool::new(false),
             flush_requested: AtomicBool::new(false),
+            writers_in_flight: AtomicUsize::new(0),
+            jobs_done: AtomicU64::new(0),
         })
     }
 
@@ -802,18 +813,25 @@ impl Store {
     /// `job` must leave the tables consistent: on failure it rolls its own changes back
     /// (see [`WriteTables::mark`]). It writes its run records itself.
     pub(crate) fn write<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<R> {
-        let (result, batch) = {
-            let mut writer = lock(&self.writer);
-            let writer = &mut *writer;
-            if writer.txn.is_none() {
-                writer.txn = Some(self.db.begin_write()?);
-            }
-            let txn = writer.txn.as_ref().expect("opened above");
-            let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
-            (job(tables), writer.batch)
-        };
+        self.writers_in_flight.fetch_add(1, Ordering::SeqCst);
+        let joined = self.join_batch(job);
+        self.jobs_done.fetch_add(1, Ordering::SeqCst);
+        self.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
+        let (result, batch) = joined?;
         self.make_durable(batch)?;
         Ok(result)
+    }
+
+    /// Run `job` in the open write transaction; returns its result and the batch it joined.
+    fn join_batch<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<(R, u64)> {
+        let mut writer = lock(&self.writer);
+        let writer = &mut *writer;
+        if writer.txn.is_none() {
+            writer.txn = Some(self.db.begin_write()?);
+        }
+        let txn = writer.txn.as_ref().expect("opened above");
+        let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
+        Ok((job(tables), writer.batch))
     }
 
     /// Write every waiting record and make everything durable.
@@ -841,6 +859,18 @@ impl Store {
             }
             state.committing = true;
             drop(state);
+            // Group commit: writers already on their way join this batch first (bounded,
+            // so a steady stream cannot hold a commit back).
+            // Only those in flight now are waited for, not newcomers.
+            let patience = Instant::now() + GROUP_COMMIT_WAIT;
+            let ahead = self.writers_in_flight.load(Ordering::SeqCst);
+            let done_before = self.jobs_done.load(Ordering::SeqCst);
+            while ahead > 0
+                && self.jobs_done.load(Ordering::SeqCst) - done_before < ahead as u64
+                && Instant::now() < patience
+            {
+                std::thread::yield_now();
+            }
             let (taken, txn, schemas_changed, records) = {
                 let mut writer = lock(&self.writer);
                 let taken = writer.batch;
