@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 
 /// How many progress ticks (Rhai operations) pass between two looks at the clock.
 const CLOCK_EVERY: u64 = 1024;
+/// The token that stops an inline handler at its first host call.
+const NEEDS_HOST: &str = "coworker: needs a host";
+
 /// Compiled scripts kept by code hash before the cache starts over.
 const MAX_CACHED_SCRIPTS: usize = 4096;
 /// Lines of `print`/`debug` kept to travel with a script error.
@@ -61,6 +64,10 @@ enum Host {
     /// A direct host while it is serving a call (the engine it calls may run scripts on
     /// this same thread, so the state is not kept borrowed meanwhile).
     Serving,
+    /// No host yet: a handler runs on its run's own thread until its first host call,
+    /// which stops it so it can start over on a thread of its own (nothing it did before
+    /// that call left the sandbox).
+    Inline,
 }
 
 /// What one script run keeps beside the Rhai engine: its clock, budget and output.
@@ -170,6 +177,10 @@ fn call_host(
                 "a host call is already being served".into(),
                 position,
             )),
+            Host::Inline => Err(Box::new(EvalAltResult::ErrorTerminated(
+                Dynamic::from(NEEDS_HOST.to_string()),
+                position,
+            ))),
         }
     })?;
     match outcome {
@@ -431,6 +442,21 @@ impl Sandbox {
     ) -> Result<Value> {
         let context = rhai::serde::to_dynamic(context)
             .map_err(|e| Error::internal(format!("the run does not convert for Rhai: {e}")))?;
+        // First on this thread, with no host: most handlers compute and return without a
+        // host call, and a thread would cost more than their work.
+        let state = self.state(name, Host::Inline);
+        let deadline = state.deadline;
+        let mut scope = Scope::new();
+        scope.push_constant("context", context.clone());
+        let (outcome, state) = self.eval(state, ast, &mut scope);
+        let needs_host = matches!(&outcome, Err(e) if matches!(&**e,
+            EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST)));
+        if !needs_host {
+            return outcome
+                .map_err(|e| script_error(name, *e, &state.printed))
+                .and_then(|value| handler_output(name, value))
+                .and_then(|output| check_output(name, &self.limits, &output).map(|()| output));
+        }
         std::thread::scope(|threads| {
             let (calls, inbox) = channel::<Message>();
             let (answer, replies) = channel::<Value>();
@@ -441,7 +467,10 @@ impl Sandbox {
                     let mut scope = Scope::new();
                     scope.push_constant("context", context);
                     let host = Host::Remote { calls, replies };
-                    let (outcome, state) = self.eval(self.state(name, host), ast, &mut scope);
+                    let mut state = self.state(name, host);
+                    // The time spent before the first host call counts.
+                    state.deadline = deadline;
+                    let (outcome, state) = self.eval(state, ast, &mut scope);
                     let result = outcome
                         .map_err(|e| script_error(name, *e, &state.printed))
                         .and_then(|value| handler_output(name, value))
