@@ -2,6 +2,8 @@
 
 mod harness;
 
+mod access;
+mod audit;
 mod bad_input;
 mod cli;
 mod concurrency;

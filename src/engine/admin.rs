@@ -24,21 +24,39 @@ impl Engine {
     /// ```
     pub fn enable_acl(&self, admin: &str, superuser_role: Option<&str>) -> Result<()> {
         let role = superuser_role.unwrap_or(DEFAULT_SUPERUSER_ROLE);
-        let user = self.run(
-            RunRequest::new("select")
-                .from(acl::USER)
-                .input(json!({"where": {"name": admin}}))
-                .owner(admin),
-        );
-        if user.data().is_empty() {
-            let created = self.run(
+        let user = succeeded(
+            self.run(
+                RunRequest::new("select")
+                    .from(acl::USER)
+                    .input(json!({"where": {"name": admin}}))
+                    .owner(admin),
+            ),
+        )?;
+        // The admin holds the superuser role before the settings name it: enabling access
+        // control (or renaming the role) never locks everyone out.
+        let saved = match user.data().first() {
+            None => self.run(
                 RunRequest::new("create")
                     .into_doctype(acl::USER)
                     .input(json!({"data": {"name": admin, "full_name": admin, "roles": [role]}}))
                     .owner(admin),
-            );
-            succeeded(created)?;
-        }
+            ),
+            Some(existing) => {
+                let mut roles: Vec<serde_json::Value> =
+                    existing["roles"].as_array().cloned().unwrap_or_default();
+                if roles.iter().any(|r| r.as_str() == Some(role)) {
+                    return self.save_settings(admin, json!({"enabled": 1, "superuserRole": role}));
+                }
+                roles.push(json!(role));
+                self.run(
+                    RunRequest::new("update")
+                        .in_doctype(acl::USER)
+                        .input(json!({"name": admin, "data": {"roles": roles, "enabled": 1}}))
+                        .owner(admin),
+                )
+            }
+        };
+        succeeded(saved)?;
         self.save_settings(admin, json!({"enabled": 1, "superuserRole": role}))
     }
 

@@ -31,6 +31,8 @@ pub struct OpContext<'c, 't> {
     pub(super) identity: Option<Identity>,
     /// How far the owner's permission reaches on the target doctype (built-ins).
     pub(super) grant: Option<Grant>,
+    /// When this run's `options.timeoutMs` runs out.
+    pub(super) deadline: Option<std::time::Instant>,
 }
 
 /// Who and what stamps the documents a run writes.
@@ -58,7 +60,14 @@ impl<'t> OpContext<'_, 't> {
         self.run_nested(request, 1)
     }
 
-    fn run_nested(&mut self, request: RunRequest, attempt: u32) -> Run {
+    fn run_nested(&mut self, mut request: RunRequest, attempt: u32) -> Run {
+        // A run's `options.timeoutMs` bounds everything under it.
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1);
+            let own = request.options.timeout_ms.unwrap_or(u64::MAX);
+            request.options.timeout_ms = Some(own.min(left));
+        }
         let parent = Parent {
             run: self.run,
             depth: self.depth,

@@ -159,6 +159,7 @@ impl Inner {
         if let Err(e) = self.store.record_later(stored_form(&run)) {
             tracing::error!("a rejected run could not be recorded: {e}");
         }
+        Hooks::call(&self.hooks.error, &run);
         run
     }
 
@@ -321,6 +322,7 @@ impl Inner {
             attempt: inherited.attempt,
             identity,
             grant,
+            deadline: timeout_ms.map(|t| started + std::time::Duration::from_millis(t)),
         };
         // 4. validate: built-ins validate each document as they build it (a dry run stops
         // before writing); other handlers get `input.data` checked up front.
