@@ -26,9 +26,15 @@ fn temp_store() -> (tempfile::TempDir, Engine) {
     (dir, engine)
 }
 
+fn select_request(i: usize) -> Value {
+    json!({"operation": "select", "from": "Item", "input": {"where": {"name": format!("item-{i}")}}})
+}
+
+/// The same request as a workflow step (with an id).
 fn select_step(i: usize) -> Value {
-    json!({"id": format!("s{i}"), "operation": "select", "from": "Item",
-           "input": {"where": {"name": format!("item-{i}")}}})
+    let mut step = select_request(i);
+    step["id"] = json!(format!("s{i}"));
+    step
 }
 
 fn ten_selects(c: &mut Criterion) {
@@ -52,7 +58,7 @@ fn ten_selects(c: &mut Criterion) {
     group.bench_function("direct", |b| {
         b.iter(|| {
             for i in 0..10 {
-                let run = engine.run_value(select_step(i));
+                let run = engine.run_value(select_request(i));
                 assert_eq!(run.data().len(), 1);
                 black_box(run);
             }
@@ -78,7 +84,8 @@ fn ten_selects(c: &mut Criterion) {
 
 fn ten_creates(c: &mut Criterion) {
     let (_dir, engine) = temp_store();
-    let create = |i: usize| json!({"id": format!("c{i}"), "operation": "create", "into": "Note", "input": {"data": {"n": i}}});
+    let create =
+        |i: usize| json!({"operation": "create", "into": "Note", "input": {"data": {"n": i}}});
     let mut group = c.benchmark_group("ten_creates");
     group
         .sample_size(20)
@@ -90,7 +97,13 @@ fn ten_creates(c: &mut Criterion) {
             }
         })
     });
-    let steps: Vec<Value> = (0..10).map(create).collect();
+    let steps: Vec<Value> = (0..10)
+        .map(|i| {
+            let mut step = create(i);
+            step["id"] = json!(format!("c{i}"));
+            step
+        })
+        .collect();
     group.bench_function("workflow_inline", |b| {
         let request = json!({"operation": "workflow", "input": {"children": steps}});
         b.iter(|| {

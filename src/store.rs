@@ -889,7 +889,9 @@ impl Store {
                     | self.flush_requested.swap(false, Ordering::SeqCst);
                 let records = match (&txn, dirty && !writer.pending.is_empty()) {
                     (Some(txn), true) => {
-                        WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)
+                        // The commit is decided already: these writes must not mark the next
+                        // batch dirty.
+                        WriteTables::open(txn, &self.schemas_dirty, &AtomicBool::new(false))
                             .and_then(|mut tables| {
                                 writer
                                     .pending

@@ -494,17 +494,59 @@ pub(super) struct Inherited {
 }
 
 /// The form a run is stored in: a select keeps its count and names, not its documents.
+/// A workflow keeps its steps' ids, runs and statuses: their outputs are in the step runs.
 fn stored_form(run: &Run) -> Run {
-    let mut stored = run.clone();
-    if run.operation.as_deref() == Some("select") && run.success {
-        let names: Vec<Value> = run
-            .data()
-            .iter()
-            .map(|doc| doc.get("name").cloned().unwrap_or(Value::Null))
-            .collect();
-        stored.output = json!({"names": names, "meta": run.output.get("meta")});
+    let output = match (run.operation.as_deref(), run.success) {
+        (Some("select"), true) => {
+            let names: Vec<Value> = run
+                .data()
+                .iter()
+                .map(|doc| doc.get("name").cloned().unwrap_or(Value::Null))
+                .collect();
+            json!({"names": names, "meta": run.output.get("meta")})
+        }
+        (Some("workflow"), true) => {
+            let steps: Vec<Value> = run.output["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|step| {
+                    let mut kept = step.clone();
+                    if let Value::Object(fields) = &mut kept {
+                        fields.remove("output");
+                    }
+                    kept
+                })
+                .collect();
+            json!({"template": run.output["template"], "version": run.output["version"], "steps": steps})
+        }
+        _ => return run.clone(),
+    };
+    // Everything but the output, without copying the output first.
+    Run {
+        id: run.id.clone(),
+        timestamp: run.timestamp.clone(),
+        operation: run.operation.clone(),
+        status: run.status,
+        duration: run.duration,
+        doctype: run.doctype.clone(),
+        from: run.from.clone(),
+        into: run.into.clone(),
+        template: run.template.clone(),
+        input: run.input.clone(),
+        output,
+        success: run.success,
+        error: run.error.clone(),
+        parent_run_id: run.parent_run_id.clone(),
+        child_run_ids: run.child_run_ids.clone(),
+        chain_id: run.chain_id.clone(),
+        owner: run.owner.clone(),
+        agent: run.agent.clone(),
+        flow_type: run.flow_type.clone(),
+        flow_id: run.flow_id.clone(),
+        step_id: run.step_id.clone(),
+        options: run.options.clone(),
     }
-    stored
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

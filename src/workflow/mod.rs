@@ -632,7 +632,7 @@ impl Executor<'_, '_, '_> {
 /// The `workflow` operation: load the template (or take `input.children`), check it, run
 /// its steps. Output: `{template, version, steps: [{id, runId, status, output}]}`.
 pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
-    let request = ctx.request().clone();
+    let request = ctx.request();
     let (name, children, variables, version) = match &request.template {
         Some(name) => {
             let doc = ctx.view().get_doc(TEMPLATE, name)?.ok_or_else(|| {
@@ -657,13 +657,18 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
             }
         },
     };
+    // The workflow's own input, without the inline steps.
+    let input = match &request.input {
+        Value::Object(fields) if name.is_none() => Value::Object(
+            fields
+                .iter()
+                .filter(|(k, _)| *k != "children")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
     check(name.as_deref(), &children, &OpsOf(ctx))?;
-    let mut input = request.input.clone();
-    if name.is_none()
-        && let Value::Object(input) = &mut input
-    {
-        input.remove("children");
-    }
     let mut scope = Scope::new();
     scope.insert("input".into(), input);
     scope.insert("variables".into(), variables);
@@ -671,7 +676,9 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
         "prev".into(),
         json!({"output": null, "status": "none", "runId": null}),
     );
-    let steps = children.as_array().cloned().unwrap_or_default();
+    let Value::Array(steps) = children else {
+        return Err(Error::bad_request("`children` must be an array of steps"));
+    };
     let mut executor = Executor {
         ctx,
         started: 0,
