@@ -11,6 +11,7 @@
 //! to whoever runs the script.
 
 mod limits;
+mod workers;
 
 pub use limits::Limits;
 
@@ -434,9 +435,9 @@ impl Sandbox {
     /// Run a handler on a thread of its own; `serve` answers its host calls on this thread.
     /// Returns the handler's output.
     pub(crate) fn run_handler(
-        &self,
+        self: &Arc<Self>,
         name: &str,
-        ast: &AST,
+        ast: &Arc<AST>,
         context: &Value,
         serve: &mut dyn FnMut(HostCall) -> Value,
     ) -> Result<Value> {
@@ -457,52 +458,41 @@ impl Sandbox {
                 .and_then(|value| handler_output(name, value))
                 .and_then(|output| check_output(name, &self.limits, &output).map(|()| output));
         }
-        std::thread::scope(|threads| {
-            let (calls, inbox) = channel::<Message>();
-            let (answer, replies) = channel::<Value>();
-            let done = calls.clone();
-            let worker = std::thread::Builder::new()
-                .name(format!("script {name}"))
-                .spawn_scoped(threads, move || {
-                    let mut scope = Scope::new();
-                    scope.push_constant("context", context);
-                    let host = Host::Remote { calls, replies };
-                    let mut state = self.state(name, host);
-                    // The time spent before the first host call counts.
-                    state.deadline = deadline;
-                    let (outcome, state) = self.eval(state, ast, &mut scope);
-                    let result = outcome
-                        .map_err(|e| script_error(name, *e, &state.printed))
-                        .and_then(|value| handler_output(name, value))
-                        .and_then(|output| {
-                            check_output(name, &self.limits, &output).map(|()| output)
-                        });
-                    let _ = done.send(Message::Done(result));
-                })
-                .map_err(|e| Error::internal(format!("cannot start a script thread: {e}")))?;
-            for message in inbox.iter() {
-                match message {
-                    Message::Call(call) => {
-                        let reply = serve(call);
-                        if answer.send(reply).is_err() {
-                            break;
-                        }
+        let (calls, inbox) = channel::<Message>();
+        let (answer, replies) = channel::<Value>();
+        let done = calls.clone();
+        let (sandbox, ast, job_name) = (self.clone(), ast.clone(), name.to_string());
+        workers::spawn(Box::new(move || {
+            let mut scope = Scope::new();
+            scope.push_constant("context", context);
+            let host = Host::Remote { calls, replies };
+            let mut state = sandbox.state(&job_name, host);
+            // The time spent before the first host call counts.
+            state.deadline = deadline;
+            let (outcome, state) = sandbox.eval(state, &ast, &mut scope);
+            let result = outcome
+                .map_err(|e| script_error(&job_name, *e, &state.printed))
+                .and_then(|value| handler_output(&job_name, value))
+                .and_then(|output| {
+                    check_output(&job_name, &sandbox.limits, &output).map(|()| output)
+                });
+            let _ = done.send(Message::Done(result));
+        }))
+        .map_err(|e| Error::internal(format!("cannot start a script thread: {e}")))?;
+        for message in inbox.iter() {
+            match message {
+                Message::Call(call) => {
+                    let reply = serve(call);
+                    if answer.send(reply).is_err() {
+                        break;
                     }
-                    Message::Done(result) => return result,
                 }
+                Message::Done(result) => return result,
             }
-            match worker.join() {
-                Err(panic) => Err(Error::internal(format!(
-                    "the script thread of `{name}` panicked: {}",
-                    panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default()
-                ))),
-                Ok(()) => Err(Error::internal(format!("`{name}` ended without a result"))),
-            }
-        })
+        }
+        Err(Error::internal(format!(
+            "the script thread of `{name}` stopped without a result (it panicked)"
+        )))
     }
 
     /// Run a stand-alone script on this thread with host calls answered by `host`.
