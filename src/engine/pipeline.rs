@@ -510,12 +510,15 @@ fn stored_form(run: &Run) -> Run {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|step| {
-                    let mut kept = step.clone();
-                    if let Value::Object(fields) = &mut kept {
-                        fields.remove("output");
-                    }
-                    kept
+                .map(|step| match step {
+                    Value::Object(fields) => Value::Object(
+                        fields
+                            .iter()
+                            .filter(|(k, _)| *k != "output")
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    ),
+                    other => other.clone(),
                 })
                 .collect();
             json!({"template": run.output["template"], "version": run.output["version"], "steps": steps})

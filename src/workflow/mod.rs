@@ -446,11 +446,8 @@ impl Executor<'_, '_, '_> {
             if !go {
                 let entry = record(&id, None, "skipped", Value::Null, None);
                 self.note(&key, entry, scope, listed);
-                return Ok(scope
-                    .get("prev")
-                    .and_then(|p| p.get("output"))
-                    .cloned()
-                    .unwrap_or(Value::Null));
+                let prev = refs::Reference::parse("prev.output")?;
+                return Ok(refs::lookup(scope, &prev).unwrap_or(Value::Null));
             }
         }
         let retry = step.get("retry");
@@ -606,12 +603,13 @@ impl Executor<'_, '_, '_> {
     /// Remember a step's record: visible to later references, listed in the output.
     fn note(&mut self, key: &str, entry: Value, scope: &mut Scope, listed: bool) {
         if entry["status"] != json!("skipped") {
-            scope.insert("prev".into(), entry.clone());
+            // `prev` names the step instead of copying its record (see `refs::lookup`).
+            scope.insert("prev".into(), json!({ refs::PREV_KEY: key }));
         }
-        scope.insert(key.to_string(), entry.clone());
         if listed {
-            self.records.push(entry);
+            self.records.push(entry.clone());
         }
+        scope.insert(key.to_string(), entry);
     }
 
     fn condition(&self, condition: &str, scope: &Scope) -> Result<bool> {

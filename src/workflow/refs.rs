@@ -146,10 +146,18 @@ pub(crate) fn references(value: &Value, found: &mut Vec<Reference>) -> Result<()
 /// `{id, runId, status, output, error}`.
 pub(crate) type Scope = Map<String, Value>;
 
+/// How `prev` names the step it stands for in a scope (instead of a copy of its record).
+pub(crate) const PREV_KEY: &str = "$step";
+
 /// Look a reference up. `{{step.field}}` on a step means the first record's field
 /// (`step.output.data[0].field`) unless `field` is one of the record's own keys.
 pub(crate) fn lookup(scope: &Scope, reference: &Reference) -> Result<Value> {
-    let Some(root) = scope.get(&reference.root) else {
+    let named = scope.get(&reference.root);
+    let root = match named.and_then(|r| r.get(PREV_KEY)).and_then(Value::as_str) {
+        Some(step) => scope.get(step),
+        None => named,
+    };
+    let Some(root) = root else {
         return Err(bad(
             &reference.text,
             &format!(
