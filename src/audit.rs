@@ -143,8 +143,14 @@ pub(crate) fn append(
         "an entry serializes as a JSON object"
     );
     bytes.extend_from_slice(format!(",\"hash\":\"{hash}\"}}").as_bytes());
-    tables.append_audit(seq, &hash, &bytes)
+    tables.append_audit(seq, &hash, &bytes)?;
+    // The head names the last entry: a trail cut short no longer ends where it says.
+    let head = json!({"seq": seq, "hash": hash}).to_string();
+    tables.set_meta(HEAD, head.as_bytes())
 }
+
+/// The store fact naming the trail's last entry.
+const HEAD: &str = "audit_head";
 
 /// What `coworker audit verify` reports.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -207,6 +213,9 @@ pub(crate) fn verify(read: &ReadTables) -> Result<AuditReport> {
         }
         Ok(())
     });
+    if outcome.is_ok() && broken.is_none() {
+        broken = check_head(read, expected_seq - 1, &expected_prev)?;
+    }
     match outcome {
         Ok(()) => Ok(AuditReport { entries, broken }),
         // A store whose pages no longer check out is a broken chain too.
@@ -219,6 +228,34 @@ pub(crate) fn verify(read: &ReadTables) -> Result<AuditReport> {
         }),
         Err(other) => Err(other),
     }
+}
+
+/// Does the trail end where its head says it does?
+fn check_head(read: &ReadTables, last_seq: u64, last_hash: &str) -> Result<Option<BrokenLink>> {
+    let Some(bytes) = read.meta(HEAD)? else {
+        return Ok((last_seq > 0).then(|| BrokenLink {
+            seq: last_seq,
+            reason: "the trail has entries but no head record: it was altered".into(),
+        }));
+    };
+    let head: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let head_seq = head.get("seq").and_then(Value::as_u64).unwrap_or(0);
+    let head_hash = head.get("hash").and_then(Value::as_str).unwrap_or_default();
+    if head_seq != last_seq {
+        return Ok(Some(BrokenLink {
+            seq: last_seq + 1,
+            reason: format!(
+                "the trail ends at entry {last_seq} but its head names entry {head_seq}: entries were removed"
+            ),
+        }));
+    }
+    if head_hash != last_hash {
+        return Ok(Some(BrokenLink {
+            seq: last_seq,
+            reason: "the last entry's hash is not the one the head records: it was altered".into(),
+        }));
+    }
+    Ok(None)
 }
 
 /// The refusal for any change to an audit entry.

@@ -45,6 +45,10 @@ const COUNTERS: TableDefinition<Bytes, Bytes> = TableDefinition::new("counters")
 /// Append-only: the store offers no way to replace or remove an entry.
 const AUDIT: TableDefinition<u64, Bytes> = TableDefinition::new("audit");
 
+/// Small facts about the store, by name (e.g. `audit_head`: the last audit entry's seq and
+/// hash, so a trail cut short is noticed).
+const META: TableDefinition<Bytes, Bytes> = TableDefinition::new("meta");
+
 /// The doctype whose documents are the audit trail's entries (kept in [`AUDIT`], never in
 /// the documents table).
 pub(crate) const AUDIT_TRAIL: &str = "Audit Trail";
@@ -266,6 +270,7 @@ pub(crate) struct ReadTables {
     run_index: ReadOnlyTable<Bytes, Bytes>,
     doc_index: ReadOnlyTable<Bytes, Bytes>,
     audit: ReadOnlyTable<u64, Bytes>,
+    meta: ReadOnlyTable<Bytes, Bytes>,
 }
 
 impl ReadTables {
@@ -276,7 +281,13 @@ impl ReadTables {
             run_index: txn.open_table(RUN_INDEX)?,
             doc_index: txn.open_table(DOC_INDEX)?,
             audit: txn.open_table(AUDIT)?,
+            meta: txn.open_table(META)?,
         })
+    }
+
+    /// A store fact by name.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.meta.get(key.as_bytes())?.map(|v| v.value().to_vec()))
     }
 
     /// Every audit entry, oldest first, as stored bytes (for verification).
@@ -360,6 +371,7 @@ enum TableKind {
     Docs,
     DocIndex,
     Counters,
+    Meta,
     Audit,
 }
 
@@ -378,6 +390,7 @@ pub(crate) struct WriteTables<'t> {
     doc_index: Table<'t, Bytes, Bytes>,
     counters: Table<'t, Bytes, Bytes>,
     audit: Table<'t, u64, Bytes>,
+    meta: Table<'t, Bytes, Bytes>,
     /// The last audit entry's sequence number and hash, once known in this job (saves
     /// re-reading it for every entry of a bulk change).
     audit_tail: Option<(u64, String)>,
@@ -410,6 +423,7 @@ impl<'t> WriteTables<'t> {
             doc_index: txn.open_table(DOC_INDEX)?,
             counters: txn.open_table(COUNTERS)?,
             audit: txn.open_table(AUDIT)?,
+            meta: txn.open_table(META)?,
             audit_tail: None,
             undo: Vec::new(),
         })
@@ -420,6 +434,7 @@ impl<'t> WriteTables<'t> {
             TableKind::Docs => &mut self.docs,
             TableKind::DocIndex => &mut self.doc_index,
             TableKind::Counters => &mut self.counters,
+            TableKind::Meta => &mut self.meta,
             TableKind::Audit => unreachable!("audit entries are undone by `rollback_to` directly"),
         }
     }
@@ -430,6 +445,12 @@ impl<'t> WriteTables<'t> {
             .audit
             .last()?
             .map(|(seq, bytes)| (seq.value(), bytes.value().to_vec())))
+    }
+
+    /// Set a store fact (taken back with the run like any change).
+    pub(crate) fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.set(TableKind::Meta, key.as_bytes().to_vec(), value)
+            .map(|_| ())
     }
 
     /// The remembered tail of the audit trail (see [`WriteTables::append_audit`]).

@@ -1276,3 +1276,36 @@ fn a_failed_nested_run_inside_a_successful_script_leaves_only_its_failure_entry(
     assert_eq!(sorted, wanted, "{new:#?}");
     assert_eq!(engine.verify_audit().unwrap().broken, None);
 }
+
+#[test]
+fn a_trail_cut_short_behind_the_engines_back_is_detected() {
+    let store = TempStore::new();
+    {
+        let engine = store.open();
+        for i in 0..3 {
+            ok(
+                &engine,
+                json!({"operation": "create", "into": "Note", "input": {"data": {"name": format!("n{i}")}}}),
+            );
+        }
+        assert!(engine.verify_audit().unwrap().broken.is_none());
+    }
+    // A tamperer with redb itself removes the newest entry: every remaining link still
+    // checks out, but the trail no longer ends where its head says.
+    {
+        use redb::ReadableTable;
+        const AUDIT: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("audit");
+        let db = redb::Database::open(&store.path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(AUDIT).unwrap();
+            let last = table.last().unwrap().map(|(k, _)| k.value()).unwrap();
+            table.remove(last).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let report = store.open().verify_audit().unwrap();
+    let broken = report.broken.expect("the removal is detected");
+    assert_eq!(broken.seq, 3, "{broken:?}");
+    assert!(broken.reason.contains("removed"), "{}", broken.reason);
+}
