@@ -345,6 +345,16 @@ fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
     }
 }
 
+/// The store at `db` for reading only: an embedding host may have it open for writing.
+/// (A store that does not exist yet is created, empty, as every command does.)
+fn open_to_read(db: &Path) -> Result<Engine, coworker::Error> {
+    if db.exists() {
+        Engine::open_read_only(db)
+    } else {
+        open(db)
+    }
+}
+
 fn acl(db: &Path, command: AclCommand) -> Result<ExitCode, Fatal> {
     let engine = open(db)?;
     match command {
@@ -360,10 +370,9 @@ fn acl(db: &Path, command: AclCommand) -> Result<ExitCode, Fatal> {
 }
 
 fn audit(db: &Path, command: AuditCommand) -> Result<ExitCode, Fatal> {
-    let engine = open(db)?;
     match command {
         AuditCommand::Verify => {
-            let report = engine.verify_audit()?;
+            let report = open_to_read(db)?.verify_audit()?;
             print_json(&serde_json::to_value(&report)?);
             Ok(if report.broken.is_none() {
                 ExitCode::SUCCESS
@@ -377,6 +386,7 @@ fn audit(db: &Path, command: AuditCommand) -> Result<ExitCode, Fatal> {
             owner,
             limit,
         } => {
+            let engine = open(db)?;
             let mut filter = serde_json::Map::new();
             for (key, value) in [("refDoctype", doctype), ("refName", name), ("owner", owner)] {
                 if let Some(value) = value {
@@ -398,7 +408,7 @@ fn audit(db: &Path, command: AuditCommand) -> Result<ExitCode, Fatal> {
 }
 
 fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
-    let engine = open(db)?;
+    let engine = open_to_read(db)?;
     match command {
         RunsCommand::Show { id } => match engine.get_run(&id)? {
             Some(run) => {

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::query::Doc;
 use crate::run::Run;
 use redb::{
-    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table,
-    TableDefinition, WriteTransaction,
+    ConcurrencyMode, Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
+    ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
 };
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -721,7 +721,7 @@ struct CommitState {
 
 /// The redb database and its group commit.
 pub(crate) struct Store {
-    db: Database,
+    db: Db,
     writer: Mutex<WriterState>,
     commit: Mutex<CommitState>,
     committed: Condvar,
@@ -748,26 +748,53 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The database: the one writer, or a reader sharing the file with it.
+enum Db {
+    Writer(Database),
+    Reader(ReadOnlyDatabase),
+}
+
 impl Store {
-    /// Open (or create) the store file.
+    /// Open (or create) the store file for writing. Other processes may open it read-only
+    /// meanwhile (`ConcurrencyMode::SingleWriter`) and follow its commits.
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .create(path)
             .map_err(|e| Error::Storage(format!("cannot open store {}: {e}", path.display())))?;
-        Self::init(db)
+        let txn = db.begin_write()?;
+        WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
+        txn.commit()?;
+        Ok(Self::with(Db::Writer(db)))
+    }
+
+    /// Open an existing store file to read it while another process may be writing it.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Self> {
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)
+            .map_err(|e| {
+                Error::Storage(format!("cannot open store {} to read: {e}", path.display()))
+            })?;
+        Ok(Self::with(Db::Reader(db)))
     }
 
     /// A store that lives in memory only.
     pub(crate) fn in_memory() -> Result<Self> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
-        Self::init(db)
-    }
-
-    fn init(db: Database) -> Result<Self> {
         let txn = db.begin_write()?;
         WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
         txn.commit()?;
-        Ok(Store {
+        Ok(Self::with(Db::Writer(db)))
+    }
+
+    /// Whether this store only reads (see [`Store::open_read_only`]).
+    pub(crate) fn read_only(&self) -> bool {
+        matches!(self.db, Db::Reader(_))
+    }
+
+    fn with(db: Db) -> Self {
+        Store {
             db,
             writer: Mutex::new(WriterState {
                 txn: None,
@@ -786,12 +813,15 @@ impl Store {
             flush_requested: AtomicBool::new(false),
             writers_in_flight: AtomicUsize::new(0),
             jobs_done: AtomicU64::new(0),
-        })
+        }
     }
 
     /// A consistent snapshot of everything committed so far.
     pub(crate) fn read(&self) -> Result<ReadTables> {
-        let txn = self.db.begin_read()?;
+        let txn = match &self.db {
+            Db::Writer(db) => db.begin_read()?,
+            Db::Reader(db) => db.begin_read()?,
+        };
         ReadTables::open(&txn)
     }
 
@@ -848,7 +878,12 @@ impl Store {
         let mut writer = lock(&self.writer);
         let writer = &mut *writer;
         if writer.txn.is_none() {
-            writer.txn = Some(self.db.begin_write()?);
+            let Db::Writer(db) = &self.db else {
+                return Err(Error::Storage(
+                    "the store was opened read-only: it cannot record or change anything".into(),
+                ));
+            };
+            writer.txn = Some(db.begin_write()?);
         }
         let txn = writer.txn.as_ref().expect("opened above");
         let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
@@ -963,7 +998,10 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         let waiting = !lock(&self.writer).pending.is_empty();
-        if waiting && let Err(e) = self.flush() {
+        if waiting
+            && !self.read_only()
+            && let Err(e) = self.flush()
+        {
             tracing::error!("records of read-only runs could not be written at close: {e}");
         }
     }

@@ -745,3 +745,41 @@ fn the_cli_and_the_library_give_the_same_runs() {
         );
     }
 }
+
+#[test]
+fn the_cli_reads_runs_and_audit_of_a_store_a_host_is_writing() {
+    let store = TempStore::new();
+    let host = store.open();
+    let created = host.run_value(json!({"operation": "create", "into": "Note",
+        "input": {"data": {"name": "n1"}}, "flowId": "shared"}));
+    assert!(created.success);
+    // The host keeps the store open for writing; the CLI reads alongside it.
+    let listed = cli_json(&store.path, &["runs", "list", "--flow", "shared"]);
+    assert_eq!(ids(&listed), [created.id.clone()]);
+    let shown = cli_json(&store.path, &["runs", "show", &created.id]);
+    assert_eq!(shown["id"], json!(created.id));
+    let verify = cli(&store.path).args(["audit", "verify"]).output().unwrap();
+    assert_eq!(code(&verify), 0, "{}", stderr(&verify));
+    // A second writer is refused clearly, and the host goes on.
+    let writer = cli(&store.path)
+        .args(["run", "--json", r#"{"operation":"select","from":"Note"}"#])
+        .output()
+        .unwrap();
+    assert_eq!(code(&writer), 2, "{}", stdout(&writer));
+    assert!(
+        stderr(&writer).contains("cannot open store"),
+        "{}",
+        stderr(&writer)
+    );
+    let later = host.run_value(json!({"operation": "create", "into": "Note",
+        "input": {"data": {"name": "n2"}}, "flowId": "shared"}));
+    assert!(later.success);
+    // The reader follows the host's commits.
+    assert_eq!(
+        cli_json(&store.path, &["runs", "list", "--flow", "shared"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

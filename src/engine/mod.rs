@@ -117,6 +117,13 @@ impl EngineBuilder {
         self.build(Store::open(path.as_ref())?)
     }
 
+    /// Open an existing store file only to read it (runs, their trees, the audit chain),
+    /// while another process — an embedding host — may be writing it. Such an engine
+    /// cannot execute requests: a run would have nowhere to be recorded.
+    pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Engine> {
+        Ok(self.engine_over(Store::open_read_only(path.as_ref())?))
+    }
+
     /// A store in memory, gone when the engine is dropped.
     pub fn in_memory(self) -> Result<Engine> {
         self.build(Store::in_memory()?)
@@ -138,7 +145,13 @@ impl EngineBuilder {
             }
             Ok(())
         })??;
-        let engine = Engine {
+        let engine = self.engine_over(store);
+        engine.compile_operations();
+        Ok(engine)
+    }
+
+    fn engine_over(self, store: Store) -> Engine {
+        Engine {
             owner: None,
             inner: Arc::new(Inner {
                 store,
@@ -149,9 +162,7 @@ impl EngineBuilder {
                 limiter: RateLimiter::default(),
                 hooks: self.hooks,
             }),
-        };
-        engine.compile_operations();
-        Ok(engine)
+        }
     }
 }
 
@@ -219,6 +230,12 @@ impl Engine {
     /// Open (or create) the store file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
         Self::builder().open(path)
+    }
+
+    /// Open an existing store file to read its runs and audit trail while another process
+    /// may be writing it (see [`EngineBuilder::open_read_only`]).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Engine> {
+        Self::builder().open_read_only(path)
     }
 
     /// A store in memory, for tests and scratch work.

@@ -57,6 +57,16 @@ impl Inner {
             Ok(request) => request,
             Err(error) => return self.reject(error, partial),
         };
+        if self.store.read_only() {
+            let mut run = Run::start(&request, None);
+            run.finish(
+                Err(Error::Storage(
+                    "this engine opened its store read-only: it cannot execute requests".into(),
+                )),
+                Instant::now(),
+            );
+            return run;
+        }
         let dry_run = request.options.dry_run.unwrap_or(false);
         let writes = !dry_run && self.registry.may_write(request.operation.as_deref());
         let outcome = if writes {
