@@ -755,7 +755,7 @@ fn the_cli_reads_runs_and_audit_of_a_store_a_host_is_writing() {
     assert!(created.success);
     // The host keeps the store open for writing; the CLI reads alongside it.
     let listed = cli_json(&store.path, &["runs", "list", "--flow", "shared"]);
-    assert_eq!(ids(&listed), [created.id.clone()]);
+    assert_eq!(ids(&listed), vec![created.id.clone()]);
     let shown = cli_json(&store.path, &["runs", "show", &created.id]);
     assert_eq!(shown["id"], json!(created.id));
     let verify = cli(&store.path).args(["audit", "verify"]).output().unwrap();
