@@ -755,11 +755,17 @@ enum Db {
 }
 
 impl Store {
-    /// Open (or create) the store file for writing. Other processes may open it read-only
-    /// meanwhile (`ConcurrencyMode::SingleWriter`) and follow its commits.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// Open (or create) the store file for writing. With `shared`, other processes may open
+    /// it read-only meanwhile and follow its commits (`ConcurrencyMode::SingleWriter`); that
+    /// costs a second fsync and file-lock calls per commit, so it is not the default.
+    pub(crate) fn open(path: &Path, shared: bool) -> Result<Self> {
+        let mode = if shared {
+            ConcurrencyMode::SingleWriter
+        } else {
+            ConcurrencyMode::ExclusiveWriter
+        };
         let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_concurrency_mode(mode)
             .create(path)
             .map_err(|e| Error::Storage(format!("cannot open store {}: {e}", path.display())))?;
         let txn = db.begin_write()?;
@@ -774,7 +780,11 @@ impl Store {
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .open_read_only(path)
             .map_err(|e| {
-                Error::Storage(format!("cannot open store {} to read: {e}", path.display()))
+                Error::Storage(format!(
+                    "cannot open store {} to read: {e} (a process that has it open for writing \
+                     must share it: EngineBuilder::share_with_readers)",
+                    path.display()
+                ))
             })?;
         Ok(Self::with(Db::Reader(db)))
     }

@@ -749,7 +749,10 @@ fn the_cli_and_the_library_give_the_same_runs() {
 #[test]
 fn the_cli_reads_runs_and_audit_of_a_store_a_host_is_writing() {
     let store = TempStore::new();
-    let host = store.open();
+    let host = coworker::Engine::builder()
+        .share_with_readers()
+        .open(&store.path)
+        .unwrap();
     let created = host.run_value(json!({"operation": "create", "into": "Note",
         "input": {"data": {"name": "n1"}}, "flowId": "shared"}));
     assert!(created.success);
@@ -781,5 +784,22 @@ fn the_cli_reads_runs_and_audit_of_a_store_a_host_is_writing() {
             .unwrap()
             .len(),
         2
+    );
+}
+
+#[test]
+fn a_host_that_does_not_share_its_store_is_named_in_the_readers_error() {
+    let store = TempStore::new();
+    let host = store.open();
+    assert!(
+        host.run_value(json!({"operation": "create", "into": "Note", "input": {"data": {"x": 1}}}))
+            .success
+    );
+    let listed = cli(&store.path).args(["runs", "list"]).output().unwrap();
+    assert_eq!(code(&listed), 2);
+    assert!(
+        stderr(&listed).contains("share_with_readers"),
+        "{}",
+        stderr(&listed)
     );
 }

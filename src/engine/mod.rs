@@ -67,6 +67,7 @@ fn now_rfc3339() -> String {
 pub struct EngineBuilder {
     registry: Registry,
     hooks: Hooks,
+    share_with_readers: bool,
 }
 
 impl Default for EngineBuilder {
@@ -77,6 +78,7 @@ impl Default for EngineBuilder {
         EngineBuilder {
             registry,
             hooks: Hooks::default(),
+            share_with_readers: false,
         }
     }
 }
@@ -112,9 +114,18 @@ impl EngineBuilder {
         self
     }
 
+    /// Let other processes read the store file while this engine writes it (the CLI's
+    /// `runs` and `audit verify`, [`Engine::open_read_only`]). Each durable commit then
+    /// costs a second fsync, so it is off by default.
+    pub fn share_with_readers(mut self) -> Self {
+        self.share_with_readers = true;
+        self
+    }
+
     /// Open (or create) the store file at `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Engine> {
-        self.build(Store::open(path.as_ref())?)
+        let store = Store::open(path.as_ref(), self.share_with_readers)?;
+        self.build(store)
     }
 
     /// Open an existing store file only to read it (runs, their trees, the audit chain),
