@@ -126,10 +126,8 @@ impl Query {
 
     /// Filter + sort + skip + take + project. Returns the page and the number of matches
     /// before skip and take.
-    #[allow(
-        dead_code,
-        reason = "the one-call form of the API (used by the tests); `ops` runs the stages itself"
-    )]
+    /// (The one-call form, for tests; `ops` runs the stages itself, with an index.)
+    #[cfg(test)]
     pub(crate) fn apply(&self, docs: impl IntoIterator<Item = Doc>) -> (Vec<Doc>, usize) {
         let keep = |d: &Doc| self.filter.as_ref().is_none_or(|f| f.matches(d));
         let matched: Vec<Doc> = docs.into_iter().filter(keep).collect();

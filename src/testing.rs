@@ -152,7 +152,6 @@ pub fn run_script_tests(dir: impl AsRef<Path>) -> Result<TestReport> {
             };
             let mut tests: Vec<String> = Sandbox::functions(&ast)
                 .into_iter()
-                .map(|(name, _)| name)
                 .filter(|name| name == "test" || name.starts_with("test_"))
                 .collect();
             tests.sort();

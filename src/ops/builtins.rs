@@ -211,15 +211,6 @@ fn validation_failed(doctype: &str, errors: Vec<FieldError>) -> Error {
     }
 }
 
-/// Today and now in Frappe's formats (UTC).
-fn today_and_now() -> (String, String) {
-    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
-    (
-        now.date().to_string(),
-        now.datetime().strftime("%Y-%m-%d %H:%M:%S").to_string(),
-    )
-}
-
 /// Validate one document of `doctype` (if it has a schema and validation is on).
 fn check(
     ctx: &OpContext<'_, '_>,
@@ -236,14 +227,11 @@ fn check(
     if ctx.request().options.validate == Some(false) || !ctx.operation().validate_schema {
         return Ok(());
     }
-    let (today, now) = today_and_now();
     let schema_of = |doctype: &str| ctx.schema(doctype);
     let checker = Checker {
         view: ctx.view(),
         schema_of: &schema_of,
         batch,
-        today: &today,
-        now: &now,
     };
     if let Mode::Create = mode {
         checker.apply_defaults(schema, doc)?;

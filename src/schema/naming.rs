@@ -74,59 +74,29 @@ pub(crate) fn name_for(
     doc: &Doc,
     names: Names<'_, '_>,
 ) -> Result<Option<String>> {
-    let (view, tables): (&dyn View, Option<&mut WriteTables<'_>>) = match names {
-        Names::Read(view) => (view, None),
-        Names::Write(tables) => {
-            let view: &dyn View = &*tables;
-            // A fresh random name only needs to read; counters need the tables.
-            if !matches!(
-                autoname.map(str::to_lowercase).as_deref(),
-                None | Some("" | "hash" | "random")
-            ) {
-                return name_with_counters(autoname, doctype, doc, tables);
-            }
-            return random_name(view, doctype).map(Some);
-        }
-    };
-    name_by_rule(autoname, doctype, doc, view, tables)
-}
-
-fn name_with_counters(
-    autoname: Option<&str>,
-    doctype: &str,
-    doc: &Doc,
-    tables: &mut WriteTables<'_>,
-) -> Result<Option<String>> {
-    // Random names are handled by the caller; no rule below reads the view.
-    struct NoDocs;
-    impl View for NoDocs {
-        fn get_doc(&self, _: &str, _: &str) -> Result<Option<Doc>> {
-            Ok(None)
-        }
-        fn scan_docs(&self, _: &str, _: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
-            Ok(())
-        }
-        fn get_run(&self, _: &str) -> Result<Option<crate::Run>> {
-            Ok(None)
-        }
-        fn index_lookup(&self, _: &str, _: &str, _: &Value) -> Result<Vec<String>> {
-            Ok(Vec::new())
-        }
+    let random = matches!(
+        autoname.map(|a| a.trim().to_lowercase()).as_deref(),
+        None | Some("" | "hash" | "random")
+    );
+    match names {
+        // A fresh random name only needs to read; the other rules never read.
+        Names::Read(view) if random => random_name(view, doctype).map(Some),
+        Names::Write(tables) if random => random_name(&*tables, doctype).map(Some),
+        Names::Read(_) => name_by_rule(autoname, doctype, doc, None),
+        Names::Write(tables) => name_by_rule(autoname, doctype, doc, Some(tables)),
     }
-    name_by_rule(autoname, doctype, doc, &NoDocs, Some(tables))
 }
 
+/// Every rule but the random one; `tables` is `None` in a dry run.
 fn name_by_rule(
     autoname: Option<&str>,
     doctype: &str,
     doc: &Doc,
-    view: &dyn View,
     tables: Option<&mut WriteTables<'_>>,
 ) -> Result<Option<String>> {
     let rule = autoname.unwrap_or("hash").trim();
     let lower = rule.to_lowercase();
     match lower.as_str() {
-        "" | "hash" | "random" => return random_name(view, doctype).map(Some),
         "prompt" => {
             return Err(invalid(
                 "name",

@@ -17,9 +17,6 @@ pub(crate) struct Checker<'a> {
     pub schema_of: &'a dyn Fn(&str) -> Result<Option<Arc<Schema>>>,
     /// Schemas saved by the same request (they may link to each other): name → istable.
     pub batch: &'a HashMap<String, bool>,
-    /// Today (`YYYY-MM-DD`) and now (`YYYY-MM-DD HH:MM:SS`), for `Today` / `now` defaults.
-    pub today: &'a str,
-    pub now: &'a str,
 }
 
 /// Create or update (with the document as it was).
@@ -98,8 +95,15 @@ impl Checker<'_> {
                 .trim()
                 .parse::<f64>()
                 .map_or(default.clone(), |n| json!(n)),
-            Kind::Date if text.eq_ignore_ascii_case("today") => json!(self.today),
-            Kind::Datetime if text.eq_ignore_ascii_case("now") => json!(self.now),
+            Kind::Date if text.eq_ignore_ascii_case("today") => json!(utc_now().date().to_string()),
+            Kind::Datetime if text.eq_ignore_ascii_case("now") => {
+                json!(
+                    utc_now()
+                        .datetime()
+                        .strftime("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                )
+            }
             _ => default.clone(),
         }
     }
@@ -580,6 +584,11 @@ impl Checker<'_> {
         }
         Ok(())
     }
+}
+
+/// The clock, read only for `Today` / `now` defaults (Frappe's formats, UTC).
+fn utc_now() -> jiff::Zoned {
+    jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC)
 }
 
 fn valid_temporal(kind: Kind, text: &str) -> bool {

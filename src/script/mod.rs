@@ -529,10 +529,10 @@ impl Sandbox {
     }
 
     /// Names of the script-defined functions of `ast` that take no parameters.
-    pub(crate) fn functions(ast: &AST) -> Vec<(String, usize)> {
+    pub(crate) fn functions(ast: &AST) -> Vec<String> {
         ast.iter_functions()
             .filter(|f| f.params.is_empty())
-            .map(|f| (f.name.to_string(), 0))
+            .map(|f| f.name.to_string())
             .collect()
     }
 

@@ -99,16 +99,13 @@ fn condition_source(condition: &str) -> Result<(String, Vec<Reference>)> {
     Ok((source, bound))
 }
 
-/// What a save-time check needs to know about operations.
-pub(crate) trait OperationExists {
-    /// Whether `name` resolves to an operation.
-    fn exists(&self, name: &str) -> bool;
-}
+/// Whether an operation name resolves (what a save-time check needs to know of operations).
+pub(crate) type OperationExists<'a> = &'a dyn Fn(&str) -> bool;
 
 /// Check a template (or an inline workflow) before it is saved or run: step ids unique,
 /// references to earlier steps / input / variables only, known operations, `if`
 /// expressions that compile, no direct self-inclusion.
-pub(crate) fn check(name: Option<&str>, children: &Value, ops: &dyn OperationExists) -> Result<()> {
+pub(crate) fn check(name: Option<&str>, children: &Value, ops: OperationExists<'_>) -> Result<()> {
     let Value::Array(steps) = children else {
         return Err(Error::bad_request("`children` must be an array of steps"));
     };
@@ -122,7 +119,7 @@ fn check_steps(
     steps: &[Value],
     known: &mut HashSet<String>,
     ids: &mut HashSet<String>,
-    ops: &dyn OperationExists,
+    ops: OperationExists<'_>,
     path: &str,
 ) -> Result<()> {
     for (i, step) in steps.iter().enumerate() {
@@ -259,7 +256,7 @@ fn check_steps(
                 .ok_or_else(|| {
                     Error::bad_request(format!("{here}: a step needs an `operation`"))
                 })?;
-            if !ops.exists(operation) {
+            if !ops(operation) {
                 return Err(Error::new(
                     ErrorCode::UnknownOperation,
                     format!("{here}: unknown operation `{operation}`"),
@@ -292,7 +289,7 @@ fn check_steps(
                 .get("operation")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if !ops.exists(operation) {
+            if !ops(operation) {
                 return Err(Error::new(
                     ErrorCode::UnknownOperation,
                     format!("{here}.onError: unknown operation `{operation}`"),
@@ -666,7 +663,9 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
         ),
         other => other.clone(),
     };
-    check(name.as_deref(), &children, &OpsOf(ctx))?;
+    check(name.as_deref(), &children, &|op: &str| {
+        ctx.operation_exists(op)
+    })?;
     let mut scope = Scope::new();
     scope.insert("input".into(), input);
     scope.insert("variables".into(), variables);
@@ -686,20 +685,11 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     Ok(json!({"template": name, "version": version, "steps": executor.records}))
 }
 
-/// Operation lookups through a run's context.
-struct OpsOf<'a, 'c, 't>(&'a OpContext<'c, 't>);
-
-impl OperationExists for OpsOf<'_, '_, '_> {
-    fn exists(&self, name: &str) -> bool {
-        self.0.operation_exists(name)
-    }
-}
-
 /// Save-time check of a `Workflow Template` document.
 pub(crate) fn check_template_doc(ctx: &OpContext<'_, '_>, doc: &Doc) -> Result<()> {
     let name = doc.get("name").and_then(Value::as_str);
     let children = doc.get("children").cloned().unwrap_or(Value::Null);
-    check(name, &children, &OpsOf(ctx)).map_err(|e| {
+    check(name, &children, &|op: &str| ctx.operation_exists(op)).map_err(|e| {
         let error = e.to_run_error();
         Error::new(
             error.code,
