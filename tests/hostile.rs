@@ -776,22 +776,22 @@ fn check_bug(name: &str) {
 }
 
 #[test]
-fn bug_sleep_is_exposed_and_ignores_the_deadline() {
+fn regression_sleep_is_not_exposed_to_scripts() {
     check_bug("sleep_past_the_deadline");
 }
 
 #[test]
-fn bug_map_growth_by_indexing_skips_max_map_size() {
+fn regression_map_growth_by_indexing_is_held_to_max_map_size() {
     check_bug("map_growth_by_indexing");
 }
 
 #[test]
-fn bug_parent_timeout_does_not_cover_nested_runs() {
+fn regression_a_parents_timeout_covers_its_nested_runs() {
     check_bug("parent_timeout_covers_nested_runs");
 }
 
 #[test]
-fn bug_runtime_parse_error_is_reported_as_a_compile_error() {
+fn regression_a_runtime_parse_error_is_a_script_error() {
     check_bug("function_pointer_to_eval");
 }
 
