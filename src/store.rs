@@ -1022,13 +1022,15 @@ impl Store {
                     // Before the commit: caches filled from now on are suspect until after it.
                     self.schema_generation.fetch_add(1, Ordering::SeqCst);
                 }
-                // Records of read-only runs ride along; they stay readable from memory
-                // until the commit is done.
-                let txn = writer.txn.take();
                 // Waiting records ride along with a commit that happens anyway (or a flush):
                 // they never cost an fsync of their own.
                 let dirty = self.batch_dirty.swap(false, Ordering::SeqCst)
                     | self.flush_requested.swap(false, Ordering::SeqCst);
+                // A batch that changed nothing keeps its transaction open for the next one:
+                // there is nothing to commit or undo, and no begin and abort to pay per run.
+                // Records of read-only runs ride along; they stay readable from memory
+                // until the commit is done.
+                let txn = if dirty { writer.txn.take() } else { None };
                 let records = match (&txn, dirty && !writer.pending.is_empty()) {
                     (Some(txn), true) => {
                         // The commit is decided already: these writes must not mark the next
@@ -1045,14 +1047,10 @@ impl Store {
                     }
                     _ => Ok(0),
                 };
-                (taken, txn.map(|txn| (txn, dirty)), changed, records)
+                (taken, txn, changed, records)
             };
             let outcome = match (txn, records) {
-                // Nothing to keep: abort instead of paying an fsync for an empty commit.
-                (Some((txn, false)), Ok(records)) => {
-                    txn.abort().map_err(|e| e.to_string()).map(|()| records)
-                }
-                (Some((mut txn, true)), Ok(records)) => txn
+                (Some(mut txn), Ok(records)) => txn
                     .set_durability(Durability::Immediate)
                     .map_err(|e| e.to_string())
                     .and_then(|()| txn.commit().map_err(|e| e.to_string()))
@@ -1089,6 +1087,12 @@ impl Drop for Store {
             && let Err(e) = self.flush()
         {
             tracing::error!("records of read-only runs could not be written at close: {e}");
+        }
+        // A transaction kept open by batches that changed nothing holds nothing to keep.
+        if let Some(txn) = lock(&self.writer).txn.take()
+            && let Err(e) = txn.abort()
+        {
+            tracing::error!("the idle write transaction could not be closed: {e}");
         }
     }
 }
