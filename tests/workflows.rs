@@ -1085,10 +1085,12 @@ fn retries_come_before_the_fallback() {
 #[test]
 fn a_step_that_outlives_its_timeout_fails_with_timeout() {
     let engine = engine();
-    op(
+    // An operations budget no 30 ms loop reaches, so the clock is what stops it.
+    ok(
         &engine,
-        "slow",
-        r#"run(#{operation: "create", into: "Scratch", input: #{data: #{t: 1}}}); let i = 0; loop { i += 1; }"#,
+        json!({"operation": "create", "into": "Operation", "input": {"data": {"name": "slow",
+            "limits": {"maxOperations": 1_000_000_000u64},
+            "handlerCode": r#"run(#{operation: "create", into: "Scratch", input: #{data: #{t: 1}}}); let i = 0; loop { i += 1; }"#}}}),
     );
     let started = std::time::Instant::now();
     let run = inline(
@@ -1423,6 +1425,41 @@ fn an_unknown_template_is_not_found_naming_it() {
     // Neither a template nor inline steps.
     let run = engine.run_value(json!({"operation": "workflow", "input": {}}));
     assert!(!run.success);
+}
+
+/// A template is checked again when what it names changes: deleting an operation it uses
+/// makes its next run fail, and a deleted template is not found, however often it ran before.
+#[test]
+fn a_template_whose_operation_or_itself_is_deleted_stops_running() {
+    let engine = engine();
+    op(&engine, "helper", "42");
+    template(
+        &engine,
+        "Uses Helper",
+        json!([{"id": "h", "operation": "helper"}]),
+    );
+    for _ in 0..3 {
+        let run = run_template(&engine, "Uses Helper", json!({}));
+        assert!(run.success, "{:?}", run.error);
+        assert_eq!(step(&run, "h")["output"], json!(42));
+    }
+    ok(
+        &engine,
+        json!({"operation": "delete", "from": "Operation", "input": {"name": "helper"}}),
+    );
+    let run = run_template(&engine, "Uses Helper", json!({}));
+    assert!(!run.success, "the deleted operation is noticed");
+    assert!(
+        error(&run).message.contains("helper"),
+        "{}",
+        error(&run).message
+    );
+    ok(
+        &engine,
+        json!({"operation": "delete", "from": "Workflow Template", "input": {"name": "Uses Helper"}}),
+    );
+    let run = run_template(&engine, "Uses Helper", json!({}));
+    assert_eq!(error(&run).code.as_str(), "NOT_FOUND");
 }
 
 // --- 3. checked at save -------------------------------------------------------------------------

@@ -183,6 +183,21 @@ impl<'t> OpContext<'_, 't> {
             })
     }
 
+    /// The workflow template `name`, as this run sees it: read, versioned and checked once
+    /// per meta generation (templates and the operations they name are meta documents).
+    pub(crate) fn template(&self, name: &str) -> Result<Option<Arc<crate::workflow::Template>>> {
+        let store = &self.inner.store;
+        let generation = self.inner.meta_generation(self.tx);
+        self.inner.templates.get(
+            self.tx.view(),
+            crate::workflow::TEMPLATE,
+            name,
+            generation,
+            || store.schema_generation(),
+            |doc| crate::workflow::Template::from_doc(doc, &|op: &str| self.operation_exists(op)),
+        )
+    }
+
     /// The user documents must belong to when the owner may touch only their own
     /// (`if_owner` permissions); `None` when the grant covers every document.
     pub(crate) fn own_only(&self) -> Option<&str> {

@@ -170,6 +170,7 @@ impl EngineBuilder {
                 schemas: SchemaCache::default(),
                 settings: MetaCache::default(),
                 users: MetaCache::default(),
+                templates: MetaCache::default(),
                 limiter: RateLimiter::default(),
                 hooks: self.hooks,
             }),
@@ -206,6 +207,8 @@ struct Inner {
     /// Access control settings (the `System Settings` document `acl`).
     settings: MetaCache<acl::Settings>,
     users: MetaCache<Doc>,
+    /// Workflow templates, read, versioned and checked once per meta generation.
+    templates: MetaCache<crate::workflow::Template>,
     limiter: RateLimiter,
     hooks: Hooks,
 }

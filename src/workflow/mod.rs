@@ -18,6 +18,7 @@ use refs::{Reference, Scope, references, resolve};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The doctype of workflow templates.
@@ -624,26 +625,66 @@ impl Executor<'_, '_, '_> {
     }
 }
 
+/// A workflow's steps as the executor runs them: a saved template (cached, see
+/// [`OpContext::template`]) or inline steps, checked.
+pub(crate) struct Template {
+    name: Option<String>,
+    version: Option<String>,
+    steps: Vec<Value>,
+    variables: Value,
+}
+
+impl Template {
+    /// A saved template, versioned and checked.
+    pub(crate) fn from_doc(doc: &Doc, ops: OperationExists<'_>) -> Result<Template> {
+        let name = doc.get("name").and_then(Value::as_str);
+        let children = doc.get("children").cloned().unwrap_or(Value::Null);
+        Template::checked(
+            name,
+            Some(version_of(doc)),
+            children,
+            doc.get("variables"),
+            ops,
+        )
+    }
+
+    fn checked(
+        name: Option<&str>,
+        version: Option<String>,
+        children: Value,
+        variables: Option<&Value>,
+        ops: OperationExists<'_>,
+    ) -> Result<Template> {
+        check(name, &children, ops)?;
+        let Value::Array(steps) = children else {
+            return Err(Error::bad_request("`children` must be an array of steps"));
+        };
+        Ok(Template {
+            name: name.map(str::to_string),
+            version,
+            steps,
+            variables: variables.cloned().unwrap_or(Value::Null),
+        })
+    }
+}
+
 /// The `workflow` operation: load the template (or take `input.children`), check it, run
 /// its steps. Output: `{template, version, steps: [{id, runId, status, output}]}`.
 pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     let request = ctx.request();
-    let (name, children, variables, version) = match &request.template {
-        Some(name) => {
-            let doc = ctx.view().get_doc(TEMPLATE, name)?.ok_or_else(|| {
-                Error::not_found(format!("workflow template `{name}` does not exist"))
-                    .with_details(json!({"template": name}))
-            })?;
-            let version = version_of(&doc);
-            (
-                Some(name.clone()),
-                doc.get("children").cloned().unwrap_or(Value::Null),
-                doc.get("variables").cloned().unwrap_or(Value::Null),
-                Some(version),
-            )
-        }
+    let template = match &request.template {
+        Some(name) => ctx.template(name)?.ok_or_else(|| {
+            Error::not_found(format!("workflow template `{name}` does not exist"))
+                .with_details(json!({"template": name}))
+        })?,
         None => match request.input.get("children") {
-            Some(children) => (None, children.clone(), Value::Null, None),
+            Some(children) => Arc::new(Template::checked(
+                None,
+                None,
+                children.clone(),
+                None,
+                &|op: &str| ctx.operation_exists(op),
+            )?),
             None => {
                 return Err(Error::new(
                     ErrorCode::MissingTarget,
@@ -652,9 +693,10 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
             }
         },
     };
+    let request = ctx.request();
     // The workflow's own input, without the inline steps.
     let input = match &request.input {
-        Value::Object(fields) if name.is_none() => Value::Object(
+        Value::Object(fields) if template.name.is_none() => Value::Object(
             fields
                 .iter()
                 .filter(|(k, _)| *k != "children")
@@ -663,26 +705,20 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
         ),
         other => other.clone(),
     };
-    check(name.as_deref(), &children, &|op: &str| {
-        ctx.operation_exists(op)
-    })?;
     let mut scope = Scope::new();
     scope.insert("input".into(), input);
-    scope.insert("variables".into(), variables);
+    scope.insert("variables".into(), template.variables.clone());
     scope.insert(
         "prev".into(),
         json!({"output": null, "status": "none", "runId": null}),
     );
-    let Value::Array(steps) = children else {
-        return Err(Error::bad_request("`children` must be an array of steps"));
-    };
     let mut executor = Executor {
         ctx,
         started: 0,
         records: Vec::new(),
     };
-    executor.run_steps(&steps, &mut scope, "", true)?;
-    Ok(json!({"template": name, "version": version, "steps": executor.records}))
+    executor.run_steps(&template.steps, &mut scope, "", true)?;
+    Ok(json!({"template": template.name, "version": template.version, "steps": executor.records}))
 }
 
 /// Save-time check of a `Workflow Template` document.
