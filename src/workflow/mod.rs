@@ -311,21 +311,28 @@ fn check_steps(
     Ok(())
 }
 
-/// One step's result, as `output.steps` lists it and references see it.
+/// One step's result, as `output.steps` lists it and references see it. (Built by hand:
+/// `json!` would copy `output` through serde.)
 fn record(id: &str, run: Option<&Run>, status: &str, output: Value, error: Option<Value>) -> Value {
-    let mut entry =
-        json!({"id": id, "runId": run.map(|r| r.id.clone()), "status": status, "output": output});
+    let mut entry = Map::with_capacity(5);
+    entry.insert("id".into(), Value::String(id.to_string()));
+    let run_id = run.map_or(Value::Null, |r| Value::String(r.id.clone()));
+    entry.insert("runId".into(), run_id);
+    entry.insert("status".into(), Value::String(status.to_string()));
+    entry.insert("output".into(), output);
     if let Some(error) = error {
-        entry["error"] = error;
+        entry.insert("error".into(), error);
     }
-    entry
+    Value::Object(entry)
 }
 
 /// Executes one workflow run.
 struct Executor<'x, 'c, 't> {
     ctx: &'x mut OpContext<'c, 't>,
     started: usize,
-    records: Vec<Value>,
+    /// The scope keys of the steps `output.steps` lists, in order (their records are taken
+    /// from the scope at the end rather than copied as they go).
+    listed: Vec<String>,
 }
 
 /// A failed step that stops the workflow: its code, message and where.
@@ -496,9 +503,18 @@ impl Executor<'_, '_, '_> {
         };
         match run.error.clone() {
             None => {
-                let entry = record(&id, Some(&run), "completed", run.output.clone(), None);
+                // Only `map` collects what its steps return; listed steps' outputs are read
+                // from their records, so they are not copied here.
+                let output = if listed {
+                    Value::Null
+                } else {
+                    run.output.clone()
+                };
+                let mut run = run;
+                let taken = run.output.take();
+                let entry = record(&id, Some(&run), "completed", taken, None);
                 self.note(&key, entry, scope, listed);
-                Ok(run.output)
+                Ok(output)
             }
             Some(error) => self.fail_or_rescue(step, &id, &key, Some(&run), &error, scope, listed),
         }
@@ -605,9 +621,26 @@ impl Executor<'_, '_, '_> {
             scope.insert("prev".into(), json!({ refs::PREV_KEY: key }));
         }
         if listed {
-            self.records.push(entry.clone());
+            self.listed.push(key.to_string());
         }
         scope.insert(key.to_string(), entry);
+    }
+
+    /// The records of the listed steps, in order, taken out of the final scope.
+    fn records(&self, scope: &mut Scope) -> Vec<Value> {
+        self.listed
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let listed_again = self.listed[i + 1..].contains(key);
+                let entry = if listed_again {
+                    scope.get(key).cloned()
+                } else {
+                    scope.remove(key)
+                };
+                entry.unwrap_or(Value::Null)
+            })
+            .collect()
     }
 
     fn condition(&self, condition: &str, scope: &Scope) -> Result<bool> {
@@ -715,10 +748,15 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     let mut executor = Executor {
         ctx,
         started: 0,
-        records: Vec::new(),
+        listed: Vec::new(),
     };
     executor.run_steps(&template.steps, &mut scope, "", true)?;
-    Ok(json!({"template": template.name, "version": template.version, "steps": executor.records}))
+    let steps = executor.records(&mut scope);
+    let mut output = Map::with_capacity(3);
+    output.insert("template".into(), json!(template.name));
+    output.insert("version".into(), json!(template.version));
+    output.insert("steps".into(), Value::Array(steps));
+    Ok(Value::Object(output))
 }
 
 /// Save-time check of a `Workflow Template` document.
