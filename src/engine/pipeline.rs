@@ -15,7 +15,7 @@ use crate::run::{Run, RunRequest, RunStatus};
 use crate::script::{HostCall, Sandbox};
 use crate::store::AUDIT_TRAIL;
 use crate::store::{ReadTables, View, WriteTables};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
@@ -513,7 +513,10 @@ fn stored_form(run: &Run) -> Run {
                 .iter()
                 .map(|doc| doc.get("name").cloned().unwrap_or(Value::Null))
                 .collect();
-            json!({"names": names, "meta": run.output.get("meta")})
+            let mut output = Map::with_capacity(2);
+            output.insert("names".into(), Value::Array(names));
+            output.insert("meta".into(), run.output.get("meta").cloned().into());
+            Value::Object(output)
         }
         (Some("workflow"), true) => {
             let steps: Vec<Value> = run.output["steps"]
@@ -531,7 +534,11 @@ fn stored_form(run: &Run) -> Run {
                     other => other.clone(),
                 })
                 .collect();
-            json!({"template": run.output["template"], "version": run.output["version"], "steps": steps})
+            let mut output = Map::with_capacity(3);
+            output.insert("template".into(), run.output["template"].clone());
+            output.insert("version".into(), run.output["version"].clone());
+            output.insert("steps".into(), Value::Array(steps));
+            Value::Object(output)
         }
         _ => return run.clone(),
     };

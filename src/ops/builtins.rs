@@ -152,7 +152,8 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         meta["truncated"] = json!(true);
         meta["limit"] = json!(MAX_SELECT_ROWS);
     }
-    let mut output = json!({"data": page, "meta": meta});
+    let mut output = data_output(page);
+    output["meta"] = meta;
     let include_schema = ctx.request().options.include_schema;
     if include_schema.unwrap_or(ctx.operation().include_schema) {
         output["schema"] = schema.map_or(Value::Null, |s| Value::Object(s.doc.clone()));
@@ -390,7 +391,7 @@ fn correct_audit(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
         )?;
         written.push(Value::Object(extra));
     }
-    Ok(json!({ "data": written }))
+    Ok(data_output(written))
 }
 
 fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
@@ -560,7 +561,7 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     if !errors.is_empty() {
         return Err(validation_failed(doctype, errors));
     }
-    Ok(json!({"data": created}))
+    Ok(data_output(created))
 }
 
 /// The documents an update or delete targets: `input.name` (must exist) or `input.where`.
@@ -681,7 +682,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     if !errors.is_empty() {
         return Err(validation_failed(doctype, errors));
     }
-    Ok(json!({"data": updated}))
+    Ok(data_output(updated))
 }
 
 fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
@@ -708,5 +709,13 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         ctx.audit(Action::Delete, doctype, &name, Map::new())?;
         deleted.push(json!(name));
     }
-    Ok(json!({"data": deleted}))
+    Ok(data_output(deleted))
+}
+
+/// `{"data": documents}`, the output of the built-in operations. (Built by hand: `json!`
+/// would copy every document through serde.)
+fn data_output(documents: Vec<Value>) -> Value {
+    let mut output = Map::with_capacity(2);
+    output.insert("data".into(), Value::Array(documents));
+    Value::Object(output)
 }
