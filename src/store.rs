@@ -73,11 +73,25 @@ const MAX_PENDING_RECORDS: usize = 1024;
 /// Reads one indexed value off a run.
 type RunField = fn(&Run) -> Option<&str>;
 
-/// The run-index fields, with how each reads its value off a run.
+/// The run-index fields, with how each reads its value off a run when the run needs an
+/// entry for it. Entries the chain already implies are left out (most runs of a flow are
+/// its root's chain; most steps are children of their chain's root), which halves the
+/// entries of a workflow's runs; [`View::run_ids_where`] looks in the chain for them.
 const RUN_INDEX_FIELDS: [(&str, RunField); 5] = [
-    ("flow", |r| r.flow_id.as_deref()),
-    ("chain", |r| Some(r.chain_id.as_str())),
-    ("parent", |r| r.parent_run_id.as_deref()),
+    // The root of a chain is found by its id.
+    ("chain", |r| {
+        (r.chain_id != r.id).then_some(r.chain_id.as_str())
+    }),
+    ("flow", |r| {
+        r.flow_id
+            .as_deref()
+            .filter(|flow| *flow != r.chain_id.as_str())
+    }),
+    ("parent", |r| {
+        r.parent_run_id
+            .as_deref()
+            .filter(|parent| *parent != r.chain_id.as_str())
+    }),
     ("owner", |r| r.owner.as_deref()),
     ("status", |r| Some(r.status.as_str())),
 ];
@@ -302,8 +316,26 @@ impl ReadTables {
         Ok(())
     }
 
+    /// Ids of the runs that may have `field = value`, oldest first: those indexed under it
+    /// and, for `chain`, `flow` and `parent`, the chain `value` itself, where runs whose entry
+    /// the chain implies are (see [`RUN_INDEX_FIELDS`]). Callers check each run's field.
+    pub(crate) fn run_ids_where(&self, field: &str, value: &str) -> Result<Vec<String>> {
+        let mut ids = self.run_ids_by(field, value)?;
+        if matches!(field, "chain" | "flow" | "parent") {
+            if field != "chain" {
+                ids.extend(self.run_ids_by("chain", value)?);
+            }
+            if self.runs.get(value.as_bytes())?.is_some() {
+                ids.push(value.to_string());
+            }
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        Ok(ids)
+    }
+
     /// Run ids indexed under `field = value`, oldest first.
-    pub(crate) fn run_ids_by(&self, field: &str, value: &str) -> Result<Vec<String>> {
+    fn run_ids_by(&self, field: &str, value: &str) -> Result<Vec<String>> {
         let start = run_index_key(field, value, "");
         let end = prefix_end(&start);
         let mut ids = Vec::new();

@@ -1930,6 +1930,22 @@ fn runs_are_listed_by_chain_flow_parent_owner_status_and_time() {
         })
         .unwrap();
     assert_eq!(ids(&parent), stored(&engine, &run.id).child_run_ids);
+    // Deeper in the tree too (a step's own children), for every run that has children.
+    let mut deeper = 0;
+    for node in all
+        .iter()
+        .filter(|r| r.id != run.id && !r.child_run_ids.is_empty())
+    {
+        let children = engine
+            .list_runs(&RunQuery {
+                parent_run_id: Some(node.id.clone()),
+                ..query()
+            })
+            .unwrap();
+        assert_eq!(ids(&children), node.child_run_ids);
+        deeper += 1;
+    }
+    assert!(deeper > 0, "the traced workflow has a step with children");
 
     let owned = engine
         .list_runs(&RunQuery {

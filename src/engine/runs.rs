@@ -99,7 +99,7 @@ impl Engine {
         let mut runs = match filters.iter().find(|(_, v)| v.is_some()) {
             Some((field, Some(value))) => {
                 let mut runs = Vec::new();
-                for id in read.run_ids_by(field, value)? {
+                for id in read.run_ids_where(field, value)? {
                     if let Some(run) = read.get_run(&id)?
                         && matches(&run)
                     {
