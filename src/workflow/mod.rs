@@ -364,33 +364,41 @@ impl Executor<'_, '_, '_> {
 
     /// Run a resolved request as a step run; a request that does not resolve or parse is a
     /// failed step run too.
+    ///
+    /// `request` is a step (`is_step`: its control keys are left out) or an `onError`
+    /// request (taken whole).
+    #[allow(clippy::too_many_arguments, reason = "the step's parts, each needed")]
     fn run_request(
         &mut self,
-        request: &Value,
+        request: &Map<String, Value>,
+        is_step: bool,
         scope: &Scope,
         step: &str,
         attempt: u32,
         timeout: Option<u64>,
     ) -> Result<Run> {
         self.budget()?;
-        let resolved = match resolve(request, scope) {
-            Ok(Value::Object(mut resolved)) => {
-                resolved.insert("stepId".into(), json!(step));
-                if let Some(timeout) = timeout {
-                    let options = resolved.entry("options").or_insert_with(|| json!({}));
-                    if let Value::Object(options) = options {
-                        options.insert("timeoutMs".into(), json!(timeout));
-                    }
-                }
-                Value::Object(resolved)
-            }
-            Ok(_) => return Err(Error::internal("a step request resolved to a non-object")),
+        // Resolved straight from the step: the request part is never copied first.
+        let resolved: Result<Map<String, Value>> = request
+            .iter()
+            .filter(|(key, _)| !(is_step && CONTROL_KEYS.contains(&key.as_str())))
+            .map(|(key, value)| Ok((key.clone(), resolve(value, scope)?)))
+            .collect();
+        let mut resolved = match resolved {
+            Ok(resolved) => resolved,
             Err(error) => {
                 let operation = request.get("operation").and_then(Value::as_str);
                 return Ok(self.ctx.fail_child(error, step, operation));
             }
         };
-        Ok(self.ctx.run_attempt(resolved, attempt))
+        resolved.insert("stepId".into(), Value::String(step.to_string()));
+        if let Some(timeout) = timeout {
+            let options = resolved.entry("options").or_insert_with(|| json!({}));
+            if let Value::Object(options) = options {
+                options.insert("timeoutMs".into(), json!(timeout));
+            }
+        }
+        Ok(self.ctx.run_attempt(Value::Object(resolved), attempt))
     }
 
     fn run_steps(
@@ -490,11 +498,10 @@ impl Executor<'_, '_, '_> {
                 }
             }
         }
-        let request = request_part(step);
         let timeout = step.get("timeoutMs").and_then(Value::as_u64);
         let mut attempt = 1;
         let run = loop {
-            let run = self.run_request(&request, scope, &id, attempt, timeout)?;
+            let run = self.run_request(step, true, scope, &id, attempt, timeout)?;
             if run.success || u64::from(attempt) > retries {
                 break run;
             }
@@ -543,8 +550,19 @@ impl Executor<'_, '_, '_> {
         let mut fallback_scope = scope.clone();
         fallback_scope.insert("error".into(), error_value.clone());
         fallback_scope.insert(key.to_string(), failed.clone());
-        let rescue =
-            self.run_request(fallback, &fallback_scope, &format!("{id}.onError"), 1, None)?;
+        let Value::Object(fallback) = fallback else {
+            return Err(Error::bad_request(format!(
+                "step `{id}`: `onError` must be a request"
+            )));
+        };
+        let rescue = self.run_request(
+            fallback,
+            false,
+            &fallback_scope,
+            &format!("{id}.onError"),
+            1,
+            None,
+        )?;
         if let Some(rescue_error) = &rescue.error {
             self.note(key, failed, scope, listed);
             return Err(stop(&format!("{id}.onError"), Some(&rescue), rescue_error));
