@@ -1,14 +1,15 @@
 //! The redb store: documents, run records and their indexes, and the group commit.
 //!
-//! Every table is declared once, below. Writes go through [`Store::write`]: all concurrent
+//! Every table is declared once, below. Writes go through [`Shared::write`]: all concurrent
 //! writers share one redb write transaction and one fsync (group commit); each writer's
 //! changes are recorded in an undo log so a failed run can be rolled back inside the shared
 //! transaction (redb refuses savepoints in a transaction that already wrote, so an undo log
 //! is how one run's writes are taken back without touching its neighbours').
 //!
-//! Runs that write nothing hand their records to [`Store::record_later`]: they are written by
-//! the next write transaction, [`Store::flush`], or when the store is dropped. A crash can
-//! lose those records, never a document.
+//! Runs that write nothing hand their records to [`Shared::record_later`]: they are written by
+//! the next write transaction, [`Shared::flush`], a background writer once 1,024 wait, or
+//! when the store is dropped. A crash can lose those records, never a document. They have a
+//! lock of their own, so a read-only run never waits for a writer or a commit.
 //!
 //! This module must never interpret documents beyond their key: validation, queries and
 //! permissions live elsewhere.
@@ -24,7 +25,8 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 type Bytes = &'static [u8];
@@ -54,7 +56,7 @@ const META: TableDefinition<Bytes, Bytes> = TableDefinition::new("meta");
 pub(crate) const AUDIT_TRAIL: &str = "Audit Trail";
 
 /// Doctypes whose documents describe how others are handled (schemas, operations):
-/// writing one changes the meta generation (see [`Store::schema_generation`]).
+/// writing one changes the meta generation (see [`Shared::schema_generation`]).
 const META_DOCTYPES: [&str; 6] = [
     "Schema",
     "Operation",
@@ -734,13 +736,23 @@ impl Drop for WriteTables<'_> {
 
 impl_view!(WriteTables<'_>);
 
-/// The open shared write transaction and the records waiting to be written.
+/// The open shared write transaction.
 struct WriterState {
     txn: Option<WriteTransaction>,
     /// The number of the batch the open transaction will commit as.
     batch: u64,
-    /// Records of read-only runs not yet written.
-    pending: Vec<Run>,
+}
+
+/// Records of runs that wrote nothing, kept in memory until a commit writes them. They have
+/// a lock of their own, so read-only runs never wait for writers or for a commit.
+#[derive(Default)]
+struct Waiting {
+    /// Not yet taken by a commit, oldest first.
+    runs: Vec<Run>,
+    /// Taken by the commit in progress, and readable here until it is durable.
+    writing: Arc<Vec<Run>>,
+    /// The store is closing: the background writer stops.
+    closing: bool,
 }
 
 /// Which batches are durable.
@@ -751,10 +763,27 @@ struct CommitState {
     failures: VecDeque<(u64, String)>,
 }
 
-/// The redb database and its group commit.
+/// The store: the shared state, and the background writer of waiting records (which
+/// holds the shared state too, and is stopped and joined when the store is dropped).
 pub(crate) struct Store {
+    shared: Arc<Shared>,
+    background: Option<JoinHandle<()>>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// The redb database and its group commit.
+pub(crate) struct Shared {
     db: Db,
     writer: Mutex<WriterState>,
+    waiting: Mutex<Waiting>,
+    /// Wakes the background writer when enough records wait.
+    records_waiting: Condvar,
     commit: Mutex<CommitState>,
     committed: Condvar,
     /// Changes whenever committed schemas may have changed; caches of schemas compare it.
@@ -770,6 +799,8 @@ pub(crate) struct Store {
     writers_in_flight: AtomicUsize,
     /// Jobs finished so far (how a committer sees the writers it waits for arrive).
     jobs_done: AtomicU64,
+    /// Whether a background writer writes waiting records (else runs do, when enough wait).
+    background_writer: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -858,6 +889,44 @@ fn remove_abandoned(dir: &Path, prefix: &str) {
 
 impl Store {
     /// Open (or create) the store file for writing. With `shared`, other processes may open
+    /// it read-only meanwhile (see [`Shared::open`]).
+    pub(crate) fn open(path: &Path, shared: bool) -> Result<Self> {
+        Ok(Store::start(Shared::open(path, shared)?))
+    }
+
+    /// Open an existing store file to read it while another process may be writing it.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Self> {
+        Ok(Store {
+            shared: Arc::new(Shared::open_read_only(path)?),
+            background: None,
+        })
+    }
+
+    /// A store that lives in memory only.
+    pub(crate) fn in_memory() -> Result<Self> {
+        Ok(Store::start(Shared::in_memory()?))
+    }
+
+    /// Start the background writer: when [`MAX_PENDING_RECORDS`] records of read-only runs
+    /// wait, it writes them, so the run that happens to be the 1024th does not pay for the
+    /// commit of all of them.
+    fn start(shared: Shared) -> Store {
+        let shared = Arc::new(shared);
+        let writer = shared.clone();
+        let background = std::thread::Builder::new()
+            .name("coworker-records".into())
+            .spawn(move || writer.write_waiting_records())
+            .map_err(|e| tracing::warn!("no background writer ({e}): runs write records"))
+            .ok();
+        shared
+            .background_writer
+            .store(background.is_some(), Ordering::SeqCst);
+        Store { shared, background }
+    }
+}
+
+impl Shared {
+    /// Open (or create) the store file for writing. With `shared`, other processes may open
     /// it read-only meanwhile and follow its commits (`ConcurrencyMode::SingleWriter`); that
     /// costs a second fsync and file-lock calls per commit, so it is not the default.
     pub(crate) fn open(path: &Path, shared: bool) -> Result<Self> {
@@ -912,13 +981,15 @@ impl Store {
     }
 
     fn with(db: Db) -> Self {
-        Store {
+        Shared {
             db,
             writer: Mutex::new(WriterState {
                 txn: None,
                 batch: 1,
-                pending: Vec::new(),
             }),
+            waiting: Mutex::default(),
+            records_waiting: Condvar::new(),
+            background_writer: AtomicBool::new(false),
             commit: Mutex::new(CommitState {
                 committed: 0,
                 committing: false,
@@ -945,8 +1016,13 @@ impl Store {
 
     /// A run record, wherever it is: written, or still waiting in memory.
     pub(crate) fn get_run(&self, id: &str) -> Result<Option<Run>> {
-        if let Some(run) = lock(&self.writer).pending.iter().find(|r| r.id == id) {
-            return Ok(Some(run.clone()));
+        {
+            // A record leaves memory only once its commit is done: it is here or written.
+            let waiting = lock(&self.waiting);
+            let mut all = waiting.writing.iter().chain(&waiting.runs);
+            if let Some(run) = all.find(|r| r.id == id) {
+                return Ok(Some(run.clone()));
+            }
         }
         self.read()?.get_run(id)
     }
@@ -964,17 +1040,59 @@ impl Store {
 
     /// Records of read-only runs not yet written, oldest first.
     pub(crate) fn pending_runs(&self) -> Vec<Run> {
-        lock(&self.writer).pending.clone()
+        let waiting = lock(&self.waiting);
+        waiting
+            .writing
+            .iter()
+            .chain(&waiting.runs)
+            .cloned()
+            .collect()
     }
 
-    /// Keep the record of a run that wrote nothing; it is written with the next commit.
+    /// Keep the record of a run that wrote nothing; it is written with the next commit, or
+    /// by the background writer once [`MAX_PENDING_RECORDS`] wait. Should they pile up to
+    /// four times that (the writer cannot keep up, or there is none), runs write them.
     pub(crate) fn record_later(&self, run: Run) -> Result<()> {
-        let full = {
-            let mut writer = lock(&self.writer);
-            writer.pending.push(run);
-            writer.pending.len() >= MAX_PENDING_RECORDS
+        let count = {
+            let mut waiting = lock(&self.waiting);
+            waiting.runs.push(run);
+            waiting.runs.len()
         };
-        if full { self.flush() } else { Ok(()) }
+        if count < MAX_PENDING_RECORDS {
+            return Ok(());
+        }
+        let background = self.background_writer.load(Ordering::SeqCst);
+        if background {
+            self.records_waiting.notify_one();
+        }
+        if !background || count >= 4 * MAX_PENDING_RECORDS {
+            return self.flush();
+        }
+        Ok(())
+    }
+
+    /// The background writer's loop: write the waiting records whenever enough wait, until
+    /// the store closes.
+    fn write_waiting_records(&self) {
+        loop {
+            {
+                let mut waiting = lock(&self.waiting);
+                while waiting.runs.len() < MAX_PENDING_RECORDS && !waiting.closing {
+                    waiting = self
+                        .records_waiting
+                        .wait(waiting)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                if waiting.closing {
+                    return;
+                }
+            }
+            if let Err(e) = self.flush() {
+                tracing::error!("records of read-only runs could not be written: {e}");
+                // They stay in memory; try again later rather than spin on a failing disk.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     }
 
     /// Run `job` inside the shared write transaction and return once its batch is durable.
@@ -1063,21 +1181,23 @@ impl Store {
                 // Records of read-only runs ride along; they stay readable from memory
                 // until the commit is done.
                 let txn = if dirty { writer.txn.take() } else { None };
-                let records = match (&txn, dirty && !writer.pending.is_empty()) {
-                    (Some(txn), true) => {
+                let records = match &txn {
+                    Some(txn) => {
+                        let batch = {
+                            let mut waiting = lock(&self.waiting);
+                            waiting.writing = Arc::new(std::mem::take(&mut waiting.runs));
+                            waiting.writing.clone()
+                        };
                         // The commit is decided already: these writes must not mark the next
                         // batch dirty.
                         WriteTables::open(txn, &self.schemas_dirty, &AtomicBool::new(false))
                             .and_then(|mut tables| {
-                                writer
-                                    .pending
-                                    .iter()
-                                    .try_for_each(|run| tables.put_run(run))
+                                batch.iter().try_for_each(|run| tables.put_run(run))
                             })
-                            .map(|()| writer.pending.len())
+                            .map(|()| batch.len())
                             .map_err(|e| e.to_string())
                     }
-                    _ => Ok(0),
+                    None => Ok(0),
                 };
                 (taken, txn, changed, records)
             };
@@ -1090,8 +1210,15 @@ impl Store {
                 (_, Err(cause)) => Err(cause),
                 (None, Ok(_)) => Ok(0),
             };
-            if let Ok(written) = outcome {
-                lock(&self.writer).pending.drain(..written);
+            {
+                // Written records leave memory now; those of a failed commit wait again.
+                let mut waiting = lock(&self.waiting);
+                let written = std::mem::take(&mut waiting.writing);
+                if outcome.is_err() && !written.is_empty() {
+                    let mut again = Arc::try_unwrap(written).unwrap_or_else(|w| (*w).clone());
+                    again.append(&mut waiting.runs);
+                    waiting.runs = again;
+                }
             }
             if schemas_changed {
                 self.schema_generation.fetch_add(1, Ordering::SeqCst);
@@ -1113,7 +1240,14 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        let waiting = !lock(&self.writer).pending.is_empty();
+        lock(&self.shared.waiting).closing = true;
+        self.shared.records_waiting.notify_all();
+        if let Some(background) = self.background.take()
+            && background.join().is_err()
+        {
+            tracing::error!("the background writer of records panicked");
+        }
+        let waiting = !lock(&self.waiting).runs.is_empty();
         if waiting
             && !self.read_only()
             && let Err(e) = self.flush()

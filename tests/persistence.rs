@@ -308,6 +308,55 @@ fn records_of_read_only_runs_are_readable_before_they_are_flushed() {
     assert_eq!(ids(&listed), ids(&selects), "no record listed twice");
 }
 
+/// Records of read-only runs are written in the background once 1,024 wait: a reading
+/// process sees them committed although the host never flushes, and nothing is written twice.
+#[test]
+fn records_of_read_only_runs_are_written_in_the_background() {
+    let store = TempStore::new();
+    let host = Engine::builder()
+        .share_with_readers()
+        .open(&store.path)
+        .unwrap();
+    ok(
+        &host,
+        json!({"operation": "create", "into": "ToDo", "input": {"data": {"name": "a"}}}),
+    );
+    let selects: Vec<String> = (0..1100)
+        .map(|_| {
+            ok(
+                &host,
+                json!({"operation": "select", "from": "ToDo", "flowId": "bg"}),
+            )
+            .id
+        })
+        .collect();
+    let reader = Engine::open_read_only(&store.path).unwrap();
+    let bg = RunQuery {
+        flow_id: Some("bg".into()),
+        ..Default::default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let committed = loop {
+        let committed = reader.list_runs(&bg).unwrap();
+        if committed.len() >= 1024 || std::time::Instant::now() > deadline {
+            break committed;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(
+        committed.len() >= 1024,
+        "only {} records were written without a flush",
+        committed.len()
+    );
+    assert_eq!(
+        ids(&committed),
+        selects[..committed.len()].to_vec(),
+        "oldest first, once each"
+    );
+    // The host still lists every run exactly once, written or waiting.
+    assert_eq!(ids(&host.list_runs(&bg).unwrap()), selects);
+}
+
 #[test]
 fn a_clone_keeps_the_store_open_until_the_last_handle_is_dropped() {
     let store = TempStore::new();

@@ -1462,6 +1462,47 @@ fn a_template_whose_operation_or_itself_is_deleted_stops_running() {
     assert_eq!(error(&run).code.as_str(), "NOT_FOUND");
 }
 
+/// A workflow that only selects runs on a read snapshot; once its template gains a step that
+/// writes, the write happens (it is never dropped on a snapshot).
+#[test]
+fn a_template_that_only_reads_and_then_writes_does_both() {
+    let engine = engine();
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Note", "input": {"data": {"name": "n1"}}}),
+    );
+    template(
+        &engine,
+        "Reader",
+        json!([{"id": "look", "operation": "select", "from": "Note"}]),
+    );
+    for _ in 0..3 {
+        let run = run_template(&engine, "Reader", json!({}));
+        assert!(run.success, "{:?}", run.error);
+        assert_eq!(step(&run, "look")["output"]["data"][0]["name"], json!("n1"));
+        assert_eq!(children(&engine, &run).len(), 1, "the step run is recorded");
+    }
+    ok(
+        &engine,
+        json!({"operation": "update", "in": "Workflow Template", "input": {"name": "Reader",
+        "data": {"children": [
+            {"id": "look", "operation": "select", "from": "Note"},
+            {"id": "add", "operation": "create", "into": "Note", "input": {"data": {"name": "n2"}}}
+        ]}}}),
+    );
+    let run = run_template(&engine, "Reader", json!({}));
+    assert!(run.success, "{:?}", run.error);
+    assert_eq!(count(&engine, "Note"), 2, "the new step's write is kept");
+    // Inline steps that only read take the read path too, and see the same documents.
+    let run = inline(
+        &engine,
+        json!([{"id": "all", "operation": "select", "from": "Note"}]),
+        Value::Null,
+    );
+    assert!(run.success, "{:?}", run.error);
+    assert_eq!(step(&run, "all")["output"]["meta"]["count"], json!(2));
+}
+
 // --- 3. checked at save -------------------------------------------------------------------------
 
 fn refused(engine: &Engine, name: &str, children: Value, code: &str, mentions: &str) {

@@ -68,7 +68,9 @@ impl Inner {
             return run;
         }
         let dry_run = request.options.dry_run.unwrap_or(false);
-        let writes = !dry_run && self.registry.may_write(request.operation.as_deref());
+        let writes = !dry_run
+            && self.registry.may_write(request.operation.as_deref())
+            && !self.workflow_reads_only(&request);
         let outcome = if writes {
             self.store
                 .write(|tables| {
@@ -239,6 +241,31 @@ impl Inner {
         }
         records.push(stored_form(&run));
         run
+    }
+
+    /// Whether `request` is a workflow whose steps only select, so it can run on a read
+    /// snapshot: inline steps are looked at, a template only once cached (its first run
+    /// takes the write path and caches it).
+    fn workflow_reads_only(&self, request: &RunRequest) -> bool {
+        let workflow = request
+            .operation
+            .as_deref()
+            .and_then(crate::ops::builtin_named)
+            == Some(crate::ops::Builtin::Workflow);
+        if !workflow {
+            return false;
+        }
+        match &request.template {
+            Some(name) => self
+                .templates
+                .peek(name, self.store.schema_generation())
+                .is_some_and(|template| template.reads_only),
+            None => request
+                .input
+                .get("children")
+                .and_then(Value::as_array)
+                .is_some_and(|steps| crate::workflow::reads_only(steps)),
+        }
     }
 
     /// The operation `name` resolves to, as `tx` sees the operation documents.

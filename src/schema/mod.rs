@@ -333,6 +333,15 @@ impl<T> Clone for MetaCache<T> {
 }
 
 impl<T> MetaCache<T> {
+    /// The cached parse of `name`, if it was cached at `generation` (no store access).
+    pub(crate) fn peek(&self, name: &str, generation: u64) -> Option<Arc<T>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match entries.get(name) {
+            Some((cached_at, found)) if *cached_at == generation => found.clone(),
+            _ => None,
+        }
+    }
+
     /// The document `name` of `doctype` as `view` sees it, parsed by `parse`.
     ///
     /// `generation` is the store's meta generation observed before `view` was opened, or

@@ -683,6 +683,33 @@ pub(crate) struct Template {
     version: Option<String>,
     steps: Vec<Value>,
     variables: Value,
+    /// Every step only reads (selects), fallbacks included: the workflow can run on a read
+    /// snapshot, without the write transaction.
+    pub(crate) reads_only: bool,
+}
+
+/// Whether every step of `steps` (branches, map steps and fallbacks included) is a select.
+pub(crate) fn reads_only(steps: &[Value]) -> bool {
+    let selects = |request: &Value| {
+        request
+            .get("operation")
+            .and_then(Value::as_str)
+            .and_then(crate::ops::builtin_named)
+            == Some(crate::ops::Builtin::Select)
+    };
+    steps.iter().all(|step| {
+        let fallback_reads = step.get("onError").is_none_or(selects);
+        let body_reads = if let Some(Value::Array(branches)) = step.get("operations") {
+            reads_only(branches)
+        } else if step.get("map").is_some() {
+            step.get("steps")
+                .and_then(Value::as_array)
+                .is_some_and(|inner| reads_only(inner))
+        } else {
+            selects(step)
+        };
+        fallback_reads && body_reads
+    })
 }
 
 impl Template {
@@ -713,6 +740,7 @@ impl Template {
         Ok(Template {
             name: name.map(str::to_string),
             version,
+            reads_only: reads_only(&steps),
             steps,
             variables: variables.cloned().unwrap_or(Value::Null),
         })
@@ -744,6 +772,14 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
             }
         },
     };
+    if ctx.on_read_snapshot() && !template.reads_only {
+        // The pipeline chose the read path for a template that only read when it looked;
+        // steps that write must not run where their writes would be dropped.
+        return Err(Error::new(
+            ErrorCode::Conflict,
+            "the workflow changed while it started: run it again",
+        ));
+    }
     let request = ctx.request();
     // The workflow's own input, without the inline steps.
     let input = match &request.input {
