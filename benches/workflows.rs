@@ -7,6 +7,9 @@
 //!   (`input.children`) and as a saved template (references resolved, run tree recorded).
 //! - `ten_creates`: 10 single-document creates. Direct: 10 durable commits. Workflow: one
 //!   run, one durable commit for all ten.
+//!
+//! Every peer runs on a fresh store with the same documents: the run records a peer leaves
+//! (hundreds of thousands in a few seconds) would otherwise slow down the peers after it.
 
 // `criterion_group!` defines an undocumented `pub fn`.
 #![allow(missing_docs)]
@@ -37,8 +40,11 @@ fn select_step(i: usize) -> Value {
     step
 }
 
-fn ten_selects(c: &mut Criterion) {
-    let (_dir, engine) = temp_store();
+/// A fresh store with the 10 items and the `Ten Selects` template: every peer gets its own,
+/// because run records pile up as a bench runs (hundreds of thousands of them) and a peer
+/// measured later on a bigger store would pay for its predecessors' records.
+fn selects_store(steps: &[Value]) -> (tempfile::TempDir, Engine) {
+    let (dir, engine) = temp_store();
     let items: Vec<Value> = (0..10)
         .map(|i| json!({"name": format!("item-{i}"), "n": i}))
         .collect();
@@ -47,14 +53,19 @@ fn ten_selects(c: &mut Criterion) {
             .run_value(json!({"operation": "create", "into": "Item", "input": {"data": items}}))
             .success
     );
-    let steps: Vec<Value> = (0..10).map(select_step).collect();
     let template = json!({"operation": "create", "into": "Workflow Template",
         "input": {"data": {"name": "Ten Selects", "children": steps}}});
     assert!(engine.run_value(template).success);
+    (dir, engine)
+}
+
+fn ten_selects(c: &mut Criterion) {
+    let steps: Vec<Value> = (0..10).map(select_step).collect();
     let mut group = c.benchmark_group("ten_selects");
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(4));
+    let (_dir, engine) = selects_store(&steps);
     group.bench_function("direct", |b| {
         b.iter(|| {
             for i in 0..10 {
@@ -64,6 +75,7 @@ fn ten_selects(c: &mut Criterion) {
             }
         })
     });
+    let (_dir, engine) = selects_store(&steps);
     group.bench_function("workflow_inline", |b| {
         let request = json!({"operation": "workflow", "input": {"children": steps}});
         b.iter(|| {
@@ -72,6 +84,7 @@ fn ten_selects(c: &mut Criterion) {
             black_box(run);
         })
     });
+    let (_dir, engine) = selects_store(&steps);
     group.bench_function("workflow_template", |b| {
         b.iter(|| {
             let run = engine.run(RunRequest::new("workflow").template("Ten Selects"));
@@ -83,13 +96,14 @@ fn ten_selects(c: &mut Criterion) {
 }
 
 fn ten_creates(c: &mut Criterion) {
-    let (_dir, engine) = temp_store();
     let create =
         |i: usize| json!({"operation": "create", "into": "Note", "input": {"data": {"n": i}}});
     let mut group = c.benchmark_group("ten_creates");
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(5));
+    // Each peer on a fresh store, as above.
+    let (_dir, engine) = temp_store();
     group.bench_function("direct", |b| {
         b.iter(|| {
             for i in 0..10 {
@@ -104,6 +118,7 @@ fn ten_creates(c: &mut Criterion) {
             step
         })
         .collect();
+    let (_dir, engine) = temp_store();
     group.bench_function("workflow_inline", |b| {
         let request = json!({"operation": "workflow", "input": {"children": steps}});
         b.iter(|| {

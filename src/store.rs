@@ -78,7 +78,7 @@ type RunField = fn(&Run) -> Option<&str>;
 /// The run-index fields, with how each reads its value off a run when the run needs an
 /// entry for it. Entries the chain already implies are left out (most runs of a flow are
 /// its root's chain; most steps are children of their chain's root), which halves the
-/// entries of a workflow's runs; [`View::run_ids_where`] looks in the chain for them.
+/// entries of a workflow's runs; `run_ids_where` looks in the chain for them.
 const RUN_INDEX_FIELDS: [(&str, RunField); 5] = [
     // The root of a chain is found by its id.
     ("chain", |r| {
