@@ -751,6 +751,9 @@ struct Waiting {
     runs: Vec<Run>,
     /// Taken by the commit in progress, and readable here until it is durable.
     writing: Arc<Vec<Run>>,
+    /// Written batches, for a run's thread to free: freeing them on the background writer
+    /// would contend with that thread for its allocator's lock (they were allocated there).
+    written: Vec<Arc<Vec<Run>>>,
     /// The store is closing: the background writer stops.
     closing: bool,
 }
@@ -801,6 +804,10 @@ pub(crate) struct Shared {
     jobs_done: AtomicU64,
     /// Whether a background writer writes waiting records (else runs do, when enough wait).
     background_writer: AtomicBool,
+    /// Commits made so far: a shared snapshot is current while this has not moved.
+    commits: AtomicU64,
+    /// The snapshot readers share, and the commit count it was opened at.
+    snapshot: Mutex<Option<(u64, Arc<ReadTables>)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -1002,16 +1009,34 @@ impl Shared {
             flush_requested: AtomicBool::new(false),
             writers_in_flight: AtomicUsize::new(0),
             jobs_done: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            snapshot: Mutex::new(None),
         }
     }
 
     /// A consistent snapshot of everything committed so far.
-    pub(crate) fn read(&self) -> Result<ReadTables> {
+    ///
+    /// Snapshots are shared until the next commit: opening one costs a redb read
+    /// transaction and six tables, and waits while a commit is being made durable.
+    pub(crate) fn read(&self) -> Result<Arc<ReadTables>> {
+        let commits = self.commits.load(Ordering::SeqCst);
+        if let Some((taken_at, snapshot)) = &*lock(&self.snapshot)
+            && *taken_at == commits
+        {
+            return Ok(snapshot.clone());
+        }
         let txn = match &self.db {
             Db::Writer(db) => db.begin_read()?,
-            Db::Reader(db) => db.begin_read()?,
+            // Another process commits: nothing tells this one when, so never share.
+            Db::Reader(db) => return Ok(Arc::new(ReadTables::open(&db.begin_read()?)?)),
         };
-        ReadTables::open(&txn)
+        let snapshot = Arc::new(ReadTables::open(&txn)?);
+        let mut cached = lock(&self.snapshot);
+        // Only a snapshot opened after the latest commit may be shared.
+        if self.commits.load(Ordering::SeqCst) == commits {
+            *cached = Some((commits, snapshot.clone()));
+        }
+        Ok(snapshot)
     }
 
     /// A run record, wherever it is: written, or still waiting in memory.
@@ -1053,11 +1078,12 @@ impl Shared {
     /// by the background writer once [`MAX_PENDING_RECORDS`] wait. Should they pile up to
     /// four times that (the writer cannot keep up, or there is none), runs write them.
     pub(crate) fn record_later(&self, run: Run) -> Result<()> {
-        let count = {
+        let (count, written) = {
             let mut waiting = lock(&self.waiting);
             waiting.runs.push(run);
-            waiting.runs.len()
+            (waiting.runs.len(), std::mem::take(&mut waiting.written))
         };
+        drop(written);
         if count < MAX_PENDING_RECORDS {
             return Ok(());
         }
@@ -1201,6 +1227,7 @@ impl Shared {
                 };
                 (taken, txn, changed, records)
             };
+            let committed_any = txn.is_some();
             let outcome = match (txn, records) {
                 (Some(mut txn), Ok(records)) => txn
                     .set_durability(Durability::Immediate)
@@ -1210,6 +1237,12 @@ impl Shared {
                 (_, Err(cause)) => Err(cause),
                 (None, Ok(_)) => Ok(0),
             };
+            if committed_any {
+                // New snapshots from now on; before the written records leave memory, so a
+                // reader finds each record in memory or in its snapshot.
+                self.commits.fetch_add(1, Ordering::SeqCst);
+                *lock(&self.snapshot) = None;
+            }
             {
                 // Written records leave memory now; those of a failed commit wait again.
                 let mut waiting = lock(&self.waiting);
@@ -1218,6 +1251,8 @@ impl Shared {
                     let mut again = Arc::try_unwrap(written).unwrap_or_else(|w| (*w).clone());
                     again.append(&mut waiting.runs);
                     waiting.runs = again;
+                } else if !written.is_empty() {
+                    waiting.written.push(written);
                 }
             }
             if schemas_changed {

@@ -113,7 +113,7 @@ impl Engine {
 
     /// Walk the audit trail's hash chain and report the first broken link, if any.
     pub fn verify_audit(&self) -> Result<AuditReport> {
-        audit::verify(&self.inner.store.read()?)
+        audit::verify(&*self.inner.store.read()?)
     }
 
     /// Run `requests` one after another; with `stop_on_error`, stop after the first failed

@@ -349,7 +349,7 @@ impl Engine {
         let schema = self
             .inner
             .schemas
-            .schema(&snapshot, doctype, Some(generation), || {
+            .schema(&*snapshot, doctype, Some(generation), || {
                 store.schema_generation()
             })?;
         Ok(schema.map(|s| Value::Object(s.doc.clone())))

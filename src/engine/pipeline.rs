@@ -27,14 +27,14 @@ use std::time::Instant;
     reason = "one Tx per top-level run, on its stack; boxing buys nothing"
 )]
 pub(crate) enum Tx<'t> {
-    Read(ReadTables, u64),
+    Read(std::sync::Arc<ReadTables>, u64),
     Write(WriteTables<'t>),
 }
 
 impl Tx<'_> {
     pub(super) fn view(&self) -> &dyn View {
         match self {
-            Tx::Read(tables, _) => tables,
+            Tx::Read(tables, _) => &**tables,
             Tx::Write(tables) => tables,
         }
     }
