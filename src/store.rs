@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::query::Doc;
-use crate::run::Run;
+use crate::run::{Run, RunStatus};
 use redb::{
     ConcurrencyMode, Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
     ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
@@ -76,26 +76,20 @@ const MAX_PENDING_RECORDS: usize = 1024;
 type RunField = fn(&Run) -> Option<&str>;
 
 /// The run-index fields, with how each reads its value off a run when the run needs an
-/// entry for it. Entries the chain already implies are left out (most runs of a flow are
-/// its root's chain; most steps are children of their chain's root), which halves the
-/// entries of a workflow's runs; `run_ids_where` looks in the chain for them.
-const RUN_INDEX_FIELDS: [(&str, RunField); 5] = [
-    // The root of a chain is found by its id.
-    ("chain", |r| {
-        (r.chain_id != r.id).then_some(r.chain_id.as_str())
-    }),
+/// entry for it. Only what the run tree cannot answer is indexed: a chain's runs are its
+/// root's tree and a run's children are listed in its record (`childRunIds`), most runs of a
+/// flow are its root's chain, and most runs complete. So a typical run has no entry at all,
+/// and writing records costs one insert each; `runs_where` walks the tree for the rest.
+const RUN_INDEX_FIELDS: [(&str, RunField); 3] = [
     ("flow", |r| {
         r.flow_id
             .as_deref()
             .filter(|flow| *flow != r.chain_id.as_str())
     }),
-    ("parent", |r| {
-        r.parent_run_id
-            .as_deref()
-            .filter(|parent| *parent != r.chain_id.as_str())
-    }),
     ("owner", |r| r.owner.as_deref()),
-    ("status", |r| Some(r.status.as_str())),
+    ("status", |r| {
+        Some(r.status.as_str()).filter(|status| *status != RunStatus::Completed.as_str())
+    }),
 ];
 
 fn doc_key(doctype: &str, name: &str) -> Vec<u8> {
@@ -318,22 +312,48 @@ impl ReadTables {
         Ok(())
     }
 
-    /// Ids of the runs that may have `field = value`, oldest first: those indexed under it
-    /// and, for `chain`, `flow` and `parent`, the chain `value` itself, where runs whose entry
-    /// the chain implies are (see [`RUN_INDEX_FIELDS`]). Callers check each run's field.
-    pub(crate) fn run_ids_where(&self, field: &str, value: &str) -> Result<Vec<String>> {
-        let mut ids = self.run_ids_by(field, value)?;
-        if matches!(field, "chain" | "flow" | "parent") {
-            if field != "chain" {
-                ids.extend(self.run_ids_by("chain", value)?);
+    /// The runs that may have `field = value` (callers check each run's field), or `None`
+    /// when only a scan of every run can tell (completed runs are not indexed by status).
+    /// A chain is its root's tree; a parent's children are listed in its record; a flow is
+    /// its indexed runs and the chain of the same id (see [`RUN_INDEX_FIELDS`]).
+    pub(crate) fn runs_where(&self, field: &str, value: &str) -> Result<Option<Vec<Run>>> {
+        let by_ids = |ids: Vec<String>| -> Result<Vec<Run>> {
+            let mut runs = Vec::with_capacity(ids.len());
+            for id in ids {
+                runs.extend(self.get_run(&id)?);
             }
-            if self.runs.get(value.as_bytes())?.is_some() {
-                ids.push(value.to_string());
+            Ok(runs)
+        };
+        Ok(Some(match field {
+            "chain" => self.tree(value)?,
+            "parent" => match self.get_run(value)? {
+                Some(parent) => by_ids(parent.child_run_ids)?,
+                None => Vec::new(),
+            },
+            "flow" => {
+                let mut runs = by_ids(self.run_ids_by(field, value)?)?;
+                runs.extend(self.tree(value)?);
+                runs.sort_by(|a, b| a.id.cmp(&b.id));
+                runs.dedup_by(|a, b| a.id == b.id);
+                runs
             }
-            ids.sort_unstable();
-            ids.dedup();
+            "status" if value == RunStatus::Completed.as_str() => return Ok(None),
+            _ => by_ids(self.run_ids_by(field, value)?)?,
+        }))
+    }
+
+    /// The run `root` and every run under it, oldest first.
+    fn tree(&self, root: &str) -> Result<Vec<Run>> {
+        let mut runs = Vec::new();
+        let mut next = vec![root.to_string()];
+        while let Some(id) = next.pop() {
+            if let Some(run) = self.get_run(&id)? {
+                next.extend(run.child_run_ids.iter().cloned());
+                runs.push(run);
+            }
         }
-        Ok(ids)
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(runs)
     }
 
     /// Run ids indexed under `field = value`, oldest first.
@@ -1077,10 +1097,16 @@ impl Shared {
     /// Keep the record of a run that wrote nothing; it is written with the next commit, or
     /// by the background writer once [`MAX_PENDING_RECORDS`] wait. Should they pile up to
     /// four times that (the writer cannot keep up, or there is none), runs write them.
-    pub(crate) fn record_later(&self, run: Run) -> Result<()> {
+    ///
+    /// The records of one run tree come together and stay together (one commit writes all
+    /// of them), so a tree is never half in memory and half written.
+    pub(crate) fn record_later(&self, runs: Vec<Run>) -> Result<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
         let (count, written) = {
             let mut waiting = lock(&self.waiting);
-            waiting.runs.push(run);
+            waiting.runs.extend(runs);
             (waiting.runs.len(), std::mem::take(&mut waiting.written))
         };
         drop(written);

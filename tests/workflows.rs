@@ -2004,6 +2004,33 @@ fn runs_are_listed_by_chain_flow_parent_owner_status_and_time() {
         .unwrap();
     assert_eq!(ids(&failed), [failing.id.as_str()]);
 
+    // Completed runs are found by a scan (they are not indexed by status); a limit keeps
+    // the newest matching ones, not the newest runs.
+    let completed = engine
+        .list_runs(&RunQuery {
+            status: Some(RunStatus::Completed),
+            ..query()
+        })
+        .unwrap();
+    assert!(completed.iter().all(|r| r.status == RunStatus::Completed));
+    assert!(
+        tree_ids
+            .iter()
+            .all(|id| completed.iter().any(|r| &r.id == id))
+    );
+    assert!(!completed.iter().any(|r| r.id == failing.id));
+    let newest_completed = engine
+        .list_runs(&RunQuery {
+            status: Some(RunStatus::Completed),
+            limit: Some(1),
+            ..query()
+        })
+        .unwrap();
+    assert_eq!(
+        ids(&newest_completed),
+        [completed.last().unwrap().id.as_str()]
+    );
+
     let both = engine
         .list_runs(&RunQuery {
             owner: Some("alice".into()),

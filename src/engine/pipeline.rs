@@ -92,12 +92,7 @@ impl Inner {
                     }
                 })
                 .and_then(|stored| stored)
-                .and_then(|(run, later)| {
-                    later
-                        .into_iter()
-                        .try_for_each(|r| self.store.record_later(r))
-                        .map(|()| run)
-                })
+                .and_then(|(run, later)| self.store.record_later(later).map(|()| run))
         } else {
             let generation = self.store.schema_generation();
             self.store
@@ -113,10 +108,7 @@ impl Inner {
                         self.store
                             .write(|mut tables| audit_failures(&mut tables, &records))??;
                     }
-                    records
-                        .into_iter()
-                        .try_for_each(|r| self.store.record_later(r))
-                        .map(|()| run)
+                    self.store.record_later(records).map(|()| run)
                 })
         };
         match outcome {
@@ -168,7 +160,7 @@ impl Inner {
             run.step_id = text("stepId");
         }
         run.finish(Err(error), started);
-        if let Err(e) = self.store.record_later(stored_form(&run)) {
+        if let Err(e) = self.store.record_later(vec![stored_form(&run)]) {
             tracing::error!("a rejected run could not be recorded: {e}");
         }
         Hooks::call(&self.hooks.error, &run);

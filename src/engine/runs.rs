@@ -5,7 +5,6 @@
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::run::{Run, RunStatus};
-use crate::store::View;
 use serde::Serialize;
 
 /// Which runs to list; see [`Engine::list_runs`]. Filters combine (all must hold).
@@ -96,23 +95,24 @@ impl Engine {
                     .zip(values)
                     .all(|((_, wanted), value)| wanted.is_none() || *wanted == value)
         };
-        let mut runs = match filters.iter().find(|(_, v)| v.is_some()) {
-            Some((field, Some(value))) => {
-                let mut runs = Vec::new();
-                for id in read.run_ids_where(field, value)? {
-                    if let Some(run) = read.get_run(&id)?
-                        && matches(&run)
-                    {
-                        runs.push(run);
-                    }
-                }
-                runs
-            }
-            _ => read
-                .runs_between(since.as_deref(), until.as_deref(), query.limit)?
+        let found = match filters.iter().find(|(_, v)| v.is_some()) {
+            Some((field, Some(value))) => read.runs_where(field, value)?,
+            _ => None,
+        };
+        let mut runs: Vec<Run> = match found {
+            Some(found) => found.into_iter().filter(|r| matches(r)).collect(),
+            None => {
+                // A scan; `limit` may cut it short only when nothing else filters.
+                let unfiltered = filters.iter().all(|(_, wanted)| wanted.is_none());
+                read.runs_between(
+                    since.as_deref(),
+                    until.as_deref(),
+                    query.limit.filter(|_| unfiltered),
+                )?
                 .into_iter()
                 .filter(|r| matches(r))
-                .collect(),
+                .collect()
+            }
         };
         runs.extend(pending.into_iter().filter(|r| matches(r)));
         runs.sort_by(|a, b| a.id.cmp(&b.id));
