@@ -65,33 +65,40 @@ fn ten_selects(c: &mut Criterion) {
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(4));
-    let (_dir, engine) = selects_store(&steps);
-    group.bench_function("direct", |b| {
-        b.iter(|| {
-            for i in 0..10 {
-                let run = engine.run_value(select_request(i));
-                assert_eq!(run.data().len(), 1);
-                black_box(run);
-            }
-        })
-    });
-    let (_dir, engine) = selects_store(&steps);
-    group.bench_function("workflow_inline", |b| {
+    // Each peer's store is closed (and removed) before the next peer's is made.
+    {
+        let (_dir, engine) = selects_store(&steps);
+        group.bench_function("direct", |b| {
+            b.iter(|| {
+                for i in 0..10 {
+                    let run = engine.run_value(select_request(i));
+                    assert_eq!(run.data().len(), 1);
+                    black_box(run);
+                }
+            })
+        });
+    }
+    {
+        let (_dir, engine) = selects_store(&steps);
         let request = json!({"operation": "workflow", "input": {"children": steps}});
-        b.iter(|| {
-            let run = engine.run_value(request.clone());
-            assert!(run.success, "{:?}", run.error);
-            black_box(run);
-        })
-    });
-    let (_dir, engine) = selects_store(&steps);
-    group.bench_function("workflow_template", |b| {
-        b.iter(|| {
-            let run = engine.run(RunRequest::new("workflow").template("Ten Selects"));
-            assert!(run.success, "{:?}", run.error);
-            black_box(run);
-        })
-    });
+        group.bench_function("workflow_inline", |b| {
+            b.iter(|| {
+                let run = engine.run_value(request.clone());
+                assert!(run.success, "{:?}", run.error);
+                black_box(run);
+            })
+        });
+    }
+    {
+        let (_dir, engine) = selects_store(&steps);
+        group.bench_function("workflow_template", |b| {
+            b.iter(|| {
+                let run = engine.run(RunRequest::new("workflow").template("Ten Selects"));
+                assert!(run.success, "{:?}", run.error);
+                black_box(run);
+            })
+        });
+    }
     group.finish();
 }
 
@@ -103,14 +110,16 @@ fn ten_creates(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(5));
     // Each peer on a fresh store, as above.
-    let (_dir, engine) = temp_store();
-    group.bench_function("direct", |b| {
-        b.iter(|| {
-            for i in 0..10 {
-                assert!(engine.run_value(create(i)).success);
-            }
-        })
-    });
+    {
+        let (_dir, engine) = temp_store();
+        group.bench_function("direct", |b| {
+            b.iter(|| {
+                for i in 0..10 {
+                    assert!(engine.run_value(create(i)).success);
+                }
+            })
+        });
+    }
     let steps: Vec<Value> = (0..10)
         .map(|i| {
             let mut step = create(i);
@@ -118,15 +127,17 @@ fn ten_creates(c: &mut Criterion) {
             step
         })
         .collect();
-    let (_dir, engine) = temp_store();
-    group.bench_function("workflow_inline", |b| {
+    {
+        let (_dir, engine) = temp_store();
         let request = json!({"operation": "workflow", "input": {"children": steps}});
-        b.iter(|| {
-            let run = engine.run_value(request.clone());
-            assert!(run.success, "{:?}", run.error);
-            black_box(run);
-        })
-    });
+        group.bench_function("workflow_inline", |b| {
+            b.iter(|| {
+                let run = engine.run_value(request.clone());
+                assert!(run.success, "{:?}", run.error);
+                black_box(run);
+            })
+        });
+    }
     group.finish();
 }
 
