@@ -1152,17 +1152,32 @@ impl Shared {
     /// `job` must leave the tables consistent: on failure it rolls its own changes back
     /// (see [`WriteTables::mark`]). It writes its run records itself.
     pub(crate) fn write<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<R> {
+        self.write_owing(job, false)
+    }
+
+    /// [`Shared::write`]; with `flush`, the batch is committed even if nothing in it
+    /// changed (the waiting records go with it).
+    fn write_owing<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R, flush: bool) -> Result<R> {
         self.writers_in_flight.fetch_add(1, Ordering::SeqCst);
-        let joined = self.join_batch(job);
+        let joined = self.join_batch(job, flush);
         self.jobs_done.fetch_add(1, Ordering::SeqCst);
         self.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
         let (result, batch) = joined?;
-        self.make_durable(batch)?;
+        if let Some(batch) = batch {
+            self.make_durable(batch)?;
+        }
         Ok(result)
     }
 
-    /// Run `job` in the open write transaction; returns its result and the batch it joined.
-    fn join_batch<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<(R, u64)> {
+    /// Run `job` in the open write transaction; returns its result and the batch it joined,
+    /// or `None` when nothing in that batch so far is owed a commit (this job changed
+    /// nothing and neither did the jobs before it, and it is no flush): then it has nothing
+    /// to wait for, not even a neighbour's uncommitted write it might have read.
+    fn join_batch<R>(
+        &self,
+        job: impl FnOnce(WriteTables<'_>) -> R,
+        flush: bool,
+    ) -> Result<(R, Option<u64>)> {
         let mut writer = lock(&self.writer);
         let writer = &mut *writer;
         if writer.txn.is_none() {
@@ -1175,13 +1190,18 @@ impl Shared {
         }
         let txn = writer.txn.as_ref().expect("opened above");
         let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
-        Ok((job(tables), writer.batch))
+        let result = job(tables);
+        if flush {
+            // Under the writer lock: the committer of this batch sees it.
+            self.flush_requested.store(true, Ordering::SeqCst);
+        }
+        let owed = flush || self.batch_dirty.load(Ordering::SeqCst);
+        Ok((result, owed.then_some(writer.batch)))
     }
 
     /// Write every waiting record and make everything durable.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.flush_requested.store(true, Ordering::SeqCst);
-        self.write(|_| ())
+        self.write_owing(|_| (), true)
     }
 
     /// Wait until `batch` is durable, committing it ourselves if nobody else is.
