@@ -16,7 +16,7 @@
 
 use crate::error::{Error, Result};
 use crate::query::Doc;
-use crate::run::{Run, RunStatus};
+use crate::run::Run;
 use redb::{
     ConcurrencyMode, Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
     ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
@@ -77,9 +77,9 @@ type RunField = fn(&Run) -> Option<&str>;
 
 /// The run-index fields, with how each reads its value off a run when the run needs an
 /// entry for it. Only what the run tree cannot answer is indexed: a chain's runs are its
-/// root's tree and a run's children are listed in its record (`childRunIds`), most runs of a
-/// flow are its root's chain, and most runs complete. So a typical run has no entry at all,
-/// and writing records costs one insert each; `runs_where` walks the tree for the rest.
+/// root's tree and a run's children are listed in its record (`childRunIds`), and most runs
+/// of a flow are its root's chain. So a typical run has one entry, its status;
+/// `runs_where` walks the tree for the rest.
 const RUN_INDEX_FIELDS: [(&str, RunField); 3] = [
     ("flow", |r| {
         r.flow_id
@@ -87,9 +87,7 @@ const RUN_INDEX_FIELDS: [(&str, RunField); 3] = [
             .filter(|flow| *flow != r.chain_id.as_str())
     }),
     ("owner", |r| r.owner.as_deref()),
-    ("status", |r| {
-        Some(r.status.as_str()).filter(|status| *status != RunStatus::Completed.as_str())
-    }),
+    ("status", |r| Some(r.status.as_str())),
 ];
 
 fn doc_key(doctype: &str, name: &str) -> Vec<u8> {
@@ -312,11 +310,11 @@ impl ReadTables {
         Ok(())
     }
 
-    /// The runs that may have `field = value` (callers check each run's field), or `None`
-    /// when only a scan of every run can tell (completed runs are not indexed by status).
-    /// A chain is its root's tree; a parent's children are listed in its record; a flow is
-    /// its indexed runs and the chain of the same id (see [`RUN_INDEX_FIELDS`]).
-    pub(crate) fn runs_where(&self, field: &str, value: &str) -> Result<Option<Vec<Run>>> {
+    /// The runs that may have `field = value` (callers check each run's field), found
+    /// through an index or the run tree, never a scan of all runs. A chain is its root's
+    /// tree; a parent's children are listed in its record; a flow is its indexed runs and
+    /// the chain of the same id (see [`RUN_INDEX_FIELDS`]).
+    pub(crate) fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>> {
         let by_ids = |ids: Vec<String>| -> Result<Vec<Run>> {
             let mut runs = Vec::with_capacity(ids.len());
             for id in ids {
@@ -324,7 +322,7 @@ impl ReadTables {
             }
             Ok(runs)
         };
-        Ok(Some(match field {
+        Ok(match field {
             "chain" => self.tree(value)?,
             "parent" => match self.get_run(value)? {
                 Some(parent) => by_ids(parent.child_run_ids)?,
@@ -337,9 +335,8 @@ impl ReadTables {
                 runs.dedup_by(|a, b| a.id == b.id);
                 runs
             }
-            "status" if value == RunStatus::Completed.as_str() => return Ok(None),
             _ => by_ids(self.run_ids_by(field, value)?)?,
-        }))
+        })
     }
 
     /// The run `root` and every run under it, oldest first.

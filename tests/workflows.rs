@@ -2004,8 +2004,7 @@ fn runs_are_listed_by_chain_flow_parent_owner_status_and_time() {
         .unwrap();
     assert_eq!(ids(&failed), [failing.id.as_str()]);
 
-    // Completed runs are found by a scan (they are not indexed by status); a limit keeps
-    // the newest matching ones, not the newest runs.
+    // A limit keeps the newest matching runs, not the newest runs.
     let completed = engine
         .list_runs(&RunQuery {
             status: Some(RunStatus::Completed),

@@ -95,24 +95,18 @@ impl Engine {
                     .zip(values)
                     .all(|((_, wanted), value)| wanted.is_none() || *wanted == value)
         };
-        let found = match filters.iter().find(|(_, v)| v.is_some()) {
-            Some((field, Some(value))) => read.runs_where(field, value)?,
-            _ => None,
-        };
-        let mut runs: Vec<Run> = match found {
-            Some(found) => found.into_iter().filter(|r| matches(r)).collect(),
-            None => {
-                // A scan; `limit` may cut it short only when nothing else filters.
-                let unfiltered = filters.iter().all(|(_, wanted)| wanted.is_none());
-                read.runs_between(
-                    since.as_deref(),
-                    until.as_deref(),
-                    query.limit.filter(|_| unfiltered),
-                )?
+        let mut runs: Vec<Run> = match filters.iter().find(|(_, v)| v.is_some()) {
+            Some((field, Some(value))) => read
+                .runs_where(field, value)?
                 .into_iter()
                 .filter(|r| matches(r))
-                .collect()
-            }
+                .collect(),
+            // No filter but time: the runs table is keyed by time.
+            _ => read
+                .runs_between(since.as_deref(), until.as_deref(), query.limit)?
+                .into_iter()
+                .filter(|r| matches(r))
+                .collect(),
         };
         runs.extend(pending.into_iter().filter(|r| matches(r)));
         runs.sort_by(|a, b| a.id.cmp(&b.id));
