@@ -721,6 +721,15 @@ impl<'t> WriteTables<'t> {
         self.put_run_bytes(run, &bytes)
     }
 
+    /// Store a record that waited in memory. One already stored is left as it is: a commit
+    /// that reported failure may still have landed, and its records are waiting again.
+    fn put_waiting_run(&mut self, run: &Run) -> Result<()> {
+        match self.put_run(run) {
+            Err(e) if e.code() == crate::ErrorCode::Immutable => Ok(()),
+            other => other,
+        }
+    }
+
     fn put_run_bytes(&mut self, run: &Run, bytes: &[u8]) -> Result<()> {
         if self.runs.get(run.id.as_bytes())?.is_some() {
             return Err(Error::new(
@@ -1261,7 +1270,7 @@ impl Shared {
                         // batch dirty.
                         WriteTables::open(txn, &self.schemas_dirty, &AtomicBool::new(false))
                             .and_then(|mut tables| {
-                                batch.iter().try_for_each(|run| tables.put_run(run))
+                                batch.iter().try_for_each(|run| tables.put_waiting_run(run))
                             })
                             .map(|()| batch.len())
                             .map_err(|e| e.to_string())

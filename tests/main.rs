@@ -17,4 +17,5 @@ mod queries;
 mod readme;
 mod schemas;
 mod shipped_packs;
+mod stress;
 mod workflows;

@@ -145,6 +145,11 @@ impl<'t> OpContext<'_, 't> {
         self.inner.resolve(self.tx, Some(name)).is_ok()
     }
 
+    /// Whether a run of operation `name` may write (only selects are known not to).
+    pub(crate) fn operation_may_write(&self, name: &str) -> bool {
+        self.inner.registry.may_write(Some(name))
+    }
+
     /// The operation being executed, with its settings.
     pub(crate) fn operation(&self) -> &Operation {
         &self.op
@@ -199,7 +204,13 @@ impl<'t> OpContext<'_, 't> {
             name,
             generation,
             || store.schema_generation(),
-            |doc| crate::workflow::Template::from_doc(doc, &|op: &str| self.operation_exists(op)),
+            |doc| {
+                crate::workflow::Template::from_doc(
+                    doc,
+                    &|op: &str| self.operation_exists(op),
+                    &|op: &str| self.operation_may_write(op),
+                )
+            },
         )
     }
 

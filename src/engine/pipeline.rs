@@ -256,7 +256,9 @@ impl Inner {
                 .input
                 .get("children")
                 .and_then(Value::as_array)
-                .is_some_and(|steps| crate::workflow::reads_only(steps)),
+                .is_some_and(|steps| {
+                    crate::workflow::reads_only(steps, &|op| self.registry.may_write(Some(op)))
+                }),
         }
     }
 
@@ -297,6 +299,17 @@ impl Inner {
         // 1. resolve the operation
         let op = self.resolve(tx, request.operation.as_deref())?;
         run.operation = Some(op.name.clone());
+        let reads = matches!(
+            op.handler,
+            Handler::Builtin(ops::Builtin::Select | ops::Builtin::Workflow)
+        );
+        if matches!(tx, Tx::Read(..)) && !request.options.dry_run.unwrap_or(false) && !reads {
+            // Its writes would be dropped on a snapshot: refuse rather than pretend.
+            return Err(Error::internal(format!(
+                "`{}` may write but was started on a read snapshot",
+                op.name
+            )));
+        }
         if depth > op.limits.max_run_depth.min(super::MAX_NESTED_DEPTH) {
             return Err(Error::new(
                 ErrorCode::LimitExceeded,

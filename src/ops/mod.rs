@@ -242,10 +242,13 @@ impl Registry {
         self.native.insert(name, handler);
     }
 
-    /// Whether a top-level run of `name` may write, judged without the store: only
-    /// selects are known not to (a custom operation might).
+    /// Whether a top-level run of `name` may write, judged without the store: only the
+    /// built-in select is known not to (a custom operation might, and a host operation
+    /// registered under a built-in's name replaces it, see [`Registry::resolve`]).
     pub(crate) fn may_write(&self, name: Option<&str>) -> bool {
-        name.is_some_and(|n| builtin_named(n).is_none_or(Builtin::writes))
+        name.is_some_and(|n| {
+            self.native.contains_key(n) || builtin_named(n).is_none_or(Builtin::writes)
+        })
     }
 
     /// Resolve a name (aliases included) to its operation, as `view` sees the documents.

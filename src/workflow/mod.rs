@@ -102,6 +102,8 @@ fn condition_source(condition: &str) -> Result<(String, Vec<Reference>)> {
 
 /// Whether an operation name resolves (what a save-time check needs to know of operations).
 pub(crate) type OperationExists<'a> = &'a dyn Fn(&str) -> bool;
+/// Whether a run of an operation name may write (see `Registry::may_write`).
+pub(crate) type OperationWrites<'a> = &'a dyn Fn(&str) -> bool;
 
 /// Check a template (or an inline workflow) before it is saved or run: step ids unique,
 /// references to earlier steps / input / variables only, known operations, `if`
@@ -185,6 +187,11 @@ fn check_steps(
             }
             known.extend(added);
             continue;
+        }
+        if step.contains_key("operations") {
+            return Err(Error::bad_request(format!(
+                "{here}: `operations` belongs to a `parallel` group (with `parallel` naming their ids)"
+            )));
         }
         let id = step_id(step).map(str::to_string);
         if let Some(id) = &id {
@@ -688,25 +695,26 @@ pub(crate) struct Template {
     pub(crate) reads_only: bool,
 }
 
-/// Whether every step of `steps` (branches, map steps and fallbacks included) is a select.
-pub(crate) fn reads_only(steps: &[Value]) -> bool {
-    let selects = |request: &Value| {
+/// Whether no step of `steps` (branches, map steps and fallbacks included) may write, as
+/// `may_write` judges an operation name. Steps are read as the executor runs them.
+pub(crate) fn reads_only(steps: &[Value], may_write: OperationWrites<'_>) -> bool {
+    let reads = |request: &Value| {
         request
             .get("operation")
             .and_then(Value::as_str)
-            .and_then(crate::ops::builtin_named)
-            == Some(crate::ops::Builtin::Select)
+            .is_some_and(|op| !may_write(op))
     };
     steps.iter().all(|step| {
-        let fallback_reads = step.get("onError").is_none_or(selects);
-        let body_reads = if let Some(Value::Array(branches)) = step.get("operations") {
-            reads_only(branches)
-        } else if step.get("map").is_some() {
-            step.get("steps")
+        let fallback_reads = step.get("onError").is_none_or(reads);
+        let body_reads = match (step.get("parallel"), step.get("operations")) {
+            (Some(Value::Array(_)), Some(Value::Array(branches))) => {
+                reads_only(branches, may_write)
+            }
+            _ if step.get("map").is_some() => step
+                .get("steps")
                 .and_then(Value::as_array)
-                .is_some_and(|inner| reads_only(inner))
-        } else {
-            selects(step)
+                .is_some_and(|inner| reads_only(inner, may_write)),
+            _ => reads(step),
         };
         fallback_reads && body_reads
     })
@@ -714,7 +722,11 @@ pub(crate) fn reads_only(steps: &[Value]) -> bool {
 
 impl Template {
     /// A saved template, versioned and checked.
-    pub(crate) fn from_doc(doc: &Doc, ops: OperationExists<'_>) -> Result<Template> {
+    pub(crate) fn from_doc(
+        doc: &Doc,
+        ops: OperationExists<'_>,
+        may_write: OperationWrites<'_>,
+    ) -> Result<Template> {
         let name = doc.get("name").and_then(Value::as_str);
         let children = doc.get("children").cloned().unwrap_or(Value::Null);
         Template::checked(
@@ -722,7 +734,7 @@ impl Template {
             Some(version_of(doc)),
             children,
             doc.get("variables"),
-            ops,
+            (ops, may_write),
         )
     }
 
@@ -731,7 +743,7 @@ impl Template {
         version: Option<String>,
         children: Value,
         variables: Option<&Value>,
-        ops: OperationExists<'_>,
+        (ops, may_write): (OperationExists<'_>, OperationWrites<'_>),
     ) -> Result<Template> {
         check(name, &children, ops)?;
         let Value::Array(steps) = children else {
@@ -740,7 +752,7 @@ impl Template {
         Ok(Template {
             name: name.map(str::to_string),
             version,
-            reads_only: reads_only(&steps),
+            reads_only: reads_only(&steps, may_write),
             steps,
             variables: variables.cloned().unwrap_or(Value::Null),
         })
@@ -762,7 +774,9 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
                 None,
                 children.clone(),
                 None,
-                &|op: &str| ctx.operation_exists(op),
+                (&|op: &str| ctx.operation_exists(op), &|op: &str| {
+                    ctx.operation_may_write(op)
+                }),
             )?),
             None => {
                 return Err(Error::new(
