@@ -37,11 +37,15 @@ const CLOCK_EVERY: u64 = 1024;
 /// tens of them on a small virtual machine.
 const SPINS_BEFORE_BLOCKING: u32 = 4_000;
 
-/// The next message: a short spin, then a blocking wait.
+/// The next message: a short spin, then a blocking wait. The spin yields now and then, so
+/// that when both threads share a core the other one gets to send.
 fn receive<T>(from: &Receiver<T>) -> std::result::Result<T, std::sync::mpsc::RecvError> {
-    for _ in 0..SPINS_BEFORE_BLOCKING {
+    for spin in 0..SPINS_BEFORE_BLOCKING {
         match from.try_recv() {
             Ok(message) => return Ok(message),
+            Err(std::sync::mpsc::TryRecvError::Empty) if spin % 64 == 63 => {
+                std::thread::yield_now()
+            }
             Err(std::sync::mpsc::TryRecvError::Empty) => std::hint::spin_loop(),
             Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                 return Err(std::sync::mpsc::RecvError);
