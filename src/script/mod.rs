@@ -218,6 +218,29 @@ fn call_host(
     }
 }
 
+/// Handlers (by the address of their compiled script) that called their host when run
+/// inline: they start on a thread of their own next time. A stale address only costs a
+/// thread hand-over, never a wrong result.
+static CALLING_HOST: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// Handlers remembered in [`CALLING_HOST`] before it starts over.
+const MAX_REMEMBERED: usize = 1024;
+
+fn calls_host(ast: &Arc<AST>) -> bool {
+    let address = Arc::as_ptr(ast) as usize;
+    CALLING_HOST
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&address)
+}
+
+fn remember_calls_host(ast: &Arc<AST>) {
+    let mut known = CALLING_HOST.lock().unwrap_or_else(|p| p.into_inner());
+    if known.len() >= MAX_REMEMBERED {
+        known.clear();
+    }
+    known.push(Arc::as_ptr(ast) as usize);
+}
+
 fn host_run(
     ctx: NativeCallContext,
     request: rhai::Map,
@@ -467,19 +490,24 @@ impl Sandbox {
         let context = rhai::serde::to_dynamic(context)
             .map_err(|e| Error::internal(format!("the run does not convert for Rhai: {e}")))?;
         // First on this thread, with no host: most handlers compute and return without a
-        // host call, and a thread would cost more than their work.
-        let state = self.state(name, Host::Inline);
-        let deadline = state.deadline;
-        let mut scope = Scope::new();
-        scope.push_constant("context", context.clone());
-        let (outcome, state) = self.eval(state, ast, &mut scope);
-        let needs_host = matches!(&outcome, Err(e) if matches!(&**e,
-            EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST)));
-        if !needs_host {
-            return outcome
-                .map_err(|e| script_error(name, *e, &state.printed))
-                .and_then(|value| handler_output(name, value))
-                .and_then(|output| check_output(name, &self.limits, &output).map(|()| output));
+        // host call, and a thread would cost more than their work. A handler seen calling
+        // its host before goes to a thread at once.
+        let deadline = Instant::now() + Duration::from_millis(self.limits.timeout_ms);
+        if !calls_host(ast) {
+            let mut state = self.state(name, Host::Inline);
+            state.deadline = deadline;
+            let mut scope = Scope::new();
+            scope.push_constant("context", context.clone());
+            let (outcome, state) = self.eval(state, ast, &mut scope);
+            let needs_host = matches!(&outcome, Err(e) if matches!(&**e,
+                EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST)));
+            if !needs_host {
+                return outcome
+                    .map_err(|e| script_error(name, *e, &state.printed))
+                    .and_then(|value| handler_output(name, value))
+                    .and_then(|output| check_output(name, &self.limits, &output).map(|()| output));
+            }
+            remember_calls_host(ast);
         }
         let (calls, inbox) = channel::<Message>();
         let (answer, replies) = channel::<Value>();
