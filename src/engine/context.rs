@@ -169,11 +169,6 @@ impl<'t> OpContext<'_, 't> {
         !self.dry_run() && matches!(&*self.tx, Tx::Write(_))
     }
 
-    /// Whether this run reads a snapshot (the read path: it cannot write).
-    pub(crate) fn on_read_snapshot(&self) -> bool {
-        matches!(&*self.tx, Tx::Read(..))
-    }
-
     /// The write tables, or `None` in a dry run or a read-only run.
     pub(crate) fn tables_if_writing(&mut self) -> Option<&mut WriteTables<'t>> {
         match (self.request.options.dry_run.unwrap_or(false), &mut *self.tx) {

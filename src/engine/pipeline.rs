@@ -27,7 +27,7 @@ use std::time::Instant;
     reason = "one Tx per top-level run, on its stack; boxing buys nothing"
 )]
 pub(crate) enum Tx<'t> {
-    Read(std::sync::Arc<ReadTables>, u64),
+    Read(Arc<ReadTables>, u64),
     Write(WriteTables<'t>),
 }
 
@@ -68,9 +68,12 @@ impl Inner {
             return run;
         }
         let dry_run = request.options.dry_run.unwrap_or(false);
+        // One meta generation for the choice of path and the read path's caches: a cached
+        // template judged read-only is the one that runs.
+        let generation = self.store.schema_generation();
         let writes = !dry_run
             && self.registry.may_write(request.operation.as_deref())
-            && !self.workflow_reads_only(&request);
+            && !self.workflow_reads_only(&request, generation);
         let outcome = if writes {
             self.store
                 .write(|tables| {
@@ -94,7 +97,6 @@ impl Inner {
                 .and_then(|stored| stored)
                 .and_then(|(run, later)| self.store.record_later(later).map(|()| run))
         } else {
-            let generation = self.store.schema_generation();
             self.store
                 .read()
                 .map(|tables| {
@@ -238,7 +240,7 @@ impl Inner {
     /// Whether `request` is a workflow whose steps only select, so it can run on a read
     /// snapshot: inline steps are looked at, a template only once cached (its first run
     /// takes the write path and caches it).
-    fn workflow_reads_only(&self, request: &RunRequest) -> bool {
+    fn workflow_reads_only(&self, request: &RunRequest, generation: u64) -> bool {
         let workflow = request
             .operation
             .as_deref()
@@ -250,7 +252,7 @@ impl Inner {
         match &request.template {
             Some(name) => self
                 .templates
-                .peek(name, self.store.schema_generation())
+                .peek(name, generation)
                 .is_some_and(|template| template.reads_only),
             None => request
                 .input
@@ -304,11 +306,15 @@ impl Inner {
             Handler::Builtin(ops::Builtin::Select | ops::Builtin::Workflow)
         );
         if matches!(tx, Tx::Read(..)) && !request.options.dry_run.unwrap_or(false) && !reads {
-            // Its writes would be dropped on a snapshot: refuse rather than pretend.
-            return Err(Error::internal(format!(
-                "`{}` may write but was started on a read snapshot",
-                op.name
-            )));
+            // Its writes would be dropped on a snapshot: refuse rather than pretend. (A
+            // workflow's template can change between the choice of path and its step.)
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "`{}` may write but was started on a read snapshot (its workflow changed as it started): run it again",
+                    op.name
+                ),
+            ));
         }
         if depth > op.limits.max_run_depth.min(super::MAX_NESTED_DEPTH) {
             return Err(Error::new(
@@ -382,7 +388,7 @@ impl Inner {
                 ops::execute_builtin(*builtin, &mut ctx, doctype.as_deref())
             }
             Handler::Native(handler) => handler(&mut ctx),
-            Handler::Script(ast) => {
+            Handler::Script(compiled) => {
                 let mut context = ctx.current().to_value();
                 context["attempt"] = json!(ctx.attempt);
                 let mut limits = op.limits;
@@ -391,7 +397,7 @@ impl Inner {
                 }
                 let sandbox = Sandbox::shared(limits);
                 let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
-                sandbox.run_handler(&op.name, ast, &context, &mut |call| match call {
+                sandbox.run_handler(&op.name, compiled, &context, &mut |call| match call {
                     // A nested run gets what is left of this handler's time, no more.
                     HostCall::Run(request) => ctx.run_value(within(request, deadline)).to_value(),
                     HostCall::GetSchema(name) => ctx

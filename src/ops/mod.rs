@@ -138,7 +138,7 @@ pub(crate) fn builtin_named(name: &str) -> Option<Builtin> {
 pub(crate) enum Handler {
     Builtin(Builtin),
     Native(Arc<NativeHandler>),
-    Script(Arc<rhai::AST>),
+    Script(Arc<script::Compiled>),
 }
 
 /// An operation as the pipeline sees it: its settings and its handler.
@@ -180,9 +180,9 @@ impl Operation {
             doc.get("handlerCode").and_then(Value::as_str),
         ) {
             (Some(builtin), _) => Handler::Builtin(builtin),
-            (None, Some(code)) if !code.trim().is_empty() => {
-                Handler::Script(script::compile_cached(&name, code)?)
-            }
+            (None, Some(code)) if !code.trim().is_empty() => Handler::Script(Arc::new(
+                script::Compiled::new(script::compile_cached(&name, code)?),
+            )),
             (None, _) => {
                 return Err(Error::new(
                     ErrorCode::UnknownOperation,

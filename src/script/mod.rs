@@ -218,27 +218,20 @@ fn call_host(
     }
 }
 
-/// Handlers (by the address of their compiled script) that called their host when run
-/// inline: they start on a thread of their own next time. A stale address only costs a
-/// thread hand-over, never a wrong result.
-static CALLING_HOST: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-/// Handlers remembered in [`CALLING_HOST`] before it starts over.
-const MAX_REMEMBERED: usize = 1024;
-
-fn calls_host(ast: &Arc<AST>) -> bool {
-    let address = Arc::as_ptr(ast) as usize;
-    CALLING_HOST
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .contains(&address)
+/// A handler's compiled script, and whether it was seen calling its host when run inline
+/// (then later runs start on a script thread at once).
+pub(crate) struct Compiled {
+    ast: Arc<AST>,
+    calls_host: std::sync::atomic::AtomicBool,
 }
 
-fn remember_calls_host(ast: &Arc<AST>) {
-    let mut known = CALLING_HOST.lock().unwrap_or_else(|p| p.into_inner());
-    if known.len() >= MAX_REMEMBERED {
-        known.clear();
+impl Compiled {
+    pub(crate) fn new(ast: Arc<AST>) -> Compiled {
+        Compiled {
+            ast,
+            calls_host: std::sync::atomic::AtomicBool::new(false),
+        }
     }
-    known.push(Arc::as_ptr(ast) as usize);
 }
 
 fn host_run(
@@ -483,17 +476,19 @@ impl Sandbox {
     pub(crate) fn run_handler(
         self: &Arc<Self>,
         name: &str,
-        ast: &Arc<AST>,
+        handler: &Compiled,
         context: &Value,
         serve: &mut dyn FnMut(HostCall) -> Value,
     ) -> Result<Value> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ast = &handler.ast;
         let context = rhai::serde::to_dynamic(context)
             .map_err(|e| Error::internal(format!("the run does not convert for Rhai: {e}")))?;
         // First on this thread, with no host: most handlers compute and return without a
         // host call, and a thread would cost more than their work. A handler seen calling
         // its host before goes to a thread at once.
         let deadline = Instant::now() + Duration::from_millis(self.limits.timeout_ms);
-        if !calls_host(ast) {
+        if !handler.calls_host.load(Relaxed) {
             let mut state = self.state(name, Host::Inline);
             state.deadline = deadline;
             let mut scope = Scope::new();
@@ -507,7 +502,7 @@ impl Sandbox {
                     .and_then(|value| handler_output(name, value))
                     .and_then(|output| check_output(name, &self.limits, &output).map(|()| output));
             }
-            remember_calls_host(ast);
+            handler.calls_host.store(true, Relaxed);
         }
         let (calls, inbox) = channel::<Message>();
         let (answer, replies) = channel::<Value>();

@@ -786,14 +786,6 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
             }
         },
     };
-    if ctx.on_read_snapshot() && !template.reads_only {
-        // The pipeline chose the read path for a template that only read when it looked;
-        // steps that write must not run where their writes would be dropped.
-        return Err(Error::new(
-            ErrorCode::Conflict,
-            "the workflow changed while it started: run it again",
-        ));
-    }
     let request = ctx.request();
     // The workflow's own input, without the inline steps.
     let input = match &request.input {
