@@ -105,13 +105,62 @@ impl RunRequest {
 
     /// Parse a request from a JSON value.
     pub fn from_value(value: Value) -> Result<Self> {
-        if !value.is_object() {
+        let Value::Object(fields) = value else {
             return Err(Error::bad_request(format!(
                 "a request must be a JSON object, got {}",
                 type_name(&value)
             )));
+        };
+        // The common request (text fields and an input) has its values moved in; anything
+        // else (options, a mistyped or unknown key) goes through serde, with serde's errors.
+        if fields
+            .iter()
+            .all(|(key, value)| Self::plain_field(key, value))
+        {
+            return Ok(Self::from_plain_fields(fields));
         }
-        serde_json::from_value(value).map_err(|e| Error::bad_request(format!("bad request: {e}")))
+        serde_json::from_value(Value::Object(fields))
+            .map_err(|e| Error::bad_request(format!("bad request: {e}")))
+    }
+
+    /// Whether `key: value` is a field [`Self::from_plain_fields`] takes as it is.
+    fn plain_field(key: &str, value: &Value) -> bool {
+        match key {
+            "input" => true,
+            "operation" | "from" | "into" | "in" | "template" | "doctype" | "owner" | "agent"
+            | "flowType" | "flowId" | "stepId" => value.is_string() || value.is_null(),
+            _ => false,
+        }
+    }
+
+    /// The request of fields that are all [`Self::plain_field`]s, as serde would read them.
+    fn from_plain_fields(fields: Map<String, Value>) -> Self {
+        let mut request = RunRequest::default();
+        for (key, value) in fields {
+            if key == "input" {
+                request.input = value;
+                continue;
+            }
+            let slot = match key.as_str() {
+                "operation" => &mut request.operation,
+                "from" => &mut request.from,
+                "into" => &mut request.into,
+                "in" => &mut request.in_,
+                "template" => &mut request.template,
+                "doctype" => &mut request.doctype,
+                "owner" => &mut request.owner,
+                "agent" => &mut request.agent,
+                "flowType" => &mut request.flow_type,
+                "flowId" => &mut request.flow_id,
+                "stepId" => &mut request.step_id,
+                _ => continue,
+            };
+            *slot = match value {
+                Value::String(text) => Some(text),
+                _ => None,
+            };
+        }
+        request
     }
 
     /// Set `from`.
@@ -238,8 +287,10 @@ pub struct Run {
     /// `template` as given.
     pub template: Option<String>,
     /// The input as given.
+    #[serde(default)]
     pub input: Value,
     /// The output (see DESIGN.md for shapes); stored compact for selects.
+    #[serde(default)]
     pub output: Value,
     /// `true` when completed.
     pub success: bool,
@@ -248,6 +299,7 @@ pub struct Run {
     /// The run whose handler started this one.
     pub parent_run_id: Option<String>,
     /// Runs started by this one, in order.
+    #[serde(default)]
     pub child_run_ids: Vec<String>,
     /// The id of the top-level run of this tree.
     pub chain_id: String,
@@ -262,6 +314,7 @@ pub struct Run {
     /// The step of the flow.
     pub step_id: Option<String>,
     /// The options as given.
+    #[serde(default)]
     pub options: RunOptions,
 }
 
@@ -306,5 +359,48 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn plain_requests_read_as_serde_reads_them() {
+        let requests = [
+            json!({}),
+            json!({"operation": "select", "from": "Item", "input": {"where": {"name": "a"}}}),
+            json!({"operation": null, "input": null, "owner": null}),
+            json!({"operation": "x", "input": "text", "stepId": "s1", "flowId": "f",
+                   "flowType": "batch-job", "agent": "bot", "owner": "ann", "doctype": "D",
+                   "template": "T", "in": "I", "into": "O", "from": "F"}),
+            json!({"input": [1, 2, {"a": null}]}),
+        ];
+        for request in requests {
+            let Value::Object(fields) = request.clone() else {
+                unreachable!()
+            };
+            assert!(fields.iter().all(|(k, v)| RunRequest::plain_field(k, v)));
+            let by_serde: RunRequest = serde_json::from_value(request).unwrap();
+            assert_eq!(RunRequest::from_plain_fields(fields), by_serde);
+        }
+        // Anything else goes through serde, errors included.
+        for other in [
+            json!({"operation": 5}),
+            json!({"form": "Item"}),
+            json!({"options": {"dryRun": true}}),
+            json!({"options": {"dryRan": true}}),
+        ] {
+            let Value::Object(fields) = other.clone() else {
+                unreachable!()
+            };
+            assert!(!fields.iter().all(|(k, v)| RunRequest::plain_field(k, v)));
+            assert_eq!(
+                RunRequest::from_value(other.clone()).ok(),
+                serde_json::from_value::<RunRequest>(other).ok()
+            );
+        }
     }
 }

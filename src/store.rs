@@ -72,10 +72,10 @@ const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(200);
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
 
-/// Reads one indexed value off a run.
-type RunField = fn(&Run) -> Option<&str>;
+/// Reads one indexed value off a run's record.
+type RunField = fn(&Record) -> Option<&str>;
 
-/// The run-index fields, with how each reads its value off a run when the run needs an
+/// The run-index fields, with how each reads its value off a record when the run needs an
 /// entry for it. Only what the run tree cannot answer is indexed: a chain's runs are its
 /// root's tree and a run's children are listed in its record (`childRunIds`), and most runs
 /// of a flow are its root's chain. So a typical run has one entry, its status;
@@ -174,6 +174,180 @@ fn parse_run(bytes: &[u8]) -> Result<Run> {
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::internal(format!("cannot encode: {e}")))
+}
+
+/// A run as stored: the keys that are unset (null, empty, default) are left out, about a
+/// third of a typical record. [`parse_run`] reads them back as unset, so a stored run reads
+/// back equal to the run; the API's JSON still carries every key.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredRun<'a, O: serde::Serialize> {
+    id: &'a str,
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
+    status: crate::RunStatus,
+    duration: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    doctype: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    into: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a str>,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    input: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a O>,
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a crate::RunError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_run_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    child_run_ids: &'a [String],
+    chain_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_default")]
+    options: &'a crate::RunOptions,
+}
+
+fn is_default(options: &&crate::RunOptions) -> bool {
+    **options == crate::RunOptions::default()
+}
+
+/// Append the stored form of `run`, with `output` as its output (`None`: no output), to
+/// `bytes`.
+fn encode_run(
+    run: &Run,
+    output: Option<&impl serde::Serialize>,
+    bytes: &mut Vec<u8>,
+) -> Result<()> {
+    // Destructured whole, so a field added to `Run` cannot be forgotten here.
+    let Run {
+        id,
+        timestamp,
+        operation,
+        status,
+        duration,
+        doctype,
+        from,
+        into,
+        template,
+        input,
+        output: _,
+        success,
+        error,
+        parent_run_id,
+        child_run_ids,
+        chain_id,
+        owner,
+        agent,
+        flow_type,
+        flow_id,
+        step_id,
+        options,
+    } = run;
+    let stored = StoredRun {
+        id,
+        timestamp,
+        operation: operation.as_deref(),
+        status: *status,
+        duration: *duration,
+        doctype: doctype.as_deref(),
+        from: from.as_deref(),
+        into: into.as_deref(),
+        template: template.as_deref(),
+        input,
+        output,
+        success: *success,
+        error: error.as_ref(),
+        parent_run_id: parent_run_id.as_deref(),
+        child_run_ids,
+        chain_id,
+        owner: owner.as_deref(),
+        agent: agent.as_deref(),
+        flow_type: flow_type.as_deref(),
+        flow_id: flow_id.as_deref(),
+        step_id: step_id.as_deref(),
+        options,
+    };
+    serde_json::to_writer(bytes, &stored)
+        .map_err(|e| Error::internal(format!("cannot encode a run: {e}")))
+}
+
+/// The fields runs are listed by, in this order: flow, chain, parent, owner, status.
+pub(crate) type RunKeys<'a> = [Option<&'a str>; 5];
+
+/// The [`RunKeys`] of a run.
+pub(crate) fn run_keys(run: &Run) -> RunKeys<'_> {
+    [
+        run.flow_id.as_deref(),
+        Some(run.chain_id.as_str()),
+        run.parent_run_id.as_deref(),
+        run.owner.as_deref(),
+        Some(run.status.as_str()),
+    ]
+}
+
+/// A finished run as the store keeps it: the record, encoded once on the run's own thread,
+/// and the fields runs are found by. Records of read-only runs wait in memory in this form,
+/// so a waiting record costs one buffer, and the writer only copies bytes into the table.
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    id: String,
+    chain_id: String,
+    parent_run_id: Option<String>,
+    flow_id: Option<String>,
+    owner: Option<String>,
+    status: crate::RunStatus,
+    bytes: Vec<u8>,
+}
+
+impl Record {
+    /// The record of the finished `run`, storing `output` as its output: a compact form of
+    /// the run's output, or the output itself (`None`: no output).
+    pub(crate) fn new(run: &Run, output: Option<&impl serde::Serialize>) -> Record {
+        assert!(run.status.is_final(), "only finished runs are stored");
+        let mut bytes = Vec::with_capacity(512);
+        // Writing JSON text of strings, numbers and JSON values into memory cannot fail.
+        encode_run(run, output, &mut bytes).expect("a run encodes as JSON");
+        Record {
+            id: run.id.clone(),
+            chain_id: run.chain_id.clone(),
+            parent_run_id: run.parent_run_id.clone(),
+            flow_id: run.flow_id.clone(),
+            owner: run.owner.clone(),
+            status: run.status,
+            bytes,
+        }
+    }
+
+    /// The run's [`RunKeys`].
+    pub(crate) fn keys(&self) -> RunKeys<'_> {
+        [
+            self.flow_id.as_deref(),
+            Some(self.chain_id.as_str()),
+            self.parent_run_id.as_deref(),
+            self.owner.as_deref(),
+            Some(self.status.as_str()),
+        ]
+    }
+
+    /// The run, read back.
+    pub(crate) fn run(&self) -> Result<Run> {
+        parse_run(&self.bytes)
+    }
 }
 
 /// Audit entries are never written as documents: no path may replace or remove one.
@@ -713,42 +887,41 @@ impl<'t> WriteTables<'t> {
         Ok(())
     }
 
-    /// Store a finished run record and its index entries. Run records are written once:
-    /// a record that is already final is never replaced.
-    pub(crate) fn put_run(&mut self, run: &Run) -> Result<()> {
-        assert!(run.status.is_final(), "only finished runs are stored");
-        let bytes = encode(run)?;
-        self.put_run_bytes(run, &bytes)
-    }
-
-    /// Store a record that waited in memory. One already stored is left as it is: a commit
-    /// that reported failure may still have landed, and its records are waiting again.
-    fn put_waiting_run(&mut self, run: &Run) -> Result<()> {
-        match self.put_run(run) {
-            Err(e) if e.code() == crate::ErrorCode::Immutable => Ok(()),
-            other => other,
-        }
-    }
-
-    fn put_run_bytes(&mut self, run: &Run, bytes: &[u8]) -> Result<()> {
-        if self.runs.get(run.id.as_bytes())?.is_some() {
+    /// Store a run's record and its index entries. Run records are written once: a record
+    /// that is already stored is never replaced.
+    pub(crate) fn put_record(&mut self, record: &Record) -> Result<()> {
+        // One descent of the tree: the insert reports a record it replaced, which is put back.
+        let replaced = self
+            .runs
+            .insert(record.id.as_bytes(), record.bytes.as_slice())?
+            .map(|stored| stored.value().to_vec());
+        if let Some(stored) = replaced {
+            self.runs.insert(record.id.as_bytes(), stored.as_slice())?;
             return Err(Error::new(
                 crate::ErrorCode::Immutable,
                 format!(
                     "run {} is already recorded; completed runs are never modified",
-                    run.id
+                    record.id
                 ),
             ));
         }
-        self.runs.insert(run.id.as_bytes(), bytes)?;
         self.recorded = true;
         for (field, value_of) in RUN_INDEX_FIELDS {
-            if let Some(value) = value_of(run) {
-                let key = run_index_key(field, value, &run.id);
+            if let Some(value) = value_of(record) {
+                let key = run_index_key(field, value, &record.id);
                 self.run_index.insert(key.as_slice(), [].as_slice())?;
             }
         }
         Ok(())
+    }
+
+    /// Store a record that waited in memory. One already stored is left as it is: a commit
+    /// that reported failure may still have landed, and its records are waiting again.
+    fn put_waiting_record(&mut self, record: &Record) -> Result<()> {
+        match self.put_record(record) {
+            Err(e) if e.code() == crate::ErrorCode::Immutable => Ok(()),
+            other => other,
+        }
     }
 }
 
@@ -774,12 +947,12 @@ struct WriterState {
 #[derive(Default)]
 struct Waiting {
     /// Not yet taken by a commit, oldest first.
-    runs: Vec<Run>,
+    records: Vec<Record>,
     /// Taken by the commit in progress, and readable here until it is durable.
-    writing: Arc<Vec<Run>>,
+    writing: Arc<Vec<Record>>,
     /// Written batches, for a run's thread to free: freeing them on the background writer
     /// would contend with that thread for its allocator's lock (they were allocated there).
-    written: Vec<Arc<Vec<Run>>>,
+    written: Vec<Arc<Vec<Record>>>,
     /// The store is closing: the background writer stops.
     closing: bool,
 }
@@ -1070,9 +1243,9 @@ impl Shared {
         {
             // A record leaves memory only once its commit is done: it is here or written.
             let waiting = lock(&self.waiting);
-            let mut all = waiting.writing.iter().chain(&waiting.runs);
-            if let Some(run) = all.find(|r| r.id == id) {
-                return Ok(Some(run.clone()));
+            let mut all = waiting.writing.iter().chain(&waiting.records);
+            if let Some(record) = all.find(|r| r.id == id) {
+                return record.run().map(Some);
             }
         }
         self.read()?.get_run(id)
@@ -1089,14 +1262,19 @@ impl Shared {
         self.schemas_dirty.load(Ordering::SeqCst)
     }
 
-    /// Records of read-only runs not yet written, oldest first.
-    pub(crate) fn pending_runs(&self) -> Vec<Run> {
+    /// The runs whose records are not yet written, oldest first, that `wanted` picks by
+    /// id and [`RunKeys`] (only those are read back).
+    pub(crate) fn pending_runs(
+        &self,
+        wanted: &dyn Fn(&str, RunKeys<'_>) -> bool,
+    ) -> Result<Vec<Run>> {
         let waiting = lock(&self.waiting);
         waiting
             .writing
             .iter()
-            .chain(&waiting.runs)
-            .cloned()
+            .chain(&waiting.records)
+            .filter(|r| wanted(&r.id, r.keys()))
+            .map(Record::run)
             .collect()
     }
 
@@ -1106,14 +1284,14 @@ impl Shared {
     ///
     /// The records of one run tree come together and stay together (one commit writes all
     /// of them), so a tree is never half in memory and half written.
-    pub(crate) fn record_later(&self, runs: Vec<Run>) -> Result<()> {
-        if runs.is_empty() {
+    pub(crate) fn record_later(&self, records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
             return Ok(());
         }
         let (count, written) = {
             let mut waiting = lock(&self.waiting);
-            waiting.runs.extend(runs);
-            (waiting.runs.len(), std::mem::take(&mut waiting.written))
+            waiting.records.extend(records);
+            (waiting.records.len(), std::mem::take(&mut waiting.written))
         };
         drop(written);
         if count < MAX_PENDING_RECORDS {
@@ -1135,7 +1313,7 @@ impl Shared {
         loop {
             {
                 let mut waiting = lock(&self.waiting);
-                while waiting.runs.len() < MAX_PENDING_RECORDS && !waiting.closing {
+                while waiting.records.len() < MAX_PENDING_RECORDS && !waiting.closing {
                     waiting = self
                         .records_waiting
                         .wait(waiting)
@@ -1263,14 +1441,14 @@ impl Shared {
                     Some(txn) => {
                         let batch = {
                             let mut waiting = lock(&self.waiting);
-                            waiting.writing = Arc::new(std::mem::take(&mut waiting.runs));
+                            waiting.writing = Arc::new(std::mem::take(&mut waiting.records));
                             waiting.writing.clone()
                         };
                         // The commit is decided already: these writes must not mark the next
                         // batch dirty.
                         WriteTables::open(txn, &self.schemas_dirty, &AtomicBool::new(false))
                             .and_then(|mut tables| {
-                                batch.iter().try_for_each(|run| tables.put_waiting_run(run))
+                                batch.iter().try_for_each(|r| tables.put_waiting_record(r))
                             })
                             .map(|()| batch.len())
                             .map_err(|e| e.to_string())
@@ -1301,8 +1479,8 @@ impl Shared {
                 let written = std::mem::take(&mut waiting.writing);
                 if outcome.is_err() && !written.is_empty() {
                     let mut again = Arc::try_unwrap(written).unwrap_or_else(|w| (*w).clone());
-                    again.append(&mut waiting.runs);
-                    waiting.runs = again;
+                    again.append(&mut waiting.records);
+                    waiting.records = again;
                 } else if !written.is_empty() {
                     waiting.written.push(written);
                 }
@@ -1334,7 +1512,7 @@ impl Drop for Store {
         {
             tracing::error!("the background writer of records panicked");
         }
-        let waiting = !lock(&self.waiting).runs.is_empty();
+        let waiting = !lock(&self.waiting).records.is_empty();
         if waiting
             && !self.read_only()
             && let Err(e) = self.flush()
@@ -1384,5 +1562,82 @@ mod tests {
         );
         // A second open finds the store and creates nothing.
         drop(Store::open(&path, false).unwrap());
+    }
+
+    fn finished_run() -> Run {
+        Run {
+            id: "01J00000000000000000000000".into(),
+            timestamp: "2026-11-25T14:00:00.000000Z".into(),
+            operation: None,
+            status: crate::RunStatus::Completed,
+            duration: 0.25,
+            doctype: None,
+            from: None,
+            into: None,
+            template: None,
+            input: Value::Null,
+            output: Value::Null,
+            success: true,
+            error: None,
+            parent_run_id: None,
+            child_run_ids: Vec::new(),
+            chain_id: "01J00000000000000000000000".into(),
+            owner: None,
+            agent: None,
+            flow_type: None,
+            flow_id: None,
+            step_id: None,
+            options: crate::RunOptions::default(),
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_as_its_run_with_unset_keys_left_out_of_storage() {
+        let bare = finished_run();
+        let record = Record::new(&bare, None::<&Value>);
+        assert_eq!(record.run().unwrap(), bare);
+        let text = String::from_utf8(record.bytes.clone()).unwrap();
+        for left_out in ["null", "childRunIds", "options", "input", "output"] {
+            assert!(!text.contains(left_out), "{left_out} is stored: {text}");
+        }
+
+        let full = Run {
+            operation: Some("select".into()),
+            status: crate::RunStatus::Failed,
+            doctype: Some("Item".into()),
+            from: Some("Item".into()),
+            into: Some("Other".into()),
+            template: Some("T".into()),
+            input: serde_json::json!({"where": {"name": "a"}, "none": null}),
+            output: serde_json::json!([1, null]),
+            success: false,
+            error: Some(crate::RunError {
+                code: crate::ErrorCode::NotFound,
+                message: "gone".into(),
+                details: serde_json::json!({"name": "a"}),
+            }),
+            parent_run_id: Some("01J00000000000000000000001".into()),
+            child_run_ids: vec!["01J00000000000000000000002".into()],
+            owner: Some("ann".into()),
+            agent: Some("bot".into()),
+            flow_type: Some("batch-job".into()),
+            flow_id: Some("nightly".into()),
+            step_id: Some("s1".into()),
+            options: crate::RunOptions {
+                timeout_ms: Some(5),
+                ..Default::default()
+            },
+            ..finished_run()
+        };
+        let record = Record::new(&full, Some(&full.output));
+        assert_eq!(record.run().unwrap(), full);
+        assert_eq!(
+            record.keys(),
+            run_keys(&full),
+            "the keys a list filters by are the run's"
+        );
+        let compact = serde_json::json!({"names": ["a"]});
+        let stored = Record::new(&full, Some(&compact)).run().unwrap();
+        assert_eq!(stored.output, compact, "the stored output is the one given");
     }
 }

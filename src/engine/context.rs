@@ -2,7 +2,7 @@
 //! store through the run's transaction, and nested runs. It never commits.
 
 use super::Inner;
-use super::pipeline::{Parent, Tx};
+use super::pipeline::{Parent, Trail, Tx};
 use crate::acl::{Grant, Identity};
 use crate::audit::{self, Action};
 use crate::error::{Error, ErrorCode, Result};
@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub struct OpContext<'c, 't> {
     pub(super) inner: &'c Inner,
     pub(super) tx: &'c mut Tx<'t>,
-    pub(super) records: &'c mut Vec<Run>,
+    pub(super) trail: &'c mut Trail,
     pub(super) request: &'c RunRequest,
     pub(super) run: &'c Run,
     pub(super) depth: usize,
@@ -76,7 +76,7 @@ impl<'t> OpContext<'_, 't> {
         };
         let child = self
             .inner
-            .execute(self.tx, self.records, request, Some(&parent));
+            .execute(self.tx, self.trail, request, Some(&parent));
         self.children.push(child.id.clone());
         child
     }
@@ -113,13 +113,9 @@ impl<'t> OpContext<'_, 't> {
             template: self.template.as_deref(),
             attempt: 1,
         };
-        let mut child = self.inner.reject_nested(self.records, error, &parent, step);
-        child.operation = operation.map(str::to_string);
-        if let Some(stored) = self.records.last_mut()
-            && stored.id == child.id
-        {
-            stored.operation = child.operation.clone();
-        }
+        let child = self
+            .inner
+            .reject_nested(self.trail, error, &parent, step, operation);
         self.children.push(child.id.clone());
         child
     }

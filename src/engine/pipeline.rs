@@ -14,7 +14,7 @@ use crate::ops::{self, Handler, Operation};
 use crate::run::{Run, RunRequest, RunStatus};
 use crate::script::{HostCall, Sandbox};
 use crate::store::AUDIT_TRAIL;
-use crate::store::{ReadTables, View, WriteTables};
+use crate::store::{ReadTables, Record, View, WriteTables};
 use serde_json::{Map, Value, json};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -37,6 +37,43 @@ impl Tx<'_> {
             Tx::Read(tables, _) => &**tables,
             Tx::Write(tables) => tables,
         }
+    }
+}
+
+/// What a run tree leaves to store: every run's record, and an audit entry for each denial
+/// and validation failure among them.
+#[derive(Default)]
+pub(crate) struct Trail {
+    records: Vec<Record>,
+    failures: Vec<Map<String, Value>>,
+}
+
+impl Trail {
+    /// Keep the record of the finished `run` (and its audit entry, if it must be audited).
+    fn keep(&mut self, run: &Run) {
+        let output = match (run.operation.as_deref(), run.success, &run.output) {
+            (_, _, Value::Null) => None,
+            (Some("select"), true, output) => Some(StoredOutput::Select(output)),
+            (Some("workflow"), true, output) => Some(StoredOutput::Workflow(output)),
+            (_, _, output) => Some(StoredOutput::Own(output)),
+        };
+        self.records.push(Record::new(run, output.as_ref()));
+        if let Some(action) = failure_action(run) {
+            let mut entry = audit::entry(action, run, run.doctype.as_deref(), None);
+            entry.insert(
+                "error".into(),
+                serde_json::to_value(&run.error).unwrap_or(Value::Null),
+            );
+            self.failures.push(entry);
+        }
+    }
+
+    /// Append the audit entries of the tree's denials and validation failures.
+    fn audit_failures(&self, tables: &mut WriteTables<'_>) -> Result<()> {
+        for entry in &self.failures {
+            audit::append(tables, entry.clone(), &now_rfc3339())?;
+        }
+        Ok(())
     }
 }
 
@@ -78,20 +115,20 @@ impl Inner {
             self.store
                 .write(|tables| {
                     let mut tx = Tx::Write(tables);
-                    let mut records = Vec::new();
-                    let run = self.execute(&mut tx, &mut records, request, None);
+                    let mut trail = Trail::default();
+                    let run = self.execute(&mut tx, &mut trail, request, None);
                     let Tx::Write(tables) = &mut tx else {
                         unreachable!("the write path holds write tables")
                     };
                     // Denials and validation failures are audited after their rollback.
-                    audit_failures(tables, &records)?;
+                    trail.audit_failures(tables)?;
                     // A run that changed nothing (a failed one, a read-only script) keeps
                     // its records in memory like a select: no fsync is owed for it.
                     if tables.has_changes() {
-                        let stored = records.iter().try_for_each(|r| tables.put_run(r));
+                        let stored = trail.records.iter().try_for_each(|r| tables.put_record(r));
                         stored.map(|()| (run, Vec::new()))
                     } else {
-                        Ok((run, records))
+                        Ok((run, trail.records))
                     }
                 })
                 .and_then(|stored| stored)
@@ -101,16 +138,16 @@ impl Inner {
                 .read()
                 .map(|tables| {
                     let mut tx = Tx::Read(tables, generation);
-                    let mut records = Vec::new();
-                    let run = self.execute(&mut tx, &mut records, request, None);
-                    (run, records)
+                    let mut trail = Trail::default();
+                    let run = self.execute(&mut tx, &mut trail, request, None);
+                    (run, trail)
                 })
-                .and_then(|(run, records)| {
-                    if records.iter().any(|r| failure_action(r).is_some()) {
+                .and_then(|(run, trail)| {
+                    if !trail.failures.is_empty() {
                         self.store
-                            .write(|mut tables| audit_failures(&mut tables, &records))??;
+                            .write(|mut tables| trail.audit_failures(&mut tables))??;
                     }
-                    self.store.record_later(records).map(|()| run)
+                    self.store.record_later(trail.records).map(|()| run)
                 })
         };
         match outcome {
@@ -135,16 +172,18 @@ impl Inner {
     /// A nested request that could not be parsed: a failed child run.
     pub(super) fn reject_nested(
         &self,
-        records: &mut Vec<Run>,
+        trail: &mut Trail,
         error: Error,
         parent: &Parent<'_>,
         step: &str,
+        operation: Option<&str>,
     ) -> Run {
         let started = Instant::now();
         let mut run = Run::start(&RunRequest::default(), Some(parent.run));
         run.step_id = (!step.is_empty()).then(|| step.to_string());
+        run.operation = operation.map(str::to_string);
         run.finish(Err(error), started);
-        records.push(stored_form(&run));
+        trail.keep(&run);
         run
     }
 
@@ -162,7 +201,9 @@ impl Inner {
             run.step_id = text("stepId");
         }
         run.finish(Err(error), started);
-        if let Err(e) = self.store.record_later(vec![stored_form(&run)]) {
+        let mut trail = Trail::default();
+        trail.keep(&run);
+        if let Err(e) = self.store.record_later(trail.records) {
             tracing::error!("a rejected run could not be recorded: {e}");
         }
         Hooks::call(&self.hooks.error, &run);
@@ -173,7 +214,7 @@ impl Inner {
     pub(super) fn execute(
         &self,
         tx: &mut Tx<'_>,
-        records: &mut Vec<Run>,
+        trail: &mut Trail,
         request: RunRequest,
         parent: Option<&Parent<'_>>,
     ) -> Run {
@@ -204,7 +245,7 @@ impl Inner {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.stages(
                 tx,
-                records,
+                trail,
                 &request,
                 &mut run,
                 depth,
@@ -233,7 +274,7 @@ impl Inner {
             None => tracing::debug!(duration_ms = run.duration, "run completed"),
             Some(e) => tracing::info!(code = %e.code, "run failed: {}", e.message),
         }
-        records.push(stored_form(&run));
+        trail.keep(&run);
         run
     }
 
@@ -290,7 +331,7 @@ impl Inner {
     fn stages(
         &self,
         tx: &mut Tx<'_>,
-        records: &mut Vec<Run>,
+        trail: &mut Trail,
         request: &RunRequest,
         run: &mut Run,
         depth: usize,
@@ -360,7 +401,7 @@ impl Inner {
         let mut ctx = OpContext {
             inner: self,
             tx,
-            records,
+            trail,
             request,
             run,
             depth,
@@ -520,90 +561,92 @@ fn failure_action(run: &Run) -> Option<Action> {
     }
 }
 
-/// Append the audit entries of a run tree's denials and validation failures.
-fn audit_failures(tables: &mut WriteTables<'_>, records: &[Run]) -> Result<()> {
-    for run in records {
-        if let Some(action) = failure_action(run) {
-            let mut entry = audit::entry(action, run, run.doctype.as_deref(), None);
-            entry.insert(
-                "error".into(),
-                serde_json::to_value(&run.error).unwrap_or(Value::Null),
-            );
-            audit::append(tables, entry, &now_rfc3339())?;
-        }
-    }
-    Ok(())
-}
-
 /// What a nested run takes over from its parent beside identity and flow.
 pub(super) struct Inherited {
     template: Option<String>,
     attempt: u32,
 }
 
-/// The form a run is stored in: a select keeps its count and names, not its documents.
-/// A workflow keeps its steps' ids, runs and statuses: their outputs are in the step runs.
-fn stored_form(run: &Run) -> Run {
-    let output = match (run.operation.as_deref(), run.success) {
-        (Some("select"), true) => {
-            let names: Vec<Value> = run
-                .data()
+/// The output a run is stored with: a select keeps its count and names, not its documents;
+/// a workflow keeps its steps' ids, runs and statuses (their outputs are in the step runs).
+/// Written straight from the run's output, without copying it.
+enum StoredOutput<'a> {
+    Own(&'a Value),
+    Select(&'a Value),
+    Workflow(&'a Value),
+}
+
+impl serde::Serialize for StoredOutput<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            StoredOutput::Own(output) => output.serialize(serializer),
+            StoredOutput::Select(output) => {
+                let docs = output
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("names", &Names(docs))?;
+                map.serialize_entry("meta", output.get("meta").unwrap_or(&Value::Null))?;
+                map.end()
+            }
+            StoredOutput::Workflow(output) => {
+                let steps = output
+                    .get("steps")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("template", &output["template"])?;
+                map.serialize_entry("version", &output["version"])?;
+                map.serialize_entry("steps", &StepsWithoutOutput(steps))?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// The names of a select's documents.
+struct Names<'a>(&'a [Value]);
+
+impl serde::Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
                 .iter()
-                .map(|doc| doc.get("name").cloned().unwrap_or(Value::Null))
-                .collect();
-            let mut output = Map::with_capacity(2);
-            output.insert("names".into(), Value::Array(names));
-            output.insert("meta".into(), run.output.get("meta").cloned().into());
-            Value::Object(output)
+                .map(|doc| doc.get("name").unwrap_or(&Value::Null)),
+        )
+    }
+}
+
+/// A workflow's step entries without their outputs.
+struct StepsWithoutOutput<'a>(&'a [Value]);
+
+impl serde::Serialize for StepsWithoutOutput<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|step| match step {
+            Value::Object(fields) => Entries::Without(fields, "output"),
+            other => Entries::Value(other),
+        }))
+    }
+}
+
+/// An object without one key, or any value.
+enum Entries<'a> {
+    Without(&'a Map<String, Value>, &'static str),
+    Value(&'a Value),
+}
+
+impl serde::Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Entries::Without(fields, left_out) => {
+                serializer.collect_map(fields.iter().filter(|(k, _)| k != left_out))
+            }
+            Entries::Value(value) => value.serialize(serializer),
         }
-        (Some("workflow"), true) => {
-            let steps: Vec<Value> = run.output["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|step| match step {
-                    Value::Object(fields) => Value::Object(
-                        fields
-                            .iter()
-                            .filter(|(k, _)| *k != "output")
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                    ),
-                    other => other.clone(),
-                })
-                .collect();
-            let mut output = Map::with_capacity(3);
-            output.insert("template".into(), run.output["template"].clone());
-            output.insert("version".into(), run.output["version"].clone());
-            output.insert("steps".into(), Value::Array(steps));
-            Value::Object(output)
-        }
-        _ => return run.clone(),
-    };
-    // Everything but the output, without copying the output first.
-    Run {
-        id: run.id.clone(),
-        timestamp: run.timestamp.clone(),
-        operation: run.operation.clone(),
-        status: run.status,
-        duration: run.duration,
-        doctype: run.doctype.clone(),
-        from: run.from.clone(),
-        into: run.into.clone(),
-        template: run.template.clone(),
-        input: run.input.clone(),
-        output,
-        success: run.success,
-        error: run.error.clone(),
-        parent_run_id: run.parent_run_id.clone(),
-        child_run_ids: run.child_run_ids.clone(),
-        chain_id: run.chain_id.clone(),
-        owner: run.owner.clone(),
-        agent: run.agent.clone(),
-        flow_type: run.flow_type.clone(),
-        flow_id: run.flow_id.clone(),
-        step_id: run.step_id.clone(),
-        options: run.options.clone(),
     }
 }
 

@@ -5,6 +5,7 @@
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::run::{Run, RunStatus};
+use crate::store::{RunKeys, run_keys};
 use serde::Serialize;
 
 /// Which runs to list; see [`Engine::list_runs`]. Filters combine (all must hold).
@@ -67,10 +68,6 @@ impl Engine {
     pub fn list_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
         let since = query.since.as_deref().map(id_bound).transpose()?;
         let until = query.until.as_deref().map(id_bound).transpose()?;
-        // Records waiting in memory first, then the snapshot: a record committed in between
-        // is in one or the other, never in neither.
-        let pending = self.inner.store.pending_runs();
-        let read = self.inner.store.read()?;
         let status = query.status.map(RunStatus::as_str);
         let filters = [
             ("flow", query.flow_id.as_deref()),
@@ -79,36 +76,26 @@ impl Engine {
             ("owner", query.owner.as_deref()),
             ("status", status),
         ];
-        let matches = |run: &Run| {
-            let values = [
-                run.flow_id.as_deref(),
-                Some(run.chain_id.as_str()),
-                run.parent_run_id.as_deref(),
-                run.owner.as_deref(),
-                Some(run.status.as_str()),
-            ];
-            let in_range = since.as_deref().is_none_or(|s| run.id.as_str() >= s)
-                && until.as_deref().is_none_or(|u| run.id.as_str() < u);
+        let matches = |id: &str, keys: RunKeys<'_>| {
+            let in_range =
+                since.as_deref().is_none_or(|s| id >= s) && until.as_deref().is_none_or(|u| id < u);
             in_range
                 && filters
                     .iter()
-                    .zip(values)
+                    .zip(keys)
                     .all(|((_, wanted), value)| wanted.is_none() || *wanted == value)
         };
+        // Records waiting in memory first, then the snapshot: a record committed in between
+        // is in one or the other, never in neither.
+        let pending = self.inner.store.pending_runs(&matches)?;
+        let read = self.inner.store.read()?;
         let mut runs: Vec<Run> = match filters.iter().find(|(_, v)| v.is_some()) {
-            Some((field, Some(value))) => read
-                .runs_where(field, value)?
-                .into_iter()
-                .filter(|r| matches(r))
-                .collect(),
+            Some((field, Some(value))) => read.runs_where(field, value)?,
             // No filter but time: the runs table is keyed by time.
-            _ => read
-                .runs_between(since.as_deref(), until.as_deref(), query.limit)?
-                .into_iter()
-                .filter(|r| matches(r))
-                .collect(),
+            _ => read.runs_between(since.as_deref(), until.as_deref(), query.limit)?,
         };
-        runs.extend(pending.into_iter().filter(|r| matches(r)));
+        runs.retain(|r| matches(&r.id, run_keys(r)));
+        runs.extend(pending);
         runs.sort_by(|a, b| a.id.cmp(&b.id));
         // A read-only run's record can be both committed and still in memory for a moment.
         runs.dedup_by(|a, b| a.id == b.id);
