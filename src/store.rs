@@ -333,6 +333,11 @@ impl Record {
         }
     }
 
+    /// The run's id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
     /// The run's [`RunKeys`].
     pub(crate) fn keys(&self) -> RunKeys<'_> {
         [
