@@ -123,6 +123,21 @@ impl RunRequest {
             .map_err(|e| Error::bad_request(format!("bad request: {e}")))
     }
 
+    /// Parse a request from its fields, as [`Self::from_value`] parses an object's.
+    pub(crate) fn from_field_list(fields: Vec<(&str, Value)>) -> Result<Self> {
+        if fields
+            .iter()
+            .all(|(key, value)| Self::plain_field(key, value))
+        {
+            return Ok(Self::from_plain_fields(fields));
+        }
+        let object = fields
+            .into_iter()
+            .map(|(key, value)| (key.to_string(), value))
+            .collect();
+        Self::from_value(Value::Object(object))
+    }
+
     /// Whether `key: value` is a field [`Self::from_plain_fields`] takes as it is.
     fn plain_field(key: &str, value: &Value) -> bool {
         match key {
@@ -134,14 +149,14 @@ impl RunRequest {
     }
 
     /// The request of fields that are all [`Self::plain_field`]s, as serde would read them.
-    fn from_plain_fields(fields: Map<String, Value>) -> Self {
+    fn from_plain_fields<K: AsRef<str>>(fields: impl IntoIterator<Item = (K, Value)>) -> Self {
         let mut request = RunRequest::default();
         for (key, value) in fields {
-            if key == "input" {
-                request.input = value;
-                continue;
-            }
-            let slot = match key.as_str() {
+            let slot = match key.as_ref() {
+                "input" => {
+                    request.input = value;
+                    continue;
+                }
                 "operation" => &mut request.operation,
                 "from" => &mut request.from,
                 "into" => &mut request.into,

@@ -311,7 +311,7 @@ pub(crate) struct Record {
     flow_id: Option<String>,
     owner: Option<String>,
     status: crate::RunStatus,
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
 }
 
 impl Record {
@@ -319,9 +319,17 @@ impl Record {
     /// the run's output, or the output itself (`None`: no output).
     pub(crate) fn new(run: &Run, output: Option<&impl serde::Serialize>) -> Record {
         assert!(run.status.is_final(), "only finished runs are stored");
-        let mut bytes = Vec::with_capacity(512);
-        // Writing JSON text of strings, numbers and JSON values into memory cannot fail.
-        encode_run(run, output, &mut bytes).expect("a run encodes as JSON");
+        thread_local! {
+            /// Where this thread encodes records, reused: the record is then copied out at
+            /// its exact size (growing a fresh buffer cost several reallocations a record).
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let bytes = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            // Writing JSON text of strings, numbers and JSON values into memory cannot fail.
+            encode_run(run, output, scratch).expect("a run encodes as JSON");
+            scratch.as_slice().into()
+        });
         Record {
             id: run.id.clone(),
             chain_id: run.chain_id.clone(),
@@ -898,7 +906,7 @@ impl<'t> WriteTables<'t> {
         // One descent of the tree: the insert reports a record it replaced, which is put back.
         let replaced = self
             .runs
-            .insert(record.id.as_bytes(), record.bytes.as_slice())?
+            .insert(record.id.as_bytes(), &*record.bytes)?
             .map(|stored| stored.value().to_vec());
         if let Some(stored) = replaced {
             self.runs.insert(record.id.as_bytes(), stored.as_slice())?;
@@ -1601,7 +1609,7 @@ mod tests {
         let bare = finished_run();
         let record = Record::new(&bare, None::<&Value>);
         assert_eq!(record.run().unwrap(), bare);
-        let text = String::from_utf8(record.bytes.clone()).unwrap();
+        let text = String::from_utf8(record.bytes.to_vec()).unwrap();
         for left_out in ["null", "childRunIds", "options", "input", "output"] {
             assert!(!text.contains(left_out), "{left_out} is stored: {text}");
         }

@@ -84,18 +84,25 @@ impl<'t> OpContext<'_, 't> {
     /// Start a nested run from a JSON request (what scripts send); a request that does not
     /// parse gives a failed child run.
     pub(crate) fn run_value(&mut self, request: Value) -> Run {
-        self.run_attempt(request, 1)
-    }
-
-    /// A nested run from JSON that is attempt `attempt` of a retried step.
-    pub(crate) fn run_attempt(&mut self, request: Value, attempt: u32) -> Run {
         let step = request
             .get("stepId")
             .and_then(Value::as_str)
             .map(str::to_string);
-        match RunRequest::from_value(request) {
+        let parsed = RunRequest::from_value(request);
+        self.run_parsed(parsed, step.as_deref().unwrap_or_default(), 1)
+    }
+
+    /// A nested run of a parsed request, attempt `attempt` of step `step`; a request that
+    /// did not parse gives a failed child run.
+    pub(crate) fn run_parsed(
+        &mut self,
+        request: Result<RunRequest>,
+        step: &str,
+        attempt: u32,
+    ) -> Run {
+        match request {
             Ok(request) => self.run_nested(request, attempt),
-            Err(error) => self.fail_child(error, step.as_deref().unwrap_or_default(), None),
+            Err(error) => self.fail_child(error, step, None),
         }
     }
 

@@ -12,7 +12,7 @@ pub(crate) mod refs;
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, Result};
 use crate::query::Doc;
-use crate::run::Run;
+use crate::run::{Run, RunRequest};
 use crate::script;
 use refs::{Reference, Scope, references, resolve};
 use serde_json::{Map, Value, json};
@@ -386,26 +386,31 @@ impl Executor<'_, '_, '_> {
     ) -> Result<Run> {
         self.budget()?;
         // Resolved straight from the step: the request part is never copied first.
-        let resolved: Result<Map<String, Value>> = request
-            .iter()
-            .filter(|(key, _)| !(is_step && CONTROL_KEYS.contains(&key.as_str())))
-            .map(|(key, value)| Ok((key.clone(), resolve(value, scope)?)))
-            .collect();
-        let mut resolved = match resolved {
-            Ok(resolved) => resolved,
-            Err(error) => {
-                let operation = request.get("operation").and_then(Value::as_str);
-                return Ok(self.ctx.fail_child(error, step, operation));
+        let mut fields = Vec::with_capacity(request.len() + 1);
+        for (key, value) in request {
+            if is_step && CONTROL_KEYS.contains(&key.as_str()) {
+                continue;
             }
-        };
-        resolved.insert("stepId".into(), Value::String(step.to_string()));
-        if let Some(timeout) = timeout {
-            let options = resolved.entry("options").or_insert_with(|| json!({}));
-            if let Value::Object(options) = options {
-                options.insert("timeoutMs".into(), json!(timeout));
+            match resolve(value, scope) {
+                Ok(value) => fields.push((key.as_str(), value)),
+                Err(error) => {
+                    let operation = request.get("operation").and_then(Value::as_str);
+                    return Ok(self.ctx.fail_child(error, step, operation));
+                }
             }
         }
-        Ok(self.ctx.run_attempt(Value::Object(resolved), attempt))
+        fields.push(("stepId", Value::String(step.to_string())));
+        if let Some(timeout) = timeout {
+            match fields.iter_mut().find(|(key, _)| *key == "options") {
+                Some((_, Value::Object(options))) => {
+                    options.insert("timeoutMs".into(), json!(timeout));
+                }
+                Some(_) => {}
+                None => fields.push(("options", json!({"timeoutMs": timeout}))),
+            }
+        }
+        let parsed = RunRequest::from_field_list(fields);
+        Ok(self.ctx.run_parsed(parsed, step, attempt))
     }
 
     fn run_steps(

@@ -234,9 +234,24 @@ pub(crate) fn lookup(scope: &Scope, reference: &Reference) -> Result<Value> {
     Ok(current)
 }
 
+/// Whether `value` has a string that opens a reference (`{{`) anywhere inside it.
+fn mentions_references(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains("{{"),
+        Value::Array(items) => items.iter().any(mentions_references),
+        Value::Object(map) => map.values().any(mentions_references),
+        _ => false,
+    }
+}
+
 /// Resolve every reference in `value` against `scope`. Strings that are one whole
 /// reference keep the referenced JSON type; others get text. Results are not re-scanned.
 pub(crate) fn resolve(value: &Value, scope: &Scope) -> Result<Value> {
+    // Most of a request refers to nothing: it is copied whole (an object's copy keeps its
+    // hash table instead of inserting every key again).
+    if !mentions_references(value) {
+        return Ok(value.clone());
+    }
     Ok(match value {
         Value::String(text) => match pieces(text)? {
             None => value.clone(),
