@@ -43,9 +43,10 @@ pub(crate) struct Stamp {
     pub template: Option<String>,
 }
 
-impl<'t> OpContext<'_, 't> {
-    /// The request being executed.
-    pub fn request(&self) -> &RunRequest {
+impl<'c, 't> OpContext<'c, 't> {
+    /// The request being executed (it outlives the context's own borrows, so a handler can
+    /// keep reading it while it starts nested runs).
+    pub fn request(&self) -> &'c RunRequest {
         self.request
     }
 

@@ -18,7 +18,6 @@ use refs::{Reference, Scope, references, resolve};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The doctype of workflow templates.
@@ -71,14 +70,10 @@ fn step_id(step: &Map<String, Value>) -> Option<&str> {
     step.get("id").and_then(Value::as_str)
 }
 
-/// The step as a request (control keys removed).
-fn request_part(step: &Map<String, Value>) -> Value {
-    Value::Object(
-        step.iter()
-            .filter(|(k, _)| !CONTROL_KEYS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    )
+/// The fields of the step that make its request (control keys left out).
+fn request_part(step: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+    step.iter()
+        .filter(|(k, _)| !CONTROL_KEYS.contains(&k.as_str()))
 }
 
 /// `if` source with each reference replaced by a variable; returns the source and the
@@ -257,8 +252,7 @@ fn check_steps(
             scope.extend(["item".to_string(), "index".to_string()]);
             check_steps(name, inner, &mut scope, ids, ops, &format!("{here}.steps"))?;
         } else {
-            let request = request_part(step);
-            let operation = request
+            let operation = step
                 .get("operation")
                 .and_then(Value::as_str)
                 .ok_or_else(|| {
@@ -272,14 +266,16 @@ fn check_steps(
             }
             if operation == "workflow"
                 && let (Some(own), Some(target)) =
-                    (name, request.get("template").and_then(Value::as_str))
+                    (name, step.get("template").and_then(Value::as_str))
                 && own == target
             {
                 return Err(Error::bad_request(format!(
                     "{here}: template `{own}` includes itself"
                 )));
             }
-            check_refs(&request, known, "")?;
+            for (_, value) in request_part(step) {
+                check_refs(value, known, "")?;
+            }
         }
         if let Some(fallback) = step.get("onError") {
             let Value::Object(fallback) = fallback else {
@@ -512,7 +508,7 @@ impl Executor<'_, '_, '_> {
         }
         let timeout = step.get("timeoutMs").and_then(Value::as_u64);
         let mut attempt = 1;
-        let run = loop {
+        let mut run = loop {
             let run = self.run_request(step, true, scope, &id, attempt, timeout)?;
             if run.success || u64::from(attempt) > retries {
                 break run;
@@ -520,7 +516,7 @@ impl Executor<'_, '_, '_> {
             attempt += 1;
             pause();
         };
-        match run.error.clone() {
+        match run.error.take() {
             None => {
                 // Only `map` collects what its steps return; listed steps' outputs are read
                 // from their records, so they are not copied here.
@@ -529,7 +525,6 @@ impl Executor<'_, '_, '_> {
                 } else {
                     run.output.clone()
                 };
-                let mut run = run;
                 let taken = run.output.take();
                 let entry = record(&id, Some(&run), "completed", taken, None);
                 self.note(&key, entry, scope, listed);
@@ -620,15 +615,14 @@ impl Executor<'_, '_, '_> {
         let inner = step
             .get("steps")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .map_or(&[][..], Vec::as_slice);
         let mut outputs = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
             let mut item_scope = scope.clone();
             item_scope.insert("item".into(), item);
             item_scope.insert("index".into(), json!(index));
             outputs.push(self.run_steps(
-                &inner,
+                inner,
                 &mut item_scope,
                 &format!("{id}[{index}]."),
                 false,
@@ -768,33 +762,45 @@ impl Template {
 /// its steps. Output: `{template, version, steps: [{id, runId, status, output}]}`.
 pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     let request = ctx.request();
+    // A saved template comes checked from the cache; inline steps are checked here and
+    // run where they are, in the request.
     let template = match &request.template {
-        Some(name) => ctx.template(name)?.ok_or_else(|| {
+        Some(name) => Some(ctx.template(name)?.ok_or_else(|| {
             Error::not_found(format!("workflow template `{name}` does not exist"))
                 .with_details(json!({"template": name}))
-        })?,
-        None => match request.input.get("children") {
-            Some(children) => Arc::new(Template::checked(
-                None,
-                None,
-                children.clone(),
-                None,
-                (&|op: &str| ctx.operation_exists(op), &|op: &str| {
-                    ctx.operation_may_write(op)
-                }),
-            )?),
-            None => {
-                return Err(Error::new(
-                    ErrorCode::MissingTarget,
-                    "`workflow` needs a `template` or inline steps in `input.children`",
-                ));
-            }
-        },
+        })?),
+        None => None,
     };
-    let request = ctx.request();
+    let inline = match (&template, request.input.get("children")) {
+        (Some(_), _) => None,
+        (None, Some(children)) => {
+            check(None, children, &|op: &str| ctx.operation_exists(op))?;
+            children.as_array()
+        }
+        (None, None) => {
+            return Err(Error::new(
+                ErrorCode::MissingTarget,
+                "`workflow` needs a `template` or inline steps in `input.children`",
+            ));
+        }
+    };
+    let (steps, variables, name, version) = match (&template, inline) {
+        (Some(template), _) => (
+            template.steps.as_slice(),
+            template.variables.clone(),
+            template.name.as_deref(),
+            template.version.as_deref(),
+        ),
+        (None, steps) => (
+            steps.map_or(&[][..], Vec::as_slice),
+            Value::Null,
+            None,
+            None,
+        ),
+    };
     // The workflow's own input, without the inline steps.
     let input = match &request.input {
-        Value::Object(fields) if template.name.is_none() => Value::Object(
+        Value::Object(fields) if inline.is_some() => Value::Object(
             fields
                 .iter()
                 .filter(|(k, _)| *k != "children")
@@ -805,22 +811,21 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     };
     let mut scope = Scope::new();
     scope.insert("input".into(), input);
-    scope.insert("variables".into(), template.variables.clone());
+    scope.insert("variables".into(), variables);
     scope.insert(
         "prev".into(),
         json!({"output": null, "status": "none", "runId": null}),
     );
+    let mut output = Map::with_capacity(3);
+    output.insert("template".into(), json!(name));
+    output.insert("version".into(), json!(version));
     let mut executor = Executor {
         ctx,
         started: 0,
         listed: Vec::new(),
     };
-    executor.run_steps(&template.steps, &mut scope, "", true)?;
-    let steps = executor.records(&mut scope);
-    let mut output = Map::with_capacity(3);
-    output.insert("template".into(), json!(template.name));
-    output.insert("version".into(), json!(template.version));
-    output.insert("steps".into(), Value::Array(steps));
+    executor.run_steps(steps, &mut scope, "", true)?;
+    output.insert("steps".into(), Value::Array(executor.records(&mut scope)));
     Ok(Value::Object(output))
 }
 
