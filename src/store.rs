@@ -1420,6 +1420,10 @@ impl Shared {
             }
             state.committing = true;
             drop(state);
+            let mut unwinding = Committing {
+                store: self,
+                batch: None,
+            };
             // Group commit: writers already on their way join this batch first (bounded,
             // so a steady stream cannot hold a commit back).
             // Only those in flight now are waited for, not newcomers.
@@ -1436,6 +1440,7 @@ impl Shared {
                 let mut writer = lock(&self.writer);
                 let taken = writer.batch;
                 writer.batch += 1;
+                unwinding.batch = Some(taken);
                 let changed = self.schemas_dirty.swap(false, Ordering::SeqCst);
                 if changed {
                     // Before the commit: caches filled from now on are suspect until after it.
@@ -1450,6 +1455,10 @@ impl Shared {
                 // Records of read-only runs ride along; they stay readable from memory
                 // until the commit is done.
                 let txn = if dirty { writer.txn.take() } else { None };
+                #[cfg(test)]
+                if tests::PANIC_IN_COMMIT.swap(false, Ordering::SeqCst) {
+                    panic!("a commit panics (injected by a test)");
+                }
                 let records = match &txn {
                     Some(txn) => {
                         let batch = {
@@ -1486,32 +1495,72 @@ impl Shared {
                 self.commits.fetch_add(1, Ordering::SeqCst);
                 *lock(&self.snapshot) = None;
             }
-            {
-                // Written records leave memory now; those of a failed commit wait again.
-                let mut waiting = lock(&self.waiting);
-                let written = std::mem::take(&mut waiting.writing);
-                if outcome.is_err() && !written.is_empty() {
-                    let mut again = Arc::try_unwrap(written).unwrap_or_else(|w| (*w).clone());
-                    again.append(&mut waiting.records);
-                    waiting.records = again;
-                } else if !written.is_empty() {
-                    waiting.written.push(written);
-                }
-            }
+            std::mem::forget(unwinding);
+            self.records_written(outcome.is_ok());
             if schemas_changed {
                 self.schema_generation.fetch_add(1, Ordering::SeqCst);
             }
             state = lock(&self.commit);
-            state.committing = false;
-            state.committed = taken;
-            if let Err(cause) = outcome {
-                tracing::error!("the commit of batch {taken} failed: {cause}");
-                state.failures.push_back((taken, cause));
-                if state.failures.len() > 64 {
-                    state.failures.pop_front();
-                }
+            self.commit_ended(&mut state, taken, outcome.err());
+        }
+    }
+
+    /// The records taken for a commit leave memory once it is done; those of a failed
+    /// commit wait again.
+    fn records_written(&self, durable: bool) {
+        let mut waiting = lock(&self.waiting);
+        let written = std::mem::take(&mut waiting.writing);
+        if written.is_empty() {
+            return;
+        }
+        if durable {
+            waiting.written.push(written);
+        } else {
+            let mut again = Arc::try_unwrap(written).unwrap_or_else(|w| (*w).clone());
+            again.append(&mut waiting.records);
+            waiting.records = again;
+        }
+    }
+
+    /// The commit in progress ended with batch `taken` (failed with `failure`): the next
+    /// one may start, and the batch's writers learn how it went.
+    fn commit_ended(&self, state: &mut CommitState, taken: u64, failure: Option<String>) {
+        state.committing = false;
+        state.committed = taken;
+        if let Some(cause) = failure {
+            tracing::error!("the commit of batch {taken} failed: {cause}");
+            state.failures.push_back((taken, cause));
+            if state.failures.len() > 64 {
+                state.failures.pop_front();
             }
-            self.committed.notify_all();
+        }
+        self.committed.notify_all();
+    }
+}
+
+/// A commit in progress, ended as failed should its thread unwind (a panic inside redb):
+/// otherwise `committing` would stay set and every later writer would wait forever.
+struct Committing<'s> {
+    store: &'s Shared,
+    /// The batch being committed, once taken.
+    batch: Option<u64>,
+}
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        // Reached only by unwinding: a commit that ends normally forgets its guard.
+        self.store.records_written(false);
+        let mut state = lock(&self.store.commit);
+        match self.batch {
+            Some(taken) => self.store.commit_ended(
+                &mut state,
+                taken,
+                Some("the commit panicked; its writes were not made durable".into()),
+            ),
+            None => {
+                state.committing = false;
+                self.store.committed.notify_all();
+            }
         }
     }
 }
@@ -1545,6 +1594,37 @@ impl Drop for Store {
 mod tests {
     use super::*;
     use std::time::SystemTime;
+
+    /// Makes the next commit panic once it has taken its batch.
+    pub(super) static PANIC_IN_COMMIT: AtomicBool = AtomicBool::new(false);
+
+    #[test]
+    fn a_commit_that_panics_fails_its_batch_and_the_next_commit_goes_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb"), false).unwrap());
+        let put = |store: &Store, name: &str| {
+            let doc: Doc = serde_json::from_value(serde_json::json!({"name": name})).unwrap();
+            store.write(|mut tables| tables.put_doc("Note", name, &doc, &[]))
+        };
+        PANIC_IN_COMMIT.store(true, Ordering::SeqCst);
+        let panicking = Arc::clone(&store);
+        let first = std::thread::spawn(move || put(&panicking, "lost")).join();
+        assert!(first.is_err(), "the committing writer's thread panicked");
+        // Without the guard, `committing` stayed set and this write waited forever.
+        let (done, finished) = std::sync::mpsc::channel();
+        let writing = Arc::clone(&store);
+        std::thread::spawn(move || done.send(put(&writing, "kept").map(|r| r.is_ok())));
+        let second = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the next write is not stuck behind the panicked commit");
+        assert!(matches!(second, Ok(true)), "{second:?}");
+        let read = store.read().unwrap();
+        assert!(read.get_doc("Note", "kept").unwrap().is_some());
+        assert!(
+            read.get_doc("Note", "lost").unwrap().is_none(),
+            "the panicked batch was not committed"
+        );
+    }
 
     #[test]
     fn creating_a_store_removes_only_abandoned_temporary_files() {
