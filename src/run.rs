@@ -353,7 +353,84 @@ impl Run {
 
     /// The run as a JSON value.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        self.clone().into_value()
+    }
+
+    /// The run as a JSON value, taking its parts over (no copy of its input or output).
+    ///
+    /// ```
+    /// # use coworker::Engine;
+    /// # use serde_json::json;
+    /// let engine = Engine::in_memory().unwrap();
+    /// let run = engine.run_json(r#"{"operation":"select","from":"Note"}"#);
+    /// let expected = serde_json::to_value(&run).unwrap();
+    /// assert_eq!(run.into_value(), expected);
+    /// ```
+    pub fn into_value(self) -> Value {
+        fn text(value: Option<String>) -> Value {
+            value.map_or(Value::Null, Value::String)
+        }
+        // Every key, in the order (and with the values) the derived serialization gives.
+        let Run {
+            id,
+            timestamp,
+            operation,
+            status,
+            duration,
+            doctype,
+            from,
+            into,
+            template,
+            input,
+            output,
+            success,
+            error,
+            parent_run_id,
+            child_run_ids,
+            chain_id,
+            owner,
+            agent,
+            flow_type,
+            flow_id,
+            step_id,
+            options,
+        } = self;
+        let fields: [(&str, Value); 22] = [
+            ("id", Value::String(id)),
+            ("timestamp", Value::String(timestamp)),
+            ("operation", text(operation)),
+            ("status", Value::String(status.as_str().to_string())),
+            ("duration", Value::from(duration)),
+            ("doctype", text(doctype)),
+            ("from", text(from)),
+            ("into", text(into)),
+            ("template", text(template)),
+            ("input", input),
+            ("output", output),
+            ("success", Value::Bool(success)),
+            ("error", serde_json::to_value(error).unwrap_or(Value::Null)),
+            ("parentRunId", text(parent_run_id)),
+            (
+                "childRunIds",
+                Value::Array(child_run_ids.into_iter().map(Value::String).collect()),
+            ),
+            ("chainId", Value::String(chain_id)),
+            ("owner", text(owner)),
+            ("agent", text(agent)),
+            ("flowType", text(flow_type)),
+            ("flowId", text(flow_id)),
+            ("stepId", text(step_id)),
+            (
+                "options",
+                serde_json::to_value(options).unwrap_or(Value::Null),
+            ),
+        ];
+        Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value))
+                .collect(),
+        )
     }
 
     /// The run as a JSON map (what handlers see as `context`).
@@ -381,6 +458,72 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_run_as_a_value_is_its_serialization() {
+        let bare = Run {
+            id: "01J".into(),
+            timestamp: "2026-11-25T14:00:00.000000Z".into(),
+            operation: None,
+            status: RunStatus::Running,
+            duration: 0.0,
+            doctype: None,
+            from: None,
+            into: None,
+            template: None,
+            input: Value::Null,
+            output: Value::Null,
+            success: false,
+            error: None,
+            parent_run_id: None,
+            child_run_ids: Vec::new(),
+            chain_id: "01J".into(),
+            owner: None,
+            agent: None,
+            flow_type: None,
+            flow_id: None,
+            step_id: None,
+            options: RunOptions::default(),
+        };
+        let full = Run {
+            operation: Some("select".into()),
+            status: RunStatus::Failed,
+            duration: 1.0 / 3.0,
+            doctype: Some("D".into()),
+            from: Some("F".into()),
+            into: Some("I".into()),
+            template: Some("T".into()),
+            input: json!({"where": {"a": 1}}),
+            output: json!({"data": [{"name": "x"}]}),
+            success: true,
+            error: Some(RunError {
+                code: crate::ErrorCode::Conflict,
+                message: "m".into(),
+                details: json!({"d": [1]}),
+            }),
+            parent_run_id: Some("P".into()),
+            child_run_ids: vec!["C1".into(), "C2".into()],
+            owner: Some("o".into()),
+            agent: Some("a".into()),
+            flow_type: Some("ft".into()),
+            flow_id: Some("f".into()),
+            step_id: Some("s".into()),
+            options: RunOptions {
+                dry_run: Some(true),
+                timeout_ms: Some(9),
+                ..Default::default()
+            },
+            ..bare.clone()
+        };
+        for run in [bare, full] {
+            let by_serde = serde_json::to_value(&run).unwrap();
+            let keys: Vec<_> = by_serde.as_object().unwrap().keys().cloned().collect();
+            let direct = run.into_value();
+            assert_eq!(direct, by_serde);
+            let direct_keys: Vec<_> = direct.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(direct_keys, keys, "the same key order");
+        }
+    }
 
     #[test]
     fn plain_requests_read_as_serde_reads_them() {

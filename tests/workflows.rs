@@ -2549,10 +2549,11 @@ fn a_workflow_is_stored_with_its_steps_outcomes_and_each_step_with_its_own_outpu
     assert_eq!(create.output["data"][0]["name"], json!("n3"));
     // What the caller got back is whole.
     assert_eq!(run.output["steps"][0]["output"]["data"][1]["t"], json!(2));
-    // The same after a reopen is covered by the persistence story; a record read back
-    // has every key of the design, unset ones null.
+    // A record read back has every key of the design, unset ones null.
     let value = serde_json::to_value(&create).unwrap();
-    for key in ["from", "template", "error", "owner", "agent", "stepId", "flowType"] {
+    for key in [
+        "from", "template", "error", "owner", "agent", "stepId", "flowType",
+    ] {
         assert!(value.get(key).is_some(), "{key} is present");
     }
 }

@@ -448,9 +448,9 @@ impl Inner {
                 }
                 let sandbox = Sandbox::shared(limits);
                 let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
-                sandbox.run_handler(&op.name, compiled, &context, &mut |call| match call {
+                sandbox.run_handler(&op.name, compiled, context, &mut |call| match call {
                     // A nested run gets what is left of this handler's time, no more.
-                    HostCall::Run(request) => ctx.run_value(within(request, deadline)).to_value(),
+                    HostCall::Run(request) => ctx.run_value(within(request, deadline)).into_value(),
                     HostCall::GetSchema(name) => ctx
                         .schema(&name)
                         .ok()

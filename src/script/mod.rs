@@ -10,6 +10,7 @@
 //! Rhai's `'static` callbacks. This module never touches the store: host calls are handed
 //! to whoever runs the script.
 
+pub(crate) mod convert;
 mod limits;
 mod workers;
 
@@ -238,7 +239,7 @@ fn host_run(
     ctx: NativeCallContext,
     request: rhai::Map,
 ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
-    let request: Value = rhai::serde::from_dynamic(&Dynamic::from_map(request))?;
+    let request = convert::from_map(&request)?;
     let child = call_host(&ctx, HostCall::Run(request))?;
     // Limits hold for the whole tree: a child that hit one stops its parent too.
     if let Some(code) = child.pointer("/error/code").and_then(Value::as_str)
@@ -255,7 +256,7 @@ fn host_run(
             ctx.call_position(),
         )));
     }
-    rhai::serde::to_dynamic(child)
+    Ok(convert::into_dynamic(child))
 }
 
 fn host_get_schema(
@@ -263,7 +264,7 @@ fn host_get_schema(
     name: &str,
 ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
     let schema = call_host(&ctx, HostCall::GetSchema(name.to_string()))?;
-    rhai::serde::to_dynamic(schema)
+    Ok(convert::into_dynamic(schema))
 }
 
 fn assertion_failed(ctx: &NativeCallContext, message: String) -> Box<EvalAltResult> {
@@ -477,13 +478,12 @@ impl Sandbox {
         self: &Arc<Self>,
         name: &str,
         handler: &Compiled,
-        context: &Value,
+        context: Value,
         serve: &mut dyn FnMut(HostCall) -> Value,
     ) -> Result<Value> {
         use std::sync::atomic::Ordering::Relaxed;
         let ast = &handler.ast;
-        let context = rhai::serde::to_dynamic(context)
-            .map_err(|e| Error::internal(format!("the run does not convert for Rhai: {e}")))?;
+        let context = convert::into_dynamic(context);
         // First on this thread, with no host: most handlers compute and return without a
         // host call, and a thread would cost more than their work. A handler seen calling
         // its host before goes to a thread at once.
@@ -644,10 +644,7 @@ pub(crate) fn eval_condition(source: &str, values: Vec<Value>) -> Result<Value> 
     let ast = compile_condition(source, values.len())?;
     let mut scope = Scope::new();
     for (i, value) in values.into_iter().enumerate() {
-        let value = rhai::serde::to_dynamic(value).map_err(|e| {
-            Error::bad_request(format!("a reference does not convert for `if`: {e}"))
-        })?;
-        scope.push_constant(format!("ref_{i}"), value);
+        scope.push_constant(format!("ref_{i}"), convert::into_dynamic(value));
     }
     let sandbox = compiler();
     let refuse: Box<dyn FnMut(HostCall) -> Value> = Box::new(|_| Value::Null);
@@ -792,7 +789,7 @@ fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
 }
 
 fn to_json(name: &str, value: &Dynamic) -> Result<Value> {
-    rhai::serde::from_dynamic::<Value>(value).map_err(|e| {
+    convert::from_dynamic(value).map_err(|e| {
         Error::new(
             ErrorCode::ScriptError,
             format!(

@@ -1,0 +1,137 @@
+//! JSON values to Rhai values and back, directly rather than through serde.
+//!
+//! Every host call crosses this boundary twice (the request out, the nested run back, its
+//! documents included), and serde's generic path cost several times more than the walk.
+//! The results are exactly rhai's serde conversions: numbers that fit an `INT` are
+//! integers, others floats; a map's keys stay in Rhai's order; a float that is not finite
+//! becomes `null`. Anything rarer (blobs, timestamps, function pointers, custom or shared
+//! values) is left to `rhai::serde`, errors included.
+
+use rhai::{Array, Dynamic, EvalAltResult, INT, Map as RhaiMap};
+use serde_json::{Map, Number, Value};
+
+/// `value` as a Rhai value, taking its strings over.
+pub(crate) fn into_dynamic(value: Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(b),
+        Value::Number(n) => number(&n),
+        Value::String(s) => Dynamic::from(s),
+        Value::Array(items) => {
+            Dynamic::from_array(items.into_iter().map(into_dynamic).collect::<Array>())
+        }
+        Value::Object(fields) => Dynamic::from_map(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key.into(), into_dynamic(value)))
+                .collect::<RhaiMap>(),
+        ),
+    }
+}
+
+fn number(n: &Number) -> Dynamic {
+    match (n.as_i64(), n.as_u64()) {
+        (Some(i), _) => Dynamic::from_int(i as INT),
+        // Too large for an INT: a float, as rhai's serializer does.
+        (None, Some(u)) => Dynamic::from_float(u as rhai::FLOAT),
+        (None, None) => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+    }
+}
+
+/// A Rhai value as JSON.
+pub(crate) fn from_dynamic(value: &Dynamic) -> Result<Value, Box<EvalAltResult>> {
+    if value.is_shared() {
+        return rhai::serde::from_dynamic(value);
+    }
+    if value.is_unit() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::Number(i.into()));
+    }
+    if let Ok(f) = value.as_float() {
+        return Ok(Number::from_f64(f).map_or(Value::Null, Value::Number));
+    }
+    if let Some(s) = value.read_lock::<rhai::ImmutableString>() {
+        return Ok(Value::String(s.as_str().to_string()));
+    }
+    if let Ok(c) = value.as_char() {
+        return Ok(Value::String(c.to_string()));
+    }
+    if value.is_array() {
+        let items = value.read_lock::<Array>().expect("an array");
+        return items
+            .iter()
+            .map(from_dynamic)
+            .collect::<Result<_, _>>()
+            .map(Value::Array);
+    }
+    if value.is_map() {
+        return from_map(&value.read_lock::<RhaiMap>().expect("a map"));
+    }
+    rhai::serde::from_dynamic(value)
+}
+
+/// A Rhai object map as a JSON object.
+pub(crate) fn from_map(map: &RhaiMap) -> Result<Value, Box<EvalAltResult>> {
+    let mut fields = Map::with_capacity(map.len());
+    for (key, value) in map {
+        fields.insert(key.to_string(), from_dynamic(value)?);
+    }
+    Ok(Value::Object(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn samples() -> Vec<Value> {
+        vec![
+            json!(null),
+            json!(true),
+            json!(-7),
+            json!(u64::MAX),
+            json!(2.5),
+            json!("text with ünïcode"),
+            json!([1, "a", null, [2.0, {"k": false}]]),
+            json!({"zeta": 1, "alpha": {"nested": [1, 2, 3]}, "": "empty key", "n": 1e300}),
+        ]
+    }
+
+    #[test]
+    fn json_converts_to_rhai_as_rhai_serde_converts_it() {
+        for value in samples() {
+            let by_serde = rhai::serde::to_dynamic(&value).unwrap();
+            let direct = into_dynamic(value.clone());
+            assert_eq!(direct.type_name(), by_serde.type_name(), "{value}");
+            assert_eq!(direct.to_string(), by_serde.to_string(), "{value}");
+            assert_eq!(
+                from_dynamic(&direct).unwrap(),
+                rhai::serde::from_dynamic::<Value>(&by_serde).unwrap(),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn rhai_values_convert_to_json_as_rhai_serde_converts_them() {
+        let engine = rhai::Engine::new();
+        for source in [
+            "()",
+            "[1, 2.5, true, 'c', \"s\", #{b: 1, a: [()]}]",
+            "#{x: 1.0 / 0.0, y: -0.0}",
+            "let m = #{a: 1}; let f = |x| m.a + x; m",
+            "blob(3, 7)",
+            "fn f() { 1 } Fn(\"f\")",
+        ] {
+            let value: Dynamic = engine.eval(source).unwrap();
+            let direct = from_dynamic(&value).map_err(|e| e.to_string());
+            let by_serde = rhai::serde::from_dynamic::<Value>(&value).map_err(|e| e.to_string());
+            assert_eq!(direct, by_serde, "{source}");
+        }
+    }
+}
