@@ -1158,6 +1158,10 @@ fn callbacks_receive_runs_and_after_run_sees_them_committed() {
         assert_eq!(kinds, ["before", "after", "before", "after"]);
         assert_eq!(log[0].1.id, created.id);
         assert_eq!(log[0].1.status, RunStatus::Pending);
+        assert_eq!(
+            log[0].1.input, created.input,
+            "before_run sees the request's input"
+        );
         assert_eq!(log[1].1, created, "after_run receives the run as returned");
     }
     assert_eq!(

@@ -50,7 +50,8 @@ impl<'c, 't> OpContext<'c, 't> {
         self.request
     }
 
-    /// The run being executed (status `running`).
+    /// The run being executed (status `running`). Its `input` is filled in when it
+    /// finishes: read the input from [`request`](Self::request).
     pub fn current(&self) -> &Run {
         self.run
     }

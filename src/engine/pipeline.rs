@@ -238,7 +238,8 @@ impl Inner {
             flow_id = run.flow_id.as_deref().unwrap_or(""),
         );
         let _entered = span.enter();
-        if parent.is_none() {
+        if parent.is_none() && !self.hooks.before.is_empty() {
+            run.input = request.input.clone();
             Hooks::call(&self.hooks.before, &run);
         }
         run.status = RunStatus::Running;
@@ -270,6 +271,8 @@ impl Inner {
             )))
         });
         run.child_run_ids = children;
+        // The input is the request's, moved in once the handler is done with the request.
+        run.input = request.input;
         let outcome = match (outcome, tx, mark) {
             (Err(error), Tx::Write(tables), Some(mark)) => match tables.rollback_to(mark) {
                 Ok(()) => Err(error),
@@ -441,6 +444,7 @@ impl Inner {
             Handler::Native(handler) => handler(&mut ctx),
             Handler::Script(compiled) => {
                 let mut context = ctx.current().to_value();
+                context["input"] = request.input.clone();
                 context["attempt"] = json!(ctx.attempt);
                 let mut limits = op.limits;
                 if let Some(timeout) = timeout_ms {
@@ -694,7 +698,8 @@ impl Run {
             from: request.from.clone(),
             into: request.into.clone(),
             template: request.template.clone(),
-            input: request.input.clone(),
+            // Moved in from the request when the run finishes (see `execute`).
+            input: Value::Null,
             output: Value::Null,
             success: false,
             error: None,
