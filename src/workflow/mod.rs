@@ -640,7 +640,7 @@ impl Executor<'_, '_, '_> {
 
     /// Remember a step's record: visible to later references, listed in the output.
     fn note(&mut self, key: &str, entry: Value, scope: &mut Scope, listed: bool) {
-        if entry["status"] != json!("skipped") {
+        if entry.get("status").and_then(Value::as_str) != Some("skipped") {
             // `prev` names the step instead of copying its record (see `refs::lookup`).
             scope.insert("prev".into(), json!({ refs::PREV_KEY: key }));
         }
