@@ -27,7 +27,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,7 @@ enum Message {
 enum Host {
     /// To the thread that started the script (a handler inside a run).
     Remote {
-        calls: Sender<Message>,
+        calls: SyncSender<Message>,
         replies: Receiver<Value>,
     },
     /// Straight to an engine (ad-hoc scripts and script tests: top-level runs).
@@ -504,8 +504,10 @@ impl Sandbox {
             }
             handler.calls_host.store(true, Relaxed);
         }
-        let (calls, inbox) = channel::<Message>();
-        let (answer, replies) = channel::<Value>();
+        // One message at most is ever in flight each way (the two threads take turns), so
+        // one-slot channels: they allocate nothing per message.
+        let (calls, inbox) = sync_channel::<Message>(1);
+        let (answer, replies) = sync_channel::<Value>(1);
         let done = calls.clone();
         let (sandbox, ast, job_name) = (self.clone(), ast.clone(), name.to_string());
         workers::spawn(Box::new(move || {
