@@ -69,6 +69,9 @@ const META_DOCTYPES: [&str; 6] = [
 /// How long a committer waits for writers already on their way to join its batch.
 const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(200);
 
+/// The largest record-encoding buffer a thread keeps for the next record.
+const MAX_KEPT_SCRATCH: usize = 64 * 1024;
+
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
 
@@ -328,7 +331,12 @@ impl Record {
             scratch.clear();
             // Writing JSON text of strings, numbers and JSON values into memory cannot fail.
             encode_run(run, output, scratch).expect("a run encodes as JSON");
-            scratch.as_slice().into()
+            let bytes: Box<[u8]> = scratch.as_slice().into();
+            // A run with a huge output does not leave a huge buffer behind on its thread.
+            if scratch.capacity() > MAX_KEPT_SCRATCH {
+                *scratch = Vec::new();
+            }
+            bytes
         });
         Record {
             id: run.id.clone(),
