@@ -111,31 +111,25 @@ impl RunRequest {
                 type_name(&value)
             )));
         };
+        Self::from_fields(fields)
+    }
+
+    /// Parse a request from its fields, as [`Self::from_value`] parses an object's.
+    pub(crate) fn from_fields<K: AsRef<str> + Into<String>>(
+        fields: impl IntoIterator<Item = (K, Value)>,
+    ) -> Result<Self> {
+        let fields: Vec<(K, Value)> = fields.into_iter().collect();
         // The common request (text fields and an input) has its values moved in; anything
         // else (options, a mistyped or unknown key) goes through serde, with serde's errors.
         if fields
             .iter()
-            .all(|(key, value)| Self::plain_field(key, value))
+            .all(|(key, value)| Self::plain_field(key.as_ref(), value))
         {
             return Ok(Self::from_plain_fields(fields));
         }
-        serde_json::from_value(Value::Object(fields))
+        let object = fields.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        serde_json::from_value(Value::Object(object))
             .map_err(|e| Error::bad_request(format!("bad request: {e}")))
-    }
-
-    /// Parse a request from its fields, as [`Self::from_value`] parses an object's.
-    pub(crate) fn from_field_list(fields: Vec<(&str, Value)>) -> Result<Self> {
-        if fields
-            .iter()
-            .all(|(key, value)| Self::plain_field(key, value))
-        {
-            return Ok(Self::from_plain_fields(fields));
-        }
-        let object = fields
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect();
-        Self::from_value(Value::Object(object))
     }
 
     /// Whether `key: value` is a field [`Self::from_plain_fields`] takes as it is.
@@ -454,6 +448,35 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// A run with only its id, chain, timestamp and `status` set, for unit tests.
+#[cfg(test)]
+pub(crate) fn blank_run(status: RunStatus) -> Run {
+    Run {
+        id: "01J00000000000000000000000".into(),
+        timestamp: "2026-11-25T14:00:00.000000Z".into(),
+        operation: None,
+        status,
+        duration: 0.25,
+        doctype: None,
+        from: None,
+        into: None,
+        template: None,
+        input: Value::Null,
+        output: Value::Null,
+        success: status == RunStatus::Completed,
+        error: None,
+        parent_run_id: None,
+        child_run_ids: Vec::new(),
+        chain_id: "01J00000000000000000000000".into(),
+        owner: None,
+        agent: None,
+        flow_type: None,
+        flow_id: None,
+        step_id: None,
+        options: RunOptions::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,30 +484,7 @@ mod tests {
 
     #[test]
     fn a_run_as_a_value_is_its_serialization() {
-        let bare = Run {
-            id: "01J".into(),
-            timestamp: "2026-11-25T14:00:00.000000Z".into(),
-            operation: None,
-            status: RunStatus::Running,
-            duration: 0.0,
-            doctype: None,
-            from: None,
-            into: None,
-            template: None,
-            input: Value::Null,
-            output: Value::Null,
-            success: false,
-            error: None,
-            parent_run_id: None,
-            child_run_ids: Vec::new(),
-            chain_id: "01J".into(),
-            owner: None,
-            agent: None,
-            flow_type: None,
-            flow_id: None,
-            step_id: None,
-            options: RunOptions::default(),
-        };
+        let bare = blank_run(RunStatus::Running);
         let full = Run {
             operation: Some("select".into()),
             status: RunStatus::Failed,

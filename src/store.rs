@@ -1665,36 +1665,9 @@ mod tests {
         drop(Store::open(&path, false).unwrap());
     }
 
-    fn finished_run() -> Run {
-        Run {
-            id: "01J00000000000000000000000".into(),
-            timestamp: "2026-11-25T14:00:00.000000Z".into(),
-            operation: None,
-            status: crate::RunStatus::Completed,
-            duration: 0.25,
-            doctype: None,
-            from: None,
-            into: None,
-            template: None,
-            input: Value::Null,
-            output: Value::Null,
-            success: true,
-            error: None,
-            parent_run_id: None,
-            child_run_ids: Vec::new(),
-            chain_id: "01J00000000000000000000000".into(),
-            owner: None,
-            agent: None,
-            flow_type: None,
-            flow_id: None,
-            step_id: None,
-            options: crate::RunOptions::default(),
-        }
-    }
-
     #[test]
     fn a_record_reads_back_as_its_run_with_unset_keys_left_out_of_storage() {
-        let bare = finished_run();
+        let bare = crate::run::blank_run(crate::RunStatus::Completed);
         let record = Record::new(&bare, None::<&Value>);
         assert_eq!(record.run().unwrap(), bare);
         let text = String::from_utf8(record.bytes.to_vec()).unwrap();
@@ -1728,7 +1701,7 @@ mod tests {
                 timeout_ms: Some(5),
                 ..Default::default()
             },
-            ..finished_run()
+            ..crate::run::blank_run(crate::RunStatus::Completed)
         };
         let record = Record::new(&full, Some(&full.output));
         assert_eq!(record.run().unwrap(), full);

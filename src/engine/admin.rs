@@ -35,28 +35,34 @@ impl Engine {
         // The admin holds the superuser role before the settings name it: enabling access
         // control (or renaming the role) never locks everyone out.
         let saved = match user.data().first() {
-            None => self.run(
-                RunRequest::new("create")
-                    .into_doctype(acl::USER)
-                    .input(json!({"data": {"name": admin, "full_name": admin, "roles": [role]}}))
-                    .owner(admin),
+            None => Some(
+                self.run(
+                    RunRequest::new("create")
+                        .into_doctype(acl::USER)
+                        .input(
+                            json!({"data": {"name": admin, "full_name": admin, "roles": [role]}}),
+                        )
+                        .owner(admin),
+                ),
             ),
             Some(existing) => {
                 let mut roles: Vec<serde_json::Value> =
                     existing["roles"].as_array().cloned().unwrap_or_default();
-                if roles.iter().any(|r| r.as_str() == Some(role)) {
-                    return self.save_settings(admin, json!({"enabled": 1, "superuserRole": role}));
-                }
-                roles.push(json!(role));
-                self.run(
-                    RunRequest::new("update")
-                        .in_doctype(acl::USER)
-                        .input(json!({"name": admin, "data": {"roles": roles, "enabled": 1}}))
-                        .owner(admin),
-                )
+                let holds_role = roles.iter().any(|r| r.as_str() == Some(role));
+                (!holds_role).then(|| {
+                    roles.push(json!(role));
+                    self.run(
+                        RunRequest::new("update")
+                            .in_doctype(acl::USER)
+                            .input(json!({"name": admin, "data": {"roles": roles, "enabled": 1}}))
+                            .owner(admin),
+                    )
+                })
             }
         };
-        succeeded(saved)?;
+        if let Some(saved) = saved {
+            succeeded(saved)?;
+        }
         self.save_settings(admin, json!({"enabled": 1, "superuserRole": role}))
     }
 

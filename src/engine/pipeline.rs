@@ -451,10 +451,12 @@ impl Inner {
                     limits.timeout_ms = limits.timeout_ms.min(timeout.max(1));
                 }
                 let sandbox = Sandbox::shared(limits);
+                // A nested run gets what is left of this handler's time, no more (the
+                // handler's limit may be shorter than the run's own `timeoutMs`).
                 let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
+                ctx.deadline = Some(ctx.deadline.map_or(deadline, |own| own.min(deadline)));
                 sandbox.run_handler(&op.name, compiled, context, &mut |call| match call {
-                    // A nested run gets what is left of this handler's time, no more.
-                    HostCall::Run(request) => ctx.run_value(within(request, deadline)).into_value(),
+                    HostCall::Run(request) => ctx.run_value(request).into_value(),
                     HostCall::GetSchema(name) => ctx
                         .schema(&name)
                         .ok()
@@ -545,25 +547,6 @@ impl Inner {
             })?;
         acl::doctype_access(identity, schema.as_deref(), doctype, access, &op.name).map(Some)
     }
-}
-
-/// `request` with `options.timeoutMs` cut to what is left until `deadline`.
-fn within(mut request: Value, deadline: Instant) -> Value {
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .as_millis()
-        .max(1) as u64;
-    if let Value::Object(fields) = &mut request {
-        let options = fields.entry("options").or_insert_with(|| json!({}));
-        if let Value::Object(options) = options {
-            let own = options
-                .get("timeoutMs")
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::MAX);
-            options.insert("timeoutMs".into(), json!(own.min(left)));
-        }
-    }
-    request
 }
 
 /// The audit action for a failed run that must be audited (denials, validation failures).

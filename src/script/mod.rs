@@ -497,10 +497,7 @@ impl Sandbox {
             let needs_host = matches!(&outcome, Err(e) if matches!(&**e,
                 EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST)));
             if !needs_host {
-                return outcome
-                    .map_err(|e| script_error(name, *e, &state.printed))
-                    .and_then(|value| handler_output(name, value))
-                    .and_then(|output| check_output(name, &self.limits, &output).map(|()| output));
+                return self.handler_result(name, outcome, &state);
             }
             handler.calls_host.store(true, Relaxed);
         }
@@ -518,12 +515,7 @@ impl Sandbox {
             // The time spent before the first host call counts.
             state.deadline = deadline;
             let (outcome, state) = sandbox.eval(state, &ast, &mut scope);
-            let result = outcome
-                .map_err(|e| script_error(&job_name, *e, &state.printed))
-                .and_then(|value| handler_output(&job_name, value))
-                .and_then(|output| {
-                    check_output(&job_name, &sandbox.limits, &output).map(|()| output)
-                });
+            let result = sandbox.handler_result(&job_name, outcome, &state);
             let _ = done.send(Message::Done(result));
         }))
         .map_err(|e| Error::internal(format!("cannot start a script thread: {e}")))?;
@@ -541,6 +533,20 @@ impl Sandbox {
         Err(Error::internal(format!(
             "the script thread of `{name}` stopped without a result (it panicked)"
         )))
+    }
+
+    /// What a handler's evaluation comes to: its output, checked against the limits, or
+    /// its error.
+    fn handler_result(
+        &self,
+        name: &str,
+        outcome: std::result::Result<Dynamic, Box<EvalAltResult>>,
+        state: &RunState,
+    ) -> Result<Value> {
+        outcome
+            .map_err(|e| script_error(name, *e, &state.printed))
+            .and_then(|value| handler_output(name, value))
+            .and_then(|output| check_output(name, &self.limits, &output).map(|()| output))
     }
 
     /// Run a stand-alone script on this thread with host calls answered by `host`.

@@ -405,7 +405,7 @@ impl Executor<'_, '_, '_> {
                 None => fields.push(("options", json!({"timeoutMs": timeout}))),
             }
         }
-        let parsed = RunRequest::from_field_list(fields);
+        let parsed = RunRequest::from_fields(fields);
         Ok(self.ctx.run_parsed(parsed, step, attempt))
     }
 
@@ -728,32 +728,16 @@ impl Template {
     ) -> Result<Template> {
         let name = doc.get("name").and_then(Value::as_str);
         let children = doc.get("children").cloned().unwrap_or(Value::Null);
-        Template::checked(
-            name,
-            Some(version_of(doc)),
-            children,
-            doc.get("variables"),
-            (ops, may_write),
-        )
-    }
-
-    fn checked(
-        name: Option<&str>,
-        version: Option<String>,
-        children: Value,
-        variables: Option<&Value>,
-        (ops, may_write): (OperationExists<'_>, OperationWrites<'_>),
-    ) -> Result<Template> {
         check(name, &children, ops)?;
         let Value::Array(steps) = children else {
             return Err(Error::bad_request("`children` must be an array of steps"));
         };
         Ok(Template {
             name: name.map(str::to_string),
-            version,
+            version: Some(version_of(doc)),
             reads_only: reads_only(&steps, may_write),
             steps,
-            variables: variables.cloned().unwrap_or(Value::Null),
+            variables: doc.get("variables").cloned().unwrap_or(Value::Null),
         })
     }
 }
@@ -764,43 +748,38 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     let request = ctx.request();
     // A saved template comes checked from the cache; inline steps are checked here and
     // run where they are, in the request.
-    let template = match &request.template {
-        Some(name) => Some(ctx.template(name)?.ok_or_else(|| {
-            Error::not_found(format!("workflow template `{name}` does not exist"))
-                .with_details(json!({"template": name}))
-        })?),
-        None => None,
-    };
-    let inline = match (&template, request.input.get("children")) {
-        (Some(_), _) => None,
-        (None, Some(children)) => {
+    let cached;
+    let (steps, variables, name, version, inline) = match &request.template {
+        Some(name) => {
+            cached = ctx.template(name)?.ok_or_else(|| {
+                Error::not_found(format!("workflow template `{name}` does not exist"))
+                    .with_details(json!({"template": name}))
+            })?;
+            let template = &*cached;
+            (
+                template.steps.as_slice(),
+                template.variables.clone(),
+                template.name.as_deref(),
+                template.version.as_deref(),
+                false,
+            )
+        }
+        None => {
+            let children = request.input.get("children").ok_or_else(|| {
+                Error::new(
+                    ErrorCode::MissingTarget,
+                    "`workflow` needs a `template` or inline steps in `input.children`",
+                )
+            })?;
             check(None, children, &|op: &str| ctx.operation_exists(op))?;
-            children.as_array()
+            // `check` refused anything but an array.
+            let steps = children.as_array().map_or(&[][..], Vec::as_slice);
+            (steps, Value::Null, None, None, true)
         }
-        (None, None) => {
-            return Err(Error::new(
-                ErrorCode::MissingTarget,
-                "`workflow` needs a `template` or inline steps in `input.children`",
-            ));
-        }
-    };
-    let (steps, variables, name, version) = match (&template, inline) {
-        (Some(template), _) => (
-            template.steps.as_slice(),
-            template.variables.clone(),
-            template.name.as_deref(),
-            template.version.as_deref(),
-        ),
-        (None, steps) => (
-            steps.map_or(&[][..], Vec::as_slice),
-            Value::Null,
-            None,
-            None,
-        ),
     };
     // The workflow's own input, without the inline steps.
     let input = match &request.input {
-        Value::Object(fields) if inline.is_some() => Value::Object(
+        Value::Object(fields) if inline => Value::Object(
             fields
                 .iter()
                 .filter(|(k, _)| *k != "children")
@@ -832,8 +811,8 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
 /// Save-time check of a `Workflow Template` document.
 pub(crate) fn check_template_doc(ctx: &OpContext<'_, '_>, doc: &Doc) -> Result<()> {
     let name = doc.get("name").and_then(Value::as_str);
-    let children = doc.get("children").cloned().unwrap_or(Value::Null);
-    check(name, &children, &|op: &str| ctx.operation_exists(op)).map_err(|e| {
+    let children = doc.get("children").unwrap_or(&Value::Null);
+    check(name, children, &|op: &str| ctx.operation_exists(op)).map_err(|e| {
         let error = e.to_run_error();
         Error::new(
             error.code,
