@@ -43,14 +43,6 @@ fn message(run: &Run) -> String {
         .unwrap_or_default()
 }
 
-/// The stored record of a run (panics if missing).
-fn stored(engine: &Engine, id: &str) -> Run {
-    engine
-        .get_run(id)
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("run {id} is recorded"))
-}
-
 /// `request` with `owner` set.
 fn owned(mut request: Value, owner: &str) -> Value {
     request["owner"] = json!(owner);
@@ -821,6 +813,7 @@ fn nested_runs_act_for_the_caller_whoever_wrote_the_script() {
     );
     assert_eq!(run.output["steps"][0]["output"]["read"], json!(false));
     let step = stored(&engine, &run.child_run_ids[0]);
+    assert_eq!(step.child_run_ids.len(), 2, "the script's two nested runs");
     for id in &step.child_run_ids {
         assert_eq!(stored(&engine, id).owner.as_deref(), Some("clerk"));
     }
@@ -1364,29 +1357,37 @@ fn enabling_access_control_never_locks_the_superuser_out() {
         &engine,
         json!({"operation": "create", "into": "User", "input": {"data": {"name": "boss", "roles": ["Accounts User"]}}}),
     );
-    match engine.enable_acl("boss", None) {
-        Err(_) => assert!(!engine.acl_enabled().unwrap()),
-        Ok(()) => {
-            assert!(engine.acl_enabled().unwrap());
-            ok(
-                &engine,
-                json!({"operation": "create", "into": "User", "owner": "boss",
-                       "input": {"data": {"name": "someone"}}}),
-            );
-            engine
-                .disable_acl("boss")
-                .expect("the admin enable_acl named is the superuser");
-        }
-    }
+    engine
+        .enable_acl("boss", None)
+        .expect("enable_acl gives the named admin the superuser role");
+    assert!(engine.acl_enabled().unwrap());
+    let boss = engine
+        .run(
+            RunRequest::new("select")
+                .from("User")
+                .input(json!({"where": {"name": "boss"}}))
+                .owner("boss"),
+        )
+        .data()[0]
+        .clone();
+    assert_eq!(boss["roles"], json!(["Accounts User", "Administrator"]));
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "User", "owner": "boss",
+               "input": {"data": {"name": "someone"}}}),
+    );
+    engine
+        .disable_acl("boss")
+        .expect("the admin enable_acl named is the superuser");
     // Access control on, then enabled again with another superuser role for the same admin.
     let engine = self::engine();
     engine.enable_acl(ADMIN, None).unwrap();
-    match engine.enable_acl(ADMIN, Some("Root")) {
-        Err(_) => assert!(engine.disable_acl(ADMIN).is_ok()),
-        Ok(()) => engine
-            .disable_acl(ADMIN)
-            .expect("the admin enable_acl named is the superuser"),
-    }
+    engine
+        .enable_acl(ADMIN, Some("Root"))
+        .expect("the admin is given the new role before the settings name it");
+    engine
+        .disable_acl(ADMIN)
+        .expect("the admin enable_acl named is the superuser");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 use crate::harness::*;
 use coworker::{Engine, Run, RunRequest};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Output;
 
@@ -16,13 +17,6 @@ const ADMIN: &str = "Administrator";
 
 fn code(run: &Run) -> &str {
     run.error.as_ref().map_or("", |e| e.code.as_str())
-}
-
-fn stored(engine: &Engine, id: &str) -> Run {
-    engine
-        .get_run(id)
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("run {id} is recorded"))
 }
 
 /// Audit entries matching `filter`, oldest first (`engine` must be allowed to read them).
@@ -388,11 +382,6 @@ fn a_denied_run_changes_nothing_but_leaves_a_denied_entry() {
 
 // --- append-only --------------------------------------------------------------------------
 
-/// Every entry as it is now, keyed by seq.
-fn snapshot(engine: &Engine) -> Vec<Value> {
-    all_entries(engine)
-}
-
 /// The entries of `before` are all still there, unchanged (new ones may follow).
 fn unchanged(engine: &Engine, before: &[Value], context: &str) {
     let now = all_entries(engine);
@@ -423,7 +412,7 @@ fn no_run_script_or_workflow_can_change_or_delete_an_entry() {
         &admin,
         json!({"operation": "create", "into": "Invoice", "input": {"data": {"name": "I-1"}}}),
     );
-    let before = snapshot(&admin);
+    let before = all_entries(&admin);
     assert!(before.len() > 3);
     for request in tampering() {
         // The superuser, directly.
@@ -468,6 +457,12 @@ fn no_run_script_or_workflow_can_change_or_delete_an_entry() {
         rescued["onError"] = request.clone();
         let run =
             admin.run_value(json!({"operation": "workflow", "input": {"children": [rescued]}}));
+        assert_eq!(
+            code(&run),
+            "IMMUTABLE",
+            "workflow with a fallback: {request}"
+        );
+        assert_eq!(run.child_run_ids.len(), 2, "the step and its fallback ran");
         assert!(
             run.child_run_ids
                 .iter()
@@ -482,7 +477,7 @@ fn no_run_script_or_workflow_can_change_or_delete_an_entry() {
             "name": "Wipe", "children": [
                 {"id": "wipe", "operation": "delete", "from": "Audit Trail", "input": {"where": {}}}]}}}),
     );
-    let before = snapshot(&admin);
+    let before = all_entries(&admin);
     fails(
         &admin,
         json!({"operation": "workflow", "template": "Wipe"}),
@@ -532,7 +527,7 @@ fn a_correction_is_a_new_entry_referencing_the_corrected_one() {
     );
     let corrected = one(&admin, json!({"runId": made.id}));
     let seq = corrected["seq"].as_u64().unwrap();
-    let before = snapshot(&admin);
+    let before = all_entries(&admin);
     // Without `corrects` and `reason` there is nothing to add.
     for data in [
         json!({"action": "create", "refDoctype": "Invoice", "refName": "I-2"}),
@@ -562,7 +557,7 @@ fn a_correction_is_a_new_entry_referencing_the_corrected_one() {
     );
     unchanged(&admin, &before, "refused corrections");
     // (the plain user's attempt added its `denied` entry)
-    let before = snapshot(&admin);
+    let before = all_entries(&admin);
     // A correction, even one that names an existing entry and its own chain fields, is
     // appended and changes nothing before it.
     let run = ok(
@@ -611,7 +606,7 @@ fn packs_cannot_touch_the_audit_trail() {
         &engine,
         json!({"operation": "create", "into": "Note", "input": {"data": {"name": "n1"}}}),
     );
-    let before = snapshot(&engine);
+    let before = all_entries(&engine);
     // A pack shipping its own `Audit Trail` schema is refused whole.
     let dir = tempfile::tempdir().unwrap();
     let shadow = dir.path().join("shadow");
@@ -667,7 +662,7 @@ fn packs_cannot_touch_the_audit_trail() {
     );
     let run = engine.install_pack(&tamper);
     assert!(run.success, "{:?}", run.error);
-    let before = snapshot(&engine);
+    let before = all_entries(&engine);
     fails(&engine, json!({"operation": "scrub"}), "IMMUTABLE");
     fails(
         &engine,
@@ -691,7 +686,7 @@ fn the_cli_cannot_change_entries_either() {
             &admin,
             json!({"operation": "create", "into": "Invoice", "input": {"data": {"name": "I-1"}}}),
         );
-        snapshot(&admin)
+        all_entries(&admin)
     };
     for request in tampering() {
         for user in [ADMIN, "clerk"] {
@@ -761,6 +756,15 @@ fn entries_are_hash_chained_and_verify_walks_the_chain() {
         assert_eq!(hash.len(), 64);
         assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(hash, prev);
+        // The hash is SHA-256 of the previous hash then the entry's JSON without `hash`.
+        let mut unhashed = entry.as_object().unwrap().clone();
+        unhashed.remove("hash");
+        let digest = Sha256::new()
+            .chain_update(prev.as_bytes())
+            .chain_update(serde_json::to_vec(&unhashed).unwrap())
+            .finalize();
+        let expected: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hash, expected, "entry {}", i + 1);
         prev = hash;
     }
     let report = engine.verify_audit().unwrap();

@@ -358,6 +358,8 @@ fn a_writer_killed_while_creating_the_store_leaves_it_openable() {
     const ROUNDS: usize = 12;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut rng = XorShift::seeded();
+    // Rounds whose kill landed before the store was in place: the ones this test is for.
+    let mut killed_mid_creation = 0;
     for round in 0..ROUNDS {
         let round_dir = dir.path().join(format!("round-{round}"));
         std::fs::create_dir(&round_dir).unwrap();
@@ -370,9 +372,16 @@ fn a_writer_killed_while_creating_the_store_leaves_it_openable() {
         {
             std::hint::spin_loop();
         }
+        assert!(
+            std::fs::read_dir(&round_dir).unwrap().next().is_some(),
+            "round {round}: the writer never began creating its store"
+        );
         std::thread::sleep(Duration::from_micros(rng.between(0, 3000)));
         child.0.kill().expect("SIGKILL the writer");
         let _ = child.0.wait();
+        if !path.exists() {
+            killed_mid_creation += 1;
+        }
         let engine = Engine::open(&path)
             .unwrap_or_else(|e| panic!("round {round}: the store does not open: {e}"));
         ok(
@@ -380,4 +389,8 @@ fn a_writer_killed_while_creating_the_store_leaves_it_openable() {
             json!({"operation": "create", "into": NOTE, "input": {"data": {"name": "after"}}}),
         );
     }
+    assert!(
+        killed_mid_creation > 0,
+        "no kill landed before the store was in place: the test proved nothing"
+    );
 }

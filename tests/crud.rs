@@ -7,14 +7,6 @@ use coworker::{Engine, Error, ErrorCode, Run, RunOptions, RunQuery, RunRequest, 
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-/// The stored record of a run (panics if it is missing).
-fn stored(engine: &Engine, id: &str) -> Run {
-    engine
-        .get_run(id)
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("run {id} is recorded"))
-}
-
 /// One document by name, through a select (`None` when absent).
 fn get_doc(engine: &Engine, doctype: &str, name: &str) -> Option<Value> {
     let run = ok(

@@ -63,6 +63,19 @@ pub fn fails(engine: &Engine, request: Value, code: &str) -> Run {
     run
 }
 
+/// The stored record of a run (panics if it is missing).
+pub fn stored(engine: &Engine, id: &str) -> Run {
+    engine
+        .get_run(id)
+        .expect("the store answers")
+        .unwrap_or_else(|| panic!("run {id} is recorded"))
+}
+
+/// The ids of `runs`, in order.
+pub fn ids(runs: &[Run]) -> Vec<String> {
+    runs.iter().map(|r| r.id.clone()).collect()
+}
+
 /// Names of the documents in a run's output, in order.
 pub fn names(run: &Run) -> Vec<String> {
     run.data()

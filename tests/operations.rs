@@ -8,14 +8,6 @@ use crate::harness::*;
 use coworker::{Engine, Limits, Run, RunError, RunStatus};
 use serde_json::{Value, json};
 
-/// The stored record of a run (panics if it is missing).
-fn stored(engine: &Engine, id: &str) -> Run {
-    engine
-        .get_run(id)
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("run {id} is recorded"))
-}
-
 /// The error of a failed run.
 fn error(run: &Run) -> &RunError {
     run.error

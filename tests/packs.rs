@@ -8,7 +8,7 @@
 //! `mini-old` (mini 0.9.0), `broken-script`, `bad-schema` and `failing-tests`.
 
 use crate::harness::*;
-use coworker::{Engine, Run, RunStatus, run_script_tests};
+use coworker::{Engine, RunStatus, run_script_tests};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -17,14 +17,6 @@ fn pack_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/packs")
         .join(name)
-}
-
-/// The stored record of a run (panics if it is missing).
-fn stored(engine: &Engine, id: &str) -> Run {
-    engine
-        .get_run(id)
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("run {id} is recorded"))
 }
 
 fn exit_code(output: &Output) -> i32 {

@@ -13,17 +13,6 @@ fn all_docs(engine: &Engine, doctype: &str) -> Vec<Value> {
         .to_vec()
 }
 
-fn record(engine: &Engine, id: &str) -> Run {
-    engine
-        .get_run(id)
-        .expect("the store answers")
-        .unwrap_or_else(|| panic!("run {id} is recorded"))
-}
-
-fn ids(runs: &[Run]) -> Vec<String> {
-    runs.iter().map(|r| r.id.clone()).collect()
-}
-
 #[test]
 fn documents_and_every_kind_of_run_survive_a_reopen() {
     let store = TempStore::new();
@@ -58,7 +47,7 @@ fn documents_and_every_kind_of_run_survive_a_reopen() {
         let runs = vec![
             created, updated, deleted, conflict, unknown, malformed, selected,
         ];
-        let records: Vec<Run> = runs.iter().map(|r| record(&engine, &r.id)).collect();
+        let records: Vec<Run> = runs.iter().map(|r| stored(&engine, &r.id)).collect();
         (runs, all_docs(&engine, "ToDo"), records)
     };
     let engine = store.open();
@@ -67,15 +56,15 @@ fn documents_and_every_kind_of_run_survive_a_reopen() {
     assert_eq!(names, ["a", "b"]);
     assert_eq!(docs[1]["v"], json!(20));
     for (run, before) in runs.iter().zip(&records) {
-        let after = record(&engine, &run.id);
+        let after = stored(&engine, &run.id);
         assert_eq!(&after, before, "run {} is unchanged by the reopen", run.id);
         assert_eq!(after.success, run.success);
         assert_eq!(after.error, run.error);
     }
-    let selected = record(&engine, &runs[6].id);
+    let selected = stored(&engine, &runs[6].id);
     assert_eq!(selected.output["names"], json!(["b"]));
     assert_eq!(selected.status, RunStatus::Completed);
-    let malformed = record(&engine, &runs[5].id);
+    let malformed = stored(&engine, &runs[5].id);
     assert_eq!(malformed.status, RunStatus::Failed);
     // And everything is listed, oldest first.
     let listed = engine.list_runs(&RunQuery::default()).unwrap();
@@ -111,10 +100,10 @@ fn nested_runs_and_a_failed_tree_survive_a_reopen() {
     };
     let engine = build();
     assert_eq!(count(&engine, "Note"), 0);
-    let stored_parent = record(&engine, &parent.id);
+    let stored_parent = stored(&engine, &parent.id);
     assert_eq!(stored_parent.status, RunStatus::Failed);
     assert_eq!(stored_parent.child_run_ids, [child.as_str()]);
-    let stored_child = record(&engine, &child);
+    let stored_child = stored(&engine, &child);
     assert_eq!(stored_child.status, RunStatus::Completed);
     assert_eq!(
         stored_child.parent_run_id.as_deref(),
@@ -285,7 +274,7 @@ fn records_of_read_only_runs_are_readable_before_they_are_flushed() {
         })
         .collect();
     for run in &selects {
-        assert_eq!(record(&engine, &run.id).output["names"], json!(["a"]));
+        assert_eq!(stored(&engine, &run.id).output["names"], json!(["a"]));
     }
     let listed = engine
         .list_runs(&RunQuery {
@@ -297,7 +286,7 @@ fn records_of_read_only_runs_are_readable_before_they_are_flushed() {
     engine.flush().unwrap();
     // Flushing changes nothing a reader sees.
     for run in &selects {
-        assert_eq!(record(&engine, &run.id).output["names"], json!(["a"]));
+        assert_eq!(stored(&engine, &run.id).output["names"], json!(["a"]));
     }
     let listed = engine
         .list_runs(&RunQuery {
@@ -366,7 +355,7 @@ fn a_clone_keeps_the_store_open_until_the_last_handle_is_dropped() {
     let run = ok(&clone, json!({"operation": "select", "from": "ToDo"}));
     drop(clone);
     let engine = store.open();
-    assert!(record(&engine, &run.id).success);
+    assert!(stored(&engine, &run.id).success);
 }
 
 /// Set in the child process of `flush_makes_read_only_records_durable_without_a_clean_close`.
@@ -421,11 +410,11 @@ fn flush_makes_read_only_records_durable_without_a_clean_close() {
     assert_eq!(child_ids.len(), 3);
     let engine = store.open();
     assert_eq!(count(&engine, "ToDo"), 1);
-    let created = record(&engine, child_ids[0]);
+    let created = stored(&engine, child_ids[0]);
     assert!(created.success);
-    let flushed = record(&engine, child_ids[1]);
+    let flushed = stored(&engine, child_ids[1]);
     assert_eq!(flushed.output["names"], json!(["a"]));
-    let failed = record(&engine, child_ids[2]);
+    let failed = stored(&engine, child_ids[2]);
     assert_eq!(failed.status, RunStatus::Failed);
     let listed = engine
         .list_runs(&RunQuery {

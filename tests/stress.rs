@@ -73,10 +73,6 @@ fn select_where(engine: &Engine, doctype: &str, filter: Value) -> Run {
     )
 }
 
-fn ids(runs: &[Run]) -> Vec<String> {
-    runs.iter().map(|r| r.id.clone()).collect()
-}
-
 /// An inline workflow of `steps` selects: it runs on the read path.
 fn reading_workflow(engine: &Engine, steps: usize, flow: &str) -> Run {
     let children: Vec<Value> = (0..steps)
@@ -216,6 +212,10 @@ fn stress_a_host_operation_named_select_that_creates_is_written() {
     let deleted =
         engine.run_value(json!({"operation": "delete", "from": "Note", "input": {"where": {}}}));
     assert!(deleted.success, "{:?}", deleted.error);
+    assert_eq!(
+        claimed, 2,
+        "both runs of the host's `select` created their note"
+    );
     assert_eq!(
         deleted.data().len(),
         claimed,
