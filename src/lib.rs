@@ -50,6 +50,7 @@ mod schema;
 mod script;
 mod store;
 mod testing;
+mod value;
 mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
@@ -61,6 +62,7 @@ pub use pack::Pack;
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
 pub use script::Limits;
 pub use testing::{TestOutcome, TestReport, run_script_tests};
+pub use value::MAX_VALUE_DEPTH;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
