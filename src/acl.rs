@@ -33,6 +33,9 @@ pub(crate) struct Settings {
     pub superuser_role: String,
     /// Runs per second and burst, per owner (top-level runs only).
     pub rate_limit: Option<(f64, f64)>,
+    /// Roles besides the superuser's that may skip validation (`options.validate: false`);
+    /// the settings field `skipValidationRoles`.
+    pub skip_validation_roles: Vec<String>,
 }
 
 impl Settings {
@@ -43,6 +46,7 @@ impl Settings {
                 enabled: false,
                 superuser_role: DEFAULT_SUPERUSER_ROLE.into(),
                 rate_limit: None,
+                skip_validation_roles: Vec::new(),
             };
         };
         let rate = doc.get("rateLimit");
@@ -61,6 +65,7 @@ impl Settings {
             rate_limit: per_second
                 .filter(|p| *p > 0.0)
                 .map(|p| (p, burst.unwrap_or(p).max(1.0))),
+            skip_validation_roles: role_names(doc.get("skipValidationRoles")),
         }
     }
 }
@@ -71,6 +76,9 @@ pub(crate) struct Identity {
     pub user: String,
     pub roles: Vec<String>,
     pub superuser: bool,
+    /// Whether the owner may skip validation (`options.validate: false`): the superuser and
+    /// the roles the settings name in `skipValidationRoles`.
+    pub may_skip_validation: bool,
 }
 
 /// How far a permission reaches.
@@ -125,8 +133,22 @@ pub(crate) fn identify(
     if user.get("enabled").is_some_and(|e| !flag(Some(e))) {
         return Err(denied(format!("User `{owner}` is disabled")));
     }
-    let roles: Vec<String> = user
-        .get("roles")
+    let roles = role_names(user.get("roles"));
+    let superuser = roles.contains(&settings.superuser_role);
+    Ok(Identity {
+        superuser,
+        may_skip_validation: superuser
+            || roles
+                .iter()
+                .any(|r| settings.skip_validation_roles.contains(r)),
+        user: owner.to_string(),
+        roles,
+    })
+}
+
+/// Role names from a list of names or of `{role}` rows (Frappe's Has Role).
+pub(crate) fn role_names(roles: Option<&Value>) -> Vec<String> {
+    roles
         .and_then(Value::as_array)
         .map(|roles| {
             roles
@@ -135,12 +157,20 @@ pub(crate) fn identify(
                 .map(str::to_string)
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(Identity {
-        superuser: roles.contains(&settings.superuser_role),
-        user: owner.to_string(),
-        roles,
-    })
+        .unwrap_or_default()
+}
+
+/// Refuse `options.validate: false` unless `identity` may skip validation (access control
+/// off: the single local user may).
+pub(crate) fn may_skip_validation(identity: Option<&Identity>) -> Result<()> {
+    match identity {
+        Some(identity) if !identity.may_skip_validation => Err(denied(format!(
+            "`{}` may not skip validation (`options.validate: false` is for the superuser and the roles in System Settings `skipValidationRoles`)",
+            identity.user
+        ))
+        .with_details(serde_json::json!({"option": "options.validate"}))),
+        _ => Ok(()),
+    }
 }
 
 /// May `identity` do `access` on `doctype` (whose schema is `schema`)? Returns how far the

@@ -20,7 +20,10 @@ struct Cli {
     /// The store file (default: ./coworker.redb, or $COWORKER_DB).
     #[arg(long, global = true, env = "COWORKER_DB")]
     db: Option<PathBuf>,
-    /// Act as this user in requests that name no owner (needed once access control is on).
+    /// Act as this user (needed once access control is on). Requests that name no owner act
+    /// for USER, a request naming another owner is refused, and `runs` shows only what USER
+    /// may see. Access control is not authentication: whoever runs this command picks USER;
+    /// a host that must know who its user is authenticates them and pins the owner.
     #[arg(long = "as", global = true, env = "COWORKER_USER", value_name = "USER")]
     user: Option<String>,
     #[command(subcommand)]
@@ -117,9 +120,9 @@ enum AclCommand {
     },
     /// Turn access control off.
     Disable {
-        /// The superuser doing it.
-        #[arg(long, default_value = "Administrator")]
-        admin: String,
+        /// The superuser doing it (default: the `--as` user, else Administrator).
+        #[arg(long)]
+        admin: Option<String>,
     },
     /// Print whether access control is on.
     Status,
@@ -210,13 +213,18 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 /// The user of `--as` (set once, at start).
 static USER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
-/// The store at `db`, acting as the `--as` user for requests that name no owner.
+/// The store at `db`, pinned to the `--as` user (see [`as_user`]).
 fn open(db: &Path) -> Result<Engine, coworker::Error> {
-    let engine = Engine::open(db)?;
-    Ok(match USER.get() {
-        Some(Some(user)) => engine.with_owner(user.clone()),
+    Engine::open(db).map(as_user)
+}
+
+/// `engine` acting for the `--as` user alone: requests that name no owner act for them, a
+/// request naming another is refused, runs read back are theirs to see.
+fn as_user(engine: Engine) -> Engine {
+    match USER.get() {
+        Some(Some(user)) => engine.pin_owner(user.clone()),
         _ => engine,
-    })
+    }
 }
 
 fn main() -> ExitCode {
@@ -349,20 +357,30 @@ fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
 /// (A store that does not exist yet is created, empty, as every command does.)
 fn open_to_read(db: &Path) -> Result<Engine, coworker::Error> {
     if db.exists() {
-        Engine::open_read_only(db)
+        Engine::open_read_only(db).map(as_user)
     } else {
         open(db)
     }
 }
 
 fn acl(db: &Path, command: AclCommand) -> Result<ExitCode, Fatal> {
-    let engine = open(db)?;
+    // Not pinned to `--as`: each subcommand names the superuser it acts as.
+    let engine = Engine::open(db)?;
     match command {
         AclCommand::Enable {
             admin,
             superuser_role,
         } => engine.enable_acl(&admin, Some(&superuser_role))?,
-        AclCommand::Disable { admin } => engine.disable_acl(&admin)?,
+        AclCommand::Disable { admin } => {
+            let admin = admin
+                .or_else(|| USER.get().cloned().flatten())
+                .unwrap_or_else(|| "Administrator".to_string());
+            engine.disable_acl(&admin).map_err(|e| {
+                Fatal(format!(
+                    "acl disable acting as `{admin}` (from --admin, else --as, else Administrator): {e}"
+                ))
+            })?
+        }
         AclCommand::Status => {}
     }
     print_json(&json!({ "enabled": engine.acl_enabled()? }));

@@ -214,6 +214,19 @@ impl<'c, 't> OpContext<'c, 't> {
         )
     }
 
+    /// The superuser role while access control is on (`None` while it is off).
+    pub(crate) fn superuser_role(&self) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .acl_settings(self.tx)?
+            .map(|s| s.superuser_role.clone()))
+    }
+
+    /// Who the run acts for (`None` while access control is off).
+    pub(crate) fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
     /// The user documents must belong to when the owner may touch only their own
     /// (`if_owner` permissions); `None` when the grant covers every document.
     pub(crate) fn own_only(&self) -> Option<&str> {

@@ -164,6 +164,7 @@ impl EngineBuilder {
     fn engine_over(self, store: Store) -> Engine {
         Engine {
             owner: None,
+            pinned: false,
             inner: Arc::new(Inner {
                 store,
                 registry: self.registry,
@@ -195,8 +196,12 @@ impl EngineBuilder {
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
-    /// The owner of requests that name none (see [`Engine::with_owner`]).
+    /// The owner of requests that name none (see [`Engine::with_owner`]); reading runs back
+    /// through this handle applies that owner's permissions.
     owner: Option<Arc<str>>,
+    /// Whether `owner` is pinned: a request naming another owner is refused
+    /// (see [`Engine::pin_owner`]).
+    pinned: bool,
 }
 
 /// What every handle of one engine shares.
@@ -260,6 +265,22 @@ impl Engine {
     /// Execute a request. Never panics: every failure is a failed [`Run`], and every run
     /// is recorded.
     pub fn run(&self, mut request: RunRequest) -> Run {
+        if let (true, Some(pinned), Some(named)) =
+            (self.pinned, self.owner.as_deref(), request.owner.as_deref())
+            && named != pinned
+        {
+            let error = Error::new(
+                crate::ErrorCode::PermissionDenied,
+                format!(
+                    "this engine acts for `{pinned}` only: a request may not name another owner (`{named}`)"
+                ),
+            )
+            .with_details(json!({"path": "owner", "pinned": pinned}));
+            let partial = json!({"operation": request.operation, "owner": pinned,
+                "agent": request.agent, "flowType": request.flow_type,
+                "flowId": request.flow_id, "stepId": request.step_id});
+            return self.reject_request(error, partial);
+        }
         if request.owner.is_none() {
             request.owner = self.owner.as_deref().map(str::to_string);
         }
@@ -267,7 +288,11 @@ impl Engine {
     }
 
     /// A handle on the same engine whose requests act for `owner` when they name no owner
-    /// themselves (the CLI's `--as`, a host serving one user).
+    /// themselves. Reading runs back through it ([`Engine::get_run`], [`Engine::list_runs`],
+    /// [`Engine::run_tree`]) applies `owner`'s permissions once access control is on.
+    ///
+    /// The request's `owner` is trusted: a request naming another owner acts for that one.
+    /// A host that authenticates its users uses [`Engine::pin_owner`] instead.
     ///
     /// ```
     /// use coworker::{Engine, RunRequest};
@@ -279,6 +304,28 @@ impl Engine {
         Engine {
             inner: self.inner.clone(),
             owner: Some(Arc::from(owner.into())),
+            pinned: false,
+        }
+    }
+
+    /// A handle on the same engine that acts for `owner` and nobody else: requests that
+    /// name no owner act for `owner`, a request naming another owner is refused
+    /// (PERMISSION_DENIED, recorded as a failed run), and runs read back through it are
+    /// those `owner` may see. Access control is not authentication: the host authenticates
+    /// its user, then pins the handle to them (the CLI's `--as` does this).
+    ///
+    /// ```
+    /// use coworker::{Engine, ErrorCode, RunRequest};
+    /// let engine = Engine::in_memory().unwrap();
+    /// let bob = engine.pin_owner("bob");
+    /// assert_eq!(bob.run(RunRequest::new("select").from("ToDo")).owner.as_deref(), Some("bob"));
+    /// let forged = bob.run(RunRequest::new("select").from("ToDo").owner("alice"));
+    /// assert_eq!(forged.error.unwrap().code, ErrorCode::PermissionDenied);
+    /// ```
+    pub fn pin_owner(&self, owner: impl Into<String>) -> Engine {
+        Engine {
+            pinned: true,
+            ..self.with_owner(owner)
         }
     }
 
@@ -303,7 +350,13 @@ impl Engine {
 
     /// Execute a request given as a JSON value.
     pub fn run_value(&self, value: Value) -> Run {
-        let partial = value.clone();
+        let mut partial = value.clone();
+        if let (true, Some(pinned), Value::Object(fields)) =
+            (self.pinned, self.owner.as_deref(), &mut partial)
+        {
+            // A request that does not parse is still recorded as the pinned owner's.
+            fields.insert("owner".into(), json!(pinned));
+        }
         match RunRequest::from_value(value) {
             Ok(request) => self.run(request),
             Err(error) => self.inner.run_top(Err(error), Some(&partial)),

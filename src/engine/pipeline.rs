@@ -46,6 +46,9 @@ impl Tx<'_> {
 pub(crate) struct Trail {
     records: Vec<Record>,
     failures: Vec<Map<String, Value>>,
+    /// The tree is a dry run's: it writes nothing but its run records (no audit entry for
+    /// its denials and validation failures either).
+    dry_run: bool,
 }
 
 impl Trail {
@@ -58,7 +61,8 @@ impl Trail {
             (_, _, output) => Some(StoredOutput::Own(output)),
         };
         self.records.push(Record::new(run, output.as_ref()));
-        if let Some(action) = failure_action(run) {
+        let dry_run = self.dry_run || run.options.dry_run.unwrap_or(false);
+        if let Some(action) = failure_action(run).filter(|_| !dry_run) {
             let mut entry = audit::entry(action, run, run.doctype.as_deref(), None);
             entry.insert(
                 "error".into(),
@@ -124,7 +128,10 @@ impl Inner {
             self.store
                 .write(|tables| {
                     let mut tx = Tx::Write(tables);
-                    let mut trail = Trail::default();
+                    let mut trail = Trail {
+                        dry_run,
+                        ..Trail::default()
+                    };
                     let run = self.execute(&mut tx, &mut trail, request, None);
                     let Tx::Write(tables) = &mut tx else {
                         unreachable!("the write path holds write tables")
@@ -148,7 +155,10 @@ impl Inner {
                 .read()
                 .map(|tables| {
                     let mut tx = Tx::Read(tables, generation);
-                    let mut trail = Trail::default();
+                    let mut trail = Trail {
+                        dry_run,
+                        ..Trail::default()
+                    };
                     let run = self.execute(&mut tx, &mut trail, request, None);
                     (run, trail)
                 })
@@ -497,7 +507,7 @@ impl Inner {
     }
 
     /// Who a run acts for once access control is on (`None` while it is off).
-    fn identity(&self, tx: &Tx<'_>, owner: Option<&str>) -> Result<Option<Identity>> {
+    pub(super) fn identity(&self, tx: &Tx<'_>, owner: Option<&str>) -> Result<Option<Identity>> {
         let Some(settings) = self.acl_settings(tx)? else {
             return Ok(None);
         };

@@ -2,8 +2,9 @@
 //! tree under a run and the root above it. Lists use the run indexes, never a scan of all
 //! runs; records of read-only runs still waiting in memory are included.
 
-use super::Engine;
-use crate::error::{Error, Result};
+use super::{Engine, Tx};
+use crate::acl::{self, Access, Grant};
+use crate::error::{Error, ErrorCode, Result};
 use crate::run::{Run, RunStatus};
 use crate::store::{RunKeys, run_keys};
 use serde::Serialize;
@@ -49,6 +50,10 @@ pub struct RunTree {
     pub children: Vec<RunTree>,
 }
 
+/// The doctype whose permissions decide who reads run records (no documents of it exist:
+/// a `Run` schema only carries DocPerm rows).
+const RUN: &str = "Run";
+
 /// The first run id that could start at `instant` (ULIDs begin with their millisecond).
 fn id_bound(instant: &str) -> Result<String> {
     let timestamp: jiff::Timestamp = instant
@@ -58,14 +63,85 @@ fn id_bound(instant: &str) -> Result<String> {
     Ok(ulid::Ulid::from_parts(ms, 0).to_string())
 }
 
+/// Which run records a handle may read back.
+enum Scope {
+    /// Every run: the host's own handle, a store without access control, the superuser, an
+    /// owner granted `read` on the doctype `Run`.
+    All,
+    /// The runs this user owns.
+    Owner(String),
+}
+
+impl Scope {
+    fn sees(&self, run: &Run) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Owner(user) => run.owner.as_deref() == Some(user.as_str()),
+        }
+    }
+}
+
 impl Engine {
-    /// One run record by id.
+    /// What this handle may read back. A handle with an owner ([`Engine::with_owner`],
+    /// [`Engine::pin_owner`]) reads as that owner once access control is on, with the
+    /// permissions of a select on the doctype `Run` (a `Run` schema's DocPerm rows may
+    /// grant `read`): the superuser and granted roles see every run, everyone else their
+    /// own. The plain handle is the host's and sees every run.
+    fn run_scope(&self) -> Result<Scope> {
+        let Some(owner) = self.owner.as_deref() else {
+            return Ok(Scope::All);
+        };
+        let store = &self.inner.store;
+        let generation = store.schema_generation();
+        let tx = Tx::Read(store.read()?, generation);
+        let Some(identity) = self.inner.identity(&tx, Some(owner))? else {
+            return Ok(Scope::All);
+        };
+        let schema = self
+            .inner
+            .schemas
+            .schema(tx.view(), RUN, Some(generation), || store.schema_generation())?;
+        Ok(
+            match acl::doctype_access(&identity, schema.as_deref(), RUN, Access::Read, "select") {
+                Ok(Grant::All) => Scope::All,
+                _ => Scope::Owner(identity.user),
+            },
+        )
+    }
+
+    /// One run record by id. Through a handle with an owner, a run the owner may not see
+    /// is refused (PERMISSION_DENIED; see [`Engine::with_owner`]).
     pub fn get_run(&self, id: &str) -> Result<Option<Run>> {
-        self.inner.store.get_run(id)
+        let scope = self.run_scope()?;
+        match self.inner.store.get_run(id)? {
+            Some(run) if !scope.sees(&run) => Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "`{}` may not see run {id}: it is not theirs (runs are read with the permissions of a select on `{RUN}`)",
+                    self.owner.as_deref().unwrap_or_default()
+                ),
+            )
+            .with_details(serde_json::json!({"doctype": RUN, "name": id, "operation": "select"}))),
+            found => Ok(found),
+        }
     }
 
     /// Runs matching `query`, oldest first (with `limit`, the newest `limit` of them).
+    /// Through a handle with an owner, only the runs that owner may see.
     pub fn list_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
+        match self.run_scope()? {
+            Scope::All => self.list_runs_unchecked(query),
+            Scope::Owner(user) => match query.owner.as_deref() {
+                Some(other) if other != user => Ok(Vec::new()),
+                _ => self.list_runs_unchecked(&RunQuery {
+                    owner: Some(user),
+                    ..query.clone()
+                }),
+            },
+        }
+    }
+
+    fn list_runs_unchecked(&self, query: &RunQuery) -> Result<Vec<Run>> {
         let since = query.since.as_deref().map(id_bound).transpose()?;
         let until = query.until.as_deref().map(id_bound).transpose()?;
         let status = query.status.map(RunStatus::as_str);
@@ -120,27 +196,38 @@ impl Engine {
     /// assert_eq!(steps, ["a", "b"]);
     /// assert_eq!(engine.root_of(&tree.children[1].run.id).unwrap().unwrap().id, run.id);
     /// ```
+    ///
+    /// Through a handle with an owner, the root must be a run the owner may see (else
+    /// PERMISSION_DENIED), and runs under it they may not see are left out.
     pub fn run_tree(&self, id: &str) -> Result<Option<RunTree>> {
         let Some(run) = self.get_run(id)? else {
             return Ok(None);
         };
+        let scope = self.run_scope()?;
+        self.subtree(run, &scope).map(Some)
+    }
+
+    fn subtree(&self, run: Run, scope: &Scope) -> Result<RunTree> {
         let mut children = Vec::with_capacity(run.child_run_ids.len());
         for child in &run.child_run_ids {
-            if let Some(tree) = self.run_tree(child)? {
-                children.push(tree);
+            if let Some(child) = self.inner.store.get_run(child)?
+                && scope.sees(&child)
+            {
+                children.push(self.subtree(child, scope)?);
             }
         }
-        Ok(Some(RunTree { run, children }))
+        Ok(RunTree { run, children })
     }
 
     /// The top-level run above `id` (the workflow a step belongs to, ...), or `id`'s own
     /// run when it is top-level.
     pub fn root_of(&self, id: &str) -> Result<Option<Run>> {
         let mut current = self.get_run(id)?;
+        let scope = self.run_scope()?;
         while let Some(parent) = current.as_ref().and_then(|r| r.parent_run_id.clone()) {
-            match self.get_run(&parent)? {
-                Some(run) => current = Some(run),
-                None => break,
+            match self.inner.store.get_run(&parent)? {
+                Some(run) if scope.sees(&run) => current = Some(run),
+                _ => break,
             }
         }
         Ok(current)

@@ -6,6 +6,7 @@
 //! that except writing. Writes go to the run's transaction only; the pipeline commits or
 //! rolls back.
 
+use super::integrity;
 use super::{
     Builtin, MAX_SELECT_ROWS, META_FIELDS, OPERATION, check_operation_delete, check_operation_doc,
 };
@@ -225,15 +226,21 @@ fn check(
     let Some(schema) = schema else {
         return Ok(());
     };
-    if ctx.request().options.validate == Some(false) || !ctx.operation().validate_schema {
-        return Ok(());
-    }
     let schema_of = |doctype: &str| ctx.schema(doctype);
     let checker = Checker {
         view: ctx.view(),
         schema_of: &schema_of,
         batch,
     };
+    let skip_requested = ctx.request().options.validate == Some(false);
+    if skip_requested {
+        // Skipping validation is a privilege: the superuser's (and named roles').
+        crate::acl::may_skip_validation(ctx.identity())?;
+    }
+    if skip_requested || !ctx.operation().validate_schema {
+        // Unique values hold even unvalidated: the index could not keep them otherwise.
+        return checker.validate_unique(schema, doc, mode, prefix, errors);
+    }
     if let Mode::Create = mode {
         checker.apply_defaults(schema, doc)?;
     }
@@ -549,6 +556,9 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == TEMPLATE {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
+        if doctype == SCHEMA {
+            integrity::refuse_unique_over_duplicates(ctx.view(), None, &doc)?;
+        }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -564,7 +574,8 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     Ok(data_output(created))
 }
 
-/// The documents an update or delete targets: `input.name` (must exist) or `input.where`.
+/// The documents an update or delete targets: `input.name` (must exist) or `input.where`
+/// (under an `if_owner` grant, among the owner's documents only).
 fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> Result<Vec<Doc>> {
     let input = &ctx.request().input;
     let view = ctx.view();
@@ -588,7 +599,13 @@ fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> R
         )),
         (None, Some(filter)) => {
             let query = Query::parse(&json!({ "where": filter }))?;
-            matching(view, doctype, schema, &query)
+            let mut found = matching(view, doctype, schema, &query)?;
+            // `if_owner`: a `where` reaches only the owner's documents, as a select's does,
+            // so matching reveals nothing about the others (no refusal naming one).
+            if let Some(user) = ctx.own_only() {
+                found.retain(|doc| doc.get("owner").and_then(Value::as_str) == Some(user));
+            }
+            Ok(found)
         }
         (None, None) => Err(Error::bad_request("give `input.name` or `input.where`")),
     }
@@ -668,6 +685,12 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == TEMPLATE {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
+        if doctype == SCHEMA {
+            integrity::refuse_unique_over_duplicates(ctx.view(), Some(&before), &doc)?;
+        }
+        if let (crate::acl::USER, Some(role)) = (doctype, ctx.superuser_role()?) {
+            integrity::keep_a_superuser(ctx.view(), &role, &before, Some(&doc))?;
+        }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -692,6 +715,13 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         .map(Schema::indexed_fields)
         .unwrap_or_default();
     let docs = targets(ctx, doctype, schema.as_deref())?;
+    // Documents linking to what goes would fail every later update: refuse (CONFLICT).
+    let links = integrity::LinkPlan::to(ctx.view(), doctype)?;
+    let deleting: HashSet<(String, String)> = docs
+        .iter()
+        .filter_map(|d| d.get("name").and_then(Value::as_str))
+        .map(|n| (doctype.to_string(), n.to_string()))
+        .collect();
     let mut deleted = Vec::with_capacity(docs.len());
     for doc in docs {
         let name = doc_name(&doc)?;
@@ -699,6 +729,10 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         ctx.may_change(doctype, &doc)?;
         if doctype == OPERATION {
             check_operation_delete(&doc)?;
+        }
+        links.refuse_if_linked(ctx.view(), doctype, &name, &deleting)?;
+        if let (crate::acl::USER, Some(role)) = (doctype, ctx.superuser_role()?) {
+            integrity::keep_a_superuser(ctx.view(), &role, &doc, None)?;
         }
         if let Some(tables) = ctx.tables_if_writing() {
             tables.remove_doc(doctype, &name, &indexed)?;

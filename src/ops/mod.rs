@@ -7,6 +7,7 @@
 //! runs and never check permissions: the pipeline does.
 
 mod builtins;
+mod integrity;
 
 pub(crate) use builtins::{execute_builtin, validate_input_data};
 

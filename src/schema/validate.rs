@@ -180,20 +180,7 @@ impl Checker<'_> {
             }
             let value = doc.get(&field.fieldname).expect("present: checked above");
             if field.unique {
-                let others = self
-                    .view
-                    .index_lookup(&schema.name, &field.fieldname, value)?;
-                if others.iter().any(|n| Some(n) != own_name.as_ref()) {
-                    push(
-                        errors,
-                        path.clone(),
-                        "unique",
-                        format!(
-                            "{} with `{}` = {value} already exists",
-                            schema.name, field.fieldname
-                        ),
-                    );
-                }
+                self.check_unique(schema, field, value, own_name.as_deref(), mode, &path, errors)?;
             }
             if let Mode::Update(before) = mode {
                 let old = before.get(&field.fieldname);
@@ -218,6 +205,81 @@ impl Checker<'_> {
         }
         if schema.name == SCHEMA {
             self.check_schema_doc(doc, mode, prefix, errors)?;
+        }
+        Ok(())
+    }
+
+    /// The unique fields of `doc`, alone: what holds even when validation is skipped.
+    pub(crate) fn validate_unique(
+        &self,
+        schema: &Schema,
+        doc: &Doc,
+        mode: Mode<'_>,
+        prefix: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        let own_name = doc.get("name").and_then(Value::as_str);
+        for field in schema.fields.iter().filter(|f| f.unique) {
+            if let Some(value) = doc.get(&field.fieldname).filter(|v| !is_missing(Some(v))) {
+                let path = join(prefix, &field.fieldname);
+                if crate::store::index_value(value).is_none() {
+                    // Not indexable, so uniqueness could not be kept: refused even unvalidated.
+                    push(
+                        errors,
+                        path,
+                        "unique",
+                        format!(
+                            "`{}` is unique: its value must be a string, number or boolean",
+                            field.fieldname
+                        ),
+                    );
+                    continue;
+                }
+                self.check_unique(schema, field, value, own_name, mode, &path, errors)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// No other document of the doctype holds `value` in the unique `field`. An update that
+    /// leaves the value as it was never fails on it: duplicates stored before the field was
+    /// unique (or by an earlier version) must not lock their owners out.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the field's parts, each borrowed separately"
+    )]
+    fn check_unique(
+        &self,
+        schema: &Schema,
+        field: &Field,
+        value: &Value,
+        own_name: Option<&str>,
+        mode: Mode<'_>,
+        path: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<()> {
+        if let Mode::Update(before) = mode
+            && before
+                .get(&field.fieldname)
+                .is_some_and(|old| values_equal(old, value))
+        {
+            return Ok(());
+        }
+        let others = self
+            .view
+            .index_lookup(&schema.name, &field.fieldname, value)?;
+        if others.iter().any(|n| Some(n.as_str()) != own_name) {
+            // The message names the value, never the other document: a user who may not
+            // read it learns only that the value is taken (see README, Security).
+            push(
+                errors,
+                path.to_string(),
+                "unique",
+                format!(
+                    "{} with `{}` = {value} already exists",
+                    schema.name, field.fieldname
+                ),
+            );
         }
         Ok(())
     }
