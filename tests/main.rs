@@ -3,6 +3,7 @@
 mod harness;
 
 mod access;
+mod access_hardening;
 mod audit;
 mod bad_input;
 mod cli;

@@ -233,3 +233,58 @@ impl Engine {
         Ok(current)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, RunRequest};
+    use serde_json::json;
+
+    /// Duplicates of a unique value stored before the field was unique (an earlier version
+    /// allowed it) lock nobody out: an update that leaves the value alone passes.
+    #[test]
+    fn a_pre_existing_duplicate_does_not_fail_an_update_that_keeps_it() {
+        let engine = Engine::in_memory().unwrap();
+        let imported = engine.import_schemas(vec![json!({"doctype": "DocType", "name": "Item",
+            "fields": [{"fieldname": "code", "fieldtype": "Data", "unique": 1},
+                       {"fieldname": "qty", "fieldtype": "Int"}]})]);
+        assert!(imported.success, "{:?}", imported.error);
+        let create = |name: &str, code: &str| {
+            engine.run(
+                RunRequest::new("create")
+                    .into_doctype("Item")
+                    .input(json!({"data": {"name": name, "code": code}})),
+            )
+        };
+        assert!(create("I-1", "A").success);
+        // What an earlier version could store: a second `A`, written past the checks.
+        let mut twin = engine
+            .run(RunRequest::new("select").from("Item"))
+            .data()[0]
+            .as_object()
+            .unwrap()
+            .clone();
+        twin.insert("name".into(), json!("I-2"));
+        engine
+            .inner
+            .store
+            .write(|mut tables| tables.put_doc("Item", "I-2", &twin, &["code".to_string()]))
+            .unwrap()
+            .unwrap();
+        let update = |name: &str, data: serde_json::Value| {
+            engine.run(
+                RunRequest::new("update")
+                    .in_doctype("Item")
+                    .input(json!({"name": name, "data": data})),
+            )
+        };
+        for name in ["I-1", "I-2"] {
+            let run = update(name, json!({"qty": 2}));
+            assert!(run.success, "{name}: {:?}", run.error);
+            assert!(update(name, json!({"code": "A", "qty": 3})).success);
+        }
+        // Changing to a taken value still fails; moving off the duplicate succeeds.
+        assert!(update("I-2", json!({"code": "B"})).success);
+        let taken = update("I-1", json!({"code": "B"}));
+        assert_eq!(taken.error.unwrap().code, crate::ErrorCode::ValidationFailed);
+    }
+}
