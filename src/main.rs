@@ -485,10 +485,15 @@ fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
     }
 }
 
-/// The run tree as indented text: status, operation, target, step and duration per run.
+/// The run tree as indented text: status (`ok`, `FAIL`, or `UNDO` for a completed run whose
+/// writes were rolled back with a failure above it), operation, target, step and duration.
 fn print_tree(tree: &RunTree, depth: usize, out: &mut String) {
     let run = &tree.run;
-    let mark = if run.success { "ok  " } else { "FAIL" };
+    let mark = match (run.success, run.rolled_back) {
+        (true, false) => "ok  ",
+        (true, true) => "UNDO",
+        (false, _) => "FAIL",
+    };
     let target = run
         .template
         .as_deref()

@@ -303,6 +303,10 @@ pub struct Run {
     pub output: Value,
     /// `true` when completed.
     pub success: bool,
+    /// `true` for a run that completed but whose writes were taken back because a run
+    /// above it failed (or its workflow attempt was retried): nothing it did remains.
+    #[serde(default)]
+    pub rolled_back: bool,
     /// Set when failed.
     pub error: Option<RunError>,
     /// The run whose handler started this one.
@@ -378,6 +382,7 @@ impl Run {
             input,
             output,
             success,
+            rolled_back,
             error,
             parent_run_id,
             child_run_ids,
@@ -389,7 +394,7 @@ impl Run {
             step_id,
             options,
         } = self;
-        let fields: [(&str, Value); 22] = [
+        let fields: [(&str, Value); 23] = [
             ("id", Value::String(id)),
             ("timestamp", Value::String(timestamp)),
             ("operation", text(operation)),
@@ -402,6 +407,7 @@ impl Run {
             ("input", input),
             ("output", output),
             ("success", Value::Bool(success)),
+            ("rolledBack", Value::Bool(rolled_back)),
             ("error", serde_json::to_value(error).unwrap_or(Value::Null)),
             ("parentRunId", text(parent_run_id)),
             (
@@ -464,6 +470,7 @@ pub(crate) fn blank_run(status: RunStatus) -> Run {
         input: Value::Null,
         output: Value::Null,
         success: status == RunStatus::Completed,
+        rolled_back: false,
         error: None,
         parent_run_id: None,
         child_run_ids: Vec::new(),

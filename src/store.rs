@@ -204,6 +204,8 @@ struct StoredRun<'a, O: serde::Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     output: Option<&'a O>,
     success: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    rolled_back: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a crate::RunError>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -250,6 +252,7 @@ fn encode_run(
         input,
         output: _,
         success,
+        rolled_back,
         error,
         parent_run_id,
         child_run_ids,
@@ -274,6 +277,7 @@ fn encode_run(
         input,
         output,
         success: *success,
+        rolled_back: *rolled_back,
         error: error.as_ref(),
         parent_run_id: parent_run_id.as_deref(),
         child_run_ids,
@@ -318,6 +322,18 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// This record, marked as the record of a completed run whose writes were taken back
+    /// (`rolledBack`); a failed run's record is left as it is.
+    pub(crate) fn rolled_back(&self) -> Result<Record> {
+        if self.status != crate::RunStatus::Completed {
+            return Ok(self.clone());
+        }
+        let mut run = parse_run(&self.bytes)?;
+        run.rolled_back = true;
+        let output = (!run.output.is_null()).then_some(&run.output);
+        Ok(Record::new(&run, output))
+    }
+
     /// The record of the finished `run`, storing `output` as its output: a compact form of
     /// the run's output, or the output itself (`None`: no output).
     pub(crate) fn new(run: &Run, output: Option<&impl serde::Serialize>) -> Record {

@@ -519,7 +519,11 @@ fn if_owner_filters_selects_and_guards_updates_and_deletes() {
     assert_eq!(names(&everything), ["s1", "s2"]);
     for name in ["c1", "a1"] {
         let amount = doc(&engine, "Invoice", name).unwrap()["amount"].clone();
-        assert_ne!(amount, json!(99), "{name} was changed by an update of sales");
+        assert_ne!(
+            amount,
+            json!(99),
+            "{name} was changed by an update of sales"
+        );
     }
     let run = fails(
         &engine,

@@ -115,8 +115,15 @@ fn skipping_validation_is_refused_to_users_without_the_privilege() {
         owned(unvalidated(broken.clone()), "clerk"),
         "PERMISSION_DENIED",
     );
-    assert!(message(&run).contains("options.validate"), "{}", message(&run));
-    assert_eq!(run.error.unwrap().details["option"], json!("options.validate"));
+    assert!(
+        message(&run).contains("options.validate"),
+        "{}",
+        message(&run)
+    );
+    assert_eq!(
+        run.error.unwrap().details["option"],
+        json!("options.validate")
+    );
     assert_eq!(item_names(&engine), ["I-1"]);
     // The superuser may skip the field rules ...
     ok(&engine, owned(unvalidated(broken), ADMIN));
@@ -319,9 +326,8 @@ fn link_store() -> Engine {
 #[test]
 fn deleting_a_linked_document_is_a_conflict_naming_the_links() {
     let engine = link_store();
-    let delete = |name: &str| {
-        json!({"operation": "delete", "from": "Customer", "input": {"name": name}})
-    };
+    let delete =
+        |name: &str| json!({"operation": "delete", "from": "Customer", "input": {"name": name}});
     let run = fails(&engine, delete("C-1"), "CONFLICT");
     let text = message(&run);
     assert!(
@@ -384,7 +390,8 @@ fn the_cli_refuses_to_delete_a_linked_document() {
                    "input": {"data": {"name": "SO-1", "customer": "S-2026-0001"}}}),
         );
     }
-    let request = json!({"operation": "delete", "from": "Customer", "input": {"name": "S-2026-0001"}});
+    let request =
+        json!({"operation": "delete", "from": "Customer", "input": {"name": "S-2026-0001"}});
     let output = cli(&store.path)
         .args(["run", "--json", &request.to_string()])
         .output()
@@ -414,7 +421,8 @@ fn a_field_does_not_become_unique_over_duplicates() {
     let mut data = schema(1);
     data.as_object_mut().unwrap().remove("doctype");
     data.as_object_mut().unwrap().remove("name");
-    let change = json!({"operation": "update", "in": "Schema", "input": {"name": "Tag", "data": data}});
+    let change =
+        json!({"operation": "update", "in": "Schema", "input": {"name": "Tag", "data": data}});
     let mut dry = change.clone();
     dry["options"] = json!({"dryRun": true});
     for request in [dry, change.clone()] {
@@ -506,7 +514,11 @@ fn a_dry_run_writes_nothing_but_its_run_record() {
     );
     denied["options"] = json!({"dryRun": true});
     let denied_run = fails(&engine, denied, "PERMISSION_DENIED");
-    assert_eq!(audit_count(&engine), before, "a dry run added audit entries");
+    assert_eq!(
+        audit_count(&engine),
+        before,
+        "a dry run added audit entries"
+    );
     // Its run records are kept.
     assert_eq!(stored(&engine, &run.id).status, coworker::RunStatus::Failed);
     stored(&engine, &denied_run.id);
@@ -567,7 +579,10 @@ fn runs_are_read_back_with_the_readers_permissions() {
     assert_eq!(ann.get_run(&bobs.id).unwrap().unwrap().id, bobs.id);
     // Without access control everything stays visible.
     let local = self::engine();
-    let run = ok(&local, json!({"operation": "select", "from": "Item", "owner": "bob"}));
+    let run = ok(
+        &local,
+        json!({"operation": "select", "from": "Item", "owner": "bob"}),
+    );
     assert!(local.with_owner("ann").get_run(&run.id).unwrap().is_some());
 }
 
@@ -611,8 +626,16 @@ fn the_cli_shows_runs_only_to_those_who_may_see_them() {
     assert_eq!(stdout_json(&output)["id"], json!(anns));
     let output = cli_as(&store.path, "ann", &["runs", "list"]);
     let listed = stdout_json(&output);
-    let owners: Vec<&Value> = listed.as_array().unwrap().iter().map(|r| &r["owner"]).collect();
-    assert!(!owners.is_empty() && owners.iter().all(|o| *o == "ann"), "{owners:?}");
+    let owners: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["owner"])
+        .collect();
+    assert!(
+        !owners.is_empty() && owners.iter().all(|o| *o == "ann"),
+        "{owners:?}"
+    );
     let output = cli_as(&store.path, "bob", &["runs", "tree", &bobs]);
     assert_eq!(output.status.code(), Some(0));
     let output = cli_as(&store.path, ADMIN, &["runs", "list"]);
@@ -698,4 +721,75 @@ fn acl_disable_acts_as_the_as_user() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(stdout_json(&output), json!({"enabled": false}));
+}
+
+// --- item 8: children of a rolled-back tree -----------------------------------------------
+
+#[test]
+fn the_children_of_a_rolled_back_tree_are_recorded_as_rolled_back() {
+    let store = TempStore::new();
+    let (flow, first) = {
+        let engine = store.open();
+        let flow = engine.run_value(json!({"operation": "workflow", "input": {"children": [
+            {"id": "a", "operation": "create", "into": "Note", "input": {"data": {"name": "n1"}}},
+            {"id": "b", "operation": "update", "in": "Note",
+             "input": {"name": "missing", "data": {"t": 1}}}]}}));
+        assert_eq!(code(&flow), "NOT_FOUND");
+        assert_eq!(count(&engine, "Note"), 0);
+        let tree = engine.run_tree(&flow.id).unwrap().unwrap();
+        let (a, b) = (&tree.children[0].run, &tree.children[1].run);
+        assert!(
+            a.success && a.rolled_back,
+            "the step's create was taken back"
+        );
+        assert!(!b.success && !b.rolled_back);
+        assert!(!tree.run.rolled_back);
+        assert_eq!(a.to_value()["rolledBack"], json!(true));
+        // A run that stands keeps `rolledBack: false`.
+        let kept = ok(
+            &engine,
+            json!({"operation": "create", "into": "Note", "input": {"data": {"name": "n2"}}}),
+        );
+        assert!(!stored(&engine, &kept.id).rolled_back);
+        (flow.id, a.id.clone())
+    };
+    let output = cli(&store.path)
+        .args(["runs", "show", &first])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_json(&output)["rolledBack"], json!(true));
+    let output = cli(&store.path)
+        .args(["runs", "tree", &flow])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().find(|l| l.contains("[a]")).unwrap();
+    assert!(line.trim_start().starts_with("UNDO"), "{text}");
+}
+
+#[test]
+fn a_failed_attempt_of_a_rescued_map_step_is_recorded_as_rolled_back() {
+    let engine = engine();
+    let flow = engine.run_value(json!({"operation": "workflow", "input": {"children": [
+        {"id": "m", "map": "{{input.items}}", "steps": [
+            {"id": "c", "operation": "create", "into": "Note", "input": {"data": {"name": "{{item}}"}}}],
+         "onError": {"operation": "select", "from": "Note"}}],
+        "items": ["x", "x"]}}));
+    // The workflow stands (the map was rescued); the map's attempt did not.
+    assert!(flow.success, "{:?}", flow.error);
+    assert_eq!(count(&engine, "Note"), 0);
+    let tree = engine.run_tree(&flow.id).unwrap().unwrap();
+    let completed: Vec<&Run> = tree
+        .children
+        .iter()
+        .map(|c| &c.run)
+        .filter(|r| r.success)
+        .collect();
+    let (creates, rescue): (Vec<&Run>, Vec<&Run>) = completed
+        .into_iter()
+        .partition(|r| r.operation.as_deref() == Some("create"));
+    assert_eq!(creates.len(), 1);
+    assert!(creates[0].rolled_back, "the map's create was taken back");
+    assert_eq!(rescue.len(), 1);
+    assert!(!rescue[0].rolled_back, "the rescue stands");
 }

@@ -35,6 +35,13 @@ pub struct OpContext<'c, 't> {
     pub(super) deadline: Option<std::time::Instant>,
 }
 
+/// A point inside a run to take its writes back to, and where its nested runs' records
+/// begin.
+pub(crate) struct Savepoint {
+    mark: Mark,
+    records: usize,
+}
+
 /// Who and what stamps the documents a run writes.
 pub(crate) struct Stamp {
     pub time: String,
@@ -130,17 +137,24 @@ impl<'c, 't> OpContext<'c, 't> {
     }
 
     /// A point to roll this run's writes back to (`None` outside a write transaction).
-    pub(crate) fn savepoint(&self) -> Option<Mark> {
+    pub(crate) fn savepoint(&self) -> Option<Savepoint> {
         match &*self.tx {
-            Tx::Write(tables) => Some(tables.mark()),
+            Tx::Write(tables) => Some(Savepoint {
+                mark: tables.mark(),
+                records: self.trail.len(),
+            }),
             Tx::Read(..) => None,
         }
     }
 
-    /// Take back every write since `mark` (a workflow step that failed as a whole).
-    pub(crate) fn rollback(&mut self, mark: Option<Mark>) -> Result<()> {
-        match (&mut *self.tx, mark) {
-            (Tx::Write(tables), Some(mark)) => tables.rollback_to(mark),
+    /// Take back every write since `savepoint` (a workflow step that failed as a whole); the
+    /// runs that completed since are recorded as rolled back.
+    pub(crate) fn rollback(&mut self, savepoint: Option<Savepoint>) -> Result<()> {
+        match (&mut *self.tx, savepoint) {
+            (Tx::Write(tables), Some(savepoint)) => {
+                tables.rollback_to(savepoint.mark)?;
+                self.trail.rolled_back_from(savepoint.records)
+            }
             _ => Ok(()),
         }
     }

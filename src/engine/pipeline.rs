@@ -72,6 +72,19 @@ impl Trail {
         }
     }
 
+    /// How many records the trail holds (a point to mark rolled back from).
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Mark the records kept since `from` as those of runs whose writes were taken back.
+    pub(super) fn rolled_back_from(&mut self, from: usize) -> Result<()> {
+        for record in self.records.iter_mut().skip(from) {
+            *record = record.rolled_back()?;
+        }
+        Ok(())
+    }
+
     /// The records, oldest run first. A run finishes after the runs it started, so its
     /// record comes after theirs; stored in id order, they are appended to the runs
     /// table's last pages instead of splitting pages in the middle (half-empty pages
@@ -258,6 +271,8 @@ impl Inner {
             Tx::Read(..) => None,
         };
         let depth = parent.map_or(0, |p| p.depth + 1);
+        // The records of this run's nested runs are kept from here on.
+        let first_record = trail.len();
         let mut children = Vec::new();
         let inherited = Inherited {
             template: parent.and_then(|p| p.template.map(str::to_string)),
@@ -284,7 +299,10 @@ impl Inner {
         // The input is the request's, moved in once the handler is done with the request.
         run.input = request.input;
         let outcome = match (outcome, tx, mark) {
-            (Err(error), Tx::Write(tables), Some(mark)) => match tables.rollback_to(mark) {
+            (Err(error), Tx::Write(tables), Some(mark)) => match tables
+                .rollback_to(mark)
+                .and_then(|()| trail.rolled_back_from(first_record))
+            {
                 Ok(()) => Err(error),
                 Err(undo) => Err(Error::Storage(format!(
                     "{error}; and its writes could not be rolled back: {undo}"
@@ -695,6 +713,7 @@ impl Run {
             input: Value::Null,
             output: Value::Null,
             success: false,
+            rolled_back: false,
             error: None,
             child_run_ids: Vec::new(),
             owner: inherit(&request.owner, |p| &p.owner),

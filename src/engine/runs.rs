@@ -100,7 +100,9 @@ impl Engine {
         let schema = self
             .inner
             .schemas
-            .schema(tx.view(), RUN, Some(generation), || store.schema_generation())?;
+            .schema(tx.view(), RUN, Some(generation), || {
+                store.schema_generation()
+            })?;
         Ok(
             match acl::doctype_access(&identity, schema.as_deref(), RUN, Access::Read, "select") {
                 Ok(Grant::All) => Scope::All,
@@ -257,9 +259,7 @@ mod tests {
         };
         assert!(create("I-1", "A").success);
         // What an earlier version could store: a second `A`, written past the checks.
-        let mut twin = engine
-            .run(RunRequest::new("select").from("Item"))
-            .data()[0]
+        let mut twin = engine.run(RunRequest::new("select").from("Item")).data()[0]
             .as_object()
             .unwrap()
             .clone();
@@ -285,6 +285,9 @@ mod tests {
         // Changing to a taken value still fails; moving off the duplicate succeeds.
         assert!(update("I-2", json!({"code": "B"})).success);
         let taken = update("I-1", json!({"code": "B"}));
-        assert_eq!(taken.error.unwrap().code, crate::ErrorCode::ValidationFailed);
+        assert_eq!(
+            taken.error.unwrap().code,
+            crate::ErrorCode::ValidationFailed
+        );
     }
 }

@@ -111,9 +111,10 @@ impl LinkPlan {
             view.scan_docs(doctype, &mut |doc| {
                 let rows = doc.get(table).and_then(Value::as_array);
                 let hit = rows.into_iter().flatten().find_map(|row| {
-                    fields
-                        .iter()
-                        .find(|f| row.get(f.as_str()).is_some_and(|v| values_equal(v, &wanted)))
+                    fields.iter().find(|f| {
+                        row.get(f.as_str())
+                            .is_some_and(|v| values_equal(v, &wanted))
+                    })
                 });
                 if let Some(field) = hit {
                     keep(doctype, doc_name(&doc), format!("{table}.{field}"));
@@ -201,7 +202,9 @@ pub(crate) fn refuse_unique_over_duplicates(
             if let Some(value) = doc.get(*field).filter(|v| !v.is_null())
                 && let Some(key) = index_value(value)
             {
-                let entry = seen[i].entry(key).or_insert_with(|| (value.clone(), Vec::new()));
+                let entry = seen[i]
+                    .entry(key)
+                    .or_insert_with(|| (value.clone(), Vec::new()));
                 entry.1.push(doc_name(&doc).to_string());
             }
         }
@@ -253,7 +256,10 @@ pub(crate) fn keep_a_superuser(
         let enabled = user
             .get("enabled")
             .is_none_or(|e| crate::schema::flag(Some(e)));
-        enabled && crate::acl::role_names(user.get("roles")).iter().any(|r| r == superuser_role)
+        enabled
+            && crate::acl::role_names(user.get("roles"))
+                .iter()
+                .any(|r| r == superuser_role)
     };
     if !is_superuser(before) || after.is_some_and(is_superuser) {
         return Ok(());

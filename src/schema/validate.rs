@@ -180,7 +180,15 @@ impl Checker<'_> {
             }
             let value = doc.get(&field.fieldname).expect("present: checked above");
             if field.unique {
-                self.check_unique(schema, field, value, own_name.as_deref(), mode, &path, errors)?;
+                self.check_unique(
+                    schema,
+                    field,
+                    value,
+                    own_name.as_deref(),
+                    mode,
+                    &path,
+                    errors,
+                )?;
             }
             if let Mode::Update(before) = mode {
                 let old = before.get(&field.fieldname);
