@@ -168,6 +168,9 @@ fn doc_name(doc: &Doc) -> &str {
     doc.get("name").and_then(Value::as_str).unwrap_or("?")
 }
 
+/// The documents holding each value of one field: value (index form) → (value, names).
+type Holders = BTreeMap<Vec<u8>, (Value, Vec<String>)>;
+
 /// Refuse a schema change that makes a field `unique` while stored documents of the doctype
 /// share a value in it (VALIDATION_FAILED naming the duplicates): the index could not hold
 /// them, and every later update of those documents would fail.
@@ -195,8 +198,7 @@ pub(crate) fn refuse_unique_over_duplicates(
     if newly.is_empty() {
         return Ok(());
     }
-    // value (index form) → names holding it, per field.
-    let mut seen: Vec<BTreeMap<Vec<u8>, (Value, Vec<String>)>> = vec![BTreeMap::new(); newly.len()];
+    let mut seen: Vec<Holders> = vec![BTreeMap::new(); newly.len()];
     view.scan_docs(&after.name, &mut |doc| {
         for (i, field) in newly.iter().enumerate() {
             if let Some(value) = doc.get(*field).filter(|v| !v.is_null())
