@@ -657,6 +657,9 @@ fn a_pinned_owner_cannot_be_overridden_by_the_request() {
     // A request that does not parse is recorded as bob's too.
     let run = bob.run_value(json!({"operation": 5, "owner": "alice"}));
     assert_eq!(run.owner.as_deref(), Some("bob"));
+    let run = bob.run_json("{not json");
+    assert_eq!(run.owner.as_deref(), Some("bob"));
+    assert_eq!(bob.get_run(&run.id).unwrap().unwrap().id, run.id);
     assert!(
         bob.run_value(json!({"operation": "select", "from": "Item", "owner": "bob"}))
             .success

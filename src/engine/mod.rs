@@ -343,7 +343,8 @@ impl Engine {
                 let snippet: String = text.chars().take(200).collect();
                 let error = Error::bad_request(format!("malformed request JSON: {e}"))
                     .with_details(json!({"received": snippet}));
-                self.inner.run_top(Err(error), None)
+                let owner = self.owner.as_deref().map(|o| json!({ "owner": o }));
+                self.inner.run_top(Err(error), owner.as_ref())
             }
         }
     }
@@ -351,11 +352,11 @@ impl Engine {
     /// Execute a request given as a JSON value.
     pub fn run_value(&self, value: Value) -> Run {
         let mut partial = value.clone();
-        if let (true, Some(pinned), Value::Object(fields)) =
-            (self.pinned, self.owner.as_deref(), &mut partial)
+        if let (Some(owner), Value::Object(fields)) = (self.owner.as_deref(), &mut partial)
+            && (self.pinned || !fields.get("owner").is_some_and(Value::is_string))
         {
-            // A request that does not parse is still recorded as the pinned owner's.
-            fields.insert("owner".into(), json!(pinned));
+            // A request that does not parse is recorded as the owner it would have run for.
+            fields.insert("owner".into(), json!(owner));
         }
         match RunRequest::from_value(value) {
             Ok(request) => self.run(request),
