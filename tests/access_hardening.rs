@@ -796,3 +796,31 @@ fn a_failed_attempt_of_a_rescued_map_step_is_recorded_as_rolled_back() {
     assert_eq!(rescue.len(), 1);
     assert!(!rescue[0].rolled_back, "the rescue stands");
 }
+
+#[test]
+fn a_dangling_link_stored_earlier_does_not_lock_its_document() {
+    let engine = link_store();
+    // What an earlier version (or a trusted import) could store: a link to nothing.
+    ok(
+        &engine,
+        unvalidated(json!({"operation": "create", "into": "Sales Order",
+            "input": {"data": {"name": "SO-9", "customer": "C-gone"}}})),
+    );
+    ok(
+        &engine,
+        json!({"operation": "update", "in": "Sales Order",
+               "input": {"name": "SO-9", "data": {"customer": "C-gone"}}}),
+    );
+    let run = fails(
+        &engine,
+        json!({"operation": "update", "in": "Sales Order",
+               "input": {"name": "SO-9", "data": {"customer": "C-404"}}}),
+        "VALIDATION_FAILED",
+    );
+    assert!(message(&run).contains("C-404"));
+    ok(
+        &engine,
+        json!({"operation": "update", "in": "Sales Order",
+               "input": {"name": "SO-9", "data": {"customer": "C-3"}}}),
+    );
+}

@@ -171,10 +171,14 @@ impl Checker<'_> {
                 }
                 continue;
             }
+            let old = match mode {
+                Mode::Update(before) => before.get(&field.fieldname),
+                Mode::Create => None,
+            };
             let value = doc
                 .get_mut(&field.fieldname)
                 .expect("present: checked above");
-            self.check_value(schema, field, value, &path, errors)?;
+            self.check_value(schema, field, value, old, &path, errors)?;
             if let Kind::Table = field.kind {
                 self.check_rows(field, value, &path, mode, errors)?;
             }
@@ -292,11 +296,15 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// Check (and normalize) one value; `old` is the value before an update. A Link that an
+    /// update leaves as it was is not looked up again: a target that went away (an earlier
+    /// version allowed it) must not lock the document's owner out.
     fn check_value(
         &self,
         schema: &Schema,
         field: &Field,
         value: &mut Value,
+        old: Option<&Value>,
         path: &str,
         errors: &mut Vec<FieldError>,
     ) -> Result<()> {
@@ -399,7 +407,8 @@ impl Checker<'_> {
                 ),
             ),
             Kind::Link => {
-                if let Some(target) = field.options.as_deref() {
+                let unchanged = old.is_some_and(|old| old.as_str() == Some(text));
+                if let (Some(target), false) = (field.options.as_deref(), unchanged) {
                     self.check_link(target, text, path, errors)?;
                 }
             }
