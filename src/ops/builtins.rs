@@ -556,9 +556,7 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == TEMPLATE {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
-        if doctype == SCHEMA {
-            integrity::refuse_unique_over_duplicates(ctx.view(), None, &doc)?;
-        }
+        integrity::check_save(ctx, doctype, None, Some(&doc))?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -685,12 +683,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == TEMPLATE {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
-        if doctype == SCHEMA {
-            integrity::refuse_unique_over_duplicates(ctx.view(), Some(&before), &doc)?;
-        }
-        if let (crate::acl::USER, Some(role)) = (doctype, ctx.superuser_role()?) {
-            integrity::keep_a_superuser(ctx.view(), &role, &before, Some(&doc))?;
-        }
+        integrity::check_save(ctx, doctype, Some(&before), Some(&doc))?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -731,9 +724,7 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             check_operation_delete(&doc)?;
         }
         links.refuse_if_linked(ctx.view(), doctype, &name, &deleting)?;
-        if let (crate::acl::USER, Some(role)) = (doctype, ctx.superuser_role()?) {
-            integrity::keep_a_superuser(ctx.view(), &role, &doc, None)?;
-        }
+        integrity::check_save(ctx, doctype, Some(&doc), None)?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.remove_doc(doctype, &name, &indexed)?;
             if doctype == SCHEMA {
