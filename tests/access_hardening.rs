@@ -824,3 +824,51 @@ fn a_dangling_link_stored_earlier_does_not_lock_its_document() {
                "input": {"name": "SO-9", "data": {"customer": "C-3"}}}),
     );
 }
+
+#[test]
+fn a_link_added_by_a_later_schema_protects_its_target_too() {
+    let engine = engine();
+    assert!(
+        engine
+            .import_schemas(vec![
+                json!({"doctype": "DocType", "name": "Customer", "fields": []})
+            ])
+            .success
+    );
+    for name in ["C-1", "C-2"] {
+        ok(
+            &engine,
+            json!({"operation": "create", "into": "Customer", "input": {"data": {"name": name}}}),
+        );
+    }
+    // Nothing links to Customer yet (what a delete learns is cached per schema version).
+    ok(
+        &engine,
+        json!({"operation": "delete", "from": "Customer", "input": {"name": "C-1"}}),
+    );
+    // One run adds the linking schema and a document, then deletes the target: refused.
+    let flow = engine.run_value(json!({"operation": "workflow", "input": {"children": [
+        {"id": "s", "operation": "create", "into": "Schema", "input": {"data": {
+            "name": "Visit", "fields": [
+                {"fieldname": "customer", "fieldtype": "Link", "options": "Customer"}]}}},
+        {"id": "v", "operation": "create", "into": "Visit",
+         "input": {"data": {"name": "V-1", "customer": "C-2"}}},
+        {"id": "d", "operation": "delete", "from": "Customer", "input": {"name": "C-2"}}]}}));
+    assert_eq!(code(&flow), "CONFLICT", "{:?}", flow.error);
+    // And once committed, from then on.
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Schema", "input": {"data": {
+            "name": "Visit", "fields": [
+                {"fieldname": "customer", "fieldtype": "Link", "options": "Customer"}]}}}),
+    );
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Visit", "input": {"data": {"name": "V-1", "customer": "C-2"}}}),
+    );
+    fails(
+        &engine,
+        json!({"operation": "delete", "from": "Customer", "input": {"name": "C-2"}}),
+        "CONFLICT",
+    );
+}

@@ -228,6 +228,18 @@ impl<'c, 't> OpContext<'c, 't> {
         )
     }
 
+    /// Where documents may link to `doctype` (read from the schemas once per generation).
+    pub(crate) fn link_plan(&self, doctype: &str) -> Result<Arc<crate::ops::LinkPlan>> {
+        let store = &self.inner.store;
+        let generation = self.inner.meta_generation(self.tx);
+        self.inner.links.derived(
+            doctype,
+            generation,
+            || store.schema_generation(),
+            || crate::ops::LinkPlan::to(self.tx.view(), doctype),
+        )
+    }
+
     /// The superuser role while access control is on (`None` while it is off).
     pub(crate) fn superuser_role(&self) -> Result<Option<String>> {
         Ok(self

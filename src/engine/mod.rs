@@ -172,6 +172,7 @@ impl EngineBuilder {
                 settings: MetaCache::default(),
                 users: MetaCache::default(),
                 templates: MetaCache::default(),
+                links: MetaCache::default(),
                 limiter: RateLimiter::default(),
                 hooks: self.hooks,
             }),
@@ -214,6 +215,8 @@ struct Inner {
     users: MetaCache<Doc>,
     /// Workflow templates, read, versioned and checked once per meta generation.
     templates: MetaCache<crate::workflow::Template>,
+    /// Where documents may link to each doctype (from the schemas), per meta generation.
+    links: MetaCache<ops::LinkPlan>,
     limiter: RateLimiter,
     hooks: Hooks,
 }

@@ -709,7 +709,7 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         .unwrap_or_default();
     let docs = targets(ctx, doctype, schema.as_deref())?;
     // Documents linking to what goes would fail every later update: refuse (CONFLICT).
-    let links = integrity::LinkPlan::to(ctx.view(), doctype)?;
+    let links = ctx.link_plan(doctype)?;
     let deleting: HashSet<(String, String)> = docs
         .iter()
         .filter_map(|d| d.get("name").and_then(Value::as_str))

@@ -10,6 +10,7 @@ mod builtins;
 mod integrity;
 
 pub(crate) use builtins::{execute_builtin, validate_input_data};
+pub(crate) use integrity::LinkPlan;
 
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, Result};

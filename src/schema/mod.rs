@@ -377,6 +377,31 @@ impl<T> MetaCache<T> {
     }
 }
 
+impl<T> MetaCache<T> {
+    /// What `compute` derives from the meta documents for `key` (e.g. the Link fields that
+    /// point to a doctype), cached like a parse: per generation, bypassed when `generation`
+    /// is `None` (uncommitted meta changes in view).
+    pub(crate) fn derived(
+        &self,
+        key: &str,
+        generation: Option<u64>,
+        current: impl Fn() -> u64,
+        compute: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        if let Some(found) = generation.and_then(|g| self.peek(key, g)) {
+            return Ok(found);
+        }
+        let found = Arc::new(compute()?);
+        if let Some(generation) = generation
+            && generation == current()
+        {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries.insert(key.to_string(), (generation, Some(found.clone())));
+        }
+        Ok(found)
+    }
+}
+
 /// The schemas of a store.
 pub(crate) type SchemaCache = MetaCache<Schema>;
 
