@@ -549,6 +549,7 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == TEMPLATE {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
+        ctx.charge_write(doctype, &name, Some(&doc))?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -668,6 +669,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == TEMPLATE {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
+        ctx.charge_write(doctype, &name, Some(&doc))?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -700,6 +702,7 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == OPERATION {
             check_operation_delete(&doc)?;
         }
+        ctx.charge_write(doctype, &name, None)?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.remove_doc(doctype, &name, &indexed)?;
             if doctype == SCHEMA {

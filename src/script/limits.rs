@@ -34,6 +34,14 @@ pub struct Limits {
     pub max_host_calls: usize,
     /// How deep runs may nest below this one (a script calling `run` of a script ...).
     pub max_run_depth: usize,
+    /// Bytes a run and every run beneath it may write: the JSON of each document created or
+    /// updated, and the records of nested runs. Counted across the whole top-level tree
+    /// (a nested run stays within its own limit and every ancestor's), including writes a
+    /// failed step later took back; a write that would pass it is refused before it is made.
+    pub max_write_bytes: u64,
+    /// Documents a run and every run beneath it may create, update or delete, counted like
+    /// [`Limits::max_write_bytes`].
+    pub max_writes: u64,
 }
 
 impl Limits {
@@ -56,6 +64,10 @@ impl Limits {
     pub const DEFAULT_MAX_HOST_CALLS: usize = 10_000;
     /// Default [`Limits::max_run_depth`].
     pub const DEFAULT_MAX_RUN_DEPTH: usize = 16;
+    /// Default [`Limits::max_write_bytes`]: 64 MiB.
+    pub const DEFAULT_MAX_WRITE_BYTES: u64 = 64 << 20;
+    /// Default [`Limits::max_writes`].
+    pub const DEFAULT_MAX_WRITES: u64 = 10_000;
 
     /// The caps an operation's overrides may not exceed.
     pub const MAX: Limits = Limits {
@@ -68,6 +80,8 @@ impl Limits {
         max_map_size: 10_000_000,
         max_host_calls: 1_000_000,
         max_run_depth: 16,
+        max_write_bytes: 1 << 30,
+        max_writes: 1_000_000,
     };
 
     /// The defaults overridden by an operation's `limits` field (`null` = defaults).
@@ -128,6 +142,8 @@ impl Limits {
             limits.max_run_depth as u64,
             max.max_run_depth as u64,
         )?;
+        over("maxWriteBytes", limits.max_write_bytes, max.max_write_bytes)?;
+        over("maxWrites", limits.max_writes, max.max_writes)?;
         Ok(limits)
     }
 }
@@ -144,6 +160,8 @@ impl Default for Limits {
             max_map_size: Self::DEFAULT_MAX_MAP_SIZE,
             max_host_calls: Self::DEFAULT_MAX_HOST_CALLS,
             max_run_depth: Self::DEFAULT_MAX_RUN_DEPTH,
+            max_write_bytes: Self::DEFAULT_MAX_WRITE_BYTES,
+            max_writes: Self::DEFAULT_MAX_WRITES,
         }
     }
 }
