@@ -221,7 +221,8 @@ mod tests {
                 "{estimate} vs {exact} for {value}"
             );
         }
-        assert!(json_size(&json!(vec!["x".repeat(100); 1000]), 500) < 1000);
+        // The walk stops soon after the limit (the whole would be ~103,000).
+        assert!(json_size(&json!(vec!["x".repeat(100); 1000]), 500) < 2_000);
     }
 
     #[test]

@@ -66,8 +66,9 @@ impl Limits {
     pub const DEFAULT_MAX_RUN_DEPTH: usize = 16;
     /// Default [`Limits::max_write_bytes`]: 64 MiB.
     pub const DEFAULT_MAX_WRITE_BYTES: u64 = 64 << 20;
-    /// Default [`Limits::max_writes`].
-    pub const DEFAULT_MAX_WRITES: u64 = 10_000;
+    /// Default [`Limits::max_writes`]: room for a create of ten full selects' worth of
+    /// documents ([`crate::MAX_SELECT_ROWS`]) in one request.
+    pub const DEFAULT_MAX_WRITES: u64 = 100_000;
 
     /// The caps an operation's overrides may not exceed.
     pub const MAX: Limits = Limits {
@@ -81,7 +82,7 @@ impl Limits {
         max_host_calls: 1_000_000,
         max_run_depth: 16,
         max_write_bytes: 1 << 30,
-        max_writes: 1_000_000,
+        max_writes: 10_000_000,
     };
 
     /// The defaults overridden by an operation's `limits` field (`null` = defaults).

@@ -392,9 +392,14 @@ pub(crate) fn resolve(value: &Value, scope: &Scope, allowance: &mut Allowance) -
                 [Piece::Ref(reference)] => take(scope, reference, allowance)?,
                 _ => {
                     let mut out = Interpolated { text: Vec::new() };
+                    // Literal text that overflows is blamed on the string's first reference.
+                    let first = pieces.iter().find_map(|piece| match piece {
+                        Piece::Ref(reference) => Some(reference),
+                        Piece::Text(_) => None,
+                    });
                     for piece in &pieces {
                         match piece {
-                            Piece::Text(text) => out.push(Part::Text(text), None)?,
+                            Piece::Text(text) => out.push(Part::Text(text), first)?,
                             Piece::Ref(reference) => {
                                 let value = lookup(scope, reference)?;
                                 allowance.take(reference, &value)?;
