@@ -82,12 +82,41 @@ fn a_retry_loop_stops_at_the_workflows_deadline_and_names_the_step() {
     assert_eq!(stored(&engine, step_run).step_id.as_deref(), Some("bump"));
     // The first attempt ran; the deadline stopped the wait before the second one.
     assert_eq!(run.child_run_ids.len(), 2, "{:?}", run.child_run_ids);
-    assert_eq!(count(&engine, "Note"), 0, "the failed workflow's write remains");
+    assert_eq!(
+        count(&engine, "Note"),
+        0,
+        "the failed workflow's write remains"
+    );
     still_serves(&engine);
     drop(engine);
     let again = store.open();
     assert_eq!(count(&again, "Note"), 0);
     still_serves(&again);
+}
+
+#[test]
+fn the_cli_reports_the_timed_out_step_and_the_store_opens_again() {
+    let store = TempStore::new();
+    let request = inline(json!([failing_retried_step(10, 1_000)]), Some(200));
+    let output = cli(&store.path)
+        .args(["run", "--json", &request.to_string()])
+        .output()
+        .expect("the CLI starts");
+    assert_eq!(output.status.code(), Some(1));
+    let run = stdout_json(&output);
+    assert_eq!(run["error"]["code"], json!("TIMEOUT"));
+    assert_eq!(run["error"]["details"]["stepId"], json!("bump"));
+    let create = json!({"operation": "create", "into": "Probe", "input": {"data": {"ok": 1}}});
+    let output = cli(&store.path)
+        .args(["run", "--json", &create.to_string()])
+        .output()
+        .expect("the CLI starts");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -149,7 +178,9 @@ fn a_parents_timeout_bounds_a_nested_handler_with_a_longer_limit() {
 #[test]
 fn every_run_has_a_deadline_and_a_nested_run_gets_no_more_than_its_parent() {
     let engine = Engine::builder()
-        .operation("time_left", |ctx| Ok(json!(ctx.time_left().as_millis() as u64)))
+        .operation("time_left", |ctx| {
+            Ok(json!(ctx.time_left().as_millis() as u64))
+        })
         .operation("nested_time_left", |ctx| {
             let child = ctx.run(RunRequest::new("time_left").options(RunOptions {
                 timeout_ms: Some(60_000),
@@ -201,7 +232,12 @@ fn retries_are_capped() {
 #[test]
 fn a_limit_hit_is_not_retried() {
     let engine = engine();
-    save_operation(&engine, "writes_two", WRITE_LOOP_SMALL, json!({"maxWrites": 2}));
+    save_operation(
+        &engine,
+        "writes_two",
+        WRITE_LOOP_SMALL,
+        json!({"maxWrites": 2}),
+    );
     let run = fails(
         &engine,
         inline(
@@ -210,7 +246,12 @@ fn a_limit_hit_is_not_retried() {
         ),
         "LIMIT_EXCEEDED",
     );
-    assert_eq!(run.child_run_ids.len(), 1, "retried: {:?}", run.child_run_ids);
+    assert_eq!(
+        run.child_run_ids.len(),
+        1,
+        "retried: {:?}",
+        run.child_run_ids
+    );
     assert_eq!(count(&engine, "Note"), 0);
 }
 
@@ -280,7 +321,11 @@ fn a_write_loop_stops_at_the_write_budget_and_leaves_nothing() {
         "{:?}",
         run.child_run_ids
     );
-    assert_eq!(count(&engine, "Blob"), 0, "the failed run's documents remain");
+    assert_eq!(
+        count(&engine, "Blob"),
+        0,
+        "the failed run's documents remain"
+    );
     still_serves(&engine);
     drop(engine);
     let grown = std::fs::metadata(&store.path).unwrap().len() - before;
@@ -296,7 +341,12 @@ fn a_write_loop_stops_at_the_write_budget_and_leaves_nothing() {
 #[test]
 fn the_document_budget_holds_across_nested_runs_and_workflow_steps() {
     let engine = engine();
-    save_operation(&engine, "scribbler", WRITE_LOOP_SMALL, json!({"maxWrites": 5}));
+    save_operation(
+        &engine,
+        "scribbler",
+        WRITE_LOOP_SMALL,
+        json!({"maxWrites": 5}),
+    );
     let run = fails(&engine, json!({"operation": "scribbler"}), "LIMIT_EXCEEDED");
     let e = error(&run);
     assert!(e.message.contains("maxWrites"), "{}", e.message);
@@ -305,8 +355,10 @@ fn the_document_budget_holds_across_nested_runs_and_workflow_steps() {
 
     // A handler with a budget of 3 runs a workflow of 5 creates: the 4th step is refused.
     let steps: Vec<Value> = (1..=5)
-        .map(|i| json!({"id": format!("c{i}"), "operation": "create", "into": "Note",
-                         "input": {"data": {"n": i}}}))
+        .map(|i| {
+            json!({"id": format!("c{i}"), "operation": "create", "into": "Note",
+                         "input": {"data": {"n": i}}})
+        })
         .collect();
     save_operation(
         &engine,
@@ -314,12 +366,34 @@ fn the_document_budget_holds_across_nested_runs_and_workflow_steps() {
         &format!("run({})", rhai_map(&inline(json!(steps), None))),
         json!({"maxWrites": 3}),
     );
-    let run = fails(&engine, json!({"operation": "budgeted_flow"}), "LIMIT_EXCEEDED");
+    let run = fails(
+        &engine,
+        json!({"operation": "budgeted_flow"}),
+        "LIMIT_EXCEEDED",
+    );
     let e = error(&run);
     assert!(e.message.contains("step `c4`"), "{}", e.message);
     assert!(e.message.contains("`budgeted_flow`"), "{}", e.message);
     assert_eq!(count(&engine, "Note"), 0);
     still_serves(&engine);
+}
+
+#[test]
+fn records_of_failed_nested_runs_count_toward_the_write_budget() {
+    let engine = engine();
+    // Every child fails (unknown operation) but its record keeps its 160 KB input.
+    save_operation(
+        &engine,
+        "litterer",
+        "let s = \"0123456789\"; while s.len() < 100000 { s += s; }\n\
+         loop { run(#{operation: \"no_such_operation\", input: #{body: s}}); }",
+        json!({"maxWriteBytes": 1 << 20, "timeoutMs": 30_000}),
+    );
+    let run = fails(&engine, json!({"operation": "litterer"}), "LIMIT_EXCEEDED");
+    let e = error(&run);
+    assert!(e.message.contains("run records"), "{}", e.message);
+    assert!(e.message.contains("maxWriteBytes"), "{}", e.message);
+    assert!(run.child_run_ids.len() <= 10, "{:?}", run.child_run_ids);
 }
 
 #[test]
@@ -336,7 +410,11 @@ fn write_limits_are_checked_when_an_operation_is_saved() {
                    "input": {"data": {"name": "bad_limits", "handlerCode": "1", "limits": limits}}}),
             "BAD_REQUEST",
         );
-        assert!(error(&run).message.contains("limits.maxWrite"), "{:?}", run.error);
+        assert!(
+            error(&run).message.contains("limits.maxWrite"),
+            "{:?}",
+            run.error
+        );
     }
 }
 

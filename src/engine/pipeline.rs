@@ -363,6 +363,11 @@ impl Inner {
         inherited: Inherited,
     ) -> Result<Value> {
         let started = Instant::now();
+        // Nothing more starts in a tree that has written past a budget (failed runs'
+        // records count too).
+        if let Some(ceiling) = &inherited.ceiling {
+            ceiling.check_spent(&trail.spent)?;
+        }
         // The run's deadline: its own `options.timeoutMs` (a top-level run without one gets
         // the default), or an ancestor's if that is earlier.
         let own = request
@@ -395,7 +400,6 @@ impl Inner {
             &trail.spent,
             inherited.ceiling.as_ref(),
         );
-        ceiling.check_spent(&trail.spent)?;
         let reads = matches!(
             op.handler,
             Handler::Builtin(ops::Builtin::Select | ops::Builtin::Workflow)
