@@ -95,6 +95,39 @@ fn a_retry_loop_stops_at_the_workflows_deadline_and_names_the_step() {
 }
 
 #[test]
+fn a_timeout_inside_a_nested_workflow_or_a_map_names_the_inner_step() {
+    let engine = engine();
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Workflow Template", "input": {"data": {
+            "name": "Inner", "children": [failing_retried_step(10, 1_000)]}}}),
+    );
+    let run = fails(
+        &engine,
+        inline(
+            json!([{"id": "sub", "operation": "workflow", "template": "Inner"}]),
+            Some(200),
+        ),
+        "TIMEOUT",
+    );
+    let e = error(&run);
+    assert!(e.message.contains("step `sub`"), "{}", e.message);
+    assert!(e.message.contains("step `bump`"), "{}", e.message);
+    assert_eq!(e.details["stepId"], json!("sub"));
+    assert_eq!(e.details["details"]["stepId"], json!("bump"));
+
+    let mut request = inline(
+        json!([{"id": "each", "map": "{{input.items}}", "steps": [failing_retried_step(10, 1_000)]}]),
+        Some(200),
+    );
+    request["input"]["items"] = json!([1, 2]);
+    let run = fails(&engine, request, "TIMEOUT");
+    let e = error(&run);
+    assert!(e.message.contains("step `each[0].bump`"), "{}", e.message);
+    assert_eq!(e.details["stepId"], json!("each[0].bump"));
+}
+
+#[test]
 fn the_cli_reports_the_timed_out_step_and_the_store_opens_again() {
     let store = TempStore::new();
     let request = inline(json!([failing_retried_step(10, 1_000)]), Some(200));

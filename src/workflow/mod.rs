@@ -305,10 +305,10 @@ fn check_steps(
             }
         }
         if let Some(retry) = step.get("retry")
-            && !retry
+            && retry
                 .get("max")
                 .and_then(Value::as_u64)
-                .is_some_and(|max| max <= MAX_RETRIES)
+                .is_none_or(|max| max > MAX_RETRIES)
         {
             return Err(Error::bad_request(format!(
                 "{here}: `retry` is {{max, backoffMs}} with a whole `max` from 0 to {MAX_RETRIES}"
@@ -545,6 +545,10 @@ impl Executor<'_, '_, '_> {
                     Ok(output) => return Ok(output),
                     Err(error) => {
                         self.ctx.rollback(mark)?;
+                        // An inner step that timed out has named itself already.
+                        if error.code() == ErrorCode::Timeout && self.ctx.deadline().passed() {
+                            return Err(error);
+                        }
                         self.check_deadline(&id, None, "was running")?;
                         let error = error.to_run_error();
                         if retried(attempt, error.code) {
@@ -564,6 +568,10 @@ impl Executor<'_, '_, '_> {
             let Some(error) = &run.error else {
                 break run;
             };
+            // A step that timed out says where (a nested workflow's own step, say).
+            if error.code == ErrorCode::Timeout && self.ctx.deadline().passed() {
+                return Err(stop(&id, Some(&run), error));
+            }
             self.check_deadline(&id, Some(&run), "was running")?;
             if !retried(attempt, error.code) {
                 break run;
