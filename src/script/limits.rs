@@ -4,8 +4,9 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Limits on one script run. Defaults are the `DEFAULT_*` constants; an operation's
-/// `limits` document field overrides them (camelCase keys), never above the `MAX_*` caps.
+/// Limits on one script run, and the write budget of every operation's runs (built-ins
+/// included). Defaults are the `DEFAULT_*` constants; an operation's `limits` document
+/// field overrides them (camelCase keys), never above the `MAX_*` caps.
 ///
 /// ```
 /// use coworker::Limits;
