@@ -365,6 +365,11 @@ impl Record {
         }
     }
 
+    /// Bytes the record takes when stored (what a run tree's write budget counts).
+    pub(crate) fn size(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// The run's id.
     pub(crate) fn id(&self) -> &str {
         &self.id

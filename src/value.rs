@@ -36,6 +36,58 @@ pub(crate) fn depth_exceeds(value: &Value, stop_at: usize) -> bool {
     false
 }
 
+/// The size of `value` as JSON, in bytes, near enough to budget by (a run tree's write budget, the size caps on resolved workflow references) (string escapes and
+/// number formats are not reproduced exactly); counts no further than `stop_after`. The
+/// walk is iterative.
+pub(crate) fn json_size(value: &Value, stop_after: u64) -> u64 {
+    let mut size: u64 = 0;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        size = size.saturating_add(match value {
+            Value::Null => 4,
+            Value::Bool(_) => 5,
+            Value::Number(n) => number_len(n),
+            Value::String(s) => s.len() as u64 + 2,
+            Value::Array(items) => {
+                stack.extend(items.iter());
+                2 + items.len() as u64
+            }
+            Value::Object(map) => {
+                stack.extend(map.values());
+                2 + map.keys().map(|k| k.len() as u64 + 4).sum::<u64>()
+            }
+        });
+        if size > stop_after {
+            break;
+        }
+    }
+    size
+}
+
+/// The size of a document as JSON, like [`json_size`].
+pub(crate) fn doc_size(doc: &serde_json::Map<String, Value>) -> u64 {
+    doc.iter().fold(2, |size, (key, value)| {
+        size.saturating_add(key.len() as u64 + 4)
+            .saturating_add(json_size(value, u64::MAX))
+    })
+}
+
+fn number_len(n: &serde_json::Number) -> u64 {
+    let digits = |mut x: u64| {
+        let mut len = 1;
+        while x >= 10 {
+            x /= 10;
+            len += 1;
+        }
+        len
+    };
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => digits(u),
+        (None, Some(i)) => 1 + digits(i.unsigned_abs()),
+        _ => 24,
+    }
+}
+
 /// Drop `value` without recursion (a value nested thousands of levels deep overflows the
 /// stack in serde_json's recursive drop).
 pub(crate) fn drop_deep(value: Value) {
@@ -152,6 +204,25 @@ mod tests {
         let deep = nested(200_000);
         assert!(depth_exceeds(&deep, MAX_VALUE_DEPTH));
         drop_deep(deep);
+    }
+
+    #[test]
+    fn json_size_is_close_to_the_serialized_length() {
+        for value in [
+            json!({"name": "n-1", "qty": 12345, "neg": -7, "ok": true, "none": null,
+                   "rows": [{"a": "x"}, {"b": [1, 2, 3]}]}),
+            json!("x".repeat(1000)),
+            json!([]),
+        ] {
+            let exact = value.to_string().len() as u64;
+            let estimate = json_size(&value, u64::MAX);
+            assert!(
+                estimate >= exact && estimate <= exact + exact / 2 + 8,
+                "{estimate} vs {exact} for {value}"
+            );
+        }
+        // The walk stops soon after the limit (the whole would be ~103,000).
+        assert!(json_size(&json!(vec!["x".repeat(100); 1000]), 500) < 2_000);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod access;
 mod access_hardening;
 mod audit;
 mod bad_input;
+mod budgets;
 mod cli;
 mod concurrency;
 mod crash;

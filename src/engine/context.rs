@@ -2,6 +2,7 @@
 //! store through the run's transaction, and nested runs. It never commits.
 
 use super::Inner;
+use super::budget::{Deadline, WriteCeiling};
 use super::pipeline::{Parent, Trail, Tx};
 use crate::acl::{Grant, Identity};
 use crate::audit::{self, Action};
@@ -31,8 +32,11 @@ pub struct OpContext<'c, 't> {
     pub(super) identity: Option<Identity>,
     /// How far the owner's permission reaches on the target doctype (built-ins).
     pub(super) grant: Option<Grant>,
-    /// When this run's `options.timeoutMs` runs out.
-    pub(super) deadline: Option<std::time::Instant>,
+    /// When this run must be done: its own `options.timeoutMs` (or the default of a
+    /// top-level run), its handler's `timeoutMs`, or an ancestor's, whichever comes first.
+    pub(super) deadline: Deadline,
+    /// How much more the run and those beneath it may write.
+    pub(super) ceiling: WriteCeiling,
 }
 
 /// A point inside a run to take its writes back to, and where its nested runs' records
@@ -69,19 +73,22 @@ impl<'c, 't> OpContext<'c, 't> {
         self.run_nested(request, 1)
     }
 
-    fn run_nested(&mut self, mut request: RunRequest, attempt: u32) -> Run {
-        // A run's `options.timeoutMs` bounds everything under it.
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let left = u64::try_from(left.as_millis()).unwrap_or(u64::MAX).max(1);
-            let own = request.options.timeout_ms.unwrap_or(u64::MAX);
-            request.options.timeout_ms = Some(own.min(left));
-        }
+    /// Time left before this run's deadline (its own, its handler's or an ancestor's):
+    /// a nested run started later gets no more, and a native handler should stop by then
+    /// (the run fails with TIMEOUT once it has passed).
+    pub fn time_left(&self) -> std::time::Duration {
+        self.deadline.left()
+    }
+
+    fn run_nested(&mut self, request: RunRequest, attempt: u32) -> Run {
+        // This run's deadline and write ceiling bound everything under it.
         let parent = Parent {
             run: self.run,
             depth: self.depth,
             template: self.template.as_deref(),
             attempt,
+            deadline: &self.deadline,
+            ceiling: &self.ceiling,
         };
         let child = self
             .inner
@@ -128,12 +135,52 @@ impl<'c, 't> OpContext<'c, 't> {
             depth: self.depth,
             template: self.template.as_deref(),
             attempt: 1,
+            deadline: &self.deadline,
+            ceiling: &self.ceiling,
         };
         let child = self
             .inner
             .reject_nested(self.trail, error, &parent, step, operation);
         self.children.push(child.id.clone());
         child
+    }
+
+    /// This run's deadline.
+    pub(crate) fn deadline(&self) -> &Deadline {
+        &self.deadline
+    }
+
+    /// Charge writing `doc` (`None`: a delete) as `doctype` `name` to the run tree's write
+    /// budget, or refuse it with LIMIT_EXCEEDED before anything is written. Nothing is
+    /// charged when the run does not write (a dry run, a read snapshot).
+    pub(crate) fn charge_write(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        doc: Option<&crate::query::Doc>,
+    ) -> Result<()> {
+        if !self.writing() {
+            return Ok(());
+        }
+        let bytes = doc.map_or(0, crate::value::doc_size);
+        self.ceiling
+            .charge(&mut self.trail.spent, bytes, doctype, name)
+    }
+
+    /// Wait `ms` before the next attempt of a retried step, within the run tree's total
+    /// backoff budget and never past the deadline. Returns `false` (without waiting) when
+    /// the wait would take the tree past its backoff budget.
+    pub(crate) fn back_off(&mut self, ms: u64) -> bool {
+        let spent = &mut self.trail.spent;
+        if spent.backoff_ms.saturating_add(ms) > crate::workflow::MAX_TOTAL_BACKOFF_MS {
+            return false;
+        }
+        spent.backoff_ms += ms;
+        let wait = std::time::Duration::from_millis(ms).min(self.deadline.left());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        true
     }
 
     /// A point to roll this run's writes back to (`None` outside a write transaction).

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 mod admin;
+mod budget;
 mod context;
 mod pipeline;
 mod runs;

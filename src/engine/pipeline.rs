@@ -6,6 +6,7 @@
 //! a snapshot and never waits for an fsync. A failed run's writes are rolled back; its
 //! record is kept. A panic becomes a failed run (INTERNAL).
 
+use super::budget::{self, Deadline, Spent, WriteCeiling};
 use super::{Hooks, Inner, OpContext, new_ulid_at, now_rfc3339};
 use crate::acl::{self, Access, Grant, Identity};
 use crate::audit::{self, Action};
@@ -49,6 +50,8 @@ pub(crate) struct Trail {
     /// The tree is a dry run's: it writes nothing but its run records (no audit entry for
     /// its denials and validation failures either).
     dry_run: bool,
+    /// What the tree has written and waited so far (its budget's counters).
+    pub(super) spent: Spent,
 }
 
 impl Trail {
@@ -60,7 +63,9 @@ impl Trail {
             (Some("workflow"), true, output) => Some(StoredOutput::Workflow(output)),
             (_, _, output) => Some(StoredOutput::Own(output)),
         };
-        self.records.push(Record::new(run, output.as_ref()));
+        let record = Record::new(run, output.as_ref());
+        self.spent.bytes = self.spent.bytes.saturating_add(record.size() as u64);
+        self.records.push(record);
         let dry_run = self.dry_run || run.options.dry_run.unwrap_or(false);
         if let Some(action) = failure_action(run).filter(|_| !dry_run) {
             let mut entry = audit::entry(action, run, run.doctype.as_deref(), None);
@@ -111,6 +116,10 @@ pub(super) struct Parent<'p> {
     pub(super) template: Option<&'p str>,
     /// Which attempt of a retried workflow step the child is (1, 2, ...).
     pub(super) attempt: u32,
+    /// The parent's deadline: the child's is never later.
+    pub(super) deadline: &'p Deadline,
+    /// The parent's write ceiling: the child's is never higher.
+    pub(super) ceiling: &'p WriteCeiling,
 }
 
 impl Inner {
@@ -277,6 +286,8 @@ impl Inner {
         let inherited = Inherited {
             template: parent.and_then(|p| p.template.map(str::to_string)),
             attempt: parent.map_or(1, |p| p.attempt),
+            deadline: parent.map(|p| p.deadline.clone()),
+            ceiling: parent.map(|p| p.ceiling.clone()),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.stages(
@@ -380,9 +391,43 @@ impl Inner {
         inherited: Inherited,
     ) -> Result<Value> {
         let started = Instant::now();
+        // Nothing more starts in a tree that has written past a budget (failed runs'
+        // records count too).
+        if let Some(ceiling) = &inherited.ceiling {
+            ceiling.check_spent(&trail.spent)?;
+        }
+        // The run's deadline: its own `options.timeoutMs` (a top-level run without one gets
+        // the default), or an ancestor's if that is earlier.
+        let own = request
+            .options
+            .timeout_ms
+            .map(|ms| Deadline::after(started, ms, &run.id, "options.timeoutMs"));
+        let deadline = match inherited.deadline {
+            Some(outer) => outer.tighter(own),
+            None => own.unwrap_or_else(|| {
+                Deadline::after(
+                    started,
+                    budget::DEFAULT_RUN_TIMEOUT_MS,
+                    &run.id,
+                    "the default run timeout",
+                )
+            }),
+        };
         // 1. resolve the operation
         let op = self.resolve(tx, request.operation.as_deref())?;
         run.operation = Some(op.name.clone());
+        if deadline.passed() {
+            return Err(deadline.error(
+                &format!("`{}` could not start:", op.name),
+                json!({"operation": op.name}),
+            ));
+        }
+        let ceiling = WriteCeiling::of(
+            &op.name,
+            &op.limits,
+            &trail.spent,
+            inherited.ceiling.as_ref(),
+        );
         let reads = matches!(
             op.handler,
             Handler::Builtin(ops::Builtin::Select | ops::Builtin::Workflow)
@@ -438,7 +483,6 @@ impl Inner {
             Handler::Builtin(ops::Builtin::Workflow) => request.template.clone(),
             _ => inherited.template,
         };
-        let timeout_ms = request.options.timeout_ms;
         let mut ctx = OpContext {
             inner: self,
             tx,
@@ -452,7 +496,8 @@ impl Inner {
             attempt: inherited.attempt,
             identity,
             grant,
-            deadline: timeout_ms.map(|t| started + std::time::Duration::from_millis(t)),
+            deadline,
+            ceiling,
         };
         // 4. validate: built-ins validate each document as they build it (a dry run stops
         // before writing); other handlers get `input.data` checked up front.
@@ -474,32 +519,51 @@ impl Inner {
                 let mut context = ctx.current().to_value();
                 context["input"] = request.input.clone();
                 context["attempt"] = json!(ctx.attempt);
-                let mut limits = op.limits;
-                if let Some(timeout) = timeout_ms {
-                    limits.timeout_ms = limits.timeout_ms.min(timeout.max(1));
+                let sandbox = Sandbox::shared(op.limits);
+                // The handler's own time, unless the run's deadline comes first; nested
+                // runs get what is left of it, no more.
+                let own = Deadline::after(
+                    Instant::now(),
+                    op.limits.timeout_ms,
+                    &ctx.run.id,
+                    HANDLER_TIMEOUT,
+                );
+                let deadline = ctx.deadline.clone().tighter(Some(own));
+                ctx.deadline = deadline.clone();
+                let outcome =
+                    sandbox.run_handler(&op.name, compiled, context, deadline.at(), &mut |call| {
+                        match call {
+                            HostCall::Run(request) => ctx.run_value(request).into_value(),
+                            HostCall::GetSchema(name) => ctx
+                                .schema(&name)
+                                .ok()
+                                .flatten()
+                                .map_or(Value::Null, |s| Value::Object(s.doc.clone())),
+                        }
+                    });
+                // The sandbox's clock names the handler's own limit: a deadline set above
+                // it says whose it was.
+                match outcome {
+                    Err(e)
+                        if e.code() == ErrorCode::Timeout
+                            && !deadline.is_own(&ctx.run.id, HANDLER_TIMEOUT)
+                            && e.to_run_error().details["nested"] != json!(true) =>
+                    {
+                        Err(deadline.error(
+                            &format!("`{}` was still running when", op.name),
+                            json!({"operation": op.name}),
+                        ))
+                    }
+                    other => other,
                 }
-                let sandbox = Sandbox::shared(limits);
-                // A nested run gets what is left of this handler's time, no more (the
-                // handler's limit may be shorter than the run's own `timeoutMs`).
-                let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
-                ctx.deadline = Some(ctx.deadline.map_or(deadline, |own| own.min(deadline)));
-                sandbox.run_handler(&op.name, compiled, context, &mut |call| match call {
-                    HostCall::Run(request) => ctx.run_value(request).into_value(),
-                    HostCall::GetSchema(name) => ctx
-                        .schema(&name)
-                        .ok()
-                        .flatten()
-                        .map_or(Value::Null, |s| Value::Object(s.doc.clone())),
-                })
             }
         }?;
-        // 6. a run that outlived its `options.timeoutMs` fails (and is rolled back)
-        if let Some(timeout) = timeout_ms
-            && started.elapsed() > std::time::Duration::from_millis(timeout)
-        {
-            return Err(Error::new(
-                ErrorCode::Timeout,
-                format!("the run took longer than its {timeout} ms (options.timeoutMs)"),
+        // 6. a run that outlived its deadline (its own or an ancestor's) fails, and is
+        // rolled back
+        if ctx.deadline.passed() {
+            return Err(ctx.deadline.error(
+                &format!("`{}` was still running when", op.name),
+                json!({"operation": op.name}),
             ));
         }
         Ok(output)
@@ -590,7 +654,12 @@ fn failure_action(run: &Run) -> Option<Action> {
 pub(super) struct Inherited {
     template: Option<String>,
     attempt: u32,
+    deadline: Option<Deadline>,
+    ceiling: Option<WriteCeiling>,
 }
+
+/// What sets a handler's own deadline (its operation's `limits.timeoutMs`).
+const HANDLER_TIMEOUT: &str = "limits.timeoutMs";
 
 /// The output a run is stored with: a select keeps its count and names, not its documents;
 /// a workflow keeps its steps' ids, runs and statuses (their outputs are in the step runs).

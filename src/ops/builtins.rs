@@ -557,6 +557,7 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
         integrity::check_save(ctx, doctype, None, Some(&doc))?;
+        ctx.charge_write(doctype, &name, Some(&doc))?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -684,6 +685,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
         integrity::check_save(ctx, doctype, Some(&before), Some(&doc))?;
+        ctx.charge_write(doctype, &name, Some(&doc))?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
@@ -725,6 +727,7 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         }
         links.refuse_if_linked(ctx.view(), doctype, &name, &deleting)?;
         integrity::check_save(ctx, doctype, Some(&doc), None)?;
+        ctx.charge_write(doctype, &name, None)?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.remove_doc(doctype, &name, &indexed)?;
             if doctype == SCHEMA {

@@ -4,8 +4,9 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Limits on one script run. Defaults are the `DEFAULT_*` constants; an operation's
-/// `limits` document field overrides them (camelCase keys), never above the `MAX_*` caps.
+/// Limits on one script run, and the write budget of every operation's runs (built-ins
+/// included). Defaults are the `DEFAULT_*` constants; an operation's `limits` document
+/// field overrides them (camelCase keys), never above the `MAX_*` caps.
 ///
 /// ```
 /// use coworker::Limits;
@@ -34,6 +35,14 @@ pub struct Limits {
     pub max_host_calls: usize,
     /// How deep runs may nest below this one (a script calling `run` of a script ...).
     pub max_run_depth: usize,
+    /// Bytes a run and every run beneath it may write: the JSON of each document created or
+    /// updated, and the records of nested runs. Counted across the whole top-level tree
+    /// (a nested run stays within its own limit and every ancestor's), including writes a
+    /// failed step later took back; a write that would pass it is refused before it is made.
+    pub max_write_bytes: u64,
+    /// Documents a run and every run beneath it may create, update or delete, counted like
+    /// [`Limits::max_write_bytes`].
+    pub max_writes: u64,
 }
 
 impl Limits {
@@ -56,6 +65,11 @@ impl Limits {
     pub const DEFAULT_MAX_HOST_CALLS: usize = 10_000;
     /// Default [`Limits::max_run_depth`].
     pub const DEFAULT_MAX_RUN_DEPTH: usize = 16;
+    /// Default [`Limits::max_write_bytes`]: 64 MiB.
+    pub const DEFAULT_MAX_WRITE_BYTES: u64 = 64 << 20;
+    /// Default [`Limits::max_writes`]: room for a create of ten full selects' worth of
+    /// documents ([`crate::MAX_SELECT_ROWS`]) in one request.
+    pub const DEFAULT_MAX_WRITES: u64 = 100_000;
 
     /// The caps an operation's overrides may not exceed.
     pub const MAX: Limits = Limits {
@@ -68,6 +82,8 @@ impl Limits {
         max_map_size: 10_000_000,
         max_host_calls: 1_000_000,
         max_run_depth: 16,
+        max_write_bytes: 1 << 30,
+        max_writes: 10_000_000,
     };
 
     /// The defaults overridden by an operation's `limits` field (`null` = defaults).
@@ -128,6 +144,8 @@ impl Limits {
             limits.max_run_depth as u64,
             max.max_run_depth as u64,
         )?;
+        over("maxWriteBytes", limits.max_write_bytes, max.max_write_bytes)?;
+        over("maxWrites", limits.max_writes, max.max_writes)?;
         Ok(limits)
     }
 }
@@ -144,6 +162,8 @@ impl Default for Limits {
             max_map_size: Self::DEFAULT_MAX_MAP_SIZE,
             max_host_calls: Self::DEFAULT_MAX_HOST_CALLS,
             max_run_depth: Self::DEFAULT_MAX_RUN_DEPTH,
+            max_write_bytes: Self::DEFAULT_MAX_WRITE_BYTES,
+            max_writes: Self::DEFAULT_MAX_WRITES,
         }
     }
 }

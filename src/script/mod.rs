@@ -473,12 +473,14 @@ impl Sandbox {
     }
 
     /// Run a handler on a thread of its own; `serve` answers its host calls on this thread.
+    /// It stops at its `timeoutMs` or at `until` (its run's deadline), whichever comes first.
     /// Returns the handler's output.
     pub(crate) fn run_handler(
         self: &Arc<Self>,
         name: &str,
         handler: &Compiled,
         context: Value,
+        until: Instant,
         serve: &mut dyn FnMut(HostCall) -> Value,
     ) -> Result<Value> {
         use std::sync::atomic::Ordering::Relaxed;
@@ -487,7 +489,7 @@ impl Sandbox {
         // First on this thread, with no host: most handlers compute and return without a
         // host call, and a thread would cost more than their work. A handler seen calling
         // its host before goes to a thread at once.
-        let deadline = Instant::now() + Duration::from_millis(self.limits.timeout_ms);
+        let deadline = (Instant::now() + Duration::from_millis(self.limits.timeout_ms)).min(until);
         if !handler.calls_host.load(Relaxed) {
             let mut state = self.state(name, Host::Inline);
             state.deadline = deadline;

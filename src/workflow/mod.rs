@@ -14,11 +14,10 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::query::Doc;
 use crate::run::{Run, RunRequest};
 use crate::script;
-use refs::{Reference, Scope, references, resolve};
+use refs::{Allowance, Reference, Scope, references, resolve};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::time::Duration;
 
 /// The doctype of workflow templates.
 pub(crate) const TEMPLATE: &str = "Workflow Template";
@@ -29,6 +28,11 @@ pub const MAX_MAP_ITEMS: usize = 1_000;
 /// The longest wait between two attempts of a retried step (the transaction stays open
 /// meanwhile, so waits are kept short).
 pub const MAX_BACKOFF_MS: u64 = 1_000;
+/// The most retries a step may ask for (`retry.max`).
+pub const MAX_RETRIES: u64 = 10;
+/// How long, in total, a top-level run and everything beneath it may wait between retries
+/// (nested workflows included); a retry that would wait past it fails LIMIT_EXCEEDED.
+pub const MAX_TOTAL_BACKOFF_MS: u64 = 10_000;
 
 /// Keys of a step that steer the workflow; every other key is part of the step's request.
 const CONTROL_KEYS: [&str; 10] = [
@@ -301,11 +305,15 @@ fn check_steps(
             }
         }
         if let Some(retry) = step.get("retry")
-            && !retry.get("max").is_some_and(Value::is_u64)
+            && retry
+                .get("max")
+                .and_then(Value::as_u64)
+                .is_none_or(|max| max > MAX_RETRIES)
         {
             return Err(Error::bad_request(format!(
-                "{here}: `retry` is {{max, backoffMs}} with a whole `max`"
-            )));
+                "{here}: `retry` is {{max, backoffMs}} with a whole `max` from 0 to {MAX_RETRIES}"
+            ))
+            .with_details(json!({"stepId": id, "limit": "retry.max", "max": MAX_RETRIES})));
         }
         if let Some(id) = id {
             known.insert(id);
@@ -352,6 +360,47 @@ fn stop(step: &str, run: Option<&Run>, error: &crate::RunError) -> Error {
 }
 
 impl Executor<'_, '_, '_> {
+    /// After a failed attempt of step `step`: TIMEOUT naming it once the workflow's
+    /// deadline has passed (nothing more starts: no retry, no fallback).
+    fn check_deadline(&self, step: &str, run: Option<&Run>, what: &str) -> Result<()> {
+        let deadline = self.ctx.deadline();
+        if !deadline.passed() {
+            return Ok(());
+        }
+        Err(deadline.error(
+            &format!("step `{step}` {what} when"),
+            json!({"stepId": step, "runId": run.map(|r| r.id.clone())}),
+        ))
+    }
+
+    /// Wait `backoff` ms before the next attempt of `step` (its last one `run`), within
+    /// the run tree's backoff budget and the deadline.
+    fn pause(
+        &mut self,
+        backoff: u64,
+        step: &str,
+        run: Option<&Run>,
+        error: &crate::RunError,
+    ) -> Result<()> {
+        if backoff > 0 && !self.ctx.back_off(backoff) {
+            return Err(Error::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "step `{step}` would wait more than {MAX_TOTAL_BACKOFF_MS} ms between retries in total (limit: total backoff); its last attempt failed: {}",
+                    error.message
+                ),
+            )
+            .with_details(json!({
+                "stepId": step,
+                "runId": run.map(|r| r.id.clone()),
+                "limit": "totalBackoffMs",
+                "max": MAX_TOTAL_BACKOFF_MS,
+                "error": {"code": error.code, "message": error.message},
+            })));
+        }
+        self.check_deadline(step, run, "was waiting to retry")
+    }
+
     fn budget(&mut self) -> Result<()> {
         self.started += 1;
         if self.started > MAX_WORKFLOW_STEPS {
@@ -383,11 +432,12 @@ impl Executor<'_, '_, '_> {
         self.budget()?;
         // Resolved straight from the step: the request part is never copied first.
         let mut fields = Vec::with_capacity(request.len() + 1);
+        let mut allowance = Allowance::default();
         for (key, value) in request {
             if is_step && CONTROL_KEYS.contains(&key.as_str()) {
                 continue;
             }
-            match resolve(value, scope) {
+            match resolve(value, scope, &mut allowance) {
                 Ok(value) => fields.push((key.as_str(), value)),
                 Err(error) => {
                     let operation = request.get("operation").and_then(Value::as_str);
@@ -468,7 +518,7 @@ impl Executor<'_, '_, '_> {
                 let entry = record(&id, None, "skipped", Value::Null, None);
                 self.note(&key, entry, scope, listed);
                 let prev = refs::Reference::parse("prev.output")?;
-                return Ok(refs::lookup(scope, &prev).unwrap_or(Value::Null));
+                return Ok(refs::lookup(scope, &prev).map_or(Value::Null, |v| v.into_owned()));
             }
         }
         let retry = step.get("retry");
@@ -481,10 +531,10 @@ impl Executor<'_, '_, '_> {
             .and_then(Value::as_u64)
             .unwrap_or(0)
             .min(MAX_BACKOFF_MS);
-        let pause = || {
-            if backoff > 0 {
-                std::thread::sleep(Duration::from_millis(backoff));
-            }
+        // A limit hit is not retried (the same request hits it again), and nothing starts
+        // once the deadline has passed.
+        let retried = |attempt: u32, code: ErrorCode| {
+            u64::from(attempt) <= retries && code != ErrorCode::LimitExceeded
         };
         if let Some(over) = step.get("map") {
             // A map has no run of its own: a savepoint takes back a failed attempt.
@@ -495,12 +545,17 @@ impl Executor<'_, '_, '_> {
                     Ok(output) => return Ok(output),
                     Err(error) => {
                         self.ctx.rollback(mark)?;
-                        if u64::from(attempt) <= retries {
+                        // An inner step that timed out has named itself already.
+                        if error.code() == ErrorCode::Timeout && self.ctx.deadline().passed() {
+                            return Err(error);
+                        }
+                        self.check_deadline(&id, None, "was running")?;
+                        let error = error.to_run_error();
+                        if retried(attempt, error.code) {
                             attempt += 1;
-                            pause();
+                            self.pause(backoff, &id, None, &error)?;
                             continue;
                         }
-                        let error = error.to_run_error();
                         return self.fail_or_rescue(step, &id, &key, None, &error, scope, listed);
                     }
                 }
@@ -510,11 +565,19 @@ impl Executor<'_, '_, '_> {
         let mut attempt = 1;
         let mut run = loop {
             let run = self.run_request(step, true, scope, &id, attempt, timeout)?;
-            if run.success || u64::from(attempt) > retries {
+            let Some(error) = &run.error else {
+                break run;
+            };
+            // A step that timed out says where (a nested workflow's own step, say).
+            if error.code == ErrorCode::Timeout && self.ctx.deadline().passed() {
+                return Err(stop(&id, Some(&run), error));
+            }
+            self.check_deadline(&id, Some(&run), "was running")?;
+            if !retried(attempt, error.code) {
                 break run;
             }
             attempt += 1;
-            pause();
+            self.pause(backoff, &id, Some(&run), error)?;
         };
         match run.error.take() {
             None => {
@@ -589,7 +652,7 @@ impl Executor<'_, '_, '_> {
         scope: &mut Scope,
         listed: bool,
     ) -> Result<Value> {
-        let items = match resolve(over, scope) {
+        let items = match resolve(over, scope, &mut Allowance::default()) {
             Ok(Value::Array(items)) => items,
             Ok(other) => {
                 return Err(Error::bad_request(format!(
@@ -669,9 +732,10 @@ impl Executor<'_, '_, '_> {
 
     fn condition(&self, condition: &str, scope: &Scope) -> Result<bool> {
         let (source, bound) = condition_source(condition)?;
+        let mut allowance = Allowance::default();
         let values = bound
             .iter()
-            .map(|reference| refs::lookup(scope, reference))
+            .map(|reference| refs::take(scope, reference, &mut allowance))
             .collect::<Result<Vec<_>>>()?;
         match script::eval_condition(&source, values)? {
             Value::Bool(go) => Ok(go),
@@ -788,9 +852,15 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
         ),
         other => other.clone(),
     };
+    // `input` and `variables` are always defined (`{}` when there are none), so a missing
+    // key under them fails like any missing reference.
+    let or_empty = |value: Value| match value {
+        Value::Null => Value::Object(Map::new()),
+        other => other,
+    };
     let mut scope = Scope::new();
-    scope.insert("input".into(), input);
-    scope.insert("variables".into(), variables);
+    scope.insert("input".into(), or_empty(input));
+    scope.insert("variables".into(), or_empty(variables));
     scope.insert(
         "prev".into(),
         json!({"output": null, "status": "none", "runId": null}),
