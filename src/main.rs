@@ -23,6 +23,15 @@ struct Cli {
     /// Act as this user in requests that name no owner (needed once access control is on).
     #[arg(long = "as", global = true, env = "COWORKER_USER", value_name = "USER")]
     user: Option<String>,
+    /// How long to wait, in milliseconds, for a store another process has open for writing.
+    #[arg(
+        long = "lock-timeout",
+        global = true,
+        env = "COWORKER_LOCK_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 10_000
+    )]
+    lock_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -210,9 +219,17 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 /// The user of `--as` (set once, at start).
 static USER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
+/// How long to wait for another process's lock on the store (`--lock-timeout`).
+static LOCK_TIMEOUT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+/// A builder that waits `--lock-timeout` for the store's lock.
+fn builder() -> coworker::EngineBuilder {
+    Engine::builder().lock_timeout(LOCK_TIMEOUT.get().copied().unwrap_or_default())
+}
+
 /// The store at `db`, acting as the `--as` user for requests that name no owner.
 fn open(db: &Path) -> Result<Engine, coworker::Error> {
-    let engine = Engine::open(db)?;
+    let engine = builder().open(db)?;
     Ok(match USER.get() {
         Some(Some(user)) => engine.with_owner(user.clone()),
         _ => engine,
@@ -222,6 +239,7 @@ fn open(db: &Path) -> Result<Engine, coworker::Error> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = USER.set(cli.user.clone());
+    let _ = LOCK_TIMEOUT.set(std::time::Duration::from_millis(cli.lock_timeout));
     let db = cli
         .db
         .clone()
@@ -349,7 +367,7 @@ fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
 /// (A store that does not exist yet is created, empty, as every command does.)
 fn open_to_read(db: &Path) -> Result<Engine, coworker::Error> {
     if db.exists() {
-        Engine::open_read_only(db)
+        builder().open_read_only(db)
     } else {
         open(db)
     }

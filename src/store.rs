@@ -18,16 +18,22 @@ use crate::error::{Error, Result};
 use crate::query::Doc;
 use crate::run::Run;
 use redb::{
-    ConcurrencyMode, Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
-    ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
+    Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction, ReadableDatabase,
+    ReadableTable, Table, TableDefinition, WriteTransaction,
 };
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+mod backend;
+mod open;
+
+pub use backend::fail_writes;
+pub(crate) use open::{DEFAULT_LOCK_TIMEOUT, OpenOptions};
 
 type Bytes = &'static [u8];
 
@@ -1000,9 +1006,22 @@ impl std::ops::Deref for Store {
     }
 }
 
+/// How often, at most, a store whose file failed tries to reopen it.
+const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
+
 /// The redb database and its group commit.
 pub(crate) struct Shared {
-    db: Db,
+    /// The database; `None` while a reopen after an I/O failure has not succeeded.
+    db: RwLock<Option<Db>>,
+    /// Whether the store only reads.
+    read_only: bool,
+    /// Where a store file was opened, and how, to reopen it after an I/O failure (`None`
+    /// for a store in memory or one opened read-only).
+    origin: Option<(PathBuf, OpenOptions)>,
+    /// The file's I/O failures since it last opened cleanly.
+    health: Arc<backend::Health>,
+    /// When the store may next try to reopen its failed file.
+    next_reopen: Mutex<Instant>,
     writer: Mutex<WriterState>,
     waiting: Mutex<Waiting>,
     /// Wakes the background writer when enough records wait.
@@ -1115,16 +1134,17 @@ fn remove_abandoned(dir: &Path, prefix: &str) {
 }
 
 impl Store {
-    /// Open (or create) the store file for writing. With `shared`, other processes may open
-    /// it read-only meanwhile (see [`Shared::open`]).
-    pub(crate) fn open(path: &Path, shared: bool) -> Result<Self> {
-        Ok(Store::start(Shared::open(path, shared)?))
+    /// Open (or create) the store file for writing. With `options.shared`, other processes
+    /// may open it read-only meanwhile (see [`Shared::open`]).
+    pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
+        Ok(Store::start(Shared::open(path, options)?))
     }
 
-    /// Open an existing store file to read it while another process may be writing it.
-    pub(crate) fn open_read_only(path: &Path) -> Result<Self> {
+    /// Open an existing store file to read it while another process may be writing it,
+    /// waiting up to `lock_timeout` for a writer that does not share it.
+    pub(crate) fn open_read_only(path: &Path, lock_timeout: Duration) -> Result<Self> {
         Ok(Store {
-            shared: Arc::new(Shared::open_read_only(path)?),
+            shared: Arc::new(Shared::open_read_only(path, lock_timeout)?),
             background: None,
         })
     }
@@ -1156,60 +1176,160 @@ impl Shared {
     /// Open (or create) the store file for writing. With `shared`, other processes may open
     /// it read-only meanwhile and follow its commits (`ConcurrencyMode::SingleWriter`); that
     /// costs a second fsync and file-lock calls per commit, so it is not the default.
-    pub(crate) fn open(path: &Path, shared: bool) -> Result<Self> {
-        let mode = if shared {
-            ConcurrencyMode::SingleWriter
-        } else {
-            ConcurrencyMode::ExclusiveWriter
-        };
-        let cannot = |e: &dyn std::fmt::Display| {
-            Error::Storage(format!("cannot open store {}: {e}", path.display()))
-        };
+    pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
         if !path.exists() {
-            create_whole(path).map_err(|e| cannot(&e))?;
+            create_whole(path).map_err(|e| {
+                Error::Storage(format!("cannot create store {}: {e}", path.display()))
+            })?;
         }
-        let db = Database::builder()
-            .set_concurrency_mode(mode)
-            .create(path)
-            .map_err(|e| cannot(&e))?;
+        let health = Arc::default();
+        let db = open::open_writer(path, options, &health)?;
+        Self::with_tables(&db)?;
+        let mut shared = Self::with(Db::Writer(db));
+        shared.origin = Some((path.to_path_buf(), options));
+        shared.health = health;
+        Ok(shared)
+    }
+
+    /// Make sure every table exists.
+    fn with_tables(db: &Database) -> Result<()> {
         let txn = db.begin_write()?;
         WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
         txn.commit()?;
-        Ok(Self::with(Db::Writer(db)))
+        Ok(())
     }
 
     /// Open an existing store file to read it while another process may be writing it.
-    pub(crate) fn open_read_only(path: &Path) -> Result<Self> {
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .open_read_only(path)
-            .map_err(|e| {
-                Error::Storage(format!(
-                    "cannot open store {} to read: {e} (a process that has it open for writing \
-                     must share it: EngineBuilder::share_with_readers)",
-                    path.display()
-                ))
-            })?;
-        Ok(Self::with(Db::Reader(db)))
+    pub(crate) fn open_read_only(path: &Path, lock_timeout: Duration) -> Result<Self> {
+        Ok(Self::with(Db::Reader(open::open_reader(
+            path,
+            lock_timeout,
+        )?)))
     }
 
     /// A store that lives in memory only.
     pub(crate) fn in_memory() -> Result<Self> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
-        let txn = db.begin_write()?;
-        WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
-        txn.commit()?;
+        Self::with_tables(&db)?;
         Ok(Self::with(Db::Writer(db)))
     }
 
     /// Whether this store only reads (see [`Store::open_read_only`]).
     pub(crate) fn read_only(&self) -> bool {
-        matches!(self.db, Db::Reader(_))
+        self.read_only
+    }
+
+    /// The database, once the store file works: after an I/O failure the file is reopened
+    /// first (at most every [`REOPEN_INTERVAL`]), and while that fails every caller learns
+    /// the failure's cause.
+    fn db(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<Db>>> {
+        if let Some(cause) = self.health.failure() {
+            let due = {
+                let mut next = lock(&self.next_reopen);
+                let due = Instant::now() >= *next;
+                if due {
+                    *next = Instant::now() + REOPEN_INTERVAL;
+                }
+                due
+            };
+            if !due {
+                return Err(self.failed_earlier(&cause, None));
+            }
+            if let Err(e) = self.reopen() {
+                return Err(self.failed_earlier(&cause, Some(&e)));
+            }
+        }
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if db.is_none() {
+            let cause = self.health.failure().unwrap_or_else(|| "unknown".into());
+            return Err(self.failed_earlier(&cause, None));
+        }
+        Ok(db)
+    }
+
+    /// The error of a store whose file failed with `cause` and is not reopened yet.
+    fn failed_earlier(&self, cause: &str, reopening: Option<&Error>) -> Error {
+        let reopened = match reopening {
+            Some(Error::Storage(e)) => format!("; reopening it failed: {e}"),
+            Some(e) => format!("; reopening it failed: {e}"),
+            None => String::new(),
+        };
+        let retry = match &self.origin {
+            None => String::new(),
+            Some(_) => format!(
+                "; once the cause is fixed, the next run reopens it (at most every {} ms), \
+                 or call Engine::reopen()",
+                REOPEN_INTERVAL.as_millis()
+            ),
+        };
+        Error::Storage(format!(
+            "the store failed earlier: {cause}{reopened}{retry}"
+        ))
+    }
+
+    /// A storage error `e` of redb, explained by the cause of the file's failure if it
+    /// failed (redb reports all but the first failure as "Previous I/O error").
+    fn explained(&self, e: impl std::fmt::Display) -> String {
+        match self.health.failure() {
+            Some(cause) => format!("{cause} ({e})"),
+            None => e.to_string(),
+        }
+    }
+
+    /// Close the store file and open it again: what a store whose file failed (a full disk)
+    /// does once the cause is fixed. Everything committed before the failure is there;
+    /// what failed to commit was reported to its runs as failed. Refused while a write
+    /// that is not yet committed waits (it commits, or fails, first).
+    pub(crate) fn reopen(&self) -> Result<()> {
+        let Some((path, options)) = &self.origin else {
+            return match self.health.failure() {
+                Some(cause) => Err(self.failed_earlier(&cause, None)),
+                None => Ok(()),
+            };
+        };
+        // Never waits for the writer lock: a job holding it may be what calls this.
+        let mut writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(Error::Storage(
+                    "a write is in progress; try reopening again once it ended".into(),
+                ));
+            }
+        };
+        if self.batch_dirty.load(Ordering::SeqCst) || lock(&self.commit).committing {
+            return Err(Error::Storage(
+                "a write is being committed; try reopening again once it ended".into(),
+            ));
+        }
+        // Nothing uncommitted is in the open transaction (checked above): drop it.
+        drop(writer.txn.take());
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        *lock(&self.snapshot) = None;
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        // The file's locks are released once the old database is closed.
+        drop(db.take());
+        self.health.cleared();
+        match open::open_writer(path, *options, &self.health) {
+            Ok(opened) => {
+                tracing::info!("store {} reopened", path.display());
+                *db = Some(Db::Writer(opened));
+                Ok(())
+            }
+            Err(e) => {
+                self.health.failed_with(&e.to_string());
+                Err(e)
+            }
+        }
     }
 
     fn with(db: Db) -> Self {
         Shared {
-            db,
+            read_only: matches!(db, Db::Reader(_)),
+            db: RwLock::new(Some(db)),
+            origin: None,
+            health: Arc::default(),
+            next_reopen: Mutex::new(Instant::now()),
             writer: Mutex::new(WriterState {
                 txn: None,
                 batch: 1,
@@ -1245,10 +1365,13 @@ impl Shared {
         {
             return Ok(snapshot.clone());
         }
-        let txn = match &self.db {
-            Db::Writer(db) => db.begin_read()?,
+        let txn = match &*self.db()? {
+            Some(Db::Writer(db)) => db
+                .begin_read()
+                .map_err(|e| Error::Storage(self.explained(e)))?,
             // Another process commits: nothing tells this one when, so never share.
-            Db::Reader(db) => return Ok(Arc::new(ReadTables::open(&db.begin_read()?)?)),
+            Some(Db::Reader(db)) => return Ok(Arc::new(ReadTables::open(&db.begin_read()?)?)),
+            None => unreachable!("`db()` returns an open database"),
         };
         let snapshot = Arc::new(ReadTables::open(&txn)?);
         let mut cached = lock(&self.snapshot);
@@ -1363,6 +1486,13 @@ impl Shared {
     /// [`Shared::write`]; with `flush`, the batch is committed even if nothing in it
     /// changed (the waiting records go with it).
     fn write_owing<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R, flush: bool) -> Result<R> {
+        if self.read_only {
+            return Err(Error::Storage(
+                "the store was opened read-only: it cannot record or change anything".into(),
+            ));
+        }
+        // A failed file is reopened (or its failure reported) before anyone waits on it.
+        drop(self.db()?);
         self.writers_in_flight.fetch_add(1, Ordering::SeqCst);
         let joined = self.join_batch(job, flush);
         self.jobs_done.fetch_add(1, Ordering::SeqCst);
@@ -1386,12 +1516,18 @@ impl Shared {
         let mut writer = lock(&self.writer);
         let writer = &mut *writer;
         if writer.txn.is_none() {
-            let Db::Writer(db) = &self.db else {
-                return Err(Error::Storage(
-                    "the store was opened read-only: it cannot record or change anything".into(),
-                ));
+            // Not `db()`: a reopen needs the writer lock held here.
+            if let Some(cause) = self.health.failure() {
+                return Err(self.failed_earlier(&cause, None));
+            }
+            let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+            let Some(Db::Writer(db)) = &*db else {
+                unreachable!("only stores opened for writing write, and `db()` returns one");
             };
-            writer.txn = Some(db.begin_write()?);
+            writer.txn = Some(
+                db.begin_write()
+                    .map_err(|e| Error::Storage(self.explained(e)))?,
+            );
         }
         let txn = writer.txn.as_ref().expect("opened above");
         let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
@@ -1492,7 +1628,7 @@ impl Shared {
                 (Some(mut txn), Ok(records)) => txn
                     .set_durability(Durability::Immediate)
                     .map_err(|e| e.to_string())
-                    .and_then(|()| txn.commit().map_err(|e| e.to_string()))
+                    .and_then(|()| txn.commit().map_err(|e| self.explained(e)))
                     .map(|()| records),
                 (_, Err(cause)) => Err(cause),
                 (None, Ok(_)) => Ok(0),
@@ -1609,7 +1745,16 @@ mod tests {
     #[test]
     fn a_commit_that_panics_fails_its_batch_and_the_next_commit_goes_ahead() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), false).unwrap());
+        let store = Arc::new(
+            Store::open(
+                &dir.path().join("s.redb"),
+                OpenOptions {
+                    shared: false,
+                    lock_timeout: Duration::ZERO,
+                },
+            )
+            .unwrap(),
+        );
         let put = |store: &Store, name: &str| {
             let doc: Doc = serde_json::from_value(serde_json::json!({"name": name})).unwrap();
             store.write(|mut tables| tables.put_doc("Note", name, &doc, &[]))
@@ -1649,7 +1794,16 @@ mod tests {
             .set_modified(SystemTime::now() - Duration::from_secs(120))
             .unwrap();
         let path = dir.path().join("s.redb");
-        drop(Store::open(&path, false).unwrap());
+        drop(
+            Store::open(
+                &path,
+                OpenOptions {
+                    shared: false,
+                    lock_timeout: Duration::ZERO,
+                },
+            )
+            .unwrap(),
+        );
         assert!(!abandoned.exists(), "an abandoned creation is removed");
         assert!(recent.exists(), "a creation that may be live is kept");
         let left: Vec<_> = std::fs::read_dir(dir.path())
@@ -1662,7 +1816,16 @@ mod tests {
             "the store and the recent file only: {left:?}"
         );
         // A second open finds the store and creates nothing.
-        drop(Store::open(&path, false).unwrap());
+        drop(
+            Store::open(
+                &path,
+                OpenOptions {
+                    shared: false,
+                    lock_timeout: Duration::ZERO,
+                },
+            )
+            .unwrap(),
+        );
     }
 
     #[test]
