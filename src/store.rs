@@ -21,7 +21,7 @@ use redb::{
     Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction, ReadableDatabase,
     ReadableTable, Table, TableDefinition, WriteTransaction,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -171,14 +171,98 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
-fn parse_doc(bytes: &[u8]) -> Result<Doc> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::Storage(format!("a stored document is not valid JSON: {e}")))
+/// Read back the stored document `doctype`/`name` (an unreadable one is named, see
+/// [`unreadable_doc`]).
+fn parse_doc(doctype: &str, name: &str, bytes: &[u8]) -> Result<Doc> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            crate::ErrorCode::StorageError,
+            format!(
+                "stored document {doctype} `{name}` cannot be read ({e}); delete it by name, \
+                 or select with `input.skipCorrupt: true` to skip it"
+            ),
+        )
+        .with_details(json!({"doctype": doctype, "name": name, "unreadable": true}))
+    })
+}
+
+/// The doctype and name of the document an error says cannot be read back (its stored
+/// bytes are not JSON, or nest deeper than JSON is read).
+pub(crate) fn unreadable_doc(error: &Error) -> Option<(&str, &str)> {
+    let Error::Run { code, details, .. } = error else {
+        return None;
+    };
+    if *code != crate::ErrorCode::StorageError || details["unreadable"] != true {
+        return None;
+    }
+    Some((details["doctype"].as_str()?, details["name"].as_str()?))
+}
+
+/// The name part of a document key.
+fn key_name(key: &[u8]) -> String {
+    let name = key
+        .iter()
+        .position(|b| *b == 0)
+        .map_or(key, |at| &key[at + 1..]);
+    String::from_utf8_lossy(name).into_owned()
 }
 
 fn parse_run(bytes: &[u8]) -> Result<Run> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::Storage(format!("a stored run is not valid JSON: {e}")))
+}
+
+/// Read back run `id`; an unreadable record is an error naming it.
+fn parse_run_named(id: &str, bytes: &[u8]) -> Result<Run> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            crate::ErrorCode::StorageError,
+            format!("the stored record of run {id} cannot be read: {e}"),
+        )
+        .with_details(json!({"runId": id, "unreadable": true}))
+    })
+}
+
+/// Run `id` for a listing: an unreadable record is listed as a failed run whose error says
+/// so, rather than failing the whole listing.
+fn parse_run_or_stub(id: &str, bytes: &[u8]) -> Run {
+    parse_run_named(id, bytes).unwrap_or_else(|error| {
+        tracing::error!("{error}");
+        let timestamp = ulid::Ulid::from_string(id).map_or_else(
+            |_| String::new(),
+            |ulid| {
+                format!(
+                    "{:.6}",
+                    jiff::Timestamp::from_millisecond(ulid.timestamp_ms() as i64)
+                        .unwrap_or_default()
+                )
+            },
+        );
+        Run {
+            id: id.to_string(),
+            timestamp,
+            operation: None,
+            status: crate::RunStatus::Failed,
+            duration: 0.0,
+            doctype: None,
+            from: None,
+            into: None,
+            template: None,
+            input: Value::Null,
+            output: Value::Null,
+            success: false,
+            error: Some(error.to_run_error()),
+            parent_run_id: None,
+            child_run_ids: Vec::new(),
+            chain_id: id.to_string(),
+            owner: None,
+            agent: None,
+            flow_type: None,
+            flow_id: None,
+            step_id: None,
+            options: crate::RunOptions::default(),
+        }
+    })
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -394,6 +478,14 @@ pub(crate) trait View {
     fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>>;
     /// Every document of a doctype, in name order; `visit` returns `false` to stop.
     fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()>;
+    /// [`View::scan_docs`], handing the names of documents that cannot be read back to
+    /// `unreadable` instead of failing.
+    fn scan_readable_docs(
+        &self,
+        doctype: &str,
+        visit: &mut dyn FnMut(Doc) -> bool,
+        unreadable: &mut dyn FnMut(String),
+    ) -> Result<()>;
     /// One run record.
     fn get_run(&self, id: &str) -> Result<Option<Run>>;
     /// Names of the documents whose indexed `field` equals `value`, in name order.
@@ -430,26 +522,41 @@ fn get_doc_in(
             return Ok(None);
         };
         return match audit.get(seq)? {
-            Some(bytes) => Ok(Some(parse_doc(bytes.value())?)),
+            Some(bytes) => Ok(Some(parse_doc(doctype, name, bytes.value())?)),
             None => Ok(None),
         };
     }
     match table.get(doc_key(doctype, name).as_slice())? {
-        Some(bytes) => Ok(Some(parse_doc(bytes.value())?)),
+        Some(bytes) => Ok(Some(parse_doc(doctype, name, bytes.value())?)),
         None => Ok(None),
     }
 }
 
+/// Every document of `doctype`; with `unreadable`, those that cannot be read back are
+/// handed to it by name instead of failing the scan.
 fn scan_docs_in(
     table: &impl ReadableTable<Bytes, Bytes>,
     audit: &impl ReadableTable<u64, Bytes>,
     doctype: &str,
     visit: &mut dyn FnMut(Doc) -> bool,
+    mut unreadable: Option<&mut dyn FnMut(String)>,
 ) -> Result<()> {
+    let mut read = |name: String, bytes: &[u8]| -> Result<Option<Doc>> {
+        match (parse_doc(doctype, &name, bytes), &mut unreadable) {
+            (Ok(doc), _) => Ok(Some(doc)),
+            (Err(_), Some(unreadable)) => {
+                unreadable(name);
+                Ok(None)
+            }
+            (Err(e), None) => Err(e),
+        }
+    };
     if doctype == AUDIT_TRAIL {
         for entry in audit.iter()? {
-            let (_, value) = entry?;
-            if !visit(parse_doc(value.value())?) {
+            let (seq, value) = entry?;
+            if let Some(doc) = read(seq.value().to_string(), value.value())?
+                && !visit(doc)
+            {
                 break;
             }
         }
@@ -457,8 +564,10 @@ fn scan_docs_in(
     }
     let (start, end) = doctype_range(doctype);
     for entry in table.range(start.as_slice()..end.as_slice())? {
-        let (_, value) = entry?;
-        if !visit(parse_doc(value.value())?) {
+        let (key, value) = entry?;
+        if let Some(doc) = read(key_name(key.value()), value.value())?
+            && !visit(doc)
+        {
             break;
         }
     }
@@ -467,7 +576,7 @@ fn scan_docs_in(
 
 fn get_run_in(table: &impl ReadableTable<Bytes, Bytes>, id: &str) -> Result<Option<Run>> {
     match table.get(id.as_bytes())? {
-        Some(bytes) => Ok(Some(parse_run(bytes.value())?)),
+        Some(bytes) => Ok(Some(parse_run_named(id, bytes.value())?)),
         None => Ok(None),
     }
 }
@@ -519,7 +628,7 @@ impl ReadTables {
         let by_ids = |ids: Vec<String>| -> Result<Vec<Run>> {
             let mut runs = Vec::with_capacity(ids.len());
             for id in ids {
-                runs.extend(self.get_run(&id)?);
+                runs.extend(self.listed_run(&id)?);
             }
             Ok(runs)
         };
@@ -545,13 +654,21 @@ impl ReadTables {
         let mut runs = Vec::new();
         let mut next = vec![root.to_string()];
         while let Some(id) = next.pop() {
-            if let Some(run) = self.get_run(&id)? {
+            if let Some(run) = self.listed_run(&id)? {
                 next.extend(run.child_run_ids.iter().cloned());
                 runs.push(run);
             }
         }
         runs.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(runs)
+    }
+
+    /// Run `id` for a listing: an unreadable record is listed as a failed run saying so.
+    fn listed_run(&self, id: &str) -> Result<Option<Run>> {
+        Ok(self
+            .runs
+            .get(id.as_bytes())?
+            .map(|bytes| parse_run_or_stub(id, bytes.value())))
     }
 
     /// Run ids indexed under `field = value`, oldest first.
@@ -582,8 +699,10 @@ impl ReadTables {
             None => self.runs.range(start..)?,
         };
         for entry in range.rev().take(limit.unwrap_or(usize::MAX)) {
-            let (_, value) = entry?;
-            runs.push(parse_run(value.value())?);
+            let (key, value) = entry?;
+            let id = String::from_utf8_lossy(key.value());
+            // One unreadable record does not hide every other run.
+            runs.push(parse_run_or_stub(&id, value.value()));
         }
         runs.reverse();
         Ok(runs)
@@ -598,7 +717,15 @@ macro_rules! impl_view {
                 get_doc_in(&self.docs, &self.audit, doctype, name)
             }
             fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
-                scan_docs_in(&self.docs, &self.audit, doctype, visit)
+                scan_docs_in(&self.docs, &self.audit, doctype, visit, None)
+            }
+            fn scan_readable_docs(
+                &self,
+                doctype: &str,
+                visit: &mut dyn FnMut(Doc) -> bool,
+                unreadable: &mut dyn FnMut(String),
+            ) -> Result<()> {
+                scan_docs_in(&self.docs, &self.audit, doctype, visit, Some(unreadable))
             }
             fn get_run(&self, id: &str) -> Result<Option<Run>> {
                 get_run_in(&self.runs, id)
@@ -804,10 +931,16 @@ impl<'t> WriteTables<'t> {
         }
         if build {
             let mut docs = Vec::new();
-            scan_docs_in(&self.docs, &self.audit, doctype, &mut |doc| {
-                docs.push(doc);
-                true
-            })?;
+            scan_docs_in(
+                &self.docs,
+                &self.audit,
+                doctype,
+                &mut |doc| {
+                    docs.push(doc);
+                    true
+                },
+                None,
+            )?;
             let fields = [field.to_string()];
             for doc in docs {
                 let name = doc
@@ -855,8 +988,38 @@ impl<'t> WriteTables<'t> {
         }
         let before = self.set(TableKind::Docs, doc_key(doctype, name), &encode(doc)?)?;
         if !indexed.is_empty() {
-            let before = before.as_deref().map(parse_doc).transpose()?;
+            let before = match before.as_deref().map(|b| parse_doc(doctype, name, b)) {
+                Some(Err(_)) => {
+                    self.unindex_unreadable(doctype, name, indexed)?;
+                    None
+                }
+                other => other.transpose()?,
+            };
             self.reindex(doctype, name, indexed, before.as_ref(), Some(doc))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the index entries of document `name` whose stored body cannot be read back
+    /// (so its indexed values are unknown): every entry of its `indexed` fields that ends
+    /// with its name.
+    fn unindex_unreadable(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<()> {
+        let suffix = [&[0], name.as_bytes()].concat();
+        for field in indexed {
+            let prefix = index_prefix(doctype, field, None);
+            let end = prefix_end(&prefix);
+            let mut stale = Vec::new();
+            for entry in self.doc_index.range(prefix.as_slice()..end.as_slice())? {
+                let key = entry?.0.value().to_vec();
+                // Values escape NUL, so the last NUL of a key precedes the name.
+                let tail = key.iter().rposition(|b| *b == 0).map(|at| &key[at..]);
+                if tail == Some(suffix.as_slice()) {
+                    stale.push(key);
+                }
+            }
+            for key in stale {
+                self.unset(TableKind::DocIndex, key)?;
+            }
         }
         Ok(())
     }
@@ -874,8 +1037,12 @@ impl<'t> WriteTables<'t> {
         }
         let before = self.unset(TableKind::Docs, doc_key(doctype, name))?;
         if let (false, Some(bytes)) = (indexed.is_empty(), &before) {
-            let before = parse_doc(bytes)?;
-            self.reindex(doctype, name, indexed, Some(&before), None)?;
+            // A body that cannot be read back is removed all the same (see
+            // `unindex_unreadable`): it must not freeze its doctype.
+            match parse_doc(doctype, name, bytes) {
+                Ok(before) => self.reindex(doctype, name, indexed, Some(&before), None)?,
+                Err(_) => self.unindex_unreadable(doctype, name, indexed)?,
+            }
         }
         Ok(before.is_some())
     }

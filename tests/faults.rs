@@ -332,3 +332,172 @@ fn a_writer_that_gives_up_on_the_lock_says_what_holds_it() {
         .open(&store.path)
         .expect("the lock is free once the holder is gone");
 }
+
+/// Store `value` under `key` in the store's redb table `table`, behind the engine's back
+/// (the store must be closed): how a corrupted or over-deep record is made.
+fn write_raw(path: &Path, table: &'static str, key: &[u8], value: &[u8]) {
+    let db = redb::Database::open(path).expect("redb opens the store");
+    let txn = db.begin_write().unwrap();
+    {
+        let definition = redb::TableDefinition::<&[u8], &[u8]>::new(table);
+        txn.open_table(definition)
+            .unwrap()
+            .insert(key, value)
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// JSON nested `depth` arrays deep: more than a JSON reader's recursion limit (128).
+fn over_deep(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+fn gadgets(engine: &Engine) {
+    let run = engine.import_schemas(vec![json!({"doctype": "DocType", "name": "Gadget",
+        "fields": [{"fieldname": "serial", "fieldtype": "Data", "unique": 1}]})]);
+    assert!(run.success, "{:?}", run.error);
+    for (name, serial) in [("a", "s1"), ("b", "s2"), ("c", "s3")] {
+        ok(
+            engine,
+            json!({"operation": "create", "into": "Gadget",
+                "input": {"data": {"name": name, "serial": serial}}}),
+        );
+    }
+}
+
+fn select_gadgets(input: Value) -> Value {
+    json!({"operation": "select", "from": "Gadget", "input": input})
+}
+
+/// A document whose stored body is `body` (not JSON, or too deep to read) names itself,
+/// is skipped on request, and can be deleted by name, freeing its unique value.
+fn a_broken_document_freezes_nothing(body: &[u8]) {
+    let store = TempStore::new();
+    gadgets(&store.open());
+    write_raw(&store.path, "docs", b"Gadget\0b", body);
+    let engine = store.open();
+
+    let failed = fails(&engine, select_gadgets(json!({})), "STORAGE_ERROR");
+    let error = failed.error.unwrap();
+    assert_eq!(error.details["doctype"], "Gadget", "{error:?}");
+    assert_eq!(error.details["name"], "b", "{error:?}");
+    assert!(error.message.contains("Gadget `b`"), "{}", error.message);
+
+    let skipped = ok(&engine, select_gadgets(json!({"skipCorrupt": true})));
+    assert_eq!(names(&skipped), ["a", "c"]);
+    assert_eq!(skipped.output["meta"]["corrupt"], json!(["b"]));
+    let by_index = ok(
+        &engine,
+        select_gadgets(json!({"skipCorrupt": true, "where": {"serial": "s2"}})),
+    );
+    assert_eq!(names(&by_index), Vec::<String>::new());
+    assert_eq!(by_index.output["meta"]["corrupt"], json!(["b"]));
+    let clean = ok(
+        &engine,
+        select_gadgets(json!({"skipCorrupt": true, "where": {"name": "a"}})),
+    );
+    assert_eq!(clean.output["meta"]["corrupt"], json!([]));
+
+    // Other documents of the doctype stay writable; a where that reaches `b` names it.
+    ok(
+        &engine,
+        json!({"operation": "update", "in": "Gadget", "input": {"name": "a", "data": {"serial": "s9"}}}),
+    );
+    let blocked = fails(
+        &engine,
+        json!({"operation": "update", "in": "Gadget", "input": {"where": {}, "data": {"serial": "x"}}}),
+        "STORAGE_ERROR",
+    );
+    assert_eq!(blocked.error.unwrap().details["name"], "b");
+
+    ok(
+        &engine,
+        json!({"operation": "delete", "from": "Gadget", "input": {"name": "b"}}),
+    );
+    let audit = ok(
+        &engine,
+        json!({"operation": "select", "from": "Audit Trail",
+            "input": {"where": {"refName": "b", "action": "delete"}}}),
+    );
+    assert_eq!(audit.data().len(), 1, "{}", audit.output);
+    assert_eq!(audit.data()[0]["bodyUnreadable"], true);
+    // Its unique value is free again: the index entry went with it.
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Gadget", "input": {"data": {"name": "d", "serial": "s2"}}}),
+    );
+    assert_eq!(
+        names(&ok(&engine, select_gadgets(json!({})))),
+        ["a", "c", "d"]
+    );
+    assert!(engine.verify_audit().unwrap().broken.is_none());
+}
+
+#[test]
+fn a_document_that_is_not_json_freezes_nothing() {
+    a_broken_document_freezes_nothing(b"{\"name\": \"b\", \"serial\": ");
+}
+
+#[test]
+fn an_over_deep_stored_document_freezes_nothing() {
+    let body = format!(
+        "{{\"name\": \"b\", \"serial\": \"s2\", \"x\": {}}}",
+        over_deep(200)
+    );
+    a_broken_document_freezes_nothing(body.as_bytes());
+}
+
+#[test]
+fn runs_list_survives_an_unreadable_run_record() {
+    let store = TempStore::new();
+    let engine = store.open();
+    let first = ok(&engine, create("one"));
+    let second = ok(&engine, create("two"));
+    drop(engine);
+    let deep = format!(
+        "{{\"id\": \"{}\", \"input\": {}}}",
+        second.id,
+        over_deep(300)
+    );
+    write_raw(&store.path, "runs", second.id.as_bytes(), deep.as_bytes());
+
+    let listed = cli(&store.path).args(["runs", "list"]).output().unwrap();
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let runs = stdout_json(&listed);
+    let runs = runs.as_array().unwrap();
+    let by_id = |id: &str| {
+        runs.iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_id(&first.id)["status"], "completed", "{runs:?}");
+    let stub = by_id(&second.id);
+    assert_eq!(
+        stub["status"], "failed",
+        "the unreadable record is listed as such: {stub}"
+    );
+    assert_eq!(stub["error"]["code"], "STORAGE_ERROR");
+    assert!(
+        stub["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&second.id),
+        "{stub}"
+    );
+    let engine = store.open();
+    let failed = engine
+        .list_runs(&coworker::RunQuery {
+            status: Some(coworker::RunStatus::Completed),
+            ..Default::default()
+        })
+        .expect("a filtered listing survives it too");
+    assert!(failed.iter().any(|r| r.id == first.id));
+    let shown = engine.get_run(&second.id).expect_err("showing it names it");
+    assert!(shown.to_string().contains(&second.id), "{shown}");
+}
