@@ -461,6 +461,17 @@ impl Record {
     }
 }
 
+/// A failure of redb while a write transaction changes a table: one that grows the file
+/// can fail with the file's I/O error (a full disk), given here with its kind.
+fn grown(e: redb::StorageError) -> Error {
+    match &e {
+        redb::StorageError::Io(io) => {
+            Error::Storage(backend::describe("growing the store file", io))
+        }
+        _ => e.into(),
+    }
+}
+
 /// Audit entries are never written as documents: no path may replace or remove one.
 fn refuse_audit_trail(doctype: &str) -> Result<()> {
     if doctype == AUDIT_TRAIL {
@@ -849,7 +860,7 @@ impl<'t> WriteTables<'t> {
             last + 1,
             "audit entries are appended in sequence, never replaced"
         );
-        self.audit.insert(seq, bytes)?;
+        self.audit.insert(seq, bytes).map_err(grown)?;
         self.audit_tail = Some((seq, hash.to_string()));
         self.undo.push(Undo {
             table: TableKind::Audit,
@@ -863,7 +874,8 @@ impl<'t> WriteTables<'t> {
     fn set(&mut self, kind: TableKind, key: Vec<u8>, value: &[u8]) -> Result<Option<Vec<u8>>> {
         let before = self
             .table(kind)
-            .insert(key.as_slice(), value)?
+            .insert(key.as_slice(), value)
+            .map_err(grown)?
             .map(|old| old.value().to_vec());
         self.undo.push(Undo {
             table: kind,
@@ -877,7 +889,8 @@ impl<'t> WriteTables<'t> {
     fn unset(&mut self, kind: TableKind, key: Vec<u8>) -> Result<Option<Vec<u8>>> {
         let before = self
             .table(kind)
-            .remove(key.as_slice())?
+            .remove(key.as_slice())
+            .map_err(grown)?
             .map(|old| old.value().to_vec());
         if before.is_some() {
             self.undo.push(Undo {
@@ -1064,17 +1077,19 @@ impl<'t> WriteTables<'t> {
             if let TableKind::Audit = undo.table {
                 // Only entries this run appended are ever undone: they are the newest.
                 let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
-                self.audit.remove(seq)?;
+                self.audit.remove(seq).map_err(grown)?;
                 self.audit_tail = None;
                 continue;
             }
             let table = self.table(undo.table);
             match undo.before {
                 Some(bytes) => {
-                    table.insert(undo.key.as_slice(), bytes.as_slice())?;
+                    table
+                        .insert(undo.key.as_slice(), bytes.as_slice())
+                        .map_err(grown)?;
                 }
                 None => {
-                    table.remove(undo.key.as_slice())?;
+                    table.remove(undo.key.as_slice()).map_err(grown)?;
                 }
             }
         }
@@ -1087,10 +1102,13 @@ impl<'t> WriteTables<'t> {
         // One descent of the tree: the insert reports a record it replaced, which is put back.
         let replaced = self
             .runs
-            .insert(record.id.as_bytes(), &*record.bytes)?
+            .insert(record.id.as_bytes(), &*record.bytes)
+            .map_err(grown)?
             .map(|stored| stored.value().to_vec());
         if let Some(stored) = replaced {
-            self.runs.insert(record.id.as_bytes(), stored.as_slice())?;
+            self.runs
+                .insert(record.id.as_bytes(), stored.as_slice())
+                .map_err(grown)?;
             return Err(Error::new(
                 crate::ErrorCode::Immutable,
                 format!(
@@ -1103,7 +1121,9 @@ impl<'t> WriteTables<'t> {
         for (field, value_of) in RUN_INDEX_FIELDS {
             if let Some(value) = value_of(record) {
                 let key = run_index_key(field, value, &record.id);
-                self.run_index.insert(key.as_slice(), [].as_slice())?;
+                self.run_index
+                    .insert(key.as_slice(), [].as_slice())
+                    .map_err(grown)?;
             }
         }
         Ok(())
@@ -1437,9 +1457,13 @@ impl Shared {
     /// A storage error `e` of redb, explained by the cause of the file's failure if it
     /// failed (redb reports all but the first failure as "Previous I/O error").
     fn explained(&self, e: impl std::fmt::Display) -> String {
+        let text = e.to_string();
         match self.health.failure() {
-            Some(cause) => format!("{cause} ({e})"),
-            None => e.to_string(),
+            // redb's text adds nothing to the cause: "I/O error: …" repeats it, and
+            // "Previous I/O error occurred …" hides it.
+            Some(cause) if text.contains("I/O error") => cause,
+            Some(cause) => format!("{cause} ({text})"),
+            None => text,
         }
     }
 

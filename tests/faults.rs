@@ -45,7 +45,7 @@ fn a_full_disk_fails_runs_with_its_cause_and_the_engine_recovers_once_it_clears(
     coworker::faults::fail_writes(&store.path, Some(ENOSPC));
     let hit = fails(&engine, create("during-1"), "STORAGE_ERROR");
     assert!(
-        message(&hit).contains("No space left on device (os error 28)"),
+        message(&hit).contains("No space left on device (os error 28) (StorageFull)"),
         "the run that hits the error names its cause: {}",
         message(&hit)
     );
@@ -54,7 +54,8 @@ fn a_full_disk_fails_runs_with_its_cause_and_the_engine_recovers_once_it_clears(
     for i in 0..20 {
         let later = fails(&engine, create(&format!("during-{i}")), "STORAGE_ERROR");
         assert!(
-            message(&later).contains("No space left on device"),
+            message(&later).contains("No space left on device (os error 28) (StorageFull)")
+                && !message(&later).contains("Previous I/O error"),
             "{}",
             message(&later)
         );
@@ -137,7 +138,10 @@ fn a_file_size_limit_fails_the_run_with_efbig_and_loses_nothing() {
     );
     assert_eq!(run["error"]["code"], "STORAGE_ERROR");
     let text = run["error"]["message"].as_str().unwrap();
-    assert!(text.contains("File too large (os error 27)"), "{text}");
+    assert!(
+        text.contains("File too large (os error 27) (FileTooLarge)"),
+        "{text}"
+    );
 
     let engine = store.open();
     assert_eq!(
