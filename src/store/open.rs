@@ -81,6 +81,10 @@ pub(crate) fn open_reader(path: &Path, lock_timeout: Duration) -> Result<ReadOnl
     match open_writer(path, options, &Arc::default()) {
         Ok(repaired) => drop(repaired),
         Err(e) => {
+            let e = match e {
+                Error::Storage(cause) => cause,
+                other => other.to_string(),
+            };
             return Err(Error::Storage(format!(
                 "store {} was not closed cleanly (a process writing it was killed) and needs \
                  a repair, which opening it for writing does (any `coworker run`, or \
