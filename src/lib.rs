@@ -64,6 +64,12 @@ pub use script::Limits;
 pub use testing::{TestOutcome, TestReport, run_script_tests};
 pub use value::MAX_VALUE_DEPTH;
 
+/// Fault injection for tests of I/O failures (not part of the supported API).
+#[doc(hidden)]
+pub mod faults {
+    pub use crate::store::fail_writes;
+}
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

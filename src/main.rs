@@ -26,6 +26,15 @@ struct Cli {
     /// a host that must know who its user is authenticates them and pins the owner.
     #[arg(long = "as", global = true, env = "COWORKER_USER", value_name = "USER")]
     user: Option<String>,
+    /// How long to wait, in milliseconds, for a store another process has open for writing.
+    #[arg(
+        long = "lock-timeout",
+        global = true,
+        env = "COWORKER_LOCK_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 10_000
+    )]
+    lock_timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -213,9 +222,17 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 /// The user of `--as` (set once, at start).
 static USER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
+/// How long to wait for another process's lock on the store (`--lock-timeout`).
+static LOCK_TIMEOUT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+/// A builder that waits `--lock-timeout` for the store's lock.
+fn builder() -> coworker::EngineBuilder {
+    Engine::builder().lock_timeout(LOCK_TIMEOUT.get().copied().unwrap_or_default())
+}
+
 /// The store at `db`, pinned to the `--as` user (see [`as_user`]).
 fn open(db: &Path) -> Result<Engine, coworker::Error> {
-    Engine::open(db).map(as_user)
+    builder().open(db).map(as_user)
 }
 
 /// `engine` acting for the `--as` user alone: requests that name no owner act for them, a
@@ -230,6 +247,7 @@ fn as_user(engine: Engine) -> Engine {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = USER.set(cli.user.clone());
+    let _ = LOCK_TIMEOUT.set(std::time::Duration::from_millis(cli.lock_timeout));
     let db = cli
         .db
         .clone()
@@ -357,7 +375,7 @@ fn script(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
 /// (A store that does not exist yet is created, empty, as every command does.)
 fn open_to_read(db: &Path) -> Result<Engine, coworker::Error> {
     if db.exists() {
-        Engine::open_read_only(db).map(as_user)
+        builder().open_read_only(db).map(as_user)
     } else {
         open(db)
     }

@@ -18,16 +18,22 @@ use crate::error::{Error, Result};
 use crate::query::Doc;
 use crate::run::Run;
 use redb::{
-    ConcurrencyMode, Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
-    ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
+    Database, Durability, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction, ReadableDatabase,
+    ReadableTable, Table, TableDefinition, WriteTransaction,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+mod backend;
+mod open;
+
+pub use backend::fail_writes;
+pub(crate) use open::{DEFAULT_LOCK_TIMEOUT, OpenOptions};
 
 type Bytes = &'static [u8];
 
@@ -165,14 +171,99 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     end
 }
 
-fn parse_doc(bytes: &[u8]) -> Result<Doc> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::Storage(format!("a stored document is not valid JSON: {e}")))
+/// Read back the stored document `doctype`/`name` (an unreadable one is named, see
+/// [`unreadable_doc`]).
+fn parse_doc(doctype: &str, name: &str, bytes: &[u8]) -> Result<Doc> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            crate::ErrorCode::StorageError,
+            format!(
+                "stored document {doctype} `{name}` cannot be read ({e}); delete it by name, \
+                 or select with `input.skipCorrupt: true` to skip it"
+            ),
+        )
+        .with_details(json!({"doctype": doctype, "name": name, "unreadable": true}))
+    })
+}
+
+/// The doctype and name of the document an error says cannot be read back (its stored
+/// bytes are not JSON, or nest deeper than JSON is read).
+pub(crate) fn unreadable_doc(error: &Error) -> Option<(&str, &str)> {
+    let Error::Run { code, details, .. } = error else {
+        return None;
+    };
+    if *code != crate::ErrorCode::StorageError || details["unreadable"] != true {
+        return None;
+    }
+    Some((details["doctype"].as_str()?, details["name"].as_str()?))
+}
+
+/// The name part of a document key.
+fn key_name(key: &[u8]) -> String {
+    let name = key
+        .iter()
+        .position(|b| *b == 0)
+        .map_or(key, |at| &key[at + 1..]);
+    String::from_utf8_lossy(name).into_owned()
 }
 
 fn parse_run(bytes: &[u8]) -> Result<Run> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::Storage(format!("a stored run is not valid JSON: {e}")))
+}
+
+/// Read back run `id`; an unreadable record is an error naming it.
+fn parse_run_named(id: &str, bytes: &[u8]) -> Result<Run> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            crate::ErrorCode::StorageError,
+            format!("the stored record of run {id} cannot be read: {e}"),
+        )
+        .with_details(json!({"runId": id, "unreadable": true}))
+    })
+}
+
+/// Run `id` for a listing: an unreadable record is listed as a failed run whose error says
+/// so, rather than failing the whole listing.
+fn parse_run_or_stub(id: &str, bytes: &[u8]) -> Run {
+    parse_run_named(id, bytes).unwrap_or_else(|error| {
+        tracing::error!("{error}");
+        let timestamp = ulid::Ulid::from_string(id).map_or_else(
+            |_| String::new(),
+            |ulid| {
+                format!(
+                    "{:.6}",
+                    jiff::Timestamp::from_millisecond(ulid.timestamp_ms() as i64)
+                        .unwrap_or_default()
+                )
+            },
+        );
+        Run {
+            id: id.to_string(),
+            timestamp,
+            operation: None,
+            status: crate::RunStatus::Failed,
+            duration: 0.0,
+            doctype: None,
+            from: None,
+            into: None,
+            template: None,
+            input: Value::Null,
+            output: Value::Null,
+            success: false,
+            rolled_back: false,
+            error: Some(error.to_run_error()),
+            parent_run_id: None,
+            child_run_ids: Vec::new(),
+            chain_id: id.to_string(),
+            owner: None,
+            agent: None,
+            flow_type: None,
+            flow_id: None,
+            step_id: None,
+            options: crate::RunOptions::default(),
+        }
+    })
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -392,6 +483,17 @@ impl Record {
     }
 }
 
+/// A failure of redb while a write transaction changes a table: one that grows the file
+/// can fail with the file's I/O error (a full disk), given here with its kind.
+fn grown(e: redb::StorageError) -> Error {
+    match &e {
+        redb::StorageError::Io(io) => {
+            Error::Storage(backend::describe("growing the store file", io))
+        }
+        _ => e.into(),
+    }
+}
+
 /// Audit entries are never written as documents: no path may replace or remove one.
 fn refuse_audit_trail(doctype: &str) -> Result<()> {
     if doctype == AUDIT_TRAIL {
@@ -409,6 +511,14 @@ pub(crate) trait View {
     fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>>;
     /// Every document of a doctype, in name order; `visit` returns `false` to stop.
     fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()>;
+    /// [`View::scan_docs`], handing the names of documents that cannot be read back to
+    /// `unreadable` instead of failing.
+    fn scan_readable_docs(
+        &self,
+        doctype: &str,
+        visit: &mut dyn FnMut(Doc) -> bool,
+        unreadable: &mut dyn FnMut(String),
+    ) -> Result<()>;
     /// One run record.
     fn get_run(&self, id: &str) -> Result<Option<Run>>;
     /// Names of the documents whose indexed `field` equals `value`, in name order.
@@ -445,26 +555,41 @@ fn get_doc_in(
             return Ok(None);
         };
         return match audit.get(seq)? {
-            Some(bytes) => Ok(Some(parse_doc(bytes.value())?)),
+            Some(bytes) => Ok(Some(parse_doc(doctype, name, bytes.value())?)),
             None => Ok(None),
         };
     }
     match table.get(doc_key(doctype, name).as_slice())? {
-        Some(bytes) => Ok(Some(parse_doc(bytes.value())?)),
+        Some(bytes) => Ok(Some(parse_doc(doctype, name, bytes.value())?)),
         None => Ok(None),
     }
 }
 
+/// Every document of `doctype`; with `unreadable`, those that cannot be read back are
+/// handed to it by name instead of failing the scan.
 fn scan_docs_in(
     table: &impl ReadableTable<Bytes, Bytes>,
     audit: &impl ReadableTable<u64, Bytes>,
     doctype: &str,
     visit: &mut dyn FnMut(Doc) -> bool,
+    mut unreadable: Option<&mut dyn FnMut(String)>,
 ) -> Result<()> {
+    let mut read = |name: String, bytes: &[u8]| -> Result<Option<Doc>> {
+        match (parse_doc(doctype, &name, bytes), &mut unreadable) {
+            (Ok(doc), _) => Ok(Some(doc)),
+            (Err(_), Some(unreadable)) => {
+                unreadable(name);
+                Ok(None)
+            }
+            (Err(e), None) => Err(e),
+        }
+    };
     if doctype == AUDIT_TRAIL {
         for entry in audit.iter()? {
-            let (_, value) = entry?;
-            if !visit(parse_doc(value.value())?) {
+            let (seq, value) = entry?;
+            if let Some(doc) = read(seq.value().to_string(), value.value())?
+                && !visit(doc)
+            {
                 break;
             }
         }
@@ -472,8 +597,10 @@ fn scan_docs_in(
     }
     let (start, end) = doctype_range(doctype);
     for entry in table.range(start.as_slice()..end.as_slice())? {
-        let (_, value) = entry?;
-        if !visit(parse_doc(value.value())?) {
+        let (key, value) = entry?;
+        if let Some(doc) = read(key_name(key.value()), value.value())?
+            && !visit(doc)
+        {
             break;
         }
     }
@@ -482,7 +609,7 @@ fn scan_docs_in(
 
 fn get_run_in(table: &impl ReadableTable<Bytes, Bytes>, id: &str) -> Result<Option<Run>> {
     match table.get(id.as_bytes())? {
-        Some(bytes) => Ok(Some(parse_run(bytes.value())?)),
+        Some(bytes) => Ok(Some(parse_run_named(id, bytes.value())?)),
         None => Ok(None),
     }
 }
@@ -534,7 +661,7 @@ impl ReadTables {
         let by_ids = |ids: Vec<String>| -> Result<Vec<Run>> {
             let mut runs = Vec::with_capacity(ids.len());
             for id in ids {
-                runs.extend(self.get_run(&id)?);
+                runs.extend(self.listed_run(&id)?);
             }
             Ok(runs)
         };
@@ -560,13 +687,21 @@ impl ReadTables {
         let mut runs = Vec::new();
         let mut next = vec![root.to_string()];
         while let Some(id) = next.pop() {
-            if let Some(run) = self.get_run(&id)? {
+            if let Some(run) = self.listed_run(&id)? {
                 next.extend(run.child_run_ids.iter().cloned());
                 runs.push(run);
             }
         }
         runs.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(runs)
+    }
+
+    /// Run `id` for a listing: an unreadable record is listed as a failed run saying so.
+    fn listed_run(&self, id: &str) -> Result<Option<Run>> {
+        Ok(self
+            .runs
+            .get(id.as_bytes())?
+            .map(|bytes| parse_run_or_stub(id, bytes.value())))
     }
 
     /// Run ids indexed under `field = value`, oldest first.
@@ -597,8 +732,10 @@ impl ReadTables {
             None => self.runs.range(start..)?,
         };
         for entry in range.rev().take(limit.unwrap_or(usize::MAX)) {
-            let (_, value) = entry?;
-            runs.push(parse_run(value.value())?);
+            let (key, value) = entry?;
+            let id = String::from_utf8_lossy(key.value());
+            // One unreadable record does not hide every other run.
+            runs.push(parse_run_or_stub(&id, value.value()));
         }
         runs.reverse();
         Ok(runs)
@@ -613,7 +750,15 @@ macro_rules! impl_view {
                 get_doc_in(&self.docs, &self.audit, doctype, name)
             }
             fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()> {
-                scan_docs_in(&self.docs, &self.audit, doctype, visit)
+                scan_docs_in(&self.docs, &self.audit, doctype, visit, None)
+            }
+            fn scan_readable_docs(
+                &self,
+                doctype: &str,
+                visit: &mut dyn FnMut(Doc) -> bool,
+                unreadable: &mut dyn FnMut(String),
+            ) -> Result<()> {
+                scan_docs_in(&self.docs, &self.audit, doctype, visit, Some(unreadable))
             }
             fn get_run(&self, id: &str) -> Result<Option<Run>> {
                 get_run_in(&self.runs, id)
@@ -737,7 +882,7 @@ impl<'t> WriteTables<'t> {
             last + 1,
             "audit entries are appended in sequence, never replaced"
         );
-        self.audit.insert(seq, bytes)?;
+        self.audit.insert(seq, bytes).map_err(grown)?;
         self.audit_tail = Some((seq, hash.to_string()));
         self.undo.push(Undo {
             table: TableKind::Audit,
@@ -751,7 +896,8 @@ impl<'t> WriteTables<'t> {
     fn set(&mut self, kind: TableKind, key: Vec<u8>, value: &[u8]) -> Result<Option<Vec<u8>>> {
         let before = self
             .table(kind)
-            .insert(key.as_slice(), value)?
+            .insert(key.as_slice(), value)
+            .map_err(grown)?
             .map(|old| old.value().to_vec());
         self.undo.push(Undo {
             table: kind,
@@ -765,7 +911,8 @@ impl<'t> WriteTables<'t> {
     fn unset(&mut self, kind: TableKind, key: Vec<u8>) -> Result<Option<Vec<u8>>> {
         let before = self
             .table(kind)
-            .remove(key.as_slice())?
+            .remove(key.as_slice())
+            .map_err(grown)?
             .map(|old| old.value().to_vec());
         if before.is_some() {
             self.undo.push(Undo {
@@ -819,10 +966,16 @@ impl<'t> WriteTables<'t> {
         }
         if build {
             let mut docs = Vec::new();
-            scan_docs_in(&self.docs, &self.audit, doctype, &mut |doc| {
-                docs.push(doc);
-                true
-            })?;
+            scan_docs_in(
+                &self.docs,
+                &self.audit,
+                doctype,
+                &mut |doc| {
+                    docs.push(doc);
+                    true
+                },
+                None,
+            )?;
             let fields = [field.to_string()];
             for doc in docs {
                 let name = doc
@@ -870,8 +1023,38 @@ impl<'t> WriteTables<'t> {
         }
         let before = self.set(TableKind::Docs, doc_key(doctype, name), &encode(doc)?)?;
         if !indexed.is_empty() {
-            let before = before.as_deref().map(parse_doc).transpose()?;
+            let before = match before.as_deref().map(|b| parse_doc(doctype, name, b)) {
+                Some(Err(_)) => {
+                    self.unindex_unreadable(doctype, name, indexed)?;
+                    None
+                }
+                other => other.transpose()?,
+            };
             self.reindex(doctype, name, indexed, before.as_ref(), Some(doc))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the index entries of document `name` whose stored body cannot be read back
+    /// (so its indexed values are unknown): every entry of its `indexed` fields that ends
+    /// with its name.
+    fn unindex_unreadable(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<()> {
+        let suffix = [&[0], name.as_bytes()].concat();
+        for field in indexed {
+            let prefix = index_prefix(doctype, field, None);
+            let end = prefix_end(&prefix);
+            let mut stale = Vec::new();
+            for entry in self.doc_index.range(prefix.as_slice()..end.as_slice())? {
+                let key = entry?.0.value().to_vec();
+                // Values escape NUL, so the last NUL of a key precedes the name.
+                let tail = key.iter().rposition(|b| *b == 0).map(|at| &key[at..]);
+                if tail == Some(suffix.as_slice()) {
+                    stale.push(key);
+                }
+            }
+            for key in stale {
+                self.unset(TableKind::DocIndex, key)?;
+            }
         }
         Ok(())
     }
@@ -889,8 +1072,12 @@ impl<'t> WriteTables<'t> {
         }
         let before = self.unset(TableKind::Docs, doc_key(doctype, name))?;
         if let (false, Some(bytes)) = (indexed.is_empty(), &before) {
-            let before = parse_doc(bytes)?;
-            self.reindex(doctype, name, indexed, Some(&before), None)?;
+            // A body that cannot be read back is removed all the same (see
+            // `unindex_unreadable`): it must not freeze its doctype.
+            match parse_doc(doctype, name, bytes) {
+                Ok(before) => self.reindex(doctype, name, indexed, Some(&before), None)?,
+                Err(_) => self.unindex_unreadable(doctype, name, indexed)?,
+            }
         }
         Ok(before.is_some())
     }
@@ -912,17 +1099,19 @@ impl<'t> WriteTables<'t> {
             if let TableKind::Audit = undo.table {
                 // Only entries this run appended are ever undone: they are the newest.
                 let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
-                self.audit.remove(seq)?;
+                self.audit.remove(seq).map_err(grown)?;
                 self.audit_tail = None;
                 continue;
             }
             let table = self.table(undo.table);
             match undo.before {
                 Some(bytes) => {
-                    table.insert(undo.key.as_slice(), bytes.as_slice())?;
+                    table
+                        .insert(undo.key.as_slice(), bytes.as_slice())
+                        .map_err(grown)?;
                 }
                 None => {
-                    table.remove(undo.key.as_slice())?;
+                    table.remove(undo.key.as_slice()).map_err(grown)?;
                 }
             }
         }
@@ -935,10 +1124,13 @@ impl<'t> WriteTables<'t> {
         // One descent of the tree: the insert reports a record it replaced, which is put back.
         let replaced = self
             .runs
-            .insert(record.id.as_bytes(), &*record.bytes)?
+            .insert(record.id.as_bytes(), &*record.bytes)
+            .map_err(grown)?
             .map(|stored| stored.value().to_vec());
         if let Some(stored) = replaced {
-            self.runs.insert(record.id.as_bytes(), stored.as_slice())?;
+            self.runs
+                .insert(record.id.as_bytes(), stored.as_slice())
+                .map_err(grown)?;
             return Err(Error::new(
                 crate::ErrorCode::Immutable,
                 format!(
@@ -951,7 +1143,9 @@ impl<'t> WriteTables<'t> {
         for (field, value_of) in RUN_INDEX_FIELDS {
             if let Some(value) = value_of(record) {
                 let key = run_index_key(field, value, &record.id);
-                self.run_index.insert(key.as_slice(), [].as_slice())?;
+                self.run_index
+                    .insert(key.as_slice(), [].as_slice())
+                    .map_err(grown)?;
             }
         }
         Ok(())
@@ -1021,9 +1215,22 @@ impl std::ops::Deref for Store {
     }
 }
 
+/// How often, at most, a store whose file failed tries to reopen it.
+const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
+
 /// The redb database and its group commit.
 pub(crate) struct Shared {
-    db: Db,
+    /// The database; `None` while a reopen after an I/O failure has not succeeded.
+    db: RwLock<Option<Db>>,
+    /// Whether the store only reads.
+    read_only: bool,
+    /// Where a store file was opened, and how, to reopen it after an I/O failure (`None`
+    /// for a store in memory or one opened read-only).
+    origin: Option<(PathBuf, OpenOptions)>,
+    /// The file's I/O failures since it last opened cleanly.
+    health: Arc<backend::Health>,
+    /// When the store may next try to reopen its failed file.
+    next_reopen: Mutex<Instant>,
     writer: Mutex<WriterState>,
     waiting: Mutex<Waiting>,
     /// Wakes the background writer when enough records wait.
@@ -1136,16 +1343,17 @@ fn remove_abandoned(dir: &Path, prefix: &str) {
 }
 
 impl Store {
-    /// Open (or create) the store file for writing. With `shared`, other processes may open
-    /// it read-only meanwhile (see [`Shared::open`]).
-    pub(crate) fn open(path: &Path, shared: bool) -> Result<Self> {
-        Ok(Store::start(Shared::open(path, shared)?))
+    /// Open (or create) the store file for writing. With `options.shared`, other processes
+    /// may open it read-only meanwhile (see [`Shared::open`]).
+    pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
+        Ok(Store::start(Shared::open(path, options)?))
     }
 
-    /// Open an existing store file to read it while another process may be writing it.
-    pub(crate) fn open_read_only(path: &Path) -> Result<Self> {
+    /// Open an existing store file to read it while another process may be writing it,
+    /// waiting up to `lock_timeout` for a writer that does not share it.
+    pub(crate) fn open_read_only(path: &Path, lock_timeout: Duration) -> Result<Self> {
         Ok(Store {
-            shared: Arc::new(Shared::open_read_only(path)?),
+            shared: Arc::new(Shared::open_read_only(path, lock_timeout)?),
             background: None,
         })
     }
@@ -1177,60 +1385,164 @@ impl Shared {
     /// Open (or create) the store file for writing. With `shared`, other processes may open
     /// it read-only meanwhile and follow its commits (`ConcurrencyMode::SingleWriter`); that
     /// costs a second fsync and file-lock calls per commit, so it is not the default.
-    pub(crate) fn open(path: &Path, shared: bool) -> Result<Self> {
-        let mode = if shared {
-            ConcurrencyMode::SingleWriter
-        } else {
-            ConcurrencyMode::ExclusiveWriter
-        };
-        let cannot = |e: &dyn std::fmt::Display| {
-            Error::Storage(format!("cannot open store {}: {e}", path.display()))
-        };
+    pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
         if !path.exists() {
-            create_whole(path).map_err(|e| cannot(&e))?;
+            create_whole(path).map_err(|e| {
+                Error::Storage(format!("cannot create store {}: {e}", path.display()))
+            })?;
         }
-        let db = Database::builder()
-            .set_concurrency_mode(mode)
-            .create(path)
-            .map_err(|e| cannot(&e))?;
+        let health = Arc::default();
+        let db = open::open_writer(path, options, &health)?;
+        Self::with_tables(&db)?;
+        let mut shared = Self::with(Db::Writer(db));
+        shared.origin = Some((path.to_path_buf(), options));
+        shared.health = health;
+        Ok(shared)
+    }
+
+    /// Make sure every table exists.
+    fn with_tables(db: &Database) -> Result<()> {
         let txn = db.begin_write()?;
         WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
         txn.commit()?;
-        Ok(Self::with(Db::Writer(db)))
+        Ok(())
     }
 
     /// Open an existing store file to read it while another process may be writing it.
-    pub(crate) fn open_read_only(path: &Path) -> Result<Self> {
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .open_read_only(path)
-            .map_err(|e| {
-                Error::Storage(format!(
-                    "cannot open store {} to read: {e} (a process that has it open for writing \
-                     must share it: EngineBuilder::share_with_readers)",
-                    path.display()
-                ))
-            })?;
-        Ok(Self::with(Db::Reader(db)))
+    pub(crate) fn open_read_only(path: &Path, lock_timeout: Duration) -> Result<Self> {
+        Ok(Self::with(Db::Reader(open::open_reader(
+            path,
+            lock_timeout,
+        )?)))
     }
 
     /// A store that lives in memory only.
     pub(crate) fn in_memory() -> Result<Self> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
-        let txn = db.begin_write()?;
-        WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
-        txn.commit()?;
+        Self::with_tables(&db)?;
         Ok(Self::with(Db::Writer(db)))
     }
 
     /// Whether this store only reads (see [`Store::open_read_only`]).
     pub(crate) fn read_only(&self) -> bool {
-        matches!(self.db, Db::Reader(_))
+        self.read_only
+    }
+
+    /// The database, once the store file works: after an I/O failure the file is reopened
+    /// first (at most every [`REOPEN_INTERVAL`]), and while that fails every caller learns
+    /// the failure's cause.
+    fn db(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<Db>>> {
+        if let Some(cause) = self.health.failure() {
+            let due = {
+                let mut next = lock(&self.next_reopen);
+                let due = Instant::now() >= *next;
+                if due {
+                    *next = Instant::now() + REOPEN_INTERVAL;
+                }
+                due
+            };
+            if !due {
+                return Err(self.failed_earlier(&cause, None));
+            }
+            if let Err(e) = self.reopen() {
+                return Err(self.failed_earlier(&cause, Some(&e)));
+            }
+        }
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        if db.is_none() {
+            let cause = self.health.failure().unwrap_or_else(|| "unknown".into());
+            return Err(self.failed_earlier(&cause, None));
+        }
+        Ok(db)
+    }
+
+    /// The error of a store whose file failed with `cause` and is not reopened yet.
+    fn failed_earlier(&self, cause: &str, reopening: Option<&Error>) -> Error {
+        let reopened = match reopening {
+            Some(Error::Storage(e)) => format!("; reopening it failed: {e}"),
+            Some(e) => format!("; reopening it failed: {e}"),
+            None => String::new(),
+        };
+        let retry = match &self.origin {
+            None => String::new(),
+            Some(_) => format!(
+                "; once the cause is fixed, the next run reopens it (at most every {} ms), \
+                 or call Engine::reopen()",
+                REOPEN_INTERVAL.as_millis()
+            ),
+        };
+        Error::Storage(format!(
+            "the store failed earlier: {cause}{reopened}{retry}"
+        ))
+    }
+
+    /// A storage error `e` of redb, explained by the cause of the file's failure if it
+    /// failed (redb reports all but the first failure as "Previous I/O error").
+    fn explained(&self, e: impl std::fmt::Display) -> String {
+        let text = e.to_string();
+        match self.health.failure() {
+            // redb's text adds nothing to the cause: "I/O error: …" repeats it, and
+            // "Previous I/O error occurred …" hides it.
+            Some(cause) if text.contains("I/O error") => cause,
+            Some(cause) => format!("{cause} ({text})"),
+            None => text,
+        }
+    }
+
+    /// Close the store file and open it again: what a store whose file failed (a full disk)
+    /// does once the cause is fixed. Everything committed before the failure is there;
+    /// what failed to commit was reported to its runs as failed. Refused while a write
+    /// that is not yet committed waits (it commits, or fails, first).
+    pub(crate) fn reopen(&self) -> Result<()> {
+        let Some((path, options)) = &self.origin else {
+            return match self.health.failure() {
+                Some(cause) => Err(self.failed_earlier(&cause, None)),
+                None => Ok(()),
+            };
+        };
+        // Never waits for the writer lock: a job holding it may be what calls this.
+        let mut writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(Error::Storage(
+                    "a write is in progress; try reopening again once it ended".into(),
+                ));
+            }
+        };
+        if self.batch_dirty.load(Ordering::SeqCst) || lock(&self.commit).committing {
+            return Err(Error::Storage(
+                "a write is being committed; try reopening again once it ended".into(),
+            ));
+        }
+        // Nothing uncommitted is in the open transaction (checked above): drop it.
+        drop(writer.txn.take());
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        *lock(&self.snapshot) = None;
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        // The file's locks are released once the old database is closed.
+        drop(db.take());
+        self.health.cleared();
+        match open::open_writer(path, *options, &self.health) {
+            Ok(opened) => {
+                tracing::info!("store {} reopened", path.display());
+                *db = Some(Db::Writer(opened));
+                Ok(())
+            }
+            Err(e) => {
+                self.health.failed_with(&e.to_string());
+                Err(e)
+            }
+        }
     }
 
     fn with(db: Db) -> Self {
         Shared {
-            db,
+            read_only: matches!(db, Db::Reader(_)),
+            db: RwLock::new(Some(db)),
+            origin: None,
+            health: Arc::default(),
+            next_reopen: Mutex::new(Instant::now()),
             writer: Mutex::new(WriterState {
                 txn: None,
                 batch: 1,
@@ -1266,10 +1578,13 @@ impl Shared {
         {
             return Ok(snapshot.clone());
         }
-        let txn = match &self.db {
-            Db::Writer(db) => db.begin_read()?,
+        let txn = match &*self.db()? {
+            Some(Db::Writer(db)) => db
+                .begin_read()
+                .map_err(|e| Error::Storage(self.explained(e)))?,
             // Another process commits: nothing tells this one when, so never share.
-            Db::Reader(db) => return Ok(Arc::new(ReadTables::open(&db.begin_read()?)?)),
+            Some(Db::Reader(db)) => return Ok(Arc::new(ReadTables::open(&db.begin_read()?)?)),
+            None => unreachable!("`db()` returns an open database"),
         };
         let snapshot = Arc::new(ReadTables::open(&txn)?);
         let mut cached = lock(&self.snapshot);
@@ -1384,6 +1699,13 @@ impl Shared {
     /// [`Shared::write`]; with `flush`, the batch is committed even if nothing in it
     /// changed (the waiting records go with it).
     fn write_owing<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R, flush: bool) -> Result<R> {
+        if self.read_only {
+            return Err(Error::Storage(
+                "the store was opened read-only: it cannot record or change anything".into(),
+            ));
+        }
+        // A failed file is reopened (or its failure reported) before anyone waits on it.
+        drop(self.db()?);
         self.writers_in_flight.fetch_add(1, Ordering::SeqCst);
         let joined = self.join_batch(job, flush);
         self.jobs_done.fetch_add(1, Ordering::SeqCst);
@@ -1407,12 +1729,18 @@ impl Shared {
         let mut writer = lock(&self.writer);
         let writer = &mut *writer;
         if writer.txn.is_none() {
-            let Db::Writer(db) = &self.db else {
-                return Err(Error::Storage(
-                    "the store was opened read-only: it cannot record or change anything".into(),
-                ));
+            // Not `db()`: a reopen needs the writer lock held here.
+            if let Some(cause) = self.health.failure() {
+                return Err(self.failed_earlier(&cause, None));
+            }
+            let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+            let Some(Db::Writer(db)) = &*db else {
+                unreachable!("only stores opened for writing write, and `db()` returns one");
             };
-            writer.txn = Some(db.begin_write()?);
+            writer.txn = Some(
+                db.begin_write()
+                    .map_err(|e| Error::Storage(self.explained(e)))?,
+            );
         }
         let txn = writer.txn.as_ref().expect("opened above");
         let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
@@ -1513,7 +1841,7 @@ impl Shared {
                 (Some(mut txn), Ok(records)) => txn
                     .set_durability(Durability::Immediate)
                     .map_err(|e| e.to_string())
-                    .and_then(|()| txn.commit().map_err(|e| e.to_string()))
+                    .and_then(|()| txn.commit().map_err(|e| self.explained(e)))
                     .map(|()| records),
                 (_, Err(cause)) => Err(cause),
                 (None, Ok(_)) => Ok(0),
@@ -1630,7 +1958,16 @@ mod tests {
     #[test]
     fn a_commit_that_panics_fails_its_batch_and_the_next_commit_goes_ahead() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("s.redb"), false).unwrap());
+        let store = Arc::new(
+            Store::open(
+                &dir.path().join("s.redb"),
+                OpenOptions {
+                    shared: false,
+                    lock_timeout: Duration::ZERO,
+                },
+            )
+            .unwrap(),
+        );
         let put = |store: &Store, name: &str| {
             let doc: Doc = serde_json::from_value(serde_json::json!({"name": name})).unwrap();
             store.write(|mut tables| tables.put_doc("Note", name, &doc, &[]))
@@ -1670,7 +2007,16 @@ mod tests {
             .set_modified(SystemTime::now() - Duration::from_secs(120))
             .unwrap();
         let path = dir.path().join("s.redb");
-        drop(Store::open(&path, false).unwrap());
+        drop(
+            Store::open(
+                &path,
+                OpenOptions {
+                    shared: false,
+                    lock_timeout: Duration::ZERO,
+                },
+            )
+            .unwrap(),
+        );
         assert!(!abandoned.exists(), "an abandoned creation is removed");
         assert!(recent.exists(), "a creation that may be live is kept");
         let left: Vec<_> = std::fs::read_dir(dir.path())
@@ -1683,7 +2029,16 @@ mod tests {
             "the store and the recent file only: {left:?}"
         );
         // A second open finds the store and creates nothing.
-        drop(Store::open(&path, false).unwrap());
+        drop(
+            Store::open(
+                &path,
+                OpenOptions {
+                    shared: false,
+                    lock_timeout: Duration::ZERO,
+                },
+            )
+            .unwrap(),
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod crud;
+mod faults;
 mod hostile;
 mod operations;
 mod packs;

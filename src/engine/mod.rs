@@ -69,6 +69,7 @@ pub struct EngineBuilder {
     registry: Registry,
     hooks: Hooks,
     share_with_readers: bool,
+    lock_timeout: std::time::Duration,
 }
 
 impl Default for EngineBuilder {
@@ -80,6 +81,7 @@ impl Default for EngineBuilder {
             registry,
             hooks: Hooks::default(),
             share_with_readers: false,
+            lock_timeout: crate::store::DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -123,17 +125,32 @@ impl EngineBuilder {
         self
     }
 
+    /// How long [`EngineBuilder::open`] and [`EngineBuilder::open_read_only`] wait, with
+    /// backoff, for a store file another process has open for writing before they give up
+    /// (naming the file and, where the OS tells, that process). Default: zero, give up at
+    /// once; the CLI waits 10 s (`--lock-timeout`).
+    pub fn lock_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
     /// Open (or create) the store file at `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Engine> {
-        let store = Store::open(path.as_ref(), self.share_with_readers)?;
+        let options = crate::store::OpenOptions {
+            shared: self.share_with_readers,
+            lock_timeout: self.lock_timeout,
+        };
+        let store = Store::open(path.as_ref(), options)?;
         self.build(store)
     }
 
     /// Open an existing store file only to read it (runs, their trees, the audit chain),
     /// while another process — an embedding host — may be writing it. Such an engine
-    /// cannot execute requests: a run would have nowhere to be recorded.
+    /// cannot execute requests: a run would have nowhere to be recorded. A file that a
+    /// killed process left unclean is repaired first when no process has it open.
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Engine> {
-        Ok(self.engine_over(Store::open_read_only(path.as_ref())?))
+        let store = Store::open_read_only(path.as_ref(), self.lock_timeout)?;
+        Ok(self.engine_over(store))
     }
 
     /// A store in memory, gone when the engine is dropped.
@@ -439,6 +456,14 @@ impl Engine {
     /// Record a request that failed before it could run (what `partial` names of it is kept).
     pub(crate) fn reject_request(&self, error: Error, partial: Value) -> Run {
         self.inner.run_top(Err(error), Some(&partial))
+    }
+
+    /// Close the store file and open it again. After an I/O error (a full disk) the engine
+    /// does this by itself on a later run, at most every 250 ms, once the cause is fixed;
+    /// this does it now. Everything committed is kept. Fails while the cause persists, or
+    /// while a write is being committed.
+    pub fn reopen(&self) -> Result<()> {
+        self.inner.store.reopen()
     }
 
     /// Make every run record durable, including those of read-only runs (which are

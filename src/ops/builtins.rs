@@ -17,7 +17,7 @@ use crate::query::{Doc, Query};
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};
 use crate::schema::{self, Kind, SCHEMA, SEEDED, Schema, naming};
-use crate::store::{AUDIT_TRAIL, View, WriteTables, index_value};
+use crate::store::{AUDIT_TRAIL, View, WriteTables, index_value, unreadable_doc};
 use crate::workflow::TEMPLATE;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
@@ -53,18 +53,31 @@ fn check_doc_name(name: &str) -> Result<()> {
 
 /// The documents of `doctype` a filter selects, by the cheapest path: names pinned by the
 /// filter, then an indexed field pinned by it, then a scan.
+///
+/// With `unreadable`, documents whose stored body cannot be read back are skipped and
+/// named there; without, the first one fails the whole match, naming it.
 fn matching(
     view: &dyn View,
     doctype: &str,
     schema: Option<&Schema>,
     query: &Query,
+    mut unreadable: Option<&mut Vec<String>>,
 ) -> Result<Vec<Doc>> {
     let mut found = Vec::new();
+    let scan =
+        |visit: &mut dyn FnMut(Doc) -> bool, unreadable: Option<&mut Vec<String>>| match unreadable
+        {
+            Some(names) => view.scan_readable_docs(doctype, visit, &mut |name| names.push(name)),
+            None => view.scan_docs(doctype, visit),
+        };
     let Some(filter) = query.filter.as_ref() else {
-        view.scan_docs(doctype, &mut |doc| {
-            found.push(doc);
-            true
-        })?;
+        scan(
+            &mut |doc| {
+                found.push(doc);
+                true
+            },
+            unreadable,
+        )?;
         return Ok(found);
     };
     let indexed = schema.map(Schema::indexed_fields).unwrap_or_default();
@@ -97,19 +110,29 @@ fn matching(
             names.sort();
             names.dedup();
             for name in names {
-                if let Some(doc) = view.get_doc(doctype, &name)?
+                let doc = match (view.get_doc(doctype, &name), &mut unreadable) {
+                    (Err(e), Some(names)) if unreadable_doc(&e).is_some() => {
+                        names.push(name);
+                        continue;
+                    }
+                    (doc, _) => doc?,
+                };
+                if let Some(doc) = doc
                     && filter.matches(&doc)
                 {
                     found.push(doc);
                 }
             }
         }
-        None => view.scan_docs(doctype, &mut |doc| {
-            if filter.matches(&doc) {
-                found.push(doc);
-            }
-            true
-        })?,
+        None => scan(
+            &mut |doc| {
+                if filter.matches(&doc) {
+                    found.push(doc);
+                }
+                true
+            },
+            unreadable,
+        )?,
     }
     Ok(found)
 }
@@ -137,7 +160,26 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     let requested = query.take;
     let limit = requested.unwrap_or(MAX_SELECT_ROWS).min(MAX_SELECT_ROWS);
     query.take = Some(limit);
-    let mut found = matching(ctx.view(), doctype, schema.as_deref(), &query)?;
+    // `input.skipCorrupt: true`: documents that cannot be read back are skipped and named
+    // in `meta.corrupt` (else the first one fails the select, naming it).
+    let skip_corrupt = match input.get("skipCorrupt") {
+        None | Some(Value::Null | Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(other) => {
+            return Err(Error::bad_request(format!(
+                "`input.skipCorrupt` must be true or false, got {}",
+                type_name(other)
+            )));
+        }
+    };
+    let mut corrupt = Vec::new();
+    let mut found = matching(
+        ctx.view(),
+        doctype,
+        schema.as_deref(),
+        &query,
+        skip_corrupt.then_some(&mut corrupt),
+    )?;
     // `if_owner` read permission: the owner's documents only, never a failure.
     if let Some(user) = ctx.own_only() {
         found.retain(|doc| doc.get("owner").and_then(Value::as_str) == Some(user));
@@ -149,6 +191,9 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         .map(|doc| Value::Object(query.project(doc)))
         .collect();
     let mut meta = json!({"count": page.len(), "total": total});
+    if skip_corrupt {
+        meta["corrupt"] = json!(corrupt);
+    }
     if total.saturating_sub(query.skip) > limit && requested.is_none_or(|t| t > limit) {
         meta["truncated"] = json!(true);
         meta["limit"] = json!(MAX_SELECT_ROWS);
@@ -598,7 +643,7 @@ fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> R
         )),
         (None, Some(filter)) => {
             let query = Query::parse(&json!({ "where": filter }))?;
-            let mut found = matching(view, doctype, schema, &query)?;
+            let mut found = matching(view, doctype, schema, &query, None)?;
             // `if_owner`: a `where` reaches only the owner's documents, as a select's does,
             // so matching reveals nothing about the others (no refusal naming one).
             if let Some(user) = ctx.own_only() {
@@ -709,7 +754,20 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         .as_deref()
         .map(Schema::indexed_fields)
         .unwrap_or_default();
-    let docs = targets(ctx, doctype, schema.as_deref())?;
+    // A document named for deletion whose stored body cannot be read back is deleted all
+    // the same, as a stub of its name (its audit entry says the body was unreadable).
+    let named = ctx.request().input.get("name").and_then(Value::as_str);
+    let (docs, unreadable) = match targets(ctx, doctype, schema.as_deref()) {
+        Err(e) if unreadable_doc(&e).is_some_and(|(_, name)| Some(name) == named) => {
+            let name = named.unwrap_or_default();
+            let stub = json!({"doctype": doctype, "name": name});
+            let Value::Object(stub) = stub else {
+                unreachable!("an object literal")
+            };
+            (vec![stub], true)
+        }
+        other => (other?, false),
+    };
     // Documents linking to what goes would fail every later update: refuse (CONFLICT).
     let links = ctx.link_plan(doctype)?;
     let deleting: HashSet<(String, String)> = docs
@@ -734,7 +792,11 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
                 reindex_after_schema_change(tables, Some(&doc), None)?;
             }
         }
-        ctx.audit(Action::Delete, doctype, &name, Map::new())?;
+        let mut extra = Map::new();
+        if unreadable {
+            extra.insert("bodyUnreadable".into(), json!(true));
+        }
+        ctx.audit(Action::Delete, doctype, &name, extra)?;
         deleted.push(json!(name));
     }
     Ok(data_output(deleted))

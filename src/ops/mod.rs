@@ -113,7 +113,15 @@ impl Builtin {
     /// The input keys the built-in understands (`None`: any, as a workflow's input is its own).
     fn input_keys(self) -> Option<&'static [&'static str]> {
         match self {
-            Builtin::Select => Some(&["where", "orderBy", "take", "skip", "select", "view"]),
+            Builtin::Select => Some(&[
+                "where",
+                "orderBy",
+                "take",
+                "skip",
+                "select",
+                "view",
+                "skipCorrupt",
+            ]),
             Builtin::Create => Some(&["data"]),
             Builtin::Update => Some(&["data", "where", "name"]),
             Builtin::Delete => Some(&["where", "name"]),
