@@ -15,6 +15,7 @@ mod packs;
 mod persistence;
 mod queries;
 mod readme;
+mod request_errors;
 mod schemas;
 mod shipped_packs;
 mod stress;
