@@ -134,17 +134,14 @@ fn flag_option<'de, D: serde::Deserializer<'de>>(
 
 /// BAD_REQUEST: the value at `path` is not what it must be.
 fn wrong_type(path: &str, expected: &str, got: &Value) -> Error {
-    let shown = crate::value::echo(got);
+    let shown = match got {
+        Value::Null => "null".to_string(),
+        other => format!("{} {}", type_name(other), crate::value::echo(other)),
+    };
     let message = if path.is_empty() {
-        format!(
-            "a request must be {expected}, got {} {shown}",
-            type_name(got)
-        )
+        format!("a request must be {expected}, got {shown}")
     } else {
-        format!(
-            "`{path}` must be {expected}, got {} {shown}",
-            type_name(got)
-        )
+        format!("`{path}` must be {expected}, got {shown}")
     };
     Error::bad_request(message).with_details(json!({"path": path, "expected": expected}))
 }
@@ -155,8 +152,13 @@ fn unknown_key(key: &str, prefix: &str, known: &[&str]) -> Error {
     let hint = crate::schema::suggest(key, known.iter().copied())
         .map(|s| format!(" (did you mean `{prefix}{s}`?)"))
         .unwrap_or_default();
+    let what = if prefix.is_empty() {
+        "a request key"
+    } else {
+        "an option"
+    };
     Error::bad_request(format!(
-        "`{prefix}{shown}` is not a request key{hint}; known: {}",
+        "`{prefix}{shown}` is not {what}{hint}; known: {}",
         known.join(", ")
     ))
     .with_details(json!({"path": format!("{prefix}{shown}"), "expected": known}))
@@ -263,7 +265,7 @@ impl RunRequest {
     /// refused with BAD_REQUEST naming its path in `error.details.path`.
     pub fn from_value(value: Value) -> Result<Self> {
         let Value::Object(fields) = value else {
-            return Err(wrong_type("", "a JSON object (a request)", &value));
+            return Err(wrong_type("", "a JSON object", &value));
         };
         Self::from_fields(fields)
     }
@@ -671,7 +673,6 @@ mod tests {
                    "template": "T", "in": "I", "into": "O", "from": "F"}),
             json!({"input": [1, 2, {"a": null}]}),
             json!({"options": {"dryRun": true, "timeoutMs": 5, "validate": 0, "includeSchema": 1}}),
-            json!({"options": null}),
         ];
         for request in requests {
             let by_serde: RunRequest = serde_json::from_value(request.clone()).unwrap();
@@ -684,13 +685,19 @@ mod tests {
             json!({"options": {"dryRun": 2}}),
             json!({"options": {"timeoutMs": "x"}}),
             json!({"options": {"timeoutMs": -1}}),
-            json!({"options": []}),
-            json!([]),
         ] {
-            assert!(serde_json::from_value::<RunRequest>(other.clone()).is_err());
+            assert!(
+                serde_json::from_value::<RunRequest>(other.clone()).is_err(),
+                "{other}"
+            );
             let error = RunRequest::from_value(other.clone()).unwrap_err();
             assert_eq!(error.code(), crate::ErrorCode::BadRequest, "{other}");
         }
+        // (serde reads `[]` as a struct with nothing set; a request may not be one.)
+        let error = RunRequest::from_value(json!({"options": []})).unwrap_err();
+        assert_eq!(error.to_run_error().details["path"], json!("options"));
+        let error = RunRequest::from_value(json!([])).unwrap_err();
+        assert_eq!(error.to_run_error().details["path"], json!(""));
     }
 
     #[test]

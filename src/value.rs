@@ -507,7 +507,7 @@ mod tests {
             Err(Excess::Value("a[1].b".into(), 4))
         );
         assert!(matches!(
-            measure(&json!(["x"; 10]), 10, 20),
+            measure(&json!(vec!["x"; 10]), 10, 20),
             Err(Excess::Total(_))
         ));
         let deep = json!({"k": nested(MAX_VALUE_DEPTH)});
@@ -535,12 +535,14 @@ mod tests {
         assert_eq!(error.to_run_error().details["path"], json!("owner"));
         let mut doc = Map::new();
         doc.insert("deep".into(), nested(MAX_VALUE_DEPTH));
-        let error = limits.check_document("ToDo", "t1", &doc).unwrap_err();
+        let error = SizeLimits::default()
+            .check_document("ToDo", "t1", &doc)
+            .unwrap_err();
         assert!(
             error.to_string().starts_with("ToDo `t1`: `deep[0]"),
             "{error}"
         );
-        doc.insert("deep".into(), json!(["y"; 9]));
+        doc.insert("deep".into(), json!(vec!["y"; 20]));
         let error = limits.check_document("ToDo", "t1", &doc).unwrap_err();
         assert!(
             error.to_string().contains("limits.maxDocumentBytes"),
