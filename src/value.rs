@@ -286,6 +286,10 @@ impl Excess {
 /// [`MAX_VALUE_DEPTH`], naming where, or any of whose other values nests deeper than the
 /// request may. Nothing here recurses.
 pub(crate) fn check_request_depth(request: &Value) -> Result<(), Error> {
+    if !depth_exceeds(request, MAX_VALUE_DEPTH + 1) {
+        return Ok(());
+    }
+    // Too deep somewhere: name where, if it is in the input.
     if let Some(input) = request.get("input")
         && let Err(excess) = measure(input, usize::MAX, usize::MAX)
     {
@@ -294,10 +298,7 @@ pub(crate) fn check_request_depth(request: &Value) -> Result<(), Error> {
             .at("input")
             .into_error("the request", "maxRequestBytes", &limits));
     }
-    if depth_exceeds(request, MAX_VALUE_DEPTH + 1) {
-        return Err(request_too_deep());
-    }
-    Ok(())
+    Err(request_too_deep())
 }
 
 /// The error for a request nesting deeper than [`MAX_VALUE_DEPTH`] where it enters (before
@@ -306,7 +307,7 @@ pub(crate) fn request_too_deep() -> Error {
     Error::new(
         ErrorCode::LimitExceeded,
         format!(
-            "the request nests deeper than {MAX_VALUE_DEPTH} levels of arrays and objects in its input (the depth limit of values)"
+            "the request nests deeper than {MAX_VALUE_DEPTH} levels of arrays and objects (the depth limit of values)"
         ),
     )
     .with_details(json!({"limit": "maxDepth", "max": MAX_VALUE_DEPTH}))

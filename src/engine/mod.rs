@@ -150,7 +150,12 @@ impl EngineBuilder {
             for (doctype, seeds) in &seeded {
                 for seed in seeds {
                     let name = seed["name"].as_str().expect("seeds are named");
-                    if tables.get_doc(doctype, name)?.is_none() {
+                    let stored = tables.get_doc(doctype, name)?;
+                    // Seeded schemas cannot be changed by anyone, so a store made by an
+                    // earlier version takes this version's (new settings fields, ...).
+                    let outdated = *doctype == schema::SCHEMA
+                        && stored.as_ref().is_some_and(|stored| stored != seed);
+                    if stored.is_none() || outdated {
                         tables.put_doc(doctype, name, seed, &[])?;
                     }
                 }
