@@ -458,3 +458,36 @@ fn a_value_nested_150_levels_is_refused_and_90_levels_reads_back() {
     let all = engine.list_runs(&Default::default()).unwrap();
     assert!(all.len() >= 3, "every run lists");
 }
+
+#[test]
+fn a_store_from_an_earlier_version_gets_the_limits_settings_fields() {
+    let store = TempStore::new();
+    drop(store.open());
+    // Make the seeded `System Settings` schema what an earlier version stored: no limits.
+    {
+        use redb::ReadableTable;
+        const DOCS: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("docs");
+        let key = b"Schema\0System Settings".as_slice();
+        let db = redb::Database::open(&store.path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut docs = tx.open_table(DOCS).unwrap();
+            let mut schema: Value =
+                serde_json::from_slice(docs.get(key).unwrap().unwrap().value()).unwrap();
+            let fields = schema["fields"].as_array_mut().unwrap();
+            fields.retain(|f| !f["fieldname"].as_str().unwrap().starts_with("max"));
+            assert_eq!(fields.len(), 3);
+            let bytes = serde_json::to_vec(&schema).unwrap();
+            docs.insert(key, bytes.as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let engine = store.open();
+    set_limits(&engine, json!({"maxValueBytes": 10}));
+    let run = fails(
+        &engine,
+        json!({"operation": "create", "into": "ToDo", "input": {"data": {"t": "x".repeat(11)}}}),
+        "LIMIT_EXCEEDED",
+    );
+    assert_eq!(error(&run).details["limit"], json!("maxValueBytes"));
+}
