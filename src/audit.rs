@@ -64,6 +64,29 @@ pub(crate) fn entry(
     entry
 }
 
+/// The entry of a run's denial or validation failure: the error's code and its field
+/// errors — a validation failure's summary message and the run's input stay in the run
+/// record alone (`runId` leads there), so an entry never holds a second copy of them.
+pub(crate) fn failure(action: Action, run: &Run) -> Map<String, Value> {
+    let mut entry = entry(action, run, run.doctype.as_deref(), None);
+    let error = run.error.as_ref().map(|error| {
+        let mut kept = Map::new();
+        kept.insert("code".into(), json!(error.code));
+        match (&error.details, action) {
+            (details, Action::Invalid) if details.is_array() => {
+                kept.insert("details".into(), details.clone());
+            }
+            (details, _) => {
+                kept.insert("message".into(), json!(error.message));
+                kept.insert("details".into(), details.clone());
+            }
+        }
+        Value::Object(kept)
+    });
+    entry.insert("error".into(), error.unwrap_or(Value::Null));
+    entry
+}
+
 /// The field-level difference between two versions of a document: `{field: {from, to}}`
 /// (the engine's own bookkeeping of who modified it when is left out).
 pub(crate) fn diff(before: &Doc, after: &Doc) -> Value {

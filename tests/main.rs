@@ -18,6 +18,7 @@ mod packs;
 mod persistence;
 mod queries;
 mod readme;
+mod request_errors;
 mod schemas;
 mod shipped_packs;
 mod stress;

@@ -243,6 +243,11 @@ impl<'c, 't> OpContext<'c, 't> {
         }
     }
 
+    /// The size limits in force (the `System Settings` document `limits`).
+    pub(crate) fn size_limits(&self) -> Result<crate::value::SizeLimits> {
+        self.inner.size_limits(self.tx)
+    }
+
     /// The schema of `doctype` (`None`: the null schema, anything goes).
     pub(crate) fn schema(&self, doctype: &str) -> Result<Option<Arc<Schema>>> {
         let store = &self.inner.store;

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 mod admin;
+mod admit;
 mod budget;
 mod context;
 mod pipeline;
@@ -167,7 +168,12 @@ impl EngineBuilder {
             for (doctype, seeds) in &seeded {
                 for seed in seeds {
                     let name = seed["name"].as_str().expect("seeds are named");
-                    if tables.get_doc(doctype, name)?.is_none() {
+                    let stored = tables.get_doc(doctype, name)?;
+                    // Seeded schemas cannot be changed by anyone, so a store made by an
+                    // earlier version takes this version's (new settings fields, ...).
+                    let outdated = *doctype == schema::SCHEMA
+                        && stored.as_ref().is_some_and(|stored| stored != seed);
+                    if stored.is_none() || outdated {
                         tables.put_doc(doctype, name, seed, &[])?;
                     }
                 }
@@ -188,6 +194,7 @@ impl EngineBuilder {
                 registry: self.registry,
                 schemas: SchemaCache::default(),
                 settings: MetaCache::default(),
+                limits: MetaCache::default(),
                 users: MetaCache::default(),
                 templates: MetaCache::default(),
                 links: MetaCache::default(),
@@ -230,6 +237,8 @@ struct Inner {
     schemas: SchemaCache,
     /// Access control settings (the `System Settings` document `acl`).
     settings: MetaCache<acl::Settings>,
+    /// Size limits (the `System Settings` document `limits`).
+    limits: MetaCache<crate::value::SizeLimits>,
     users: MetaCache<Doc>,
     /// Workflow templates, read, versioned and checked once per meta generation.
     templates: MetaCache<crate::workflow::Template>,
@@ -350,7 +359,8 @@ impl Engine {
         }
     }
 
-    /// Execute a request given as JSON text; malformed JSON gives a failed run (BAD_REQUEST).
+    /// Execute a request given as JSON text; malformed JSON gives a failed run (BAD_REQUEST),
+    /// text over `maxRequestBytes` or nested too deep gives LIMIT_EXCEEDED, before parsing.
     ///
     /// ```
     /// let engine = coworker::Engine::in_memory().unwrap();
@@ -358,26 +368,77 @@ impl Engine {
     /// assert_eq!(run.error.unwrap().code, coworker::ErrorCode::BadRequest);
     /// ```
     pub fn run_json(&self, text: &str) -> Run {
+        let received = || {
+            let snippet: String = text.chars().take(200).collect();
+            json!({ "received": snippet })
+        };
+        let max = match self.inner.size_limits_now() {
+            Ok(limits) => limits.max_request_bytes,
+            Err(error) => return self.inner.run_top(Err(error), None),
+        };
+        if text.len() > max {
+            let error = Error::new(
+                crate::ErrorCode::LimitExceeded,
+                format!(
+                    "the request is {} of JSON, over the limit of {} (limits.maxRequestBytes)",
+                    crate::value::human_bytes(text.len()),
+                    crate::value::human_bytes(max)
+                ),
+            )
+            .with_details(json!({"limit": "maxRequestBytes", "max": max, "size": text.len()}));
+            return self.inner.run_top(Err(error), None);
+        }
         match serde_json::from_str::<Value>(text) {
             Ok(value) => self.run_value(value),
             Err(e) => {
-                let snippet: String = text.chars().take(200).collect();
-                let error = Error::bad_request(format!("malformed request JSON: {e}"))
-                    .with_details(json!({"received": snippet}));
+                let error = match crate::run::malformed(e) {
+                    Error::Run {
+                        code,
+                        message,
+                        details: Value::Null,
+                    } => Error::Run {
+                        code,
+                        message,
+                        details: received(),
+                    },
+                    other => other,
+                };
                 let owner = self.owner.as_deref().map(|o| json!({ "owner": o }));
                 self.inner.run_top(Err(error), owner.as_ref())
             }
         }
     }
 
-    /// Execute a request given as a JSON value.
+    /// Execute a request given as a JSON value. A value nested deeper than
+    /// [`crate::MAX_VALUE_DEPTH`] is refused (LIMIT_EXCEEDED) before it is even parsed, and
+    /// dropped without recursion.
     pub fn run_value(&self, value: Value) -> Run {
-        let mut partial = value.clone();
+        // Only the request's own text fields are kept for the record of a refusal, cut.
+        let mut partial = match &value {
+            Value::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let text = v.as_str()?;
+                        let kept = match text.len() > crate::value::ECHO_CHARS * 4 {
+                            true => crate::value::echo_str(text),
+                            false => text.to_string(),
+                        };
+                        Some((k.clone(), Value::String(kept)))
+                    })
+                    .collect(),
+            ),
+            _ => Value::Null,
+        };
         if let (Some(owner), Value::Object(fields)) = (self.owner.as_deref(), &mut partial)
             && (self.pinned || !fields.get("owner").is_some_and(Value::is_string))
         {
             // A request that does not parse is recorded as the owner it would have run for.
             fields.insert("owner".into(), json!(owner));
+        }
+        if let Err(error) = crate::value::check_request_depth(&value) {
+            crate::value::drop_deep(value);
+            return self.inner.run_top(Err(error), Some(&partial));
         }
         match RunRequest::from_value(value) {
             Ok(request) => self.run(request),

@@ -68,12 +68,7 @@ impl Trail {
         self.records.push(record);
         let dry_run = self.dry_run || run.options.dry_run.unwrap_or(false);
         if let Some(action) = failure_action(run).filter(|_| !dry_run) {
-            let mut entry = audit::entry(action, run, run.doctype.as_deref(), None);
-            entry.insert(
-                "error".into(),
-                serde_json::to_value(&run.error).unwrap_or(Value::Null),
-            );
-            self.failures.push(entry);
+            self.failures.push(audit::failure(action, run));
         }
     }
 
@@ -270,6 +265,13 @@ impl Inner {
             flow_id = run.flow_id.as_deref().unwrap_or(""),
         );
         let _entered = span.enter();
+        // 0. admit: depth and size limits, before any work (the record keeps a cut echo)
+        if let Err(error) = self.admit(tx, &request) {
+            super::admit::keep_refused(&mut run, request.input);
+            run.finish(Err(error), started);
+            trail.keep(&run);
+            return run;
+        }
         if parent.is_none() && !self.hooks.before.is_empty() {
             run.input = request.input.clone();
             Hooks::call(&self.hooks.before, &run);

@@ -153,7 +153,8 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         }
         Some(other) => {
             return Err(Error::bad_request(format!(
-                "`input.view` must be \"list\", got {other}"
+                "`input.view` must be \"list\", got {}",
+                crate::value::echo(other)
             )));
         }
     }
@@ -234,7 +235,8 @@ fn strip_engine_fields(data: &mut Doc, doctype: &str) -> Result<()> {
         let alias = doctype == SCHEMA && given.as_str() == Some("DocType");
         if given.as_str() != Some(doctype) && !alias {
             return Err(Error::bad_request(format!(
-                "`data.doctype` is {given} but the target is `{doctype}`"
+                "`data.doctype` is {} but the target is `{doctype}`",
+                crate::value::echo(&given)
             )));
         }
     }
@@ -517,7 +519,10 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
                         format!("{prefix}.{field}")
                     },
                     rule: "unique".into(),
-                    message: format!("{doctype} with `{field}` = {value} already exists"),
+                    message: format!(
+                        "{doctype} with `{field}` = {} already exists",
+                        crate::value::echo(value)
+                    ),
                 });
             }
             seen.push(value.clone());
@@ -595,6 +600,7 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if let Some(template) = &stamp.template {
             doc.insert("createdByTemplate".into(), json!(template));
         }
+        ctx.size_limits()?.check_document(doctype, &name, &doc)?;
         if doctype == OPERATION {
             check_operation_doc(&doc, None)?;
         }
@@ -691,7 +697,8 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             && new_name.as_str() != Some(name.as_str())
         {
             return Err(Error::bad_request(format!(
-                "an update cannot rename a document (`{name}` to {new_name})"
+                "an update cannot rename a document (`{name}` to {})",
+                crate::value::echo(new_name)
             )));
         }
         protect_seeded(doctype, &name)?;
@@ -700,22 +707,23 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         for (field, value) in &changes {
             doc.insert(field.clone(), value.clone());
         }
-        let prefix = if many {
-            format!("[{name}]")
-        } else {
-            String::new()
-        };
         let before_errors = errors.len();
         check(
             ctx,
             schema.as_deref(),
             &mut doc,
             Mode::Update(&before),
-            &prefix,
+            "",
             &batch,
             &mut errors,
         )?;
         if errors.len() > before_errors {
+            // Several documents: each violation names its document (`ToDo x1: status`).
+            if many {
+                for error in &mut errors[before_errors..] {
+                    error.path = format!("{doctype} {name}: {}", error.path);
+                }
+            }
             continue;
         }
         fill_child_rows(ctx, schema.as_deref(), &mut doc, doctype, &name)?;
@@ -723,6 +731,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         doc.insert("modified".into(), json!(stamp.time));
         doc.insert("modifiedBy".into(), json!(stamp.user));
         doc.insert("modifiedByRun".into(), json!(stamp.run_id));
+        ctx.size_limits()?.check_document(doctype, &name, &doc)?;
         if doctype == OPERATION {
             check_operation_doc(&doc, Some(&before))?;
         }

@@ -301,13 +301,31 @@ impl Registry {
             None => {
                 let mut known: Vec<&str> = BUILTIN_NAMES.iter().map(|(n, _)| *n).collect();
                 known.extend(self.native.keys().map(String::as_str));
+                // The store's own operations are candidates for the hint too (a failing
+                // run's cost, never a successful one's).
+                let mut stored = Vec::new();
+                view.scan_docs(OPERATION, &mut |doc| {
+                    if let Some(Value::String(op)) = doc.get("name") {
+                        stored.push(op.clone());
+                    }
+                    true
+                })?;
+                let candidates = known
+                    .iter()
+                    .copied()
+                    .chain(stored.iter().map(String::as_str));
+                let hint = crate::schema::suggest(name, candidates)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                let shown = crate::value::echo_str(name);
                 Err(Error::new(
                     ErrorCode::UnknownOperation,
                     format!(
-                        "unknown operation `{name}` (known: {}, and the Operation documents of the store)",
+                        "unknown operation `{shown}`{hint} (known: {}, and the Operation documents of the store)",
                         known.join(", ")
                     ),
-                ))
+                )
+                .with_details(json!({"path": "operation"})))
             }
         }
     }

@@ -433,6 +433,11 @@ pub(crate) fn suggest<'a>(
         ("index", "search_index"),
         ("readonly", "read_only"),
     ];
+    // A long value is no typo of a name (and measuring its distance would cost its length
+    // times every candidate's).
+    if unknown.len() > 256 {
+        return None;
+    }
     let known: Vec<&str> = known.into_iter().collect();
     let lower = unknown.to_lowercase();
     if let Some((_, target)) = SYNONYMS.iter().find(|(s, _)| *s == lower)

@@ -7,6 +7,7 @@ use super::{Field, Kind, SCHEMA, SEEDED, STANDARD_FIELDS, Schema, flag, kind_of,
 use crate::error::{FieldError, Result};
 use crate::query::{Doc, values_equal};
 use crate::store::View;
+use crate::value::{echo, echo_str};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -128,9 +129,13 @@ impl Checker<'_> {
                         .unwrap_or_default();
                     push(
                         errors,
-                        join(prefix, key),
+                        join(prefix, &echo_str(key)),
                         "unknown",
-                        format!("`{key}` is not a field of {}{hint}", schema.name),
+                        format!(
+                            "`{}` is not a field of {}{hint}",
+                            echo_str(key),
+                            schema.name
+                        ),
                     );
                 }
             }
@@ -288,8 +293,10 @@ impl Checker<'_> {
                 path.to_string(),
                 "unique",
                 format!(
-                    "{} with `{}` = {value} already exists",
-                    schema.name, field.fieldname
+                    "{} with `{}` = {} already exists",
+                    schema.name,
+                    field.fieldname,
+                    echo(value)
                 ),
             );
         }
@@ -315,8 +322,9 @@ impl Checker<'_> {
                 path.to_string(),
                 "type",
                 format!(
-                    "`{name}` ({}) must be {wanted}, got {value}",
-                    field.fieldtype
+                    "`{name}` ({}) must be {wanted}, got {}",
+                    field.fieldtype,
+                    echo(value)
                 ),
             )
         };
@@ -364,7 +372,7 @@ impl Checker<'_> {
                     errors,
                     path.to_string(),
                     "format",
-                    format!("`{name}` must be {format}, got {value}"),
+                    format!("`{name}` must be {format}, got {}", echo(value)),
                 );
             }
             Kind::Table
@@ -393,7 +401,8 @@ impl Checker<'_> {
                 path.to_string(),
                 "options",
                 format!(
-                    "`{text}` is not an option of `{name}`{} (options: {})",
+                    "`{}` is not an option of `{name}`{} (options: {})",
+                    echo_str(text),
                     suggest(text, field.select_options())
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_default(),
@@ -434,7 +443,7 @@ impl Checker<'_> {
                 errors,
                 path.to_string(),
                 "link",
-                format!("{target} `{name}` does not exist"),
+                format!("{target} `{}` does not exist", echo_str(name)),
             );
         }
         Ok(())
