@@ -11,12 +11,14 @@
 //! to whoever runs the script.
 
 pub(crate) mod convert;
+mod depth;
 mod limits;
 mod workers;
 
 pub use limits::Limits;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::value::MAX_VALUE_DEPTH;
 use rhai::packages::{
     BasicArrayPackage, BasicMapPackage, BasicMathPackage, BitFieldPackage, CorePackage,
     LogicPackage, MoreStringPackage, Package,
@@ -58,6 +60,28 @@ fn receive<T>(from: &Receiver<T>) -> std::result::Result<T, std::sync::mpsc::Rec
 
 /// The token that stops an inline handler at its first host call.
 const NEEDS_HOST: &str = "coworker: needs a host";
+/// The token that stops an inline handler once it holds more values than a measure on the
+/// caller's thread should walk (it starts over on a script thread).
+const NEEDS_THREAD: &str = "coworker: needs a thread";
+
+/// How deep a value a script holds may nest (arrays, maps and closures each count a level):
+/// room for values that entered at [`MAX_VALUE_DEPTH`] inside the wrappers around them
+/// (`context.input.data`, a nested run's `output.data[i]`). What leaves a script (its output,
+/// a request to `run`) nests at most [`MAX_VALUE_DEPTH`].
+const HELD_DEPTH: usize = 2 * MAX_VALUE_DEPTH;
+
+/// How many operations pass between two looks at whether the script's values are due to be
+/// measured (see [`depth`]).
+const SWEEP_CHECK_EVERY: u64 = 256;
+/// The fewest operations between two measures of a script's values.
+const SWEEP_MIN: u64 = 256;
+/// The most operations between two measures on a script thread: a script adds at most a
+/// level or two per operation, so its values stay well within [`workers::STACK_BYTES`].
+const SWEEP_MAX_ON_THREAD: u64 = 65_536;
+/// The most operations between two measures on a thread whose stack is not ours (the
+/// inline start of a handler, ad-hoc scripts, script tests): a few thousand levels fit in
+/// any thread's stack. A handler holding more values than this starts over on a thread.
+const SWEEP_MAX_INLINE: u64 = 2_048;
 
 /// Compiled scripts kept by code hash before the cache starts over.
 const MAX_CACHED_SCRIPTS: usize = 4096;
@@ -104,6 +128,14 @@ struct RunState {
     max_host_calls: usize,
     printed: Vec<String>,
     host: Host,
+    /// Operations performed so far (as of the last progress look).
+    ops: u64,
+    /// When (in operations) the script's values are next measured.
+    next_sweep: u64,
+    /// The values are to be measured at the next variable access.
+    sweep_due: bool,
+    /// The most operations between two measures on this thread.
+    sweep_max: u64,
 }
 
 thread_local! {
@@ -146,6 +178,40 @@ fn token(code: ErrorCode, message: String, nested: bool) -> Dynamic {
         .into_iter()
         .collect(),
     )
+}
+
+/// Measure the values a script holds (its running scope): a value nested deeper than
+/// [`MAX_VALUE_DEPTH`] ends the script with LIMIT_EXCEEDED; an inline handler holding many
+/// values goes to a thread of its own. The next measure comes after as many operations as
+/// this one visited values (bounded), so measuring costs a constant per operation.
+fn sweep<'a>(
+    values: impl Iterator<Item = &'a Dynamic>,
+) -> std::result::Result<(), Box<EvalAltResult>> {
+    let found = depth::measure(values, HELD_DEPTH);
+    let outcome = with_state(|state| {
+        state.sweep_due = false;
+        let gap = (found.nodes as u64).clamp(SWEEP_MIN, state.sweep_max);
+        state.next_sweep = state.ops + gap;
+        if found.depth > HELD_DEPTH {
+            return Err(terminate(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "`{}` holds a value nested deeper than {HELD_DEPTH} levels \
+                     (arrays, maps and closures capturing them; limit: 2 × MAX_VALUE_DEPTH)",
+                    state.name
+                ),
+                Position::NONE,
+            ));
+        }
+        if matches!(state.host, Host::Inline) && found.nodes as u64 > SWEEP_MAX_INLINE {
+            return Err(Box::new(EvalAltResult::ErrorTerminated(
+                Dynamic::from(NEEDS_THREAD.to_string()),
+                Position::NONE,
+            )));
+        }
+        Ok(())
+    });
+    outcome.unwrap_or(Ok(()))
 }
 
 /// Call the host: from a handler's thread to its caller, or directly.
@@ -239,7 +305,19 @@ fn host_run(
     ctx: NativeCallContext,
     request: rhai::Map,
 ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
-    let request = convert::from_map(&request)?;
+    // The request map and its `input` wrap the values a run takes (`input.data`).
+    let request = convert::from_map(&request, MAX_VALUE_DEPTH + 2).map_err(|e| {
+        if convert::too_deep(&e) {
+            let name = with_state(|s| s.name.clone()).unwrap_or_default();
+            let message = format!(
+                "`{name}` passed `run` a value nested deeper than {MAX_VALUE_DEPTH} levels \
+                 (limit: MAX_VALUE_DEPTH)"
+            );
+            terminate(ErrorCode::LimitExceeded, message, ctx.call_position())
+        } else {
+            e
+        }
+    })?;
     let child = call_host(&ctx, HostCall::Run(request))?;
     // Limits hold for the whole tree: a child that hit one stops its parent too.
     if let Some(code) = child.pointer("/error/code").and_then(Value::as_str)
@@ -255,6 +333,14 @@ fn host_run(
             token,
             ctx.call_position(),
         )));
+    }
+    if crate::value::depth_exceeds(&child, HELD_DEPTH) {
+        let message = format!("`run` returned a value nested deeper than {HELD_DEPTH} levels");
+        return Err(terminate(
+            ErrorCode::LimitExceeded,
+            message,
+            ctx.call_position(),
+        ));
     }
     Ok(convert::into_dynamic(child))
 }
@@ -315,7 +401,14 @@ impl Sandbox {
         engine.set_max_variables(10_000);
         engine.set_max_functions(1_000);
         engine.on_progress(|count| {
-            if count % CLOCK_EVERY != 0 {
+            if count % SWEEP_CHECK_EVERY != 0 {
+                return None;
+            }
+            let due = with_state(|state| {
+                state.ops = count;
+                state.sweep_due |= count >= state.next_sweep;
+            });
+            if due.is_none() || count % CLOCK_EVERY != 0 {
                 return None;
             }
             with_state(|state| {
@@ -328,6 +421,16 @@ impl Sandbox {
                 })
             })
             .flatten()
+        });
+        // Values are measured where a variable is read, since only there the running scope
+        // is at hand; `on_progress` says when (see `depth`).
+        #[allow(deprecated)] // `on_var` is marked volatile, not deprecated.
+        engine.on_var(|_, _, ctx| {
+            if !with_state(|state| state.sweep_due).unwrap_or(false) {
+                return Ok(None);
+            }
+            let values = ctx.scope().iter_raw().map(|(_, _, v)| v);
+            sweep(values.chain(ctx.this_ptr())).map(|()| None)
         });
         engine.on_print(|line| {
             tracing::info!(target: "coworker::script", "{line}");
@@ -455,9 +558,13 @@ impl Sandbox {
         ast: &AST,
         scope: &mut Scope,
     ) -> (std::result::Result<Dynamic, Box<EvalAltResult>>, RunState) {
-        in_state(state, || {
+        let outcome = in_state(state, || {
             self.engine.eval_ast_with_scope::<Dynamic>(scope, ast)
-        })
+        });
+        // What the script held goes without recursion, its cycles broken.
+        let held = std::mem::replace(scope, Scope::new());
+        depth::dismantle(held.into_iter().map(|(_, value, _)| value));
+        outcome
     }
 
     fn state(&self, name: &str, host: Host) -> RunState {
@@ -469,6 +576,10 @@ impl Sandbox {
             max_host_calls: self.limits.max_host_calls,
             printed: Vec::new(),
             host,
+            ops: 0,
+            next_sweep: SWEEP_MIN,
+            sweep_due: false,
+            sweep_max: SWEEP_MAX_INLINE,
         }
     }
 
@@ -483,6 +594,9 @@ impl Sandbox {
     ) -> Result<Value> {
         use std::sync::atomic::Ordering::Relaxed;
         let ast = &handler.ast;
+        if crate::value::depth_exceeds(&context, HELD_DEPTH) {
+            return Err(too_deep_error(name, HELD_DEPTH, "its input"));
+        }
         let context = convert::into_dynamic(context);
         // First on this thread, with no host: most handlers compute and return without a
         // host call, and a thread would cost more than their work. A handler seen calling
@@ -495,7 +609,7 @@ impl Sandbox {
             scope.push_constant("context", context.clone());
             let (outcome, state) = self.eval(state, ast, &mut scope);
             let needs_host = matches!(&outcome, Err(e) if matches!(&**e,
-                EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST)));
+                EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST || t == NEEDS_THREAD)));
             if !needs_host {
                 return self.handler_result(name, outcome, &state);
             }
@@ -514,6 +628,7 @@ impl Sandbox {
             let mut state = sandbox.state(&job_name, host);
             // The time spent before the first host call counts.
             state.deadline = deadline;
+            state.sweep_max = SWEEP_MAX_ON_THREAD;
             let (outcome, state) = sandbox.eval(state, &ast, &mut scope);
             let result = sandbox.handler_result(&job_name, outcome, &state);
             let _ = done.send(Message::Done(result));
@@ -560,7 +675,7 @@ impl Sandbox {
         let (outcome, state) = self.eval(self.state(name, Host::Direct(host)), ast, &mut scope);
         outcome
             .map_err(|e| script_error(name, *e, &state.printed))
-            .and_then(|value| to_json(name, &value))
+            .and_then(|value| to_json(name, value))
     }
 
     /// Names of the script-defined functions of `ast` that take no parameters.
@@ -589,7 +704,7 @@ impl Sandbox {
             .expect("set above");
         outcome
             .map_err(|e| script_error(label, *e, &state.printed))
-            .and_then(|value| to_json(label, &value))
+            .and_then(|value| to_json(label, value))
     }
 }
 
@@ -660,7 +775,7 @@ pub(crate) fn eval_condition(source: &str, values: Vec<Value>) -> Result<Value> 
         sandbox.eval(sandbox.state("if", Host::Direct(refuse)), &ast, &mut scope);
     outcome
         .map_err(|e| script_error("if", *e, &state.printed))
-        .and_then(|value| to_json("if", &value))
+        .and_then(|value| to_json("if", value))
 }
 
 fn position_details(position: Position) -> (Value, Value) {
@@ -796,8 +911,12 @@ fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
     }
 }
 
-fn to_json(name: &str, value: &Dynamic) -> Result<Value> {
-    convert::from_dynamic(value).map_err(|e| {
+/// `value` as JSON (at most [`MAX_VALUE_DEPTH`] levels deep), then taken apart.
+fn to_json(name: &str, value: Dynamic) -> Result<Value> {
+    let json = convert::from_dynamic(&value, MAX_VALUE_DEPTH).map_err(|e| {
+        if convert::too_deep(&e) {
+            return too_deep_error(name, MAX_VALUE_DEPTH, "returned a value");
+        }
         Error::new(
             ErrorCode::ScriptError,
             format!(
@@ -805,7 +924,23 @@ fn to_json(name: &str, value: &Dynamic) -> Result<Value> {
                 value.type_name()
             ),
         )
-    })
+    });
+    depth::dismantle([value]);
+    json
+}
+
+/// LIMIT_EXCEEDED for a value of `name`'s nested deeper than `limit` levels.
+fn too_deep_error(name: &str, limit: usize, what: &str) -> Error {
+    let which = if limit == MAX_VALUE_DEPTH {
+        "MAX_VALUE_DEPTH"
+    } else {
+        "2 × MAX_VALUE_DEPTH"
+    };
+    Error::new(
+        ErrorCode::LimitExceeded,
+        format!("`{name}` {what} nested deeper than {limit} levels (limit: {which})"),
+    )
+    .with_details(json!({"operation": name, "limit": which}))
 }
 
 /// Elements, entries and string bytes in a value, nested ones included.
@@ -858,7 +993,7 @@ fn check_output(name: &str, limits: &Limits, output: &Value) -> Result<()> {
 
 /// A handler returns its output, or `#{success, output}` (with `error` when it failed).
 fn handler_output(name: &str, value: Dynamic) -> Result<Value> {
-    let output = to_json(name, &value)?;
+    let output = to_json(name, value)?;
     let Value::Object(map) = &output else {
         return Ok(output);
     };
