@@ -16,6 +16,7 @@ mod persistence;
 mod queries;
 mod readme;
 mod schemas;
+mod script_limits;
 mod shipped_packs;
 mod stress;
 mod workflows;
