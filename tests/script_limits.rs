@@ -233,3 +233,28 @@ fn closure_cycles_are_freed_when_a_handler_ends() {
     // no cycle grows it some 2 MiB (the store's caches).
     assert!(growth < 5 * 1024, "RSS grew {growth} KiB over 1,800 runs");
 }
+
+#[test]
+fn a_script_test_building_a_chain_of_closures_fails_alone() {
+    let store = TempStore::new();
+    let pack = store.dir.path().join("chains");
+    std::fs::create_dir_all(pack.join("tests")).unwrap();
+    std::fs::write(
+        pack.join("pack.json"),
+        r#"{"name": "chains", "version": "1.0.0", "description": "A hostile script test."}"#,
+    )
+    .unwrap();
+    let tests = format!(
+        "fn test_chain() {{ {} }}\nfn test_fine() {{ assert_eq(1 + 1, 2); }}\n",
+        closure_chain(100_000)
+    );
+    std::fs::write(pack.join("tests/chain.test.rhai"), tests).unwrap();
+    let output = cli(&store.path).arg("test").arg(&pack).output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert_eq!(out.lines().last(), Some("1 passed, 1 failed"), "{out}");
+    assert!(
+        out.contains("LIMIT_EXCEEDED") || out.contains("MAX_VALUE_DEPTH"),
+        "{out}"
+    );
+}

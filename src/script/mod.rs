@@ -96,6 +96,24 @@ pub(crate) enum HostCall {
     GetSchema(String),
 }
 
+/// A host that answers a script's calls itself (an engine running top-level runs).
+pub(crate) type DirectHost = Box<dyn FnMut(HostCall) -> Value + Send>;
+
+/// Run `job` on a thread of [`workers::STACK_BYTES`] (a script whose host is direct runs
+/// there rather than on its caller's thread, whose stack is not known); a panic goes on.
+fn on_sized_thread<R: Send>(job: impl FnOnce() -> R + Send) -> Result<R> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("coworker script".into())
+            .stack_size(workers::STACK_BYTES)
+            .spawn_scoped(scope, job)
+            .map_err(|e| Error::internal(format!("cannot start a script thread: {e}")))?;
+        Ok(thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
 enum Message {
     Call(HostCall),
     Done(std::result::Result<Value, Error>),
@@ -109,7 +127,7 @@ enum Host {
         replies: Receiver<Value>,
     },
     /// Straight to an engine (ad-hoc scripts and script tests: top-level runs).
-    Direct(Box<dyn FnMut(HostCall) -> Value>),
+    Direct(DirectHost),
     /// A direct host while it is serving a call (the engine it calls may run scripts on
     /// this same thread, so the state is not kept borrowed meanwhile).
     Serving,
@@ -132,8 +150,6 @@ struct RunState {
     ops: u64,
     /// When (in operations) the script's values are next measured.
     next_sweep: u64,
-    /// The values are to be measured at the next variable access.
-    sweep_due: bool,
     /// The most operations between two measures on this thread.
     sweep_max: u64,
 }
@@ -141,6 +157,9 @@ struct RunState {
 thread_local! {
     /// The script running on this thread (one at a time: nested handlers run elsewhere).
     static CURRENT: RefCell<Option<RunState>> = const { RefCell::new(None) };
+    /// The running script's values are to be measured at its next variable access (apart
+    /// from [`CURRENT`]: it is looked at on every access).
+    static SWEEP_DUE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Run `f` with `state` as this thread's script, then give back the outer one (a script
@@ -189,7 +208,6 @@ fn sweep<'a>(
 ) -> std::result::Result<(), Box<EvalAltResult>> {
     let found = depth::measure(values, HELD_DEPTH);
     let outcome = with_state(|state| {
-        state.sweep_due = false;
         let gap = (found.nodes as u64).clamp(SWEEP_MIN, state.sweep_max);
         state.next_sweep = state.ops + gap;
         if found.depth > HELD_DEPTH {
@@ -406,7 +424,9 @@ impl Sandbox {
             }
             let due = with_state(|state| {
                 state.ops = count;
-                state.sweep_due |= count >= state.next_sweep;
+                if count >= state.next_sweep {
+                    SWEEP_DUE.set(true);
+                }
             });
             if due.is_none() || count % CLOCK_EVERY != 0 {
                 return None;
@@ -426,9 +446,10 @@ impl Sandbox {
         // is at hand; `on_progress` says when (see `depth`).
         #[allow(deprecated)] // `on_var` is marked volatile, not deprecated.
         engine.on_var(|_, _, ctx| {
-            if !with_state(|state| state.sweep_due).unwrap_or(false) {
+            if !SWEEP_DUE.get() {
                 return Ok(None);
             }
+            SWEEP_DUE.set(false);
             let values = ctx.scope().iter_raw().map(|(_, _, v)| v);
             sweep(values.chain(ctx.this_ptr())).map(|()| None)
         });
@@ -578,7 +599,6 @@ impl Sandbox {
             host,
             ops: 0,
             next_sweep: SWEEP_MIN,
-            sweep_due: false,
             sweep_max: SWEEP_MAX_INLINE,
         }
     }
@@ -665,17 +685,16 @@ impl Sandbox {
     }
 
     /// Run a stand-alone script on this thread with host calls answered by `host`.
-    pub(crate) fn run_direct(
-        &self,
-        name: &str,
-        ast: &AST,
-        host: Box<dyn FnMut(HostCall) -> Value>,
-    ) -> Result<Value> {
-        let mut scope = Scope::new();
-        let (outcome, state) = self.eval(self.state(name, Host::Direct(host)), ast, &mut scope);
-        outcome
-            .map_err(|e| script_error(name, *e, &state.printed))
-            .and_then(|value| to_json(name, value))
+    pub(crate) fn run_direct(&self, name: &str, ast: &AST, host: DirectHost) -> Result<Value> {
+        on_sized_thread(|| {
+            let mut scope = Scope::new();
+            let mut state = self.state(name, Host::Direct(host));
+            state.sweep_max = SWEEP_MAX_ON_THREAD;
+            let (outcome, state) = self.eval(state, ast, &mut scope);
+            outcome
+                .map_err(|e| script_error(name, *e, &state.printed))
+                .and_then(|value| to_json(name, value))
+        })?
     }
 
     /// Names of the script-defined functions of `ast` that take no parameters.
@@ -692,19 +711,21 @@ impl Sandbox {
         label: &str,
         ast: &AST,
         function: &str,
-        host: Box<dyn FnMut(HostCall) -> Value>,
+        host: DirectHost,
     ) -> Result<Value> {
-        CURRENT.with(|cell| *cell.borrow_mut() = Some(self.state(label, Host::Direct(host))));
-        let mut scope = Scope::new();
-        let outcome = self
-            .engine
-            .call_fn::<Dynamic>(&mut scope, ast, function, ());
-        let state = CURRENT
-            .with(|cell| cell.borrow_mut().take())
-            .expect("set above");
-        outcome
-            .map_err(|e| script_error(label, *e, &state.printed))
-            .and_then(|value| to_json(label, value))
+        on_sized_thread(|| {
+            let mut state = self.state(label, Host::Direct(host));
+            state.sweep_max = SWEEP_MAX_ON_THREAD;
+            let mut scope = Scope::new();
+            let (outcome, state) = in_state(state, || {
+                self.engine
+                    .call_fn::<Dynamic>(&mut scope, ast, function, ())
+            });
+            depth::dismantle(scope.into_iter().map(|(_, value, _)| value));
+            outcome
+                .map_err(|e| script_error(label, *e, &state.printed))
+                .and_then(|value| to_json(label, value))
+        })?
     }
 }
 
@@ -770,7 +791,7 @@ pub(crate) fn eval_condition(source: &str, values: Vec<Value>) -> Result<Value> 
         scope.push_constant(format!("ref_{i}"), convert::into_dynamic(value));
     }
     let sandbox = compiler();
-    let refuse: Box<dyn FnMut(HostCall) -> Value> = Box::new(|_| Value::Null);
+    let refuse: DirectHost = Box::new(|_| Value::Null);
     let (outcome, state) =
         sandbox.eval(sandbox.state("if", Host::Direct(refuse)), &ast, &mut scope);
     outcome
