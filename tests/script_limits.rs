@@ -258,3 +258,19 @@ fn a_script_test_building_a_chain_of_closures_fails_alone() {
         "{out}"
     );
 }
+
+#[test]
+fn a_handler_holding_many_values_moves_to_a_script_thread_and_completes() {
+    let engine = engine();
+    // Inline, the handler's values are measured often; past a few thousand it starts over
+    // on a thread of its own (nothing it did left the sandbox), and gives the same output.
+    let code = "let a = []; a.pad(3000, #{i: 1}); let n = 0; \
+                for i in 0..1000 { n += a[i].i; } n + a.len()";
+    save(&engine, "many", code);
+    for _ in 0..2 {
+        assert_eq!(
+            ok(&engine, json!({"operation": "many"})).output,
+            json!(4000)
+        );
+    }
+}

@@ -1039,3 +1039,38 @@ fn handler_output(name: &str, value: Dynamic) -> Result<Value> {
     )
     .with_details(json!({"operation": name, "output": map.get("output")})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// The handler's output (or error text), and whether it ended up on a script thread.
+    fn run(code: &str) -> (std::result::Result<Value, String>, bool) {
+        let sandbox = Sandbox::shared(Limits::default());
+        let compiled = Compiled::new(Arc::new(sandbox.compile_handler("h", code).unwrap()));
+        let output = sandbox.run_handler("h", &compiled, json!({}), &mut |_| Value::Null);
+        (
+            output.map_err(|e| format!("{}: {e}", e.code().as_str())),
+            compiled.calls_host.load(Relaxed),
+        )
+    }
+
+    #[test]
+    fn an_inline_handler_holding_many_values_starts_over_on_a_thread() {
+        let many = "let a = []; a.pad(3000, #{i: 1}); let n = 0; \
+                    for i in 0..1000 { n += a[i].i; } n + a.len()";
+        assert_eq!(run(many), (Ok(json!(4000)), true));
+        let few = "let a = []; a.pad(30, #{i: 1}); let n = 0; \
+                   for i in 0..1000 { n += a[i % 30].i; } n + a.len()";
+        assert_eq!(run(few), (Ok(json!(1030)), false));
+    }
+
+    #[test]
+    fn a_too_deep_value_ends_the_script_where_it_is_measured() {
+        let (output, _) = run("let a = 1; for i in 0..10000 { a = [a]; } 0");
+        let error = output.expect_err("too deep");
+        assert!(error.starts_with("LIMIT_EXCEEDED"), "{error}");
+        assert!(error.contains("limit: 2 × MAX_VALUE_DEPTH"), "{error}");
+    }
+}
