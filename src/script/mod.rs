@@ -81,7 +81,7 @@ const SWEEP_MAX_ON_THREAD: u64 = 65_536;
 /// The most operations between two measures on a thread whose stack is not ours (the
 /// inline start of a handler, ad-hoc scripts, script tests): a few thousand levels fit in
 /// any thread's stack. A handler holding more values than this starts over on a thread.
-const SWEEP_MAX_INLINE: u64 = 2_048;
+const SWEEP_MAX_INLINE: u64 = 1_024;
 
 /// Compiled scripts kept by code hash before the cache starts over.
 const MAX_CACHED_SCRIPTS: usize = 4096;
@@ -1064,6 +1064,30 @@ mod tests {
         let few = "let a = []; a.pad(30, #{i: 1}); let n = 0; \
                    for i in 0..1000 { n += a[i % 30].i; } n + a.len()";
         assert_eq!(run(few), (Ok(json!(1030)), false));
+    }
+
+    #[test]
+    fn inline_handlers_fit_a_small_callers_stack() {
+        // The caller's stack is not ours: what an inline handler can build between two
+        // measures must be dropped safely on a 1 MiB thread, even in a debug build.
+        let small = std::thread::Builder::new().stack_size(1 << 20);
+        let worst = small
+            .spawn(|| {
+                [
+                    "let a = 1; loop { a = [a]; }",
+                    "let m = #{}; loop { m = #{m: m}; }",
+                    "let f = |x| x; loop { let g = f; f = |x| g.call(x); }",
+                    "let m = #{}; loop { let h = m; m = #{f: || h}; }",
+                ]
+                .map(|code| run(code).0)
+            })
+            .unwrap()
+            .join()
+            .expect("no overflow");
+        for outcome in worst {
+            let error = outcome.expect_err("too deep");
+            assert!(error.contains("limit: 2 × MAX_VALUE_DEPTH"), "{error}");
+        }
     }
 
     #[test]
