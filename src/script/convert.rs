@@ -158,6 +158,7 @@ mod tests {
             "()",
             "[1, 2.5, true, 'c', \"s\", #{b: 1, a: [()]}]",
             "#{x: 1.0 / 0.0, y: -0.0}",
+            "let m = #{a: 1}; let f = |x| m.a + x; m",
             "blob(3, 7)",
             "fn f() { 1 } Fn(\"f\")",
         ] {
@@ -166,5 +167,23 @@ mod tests {
             let by_serde = rhai::serde::from_dynamic::<Value>(&value).map_err(|e| e.to_string());
             assert_eq!(direct, by_serde, "{source}");
         }
+    }
+
+    #[test]
+    fn a_value_deeper_than_the_limit_is_refused_without_walking_further() {
+        let mut value = Dynamic::from_int(1);
+        for level in 1..=1_000 {
+            value = if level % 2 == 0 {
+                Dynamic::from_array(vec![value])
+            } else {
+                Dynamic::from_map([("k".into(), value)].into_iter().collect())
+            };
+            if level == 100 {
+                assert!(from_dynamic(&value, 100).is_ok());
+            }
+        }
+        let refused = from_dynamic(&value, 100).expect_err("too deep");
+        assert!(too_deep(&refused), "{refused}");
+        crate::script::depth::dismantle([value]);
     }
 }
