@@ -182,7 +182,8 @@ fn cycle_growth(runs: usize) -> usize {
     // On a file: the run records of an in-memory store would grow the RSS themselves.
     let store = TempStore::new();
     let engine = store.open();
-    let cycle = "let a = #{}; let f = || a; a.f = f; a.pad = \"x\".pad(4096, \"y\"); 1";
+    let cycle = "let a = #{}; let f = || a; a.f = f; \
+                 let s = \"x\"; s.pad(4096, \"y\"); a.pad = s; a.pad.len()";
     // `CYCLE_CODE=1` gives the baseline of a handler that makes no cycle.
     let code = std::env::var("CYCLE_CODE").unwrap_or_else(|_| cycle.into());
     save(&engine, "cycle", &code);
