@@ -48,7 +48,7 @@ impl TestReport {
 }
 
 /// The host for scripts outside a run: each `run` is a top-level run on `engine`.
-fn direct_host(engine: Engine) -> Box<dyn FnMut(HostCall) -> Value> {
+fn direct_host(engine: Engine) -> crate::script::DirectHost {
     Box::new(move |call| match call {
         HostCall::Run(request) => engine.run_value(request).to_value(),
         HostCall::GetSchema(name) => engine.schema(&name).ok().flatten().unwrap_or(Value::Null),

@@ -17,6 +17,11 @@ use serde_json::{Map, Value, json};
 /// (`input.data[i]`, `output.data[i]`), so values stop well below that.
 pub const MAX_VALUE_DEPTH: usize = 100;
 
+/// How deep a request's `input` may nest: a document of [`MAX_VALUE_DEPTH`] levels inside
+/// `input.data` (an object) or `input.data[i]` (a list of them). Scripts' requests to `run`
+/// are held to the same.
+pub(crate) const MAX_INPUT_DEPTH: usize = MAX_VALUE_DEPTH + 2;
+
 /// The nesting depth of `value` (a scalar is 0, `[]` and `{}` are 1), counting no further
 /// than `stop_at + 1`: the walk ends as soon as the limit is passed, whatever the size.
 pub(crate) fn depth_exceeds(value: &Value, stop_at: usize) -> bool {
@@ -211,7 +216,7 @@ impl SizeLimits {
             used += text.len() + key.len() + 6;
         }
         let room = self.max_request_bytes.saturating_sub(used);
-        measure(input, self.max_value_bytes, room)
+        measure_input(input, self.max_value_bytes, room)
             .map(drop)
             .map_err(|excess| {
                 excess
@@ -309,12 +314,12 @@ impl Excess {
 /// [`MAX_VALUE_DEPTH`], naming where, or any of whose other values nests deeper than the
 /// request may. Nothing here recurses.
 pub(crate) fn check_request_depth(request: &Value) -> Result<(), Error> {
-    if !depth_exceeds(request, MAX_VALUE_DEPTH + 1) {
+    if !depth_exceeds(request, MAX_INPUT_DEPTH + 1) {
         return Ok(());
     }
     // Too deep somewhere: name where, if it is in the input.
     if let Some(input) = request.get("input")
-        && let Err(excess) = measure(input, usize::MAX, usize::MAX)
+        && let Err(excess) = measure_input(input, usize::MAX, usize::MAX)
     {
         let limits = SizeLimits::default();
         return Err(excess
@@ -346,6 +351,15 @@ pub(crate) fn measure(value: &Value, max_string: usize, max_total: usize) -> Res
     Ok(walk.total)
 }
 
+/// [`measure`] for a request's `input`, which may nest [`MAX_INPUT_DEPTH`] levels.
+fn measure_input(value: &Value, max_string: usize, max_total: usize) -> Result<usize, Excess> {
+    let mut walk = Walk::new(max_string, max_total);
+    walk.max_depth = MAX_INPUT_DEPTH;
+    walk.visit(value)?;
+    walk.run()?;
+    Ok(walk.total)
+}
+
 /// The children of an array or object being walked.
 enum Children<'a> {
     Array(std::iter::Enumerate<std::slice::Iter<'a, Value>>),
@@ -365,6 +379,8 @@ struct Walk<'a> {
     total: usize,
     max_string: usize,
     max_total: usize,
+    /// Containers that may be open at once (their nesting depth).
+    max_depth: usize,
 }
 
 impl<'a> Walk<'a> {
@@ -375,6 +391,7 @@ impl<'a> Walk<'a> {
             total: 0,
             max_string,
             max_total,
+            max_depth: MAX_VALUE_DEPTH,
         }
     }
 
@@ -394,7 +411,7 @@ impl<'a> Walk<'a> {
             }
             Value::Number(n) => self.total += number_len(n),
             Value::Bool(_) | Value::Null => self.total += 5,
-            Value::Array(_) | Value::Object(_) if self.frames.len() >= MAX_VALUE_DEPTH => {
+            Value::Array(_) | Value::Object(_) if self.frames.len() >= self.max_depth => {
                 return Err(Excess::Depth(self.render()));
             }
             Value::Array(items) => self.enter(Children::Array(items.iter().enumerate())),

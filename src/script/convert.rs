@@ -38,10 +38,32 @@ fn number(n: &Number) -> Dynamic {
     }
 }
 
-/// A Rhai value as JSON.
-pub(crate) fn from_dynamic(value: &Dynamic) -> Result<Value, Box<EvalAltResult>> {
+/// A Rhai value as JSON, nested at most `limit` levels (arrays and maps): deeper is refused
+/// (see [`too_deep`]) before the walk goes further, so it never recurses past the limit.
+pub(crate) fn from_dynamic(value: &Dynamic, limit: usize) -> Result<Value, Box<EvalAltResult>> {
+    walk(value, limit, 0)
+}
+
+/// What a value nested deeper than its limit is refused with (see [`too_deep`]).
+const TOO_DEEP: &str = "coworker: nested too deep";
+
+/// Whether `error` is the refusal of a value nested too deep.
+pub(crate) fn too_deep(error: &EvalAltResult) -> bool {
+    matches!(error, EvalAltResult::ErrorRuntime(token, _)
+        if token.read_lock::<rhai::ImmutableString>().is_some_and(|t| t.as_str() == TOO_DEEP))
+}
+
+fn refuse() -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(TOO_DEEP.to_string()),
+        rhai::Position::NONE,
+    ))
+}
+
+fn walk(value: &Dynamic, limit: usize, level: usize) -> Result<Value, Box<EvalAltResult>> {
     if value.is_shared() {
-        return rhai::serde::from_dynamic(value);
+        let inner = value.read_lock::<Dynamic>().expect("a shared value");
+        return walk(&inner, limit, level);
     }
     if value.is_unit() {
         return Ok(Value::Null);
@@ -63,23 +85,35 @@ pub(crate) fn from_dynamic(value: &Dynamic) -> Result<Value, Box<EvalAltResult>>
     }
     if value.is_array() {
         let items = value.read_lock::<Array>().expect("an array");
+        if level >= limit {
+            return Err(refuse());
+        }
         return items
             .iter()
-            .map(from_dynamic)
+            .map(|item| walk(item, limit, level + 1))
             .collect::<Result<_, _>>()
             .map(Value::Array);
     }
     if value.is_map() {
-        return from_map(&value.read_lock::<RhaiMap>().expect("a map"));
+        let map = value.read_lock::<RhaiMap>().expect("a map");
+        return fields(&map, limit, level);
     }
+    // Leaves only (blobs, timestamps, function pointers): nothing to recurse into.
     rhai::serde::from_dynamic(value)
 }
 
-/// A Rhai object map as a JSON object.
-pub(crate) fn from_map(map: &RhaiMap) -> Result<Value, Box<EvalAltResult>> {
+/// A Rhai object map as a JSON object, nested at most `limit` levels, itself included.
+pub(crate) fn from_map(map: &RhaiMap, limit: usize) -> Result<Value, Box<EvalAltResult>> {
+    fields(map, limit, 0)
+}
+
+fn fields(map: &RhaiMap, limit: usize, level: usize) -> Result<Value, Box<EvalAltResult>> {
+    if level >= limit {
+        return Err(refuse());
+    }
     let mut fields = Map::with_capacity(map.len());
     for (key, value) in map {
-        fields.insert(key.to_string(), from_dynamic(value)?);
+        fields.insert(key.to_string(), walk(value, limit, level + 1)?);
     }
     Ok(Value::Object(fields))
 }
@@ -110,7 +144,7 @@ mod tests {
             assert_eq!(direct.type_name(), by_serde.type_name(), "{value}");
             assert_eq!(direct.to_string(), by_serde.to_string(), "{value}");
             assert_eq!(
-                from_dynamic(&direct).unwrap(),
+                from_dynamic(&direct, 100).unwrap(),
                 rhai::serde::from_dynamic::<Value>(&by_serde).unwrap(),
                 "{value}"
             );
@@ -129,9 +163,27 @@ mod tests {
             "fn f() { 1 } Fn(\"f\")",
         ] {
             let value: Dynamic = engine.eval(source).unwrap();
-            let direct = from_dynamic(&value).map_err(|e| e.to_string());
+            let direct = from_dynamic(&value, 100).map_err(|e| e.to_string());
             let by_serde = rhai::serde::from_dynamic::<Value>(&value).map_err(|e| e.to_string());
             assert_eq!(direct, by_serde, "{source}");
         }
+    }
+
+    #[test]
+    fn a_value_deeper_than_the_limit_is_refused_without_walking_further() {
+        let mut value = Dynamic::from_int(1);
+        for level in 1..=1_000 {
+            value = if level % 2 == 0 {
+                Dynamic::from_array(vec![value])
+            } else {
+                Dynamic::from_map([("k".into(), value)].into_iter().collect())
+            };
+            if level == 100 {
+                assert!(from_dynamic(&value, 100).is_ok());
+            }
+        }
+        let refused = from_dynamic(&value, 100).expect_err("too deep");
+        assert!(too_deep(&refused), "{refused}");
+        crate::script::depth::dismantle([value]);
     }
 }

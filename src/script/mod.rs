@@ -11,12 +11,14 @@
 //! to whoever runs the script.
 
 pub(crate) mod convert;
+mod depth;
 mod limits;
 mod workers;
 
 pub use limits::Limits;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::value::MAX_VALUE_DEPTH;
 use rhai::packages::{
     BasicArrayPackage, BasicMapPackage, BasicMathPackage, BitFieldPackage, CorePackage,
     LogicPackage, MoreStringPackage, Package,
@@ -58,6 +60,28 @@ fn receive<T>(from: &Receiver<T>) -> std::result::Result<T, std::sync::mpsc::Rec
 
 /// The token that stops an inline handler at its first host call.
 const NEEDS_HOST: &str = "coworker: needs a host";
+/// The token that stops an inline handler once it holds more values than a measure on the
+/// caller's thread should walk (it starts over on a script thread).
+const NEEDS_THREAD: &str = "coworker: needs a thread";
+
+/// How deep a value a script holds may nest (arrays, maps and closures each count a level):
+/// room for values that entered at [`MAX_VALUE_DEPTH`] inside the wrappers around them
+/// (`context.input.data`, a nested run's `output.data[i]`). What leaves a script (its output,
+/// a request to `run`) nests at most [`MAX_VALUE_DEPTH`].
+const HELD_DEPTH: usize = 2 * MAX_VALUE_DEPTH;
+
+/// How many operations pass between two looks at whether the script's values are due to be
+/// measured (see [`depth`]).
+const SWEEP_CHECK_EVERY: u64 = 256;
+/// The fewest operations between two measures of a script's values.
+const SWEEP_MIN: u64 = 256;
+/// The most operations between two measures on a script thread: a script adds at most a
+/// level or two per operation, so its values stay well within [`workers::STACK_BYTES`].
+const SWEEP_MAX_ON_THREAD: u64 = 65_536;
+/// The most operations between two measures on a thread whose stack is not ours (the
+/// inline start of a handler, ad-hoc scripts, script tests): a few thousand levels fit in
+/// any thread's stack. A handler holding more values than this starts over on a thread.
+const SWEEP_MAX_INLINE: u64 = 1_024;
 
 /// Compiled scripts kept by code hash before the cache starts over.
 const MAX_CACHED_SCRIPTS: usize = 4096;
@@ -70,6 +94,24 @@ pub(crate) enum HostCall {
     Run(Value),
     /// The schema of a doctype; the reply is the schema document or `null`.
     GetSchema(String),
+}
+
+/// A host that answers a script's calls itself (an engine running top-level runs).
+pub(crate) type DirectHost = Box<dyn FnMut(HostCall) -> Value + Send>;
+
+/// Run `job` on a thread of [`workers::STACK_BYTES`] (a script whose host is direct runs
+/// there rather than on its caller's thread, whose stack is not known); a panic goes on.
+fn on_sized_thread<R: Send>(job: impl FnOnce() -> R + Send) -> Result<R> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("coworker script".into())
+            .stack_size(workers::STACK_BYTES)
+            .spawn_scoped(scope, job)
+            .map_err(|e| Error::internal(format!("cannot start a script thread: {e}")))?;
+        Ok(thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
 }
 
 enum Message {
@@ -85,7 +127,7 @@ enum Host {
         replies: Receiver<Value>,
     },
     /// Straight to an engine (ad-hoc scripts and script tests: top-level runs).
-    Direct(Box<dyn FnMut(HostCall) -> Value>),
+    Direct(DirectHost),
     /// A direct host while it is serving a call (the engine it calls may run scripts on
     /// this same thread, so the state is not kept borrowed meanwhile).
     Serving,
@@ -104,11 +146,20 @@ struct RunState {
     max_host_calls: usize,
     printed: Vec<String>,
     host: Host,
+    /// Operations performed so far (as of the last progress look).
+    ops: u64,
+    /// When (in operations) the script's values are next measured.
+    next_sweep: u64,
+    /// The most operations between two measures on this thread.
+    sweep_max: u64,
 }
 
 thread_local! {
     /// The script running on this thread (one at a time: nested handlers run elsewhere).
     static CURRENT: RefCell<Option<RunState>> = const { RefCell::new(None) };
+    /// The running script's values are to be measured at its next variable access (apart
+    /// from [`CURRENT`]: it is looked at on every access).
+    static SWEEP_DUE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Run `f` with `state` as this thread's script, then give back the outer one (a script
@@ -146,6 +197,39 @@ fn token(code: ErrorCode, message: String, nested: bool) -> Dynamic {
         .into_iter()
         .collect(),
     )
+}
+
+/// Measure the values a script holds (its running scope): a value nested deeper than
+/// [`MAX_VALUE_DEPTH`] ends the script with LIMIT_EXCEEDED; an inline handler holding many
+/// values goes to a thread of its own. The next measure comes after as many operations as
+/// this one visited values (bounded), so measuring costs a constant per operation.
+fn sweep<'a>(
+    values: impl Iterator<Item = &'a Dynamic>,
+) -> std::result::Result<(), Box<EvalAltResult>> {
+    let found = depth::measure(values, HELD_DEPTH);
+    let outcome = with_state(|state| {
+        let gap = (found.nodes as u64).clamp(SWEEP_MIN, state.sweep_max);
+        state.next_sweep = state.ops + gap;
+        if found.depth > HELD_DEPTH {
+            return Err(terminate(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "`{}` holds a value nested deeper than {HELD_DEPTH} levels \
+                     (arrays, maps and closures capturing them; limit: 2 × MAX_VALUE_DEPTH)",
+                    state.name
+                ),
+                Position::NONE,
+            ));
+        }
+        if matches!(state.host, Host::Inline) && found.nodes as u64 > SWEEP_MAX_INLINE {
+            return Err(Box::new(EvalAltResult::ErrorTerminated(
+                Dynamic::from(NEEDS_THREAD.to_string()),
+                Position::NONE,
+            )));
+        }
+        Ok(())
+    });
+    outcome.unwrap_or(Ok(()))
 }
 
 /// Call the host: from a handler's thread to its caller, or directly.
@@ -239,7 +323,19 @@ fn host_run(
     ctx: NativeCallContext,
     request: rhai::Map,
 ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
-    let request = convert::from_map(&request)?;
+    // The request map wraps its `input`, which may nest as deep as any request's.
+    let request = convert::from_map(&request, crate::value::MAX_INPUT_DEPTH + 1).map_err(|e| {
+        if convert::too_deep(&e) {
+            let name = with_state(|s| s.name.clone()).unwrap_or_default();
+            let message = format!(
+                "`{name}` passed `run` a value nested deeper than {MAX_VALUE_DEPTH} levels \
+                 (limit: MAX_VALUE_DEPTH)"
+            );
+            terminate(ErrorCode::LimitExceeded, message, ctx.call_position())
+        } else {
+            e
+        }
+    })?;
     let child = call_host(&ctx, HostCall::Run(request))?;
     // Limits hold for the whole tree: a child that hit one stops its parent too.
     if let Some(code) = child.pointer("/error/code").and_then(Value::as_str)
@@ -255,6 +351,14 @@ fn host_run(
             token,
             ctx.call_position(),
         )));
+    }
+    if crate::value::depth_exceeds(&child, HELD_DEPTH) {
+        let message = format!("`run` returned a value nested deeper than {HELD_DEPTH} levels");
+        return Err(terminate(
+            ErrorCode::LimitExceeded,
+            message,
+            ctx.call_position(),
+        ));
     }
     Ok(convert::into_dynamic(child))
 }
@@ -315,7 +419,16 @@ impl Sandbox {
         engine.set_max_variables(10_000);
         engine.set_max_functions(1_000);
         engine.on_progress(|count| {
-            if count % CLOCK_EVERY != 0 {
+            if count % SWEEP_CHECK_EVERY != 0 {
+                return None;
+            }
+            let due = with_state(|state| {
+                state.ops = count;
+                if count >= state.next_sweep {
+                    SWEEP_DUE.set(true);
+                }
+            });
+            if due.is_none() || count % CLOCK_EVERY != 0 {
                 return None;
             }
             with_state(|state| {
@@ -328,6 +441,17 @@ impl Sandbox {
                 })
             })
             .flatten()
+        });
+        // Values are measured where a variable is read, since only there the running scope
+        // is at hand; `on_progress` says when (see `depth`).
+        #[allow(deprecated)] // `on_var` is marked volatile, not deprecated.
+        engine.on_var(|_, _, ctx| {
+            if !SWEEP_DUE.get() {
+                return Ok(None);
+            }
+            SWEEP_DUE.set(false);
+            let values = ctx.scope().iter_raw().map(|(_, _, v)| v);
+            sweep(values.chain(ctx.this_ptr())).map(|()| None)
         });
         engine.on_print(|line| {
             tracing::info!(target: "coworker::script", "{line}");
@@ -455,9 +579,13 @@ impl Sandbox {
         ast: &AST,
         scope: &mut Scope,
     ) -> (std::result::Result<Dynamic, Box<EvalAltResult>>, RunState) {
-        in_state(state, || {
+        let outcome = in_state(state, || {
             self.engine.eval_ast_with_scope::<Dynamic>(scope, ast)
-        })
+        });
+        // What the script held goes without recursion, its cycles broken.
+        let held = std::mem::replace(scope, Scope::new());
+        depth::dismantle(held.into_iter().map(|(_, value, _)| value));
+        outcome
     }
 
     fn state(&self, name: &str, host: Host) -> RunState {
@@ -469,6 +597,9 @@ impl Sandbox {
             max_host_calls: self.limits.max_host_calls,
             printed: Vec::new(),
             host,
+            ops: 0,
+            next_sweep: SWEEP_MIN,
+            sweep_max: SWEEP_MAX_INLINE,
         }
     }
 
@@ -485,6 +616,9 @@ impl Sandbox {
     ) -> Result<Value> {
         use std::sync::atomic::Ordering::Relaxed;
         let ast = &handler.ast;
+        if crate::value::depth_exceeds(&context, HELD_DEPTH) {
+            return Err(too_deep_error(name, HELD_DEPTH, "its input"));
+        }
         let context = convert::into_dynamic(context);
         // First on this thread, with no host: most handlers compute and return without a
         // host call, and a thread would cost more than their work. A handler seen calling
@@ -497,7 +631,7 @@ impl Sandbox {
             scope.push_constant("context", context.clone());
             let (outcome, state) = self.eval(state, ast, &mut scope);
             let needs_host = matches!(&outcome, Err(e) if matches!(&**e,
-                EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST)));
+                EvalAltResult::ErrorTerminated(token, _) if token.clone().into_string().is_ok_and(|t| t == NEEDS_HOST || t == NEEDS_THREAD)));
             if !needs_host {
                 return self.handler_result(name, outcome, &state);
             }
@@ -516,6 +650,7 @@ impl Sandbox {
             let mut state = sandbox.state(&job_name, host);
             // The time spent before the first host call counts.
             state.deadline = deadline;
+            state.sweep_max = SWEEP_MAX_ON_THREAD;
             let (outcome, state) = sandbox.eval(state, &ast, &mut scope);
             let result = sandbox.handler_result(&job_name, outcome, &state);
             let _ = done.send(Message::Done(result));
@@ -552,17 +687,16 @@ impl Sandbox {
     }
 
     /// Run a stand-alone script on this thread with host calls answered by `host`.
-    pub(crate) fn run_direct(
-        &self,
-        name: &str,
-        ast: &AST,
-        host: Box<dyn FnMut(HostCall) -> Value>,
-    ) -> Result<Value> {
-        let mut scope = Scope::new();
-        let (outcome, state) = self.eval(self.state(name, Host::Direct(host)), ast, &mut scope);
-        outcome
-            .map_err(|e| script_error(name, *e, &state.printed))
-            .and_then(|value| to_json(name, &value))
+    pub(crate) fn run_direct(&self, name: &str, ast: &AST, host: DirectHost) -> Result<Value> {
+        on_sized_thread(|| {
+            let mut scope = Scope::new();
+            let mut state = self.state(name, Host::Direct(host));
+            state.sweep_max = SWEEP_MAX_ON_THREAD;
+            let (outcome, state) = self.eval(state, ast, &mut scope);
+            outcome
+                .map_err(|e| script_error(name, *e, &state.printed))
+                .and_then(|value| to_json(name, value))
+        })?
     }
 
     /// Names of the script-defined functions of `ast` that take no parameters.
@@ -579,19 +713,21 @@ impl Sandbox {
         label: &str,
         ast: &AST,
         function: &str,
-        host: Box<dyn FnMut(HostCall) -> Value>,
+        host: DirectHost,
     ) -> Result<Value> {
-        CURRENT.with(|cell| *cell.borrow_mut() = Some(self.state(label, Host::Direct(host))));
-        let mut scope = Scope::new();
-        let outcome = self
-            .engine
-            .call_fn::<Dynamic>(&mut scope, ast, function, ());
-        let state = CURRENT
-            .with(|cell| cell.borrow_mut().take())
-            .expect("set above");
-        outcome
-            .map_err(|e| script_error(label, *e, &state.printed))
-            .and_then(|value| to_json(label, &value))
+        on_sized_thread(|| {
+            let mut state = self.state(label, Host::Direct(host));
+            state.sweep_max = SWEEP_MAX_ON_THREAD;
+            let mut scope = Scope::new();
+            let (outcome, state) = in_state(state, || {
+                self.engine
+                    .call_fn::<Dynamic>(&mut scope, ast, function, ())
+            });
+            depth::dismantle(scope.into_iter().map(|(_, value, _)| value));
+            outcome
+                .map_err(|e| script_error(label, *e, &state.printed))
+                .and_then(|value| to_json(label, value))
+        })?
     }
 }
 
@@ -657,12 +793,12 @@ pub(crate) fn eval_condition(source: &str, values: Vec<Value>) -> Result<Value> 
         scope.push_constant(format!("ref_{i}"), convert::into_dynamic(value));
     }
     let sandbox = compiler();
-    let refuse: Box<dyn FnMut(HostCall) -> Value> = Box::new(|_| Value::Null);
+    let refuse: DirectHost = Box::new(|_| Value::Null);
     let (outcome, state) =
         sandbox.eval(sandbox.state("if", Host::Direct(refuse)), &ast, &mut scope);
     outcome
         .map_err(|e| script_error("if", *e, &state.printed))
-        .and_then(|value| to_json("if", &value))
+        .and_then(|value| to_json("if", value))
 }
 
 fn position_details(position: Position) -> (Value, Value) {
@@ -798,8 +934,12 @@ fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
     }
 }
 
-fn to_json(name: &str, value: &Dynamic) -> Result<Value> {
-    convert::from_dynamic(value).map_err(|e| {
+/// `value` as JSON (at most [`MAX_VALUE_DEPTH`] levels deep), then taken apart.
+fn to_json(name: &str, value: Dynamic) -> Result<Value> {
+    let json = convert::from_dynamic(&value, MAX_VALUE_DEPTH).map_err(|e| {
+        if convert::too_deep(&e) {
+            return too_deep_error(name, MAX_VALUE_DEPTH, "returned a value");
+        }
         Error::new(
             ErrorCode::ScriptError,
             format!(
@@ -807,7 +947,23 @@ fn to_json(name: &str, value: &Dynamic) -> Result<Value> {
                 value.type_name()
             ),
         )
-    })
+    });
+    depth::dismantle([value]);
+    json
+}
+
+/// LIMIT_EXCEEDED for a value of `name`'s nested deeper than `limit` levels.
+fn too_deep_error(name: &str, limit: usize, what: &str) -> Error {
+    let which = if limit == MAX_VALUE_DEPTH {
+        "MAX_VALUE_DEPTH"
+    } else {
+        "2 × MAX_VALUE_DEPTH"
+    };
+    Error::new(
+        ErrorCode::LimitExceeded,
+        format!("`{name}` {what} nested deeper than {limit} levels (limit: {which})"),
+    )
+    .with_details(json!({"operation": name, "limit": which}))
 }
 
 /// Elements, entries and string bytes in a value, nested ones included.
@@ -860,7 +1016,7 @@ fn check_output(name: &str, limits: &Limits, output: &Value) -> Result<()> {
 
 /// A handler returns its output, or `#{success, output}` (with `error` when it failed).
 fn handler_output(name: &str, value: Dynamic) -> Result<Value> {
-    let output = to_json(name, &value)?;
+    let output = to_json(name, value)?;
     let Value::Object(map) = &output else {
         return Ok(output);
     };
@@ -884,4 +1040,69 @@ fn handler_output(name: &str, value: Dynamic) -> Result<Value> {
         format!("`{name}` failed: {message}"),
     )
     .with_details(json!({"operation": name, "output": map.get("output")})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// The handler's output (or error text), and whether it ended up on a script thread.
+    fn run(code: &str) -> (std::result::Result<Value, String>, bool) {
+        let sandbox = Sandbox::shared(Limits::default());
+        let compiled = Compiled::new(Arc::new(sandbox.compile_handler("h", code).unwrap()));
+        let output = sandbox.run_handler(
+            "h",
+            &compiled,
+            json!({}),
+            Instant::now() + Duration::from_secs(60),
+            &mut |_| Value::Null,
+        );
+        (
+            output.map_err(|e| format!("{}: {e}", e.code().as_str())),
+            compiled.calls_host.load(Relaxed),
+        )
+    }
+
+    #[test]
+    fn an_inline_handler_holding_many_values_starts_over_on_a_thread() {
+        let many = "let a = []; a.pad(3000, #{i: 1}); let n = 0; \
+                    for i in 0..1000 { n += a[i].i; } n + a.len()";
+        assert_eq!(run(many), (Ok(json!(4000)), true));
+        let few = "let a = []; a.pad(30, #{i: 1}); let n = 0; \
+                   for i in 0..1000 { n += a[i % 30].i; } n + a.len()";
+        assert_eq!(run(few), (Ok(json!(1030)), false));
+    }
+
+    #[test]
+    fn inline_handlers_fit_a_small_callers_stack() {
+        // The caller's stack is not ours: what an inline handler can build between two
+        // measures must be dropped safely on a 1 MiB thread, even in a debug build.
+        let small = std::thread::Builder::new().stack_size(1 << 20);
+        let worst = small
+            .spawn(|| {
+                [
+                    "let a = 1; loop { a = [a]; }",
+                    "let m = #{}; loop { m = #{m: m}; }",
+                    "let f = |x| x; loop { let g = f; f = |x| g.call(x); }",
+                    "let m = #{}; loop { let h = m; m = #{f: || h}; }",
+                ]
+                .map(|code| run(code).0)
+            })
+            .unwrap()
+            .join()
+            .expect("no overflow");
+        for outcome in worst {
+            let error = outcome.expect_err("too deep");
+            assert!(error.contains("limit: 2 × MAX_VALUE_DEPTH"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_too_deep_value_ends_the_script_where_it_is_measured() {
+        let (output, _) = run("let a = 1; for i in 0..10000 { a = [a]; } 0");
+        let error = output.expect_err("too deep");
+        assert!(error.starts_with("LIMIT_EXCEEDED"), "{error}");
+        assert!(error.contains("limit: 2 × MAX_VALUE_DEPTH"), "{error}");
+    }
 }

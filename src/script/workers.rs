@@ -11,6 +11,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+/// The stack of a script thread. Rhai drops, clones and compares values recursively; the
+/// sandbox measures a script's values often enough (see `depth`) that what it holds between
+/// two measures nests at most some 65,000 levels, a few hundred bytes of stack each even in
+/// a debug build. The memory is reserved, not used, until a script goes that deep.
+pub(crate) const STACK_BYTES: usize = 64 << 20;
+
 /// How long an idle script thread waits for work before it exits.
 const IDLE_FOR: Duration = Duration::from_secs(30);
 
@@ -53,6 +59,7 @@ pub(crate) fn spawn(job: Job) -> std::io::Result<()> {
     let idle = pool.idle.clone();
     std::thread::Builder::new()
         .name("coworker script".into())
+        .stack_size(STACK_BYTES)
         .spawn(move || {
             let mut job = Some(job);
             while let Some(next) = job.take() {
