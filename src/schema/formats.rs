@@ -52,8 +52,7 @@ pub(crate) fn email_problem(text: &str) -> Option<String> {
     let mut any = false;
     for part in split_emails(text) {
         any = true;
-        if part.contains("undisclosed-recipient") || (part.contains(' ') && !part.contains('<'))
-        {
+        if part.contains("undisclosed-recipient") || (part.contains(' ') && !part.contains('<')) {
             return Some(format!("`{part}` is not a valid email address"));
         }
         let address = match (part.rfind('<'), part.rfind('>')) {
@@ -217,8 +216,7 @@ pub(crate) fn is_time(text: &str) -> bool {
         [h, m, s] => hour(h) && two(m, 59) && two(s, 59),
         _ => false,
     };
-    shape
-        && fraction.is_none_or(|f| (1..=6).contains(&f.len()) && number(f).is_some())
+    shape && fraction.is_none_or(|f| (1..=6).contains(&f.len()) && number(f).is_some())
 }
 
 fn hour(text: &str) -> bool {

@@ -90,10 +90,9 @@ pub(crate) fn kind_of(fieldtype: &str) -> Option<Kind> {
         "Data" | "Password" | "Phone" | "Autocomplete" | "Color" | "Read Only" | "Icon" => {
             Kind::Text(Some(VARCHAR))
         }
-        "Attach" | "Attach Image" | "Small Text" | "Text" | "Long Text" | "Code" | "Text Editor"
-        | "Markdown Editor" | "HTML Editor" | "Signature" | "Geolocation" | "Barcode" => {
-            Kind::Text(None)
-        }
+        "Attach" | "Attach Image" | "Small Text" | "Text" | "Long Text" | "Code"
+        | "Text Editor" | "Markdown Editor" | "HTML Editor" | "Signature" | "Geolocation"
+        | "Barcode" => Kind::Text(None),
         "Int" => Kind::Int,
         "Float" | "Currency" | "Percent" | "Duration" | "Rating" => Kind::Float,
         "Check" => Kind::Check,

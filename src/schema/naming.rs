@@ -73,7 +73,9 @@ pub(crate) fn checked_name(doctype: &str, name: &str) -> std::result::Result<Str
     let name = name.trim();
     // A schema is named after its doctype by definition (Frappe exempts `DocType` alike).
     let problem = if name == doctype && doctype != super::SCHEMA {
-        Some(format!("a {doctype} cannot be named `{name}`, the name of its doctype"))
+        Some(format!(
+            "a {doctype} cannot be named `{name}`, the name of its doctype"
+        ))
     } else if name.contains(['<', '>']) {
         Some(format!(
             "`{}` is not a valid name: it may not contain `<` or `>`",

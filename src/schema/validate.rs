@@ -389,7 +389,12 @@ impl Checker<'_> {
                     );
                 }
                 if let Some(problem) = formats::data_format_problem(field, text) {
-                    push(errors, path.to_string(), "format", format!("`{name}`: {problem}"));
+                    push(
+                        errors,
+                        path.to_string(),
+                        "format",
+                        format!("`{name}`: {problem}"),
+                    );
                 }
             }
             Kind::Int => {
@@ -410,7 +415,9 @@ impl Checker<'_> {
                 } else {
                     i32::MAX.into()
                 };
-                let within = value.as_i64().is_some_and(|n| n.unsigned_abs() <= max.unsigned_abs());
+                let within = value
+                    .as_i64()
+                    .is_some_and(|n| n.unsigned_abs() <= max.unsigned_abs());
                 if integral && !within {
                     push(
                         errors,
