@@ -5,7 +5,7 @@
 //! with defaults left out. Each test checks one of Frappe's generic rules
 //! (`base_document.py`, `document.py`, `naming.py`, `frappe/utils`) with exact paths and rules.
 
-use crate::harness::{engine, fails, ok};
+use crate::harness::{TempStore, cli, engine, fails, ok, stdout_json};
 use coworker::{Engine, Run};
 use serde_json::{Value, json};
 
@@ -772,4 +772,38 @@ fn fetch_from_reads_a_link_written_earlier_in_the_same_transaction() {
     );
     let so = &run.output["steps"][1]["output"]["data"][0];
     assert_eq!(so["territory"], json!("West"), "{}", run.output);
+}
+
+// ---------------------------------------------------------------------------------------
+// The CLI reports the same violations as the library
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn the_cli_reports_format_and_range_violations_like_the_library() {
+    let store = TempStore::new();
+    let request = create(
+        "Customer",
+        json!({"customer_name": "Acme", "email_id": "ann@localhost", "visits": 3_000_000_000_i64}),
+    );
+    let expected = {
+        let engine = store.open();
+        assert!(engine.import_schemas(schemas()).success);
+        let run = fails(&engine, request.clone(), "VALIDATION_FAILED");
+        assert_eq!(
+            violations(&run),
+            [
+                ("email_id".to_string(), "format".to_string()),
+                ("visits".to_string(), "range".to_string())
+            ]
+        );
+        serde_json::to_value(&run.error).unwrap()["details"].clone()
+    };
+    let output = cli(&store.path)
+        .args(["run", "--json", &request.to_string()])
+        .output()
+        .expect("the CLI starts");
+    assert_eq!(output.status.code(), Some(1));
+    let run = stdout_json(&output);
+    assert_eq!(run["error"]["code"], json!("VALIDATION_FAILED"));
+    assert_eq!(run["error"]["details"], expected);
 }
