@@ -566,6 +566,17 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
                 )));
             }
         };
+        // Frappe's name rules (trimmed, not the doctype's name, no `<` or `>`).
+        let name = match naming::checked_name(doctype, &name) {
+            Ok(name) => name,
+            Err(mut found) => {
+                if !prefix.is_empty() {
+                    found.path = format!("{prefix}.name");
+                }
+                errors.push(found);
+                continue;
+            }
+        };
         if !name.is_empty() {
             protect_seeded(doctype, &name)?;
             if !names_in_request.insert(name.clone())

@@ -6,6 +6,8 @@
 //! ([`validate`]) and names new documents ([`naming`]). It never writes documents itself:
 //! the operations do, in their run's transaction.
 
+mod fetch;
+pub(crate) mod formats;
 pub(crate) mod naming;
 pub(crate) mod validate;
 
@@ -80,17 +82,17 @@ pub(crate) enum Kind {
 
 /// Frappe's varchar length for short strings.
 const VARCHAR: usize = 140;
-/// Frappe's `text` column (64 KiB).
-const TEXT: usize = 65_535;
 
 /// The kind of a Frappe fieldtype, or `None` for an unknown fieldtype.
 pub(crate) fn kind_of(fieldtype: &str) -> Option<Kind> {
     Some(match fieldtype {
-        "Data" | "Password" | "Phone" | "Autocomplete" | "Color" | "Read Only" | "Barcode"
-        | "Icon" => Kind::Text(Some(VARCHAR)),
-        "Attach" | "Attach Image" | "Small Text" | "Text" => Kind::Text(Some(TEXT)),
-        "Long Text" | "Code" | "Text Editor" | "Markdown Editor" | "HTML Editor" | "Signature"
-        | "Geolocation" => Kind::Text(None),
+        // Frappe's varchar columns; its `text` and `longtext` ones are not checked for length.
+        "Data" | "Password" | "Phone" | "Autocomplete" | "Color" | "Read Only" | "Icon" => {
+            Kind::Text(Some(VARCHAR))
+        }
+        "Attach" | "Attach Image" | "Small Text" | "Text" | "Long Text" | "Code"
+        | "Text Editor" | "Markdown Editor" | "HTML Editor" | "Signature" | "Geolocation"
+        | "Barcode" => Kind::Text(None),
         "Int" => Kind::Int,
         "Float" | "Currency" | "Percent" | "Duration" | "Rating" => Kind::Float,
         "Check" => Kind::Check,
@@ -124,6 +126,10 @@ pub(crate) struct Field {
     pub set_only_once: bool,
     pub non_negative: bool,
     pub length: Option<usize>,
+    /// `link_field.source_field`: filled from the linked document (see `fetch`).
+    pub fetch_from: Option<String>,
+    /// Fetch only into an empty field.
+    pub fetch_if_empty: bool,
 }
 
 impl Field {
@@ -203,6 +209,8 @@ impl Schema {
                     .get("length")
                     .and_then(Value::as_u64)
                     .map(|n| n as usize),
+                fetch_from: text(row.get("fetch_from")),
+                fetch_if_empty: flag(row.get("fetch_if_empty")),
                 fieldtype,
             });
         }

@@ -41,12 +41,57 @@ pub(crate) fn check_rule(autoname: &str, fieldnames: &HashSet<String>) -> Option
         return (!fieldnames.contains(field.trim()))
             .then(|| format!("`{autoname}` names a field the schema does not define"));
     }
-    if autoname.starts_with("format:") || autoname.contains('#') || autoname.contains('.') {
+    if autoname.starts_with("format:") {
+        return None;
+    }
+    if autoname.contains('#') && !autoname.contains('.') {
+        // Frappe's "Invalid naming series (. missing)": the `.` separates the counter.
+        return Some(format!(
+            "`{autoname}` is a series without a `.` before its counter (write `PREFIX.#####`)"
+        ));
+    }
+    if autoname.contains('#') || autoname.contains('.') {
         return None;
     }
     Some(format!(
         "`{autoname}` is not an autoname rule (hash, autoincrement, field:<fieldname>, naming_series:, format:<pattern>, PREFIX-.#####, UUID, Prompt)"
     ))
+}
+
+/// The field that names new documents (`field:<fieldname>`), if the rule is one.
+pub(crate) fn name_field(autoname: Option<&str>) -> Option<&str> {
+    autoname?
+        .trim()
+        .strip_prefix("field:")
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+}
+
+/// Frappe's `validate_name`: the name of a new document, trimmed; it may not be the name of
+/// its doctype nor contain `<` or `>`. The error's path is `name`, its rule `name`.
+pub(crate) fn checked_name(doctype: &str, name: &str) -> std::result::Result<String, FieldError> {
+    let name = name.trim();
+    // A schema is named after its doctype by definition (Frappe exempts `DocType` alike).
+    let problem = if name == doctype && doctype != super::SCHEMA {
+        Some(format!(
+            "a {doctype} cannot be named `{name}`, the name of its doctype"
+        ))
+    } else if name.contains(['<', '>']) {
+        Some(format!(
+            "`{}` is not a valid name: it may not contain `<` or `>`",
+            crate::value::echo_str(name)
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(FieldError {
+            path: "name".into(),
+            rule: "name".into(),
+            message,
+        }),
+        None => Ok(name.to_string()),
+    }
 }
 
 fn invalid(path: &str, message: String) -> Error {
@@ -128,7 +173,7 @@ fn name_by_rule(
     }
     if let Some(field) = rule.strip_prefix("field:") {
         return match doc.get(field.trim()) {
-            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             _ => Err(invalid(
                 field.trim(),

@@ -3,7 +3,9 @@
 //! 0/1, integral floats in Int fields) and applies defaults on create. It reads the store
 //! (Link targets, unique values) but never writes it.
 
-use super::{Field, Kind, SCHEMA, SEEDED, STANDARD_FIELDS, Schema, flag, kind_of, suggest};
+use super::{
+    Field, Kind, SCHEMA, SEEDED, STANDARD_FIELDS, Schema, flag, formats, kind_of, naming, suggest,
+};
 use crate::error::{FieldError, Result};
 use crate::query::{Doc, values_equal};
 use crate::store::View;
@@ -56,11 +58,20 @@ impl Checker<'_> {
     /// Apply the schema's defaults to fields that have no value (create only).
     pub(crate) fn apply_defaults(&self, schema: &Schema, doc: &mut Doc) -> Result<()> {
         for field in &schema.fields {
+            // Frappe fills only what has no value at all: an explicit `""` stays.
+            let absent = doc.get(&field.fieldname).is_none_or(Value::is_null);
             if let Some(default) = &field.default
-                && is_missing(doc.get(&field.fieldname))
+                && absent
                 && field.kind != Kind::Table
             {
                 doc.insert(field.fieldname.clone(), self.default_value(field, default));
+            } else if field.kind == Kind::Select
+                && field.default.is_none()
+                && absent
+                && let Some(first) = field.select_options().first().filter(|o| !o.is_empty())
+            {
+                // Frappe's `new_doc`: a Select without a default starts at its first option.
+                doc.insert(field.fieldname.clone(), json!(first));
             }
             if field.kind == Kind::Table
                 && let (Some(Value::Array(rows)), Some(child)) = (
@@ -141,18 +152,40 @@ impl Checker<'_> {
             }
         }
         let own_name = doc.get("name").and_then(Value::as_str).map(str::to_string);
+        let fetched = self.fetch_linked(schema, doc, mode)?;
+        // `field:x` names a new document by `x`, trimmed: `x` is required even without `reqd`.
+        let names_by = match mode {
+            Mode::Create => naming::name_field(schema.autoname.as_deref()),
+            Mode::Update(_) => None,
+        };
+        if let Some(Value::String(text)) = names_by.and_then(|f| doc.get_mut(f))
+            && text.trim().len() != text.len()
+        {
+            *text = text.trim().to_string();
+        }
         for field in schema.fields.iter().filter(|f| f.kind != Kind::Layout) {
             let path = join(prefix, &field.fieldname);
             let missing = is_missing(doc.get(&field.fieldname));
+            let names_doc = names_by == Some(field.fieldname.as_str());
+            if (field.reqd || names_doc)
+                && (missing || formats::is_blank(field, doc.get(&field.fieldname)))
+            {
+                let why = if names_doc && !field.reqd {
+                    format!(
+                        " (it names the document: autoname `field:{}`)",
+                        field.fieldname
+                    )
+                } else {
+                    String::new()
+                };
+                push(
+                    errors,
+                    path.clone(),
+                    "reqd",
+                    format!("`{}` is required{why}", field.fieldname),
+                );
+            }
             if missing {
-                if field.reqd {
-                    push(
-                        errors,
-                        path.clone(),
-                        "reqd",
-                        format!("`{}` is required", field.fieldname),
-                    );
-                }
                 // Clearing a value is a change too.
                 if let Mode::Update(before) = mode
                     && !is_missing(before.get(&field.fieldname))
@@ -202,6 +235,8 @@ impl Checker<'_> {
             if let Mode::Update(before) = mode {
                 let old = before.get(&field.fieldname);
                 let changed = !old.is_some_and(|old| values_equal(old, value));
+                // A value fetched from a changed link is the engine's change, not the caller's.
+                let changed = changed && !fetched.contains(&field.fieldname);
                 if changed && field.set_only_once && !is_missing(old) {
                     push(
                         errors,
@@ -334,22 +369,68 @@ impl Checker<'_> {
                     type_error(errors, "a string", value);
                     return Ok(());
                 };
+                if field.kind == Kind::Select && text.trim().len() != text.len() {
+                    // Frappe trims Select values before matching them.
+                    *value = json!(text.trim());
+                }
+                let text = value.as_str().expect("a string: checked above");
                 if let Some(max) = field.max_len()
                     && text.chars().count() > max
                 {
+                    // Rejected, not truncated (Frappe's CharacterLengthExceededError).
                     push(
                         errors,
                         path.to_string(),
                         "length",
-                        format!("`{name}` is longer than {max} characters"),
+                        format!(
+                            "`{name}` is longer than {max} characters ({} given)",
+                            text.chars().count()
+                        ),
+                    );
+                }
+                if let Some(problem) = formats::data_format_problem(field, text) {
+                    push(
+                        errors,
+                        path.to_string(),
+                        "format",
+                        format!("`{name}`: {problem}"),
                     );
                 }
             }
-            Kind::Int => match value.as_f64() {
-                Some(f) if f.fract() == 0.0 && value.is_f64() => *value = json!(f as i64),
-                Some(_) if value.is_i64() || value.is_u64() => {}
-                _ => type_error(errors, "an integer", value),
-            },
+            Kind::Int => {
+                let integral = match value.as_f64() {
+                    Some(f) if f.fract() == 0.0 && value.is_f64() && f.abs() < 9.2e18 => {
+                        *value = json!(f as i64);
+                        true
+                    }
+                    Some(f) if f.fract() == 0.0 || value.is_i64() || value.is_u64() => true,
+                    _ => {
+                        type_error(errors, "an integer", value);
+                        false
+                    }
+                };
+                // Frappe's int column, or bigint when the field's `length` is over 11.
+                let max: i64 = if field.length.is_some_and(|l| l > 11) {
+                    i64::MAX
+                } else {
+                    i32::MAX.into()
+                };
+                let within = value
+                    .as_i64()
+                    .is_some_and(|n| n.unsigned_abs() <= max.unsigned_abs());
+                if integral && !within {
+                    push(
+                        errors,
+                        path.to_string(),
+                        "range",
+                        format!(
+                            "`{name}` ({}) must be between -{max} and {max}, got {}",
+                            field.fieldtype,
+                            echo(value)
+                        ),
+                    );
+                }
+            }
             Kind::Float if !value.is_number() => type_error(errors, "a number", value),
             Kind::Check => match value {
                 Value::Bool(b) => *value = json!(u8::from(*b)),
@@ -359,13 +440,15 @@ impl Checker<'_> {
                 _ => type_error(errors, "0, 1, true or false", value),
             },
             Kind::Date | Kind::Datetime | Kind::Time
-                if !value
-                    .as_str()
-                    .is_some_and(|s| valid_temporal(field.kind, s)) =>
+                if !value.as_str().is_some_and(|s| match field.kind {
+                    Kind::Date => formats::is_date(s),
+                    Kind::Datetime => formats::is_datetime(s),
+                    _ => formats::is_time(s),
+                }) =>
             {
                 let format = match field.kind {
-                    Kind::Date => "a date `YYYY-MM-DD`",
-                    Kind::Datetime => "a datetime `YYYY-MM-DD HH:MM:SS[.ffffff]`",
+                    Kind::Date => "a real date `YYYY-MM-DD`",
+                    Kind::Datetime => "a real datetime `YYYY-MM-DD HH:MM:SS[.ffffff]`",
                     _ => "a time `HH:MM[:SS[.ffffff]]`",
                 };
                 push(
@@ -395,8 +478,13 @@ impl Checker<'_> {
         let Some(text) = value.as_str() else {
             return Ok(());
         };
+        // Frappe never checks `naming_series` against its options, nor a Select whose
+        // options are all empty.
+        let free_select = field.fieldname == "naming_series"
+            || text.is_empty()
+            || field.select_options().iter().all(|o| o.is_empty());
         match field.kind {
-            Kind::Select if !field.select_options().contains(&text) => push(
+            Kind::Select if !free_select && !field.select_options().contains(&text) => push(
                 errors,
                 path.to_string(),
                 "options",
@@ -677,31 +765,4 @@ impl Checker<'_> {
 /// The clock, read only for `Today` / `now` defaults (Frappe's formats, UTC).
 fn utc_now() -> jiff::Zoned {
     jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC)
-}
-
-fn valid_temporal(kind: Kind, text: &str) -> bool {
-    let iso = text.replacen(' ', "T", 1);
-    match kind {
-        Kind::Date => text.len() == 10 && text.parse::<jiff::civil::Date>().is_ok(),
-        Kind::Datetime => text.len() >= 16 && iso.parse::<jiff::civil::DateTime>().is_ok(),
-        _ => text.len() >= 5 && text.parse::<jiff::civil::Time>().is_ok(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temporal_formats_follow_frappe() {
-        assert!(valid_temporal(Kind::Date, "2024-02-29"));
-        assert!(!valid_temporal(Kind::Date, "2023-02-29"));
-        assert!(!valid_temporal(Kind::Date, "29/02/2024"));
-        assert!(valid_temporal(Kind::Datetime, "2024-02-29 13:45:00"));
-        assert!(valid_temporal(Kind::Datetime, "2024-02-29 13:45:00.123456"));
-        assert!(!valid_temporal(Kind::Datetime, "2024-02-29"));
-        assert!(valid_temporal(Kind::Time, "13:45"));
-        assert!(valid_temporal(Kind::Time, "13:45:10"));
-        assert!(!valid_temporal(Kind::Time, "25:00"));
-    }
 }
