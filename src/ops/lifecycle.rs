@@ -168,8 +168,11 @@ pub(super) fn on_create(
     prefix: &str,
     errors: &mut Vec<FieldError>,
 ) -> Result<bool> {
-    if schema.is_none() {
-        return Ok(false); // the null schema: anything goes
+    let unvalidated = ctx.request().options.validate == Some(false);
+    if schema.is_none() || (unvalidated && !is_submittable(schema)) {
+        // The null schema, or a trusted import: anything goes (a submittable doctype's
+        // lifecycle holds even then: it is about permissions, not values).
+        return Ok(false);
     }
     let Some(status) = docstatus(doc, prefix, errors) else {
         return Ok(false);
@@ -221,11 +224,13 @@ pub(super) fn on_update(
     if schema.is_none() {
         return Ok(Transition::Save); // the null schema: anything goes
     }
-    let Some(new) = docstatus(doc, "", errors) else {
-        return Ok(Transition::Save);
-    };
     if !is_submittable(schema) {
-        if new != DRAFT {
+        // A value stored before (an unvalidated import) locks nobody out: only a change counts.
+        let old = before.get("docstatus").unwrap_or(&Value::Null);
+        if values_equal(old, doc.get("docstatus").unwrap_or(&Value::Null)) {
+            return Ok(Transition::Save);
+        }
+        if docstatus(doc, "", errors).is_some_and(|new| new != DRAFT) {
             push(
                 errors,
                 "",
@@ -236,6 +241,9 @@ pub(super) fn on_update(
         }
         return Ok(Transition::Save);
     }
+    let Some(new) = docstatus(doc, "", errors) else {
+        return Ok(Transition::Save);
+    };
     let old = stored_docstatus(before);
     let name = before.get("name").and_then(Value::as_str).unwrap_or("?");
     if old == CANCELLED {
