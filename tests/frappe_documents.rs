@@ -484,6 +484,15 @@ fn non_submittable_doctypes_refuse_the_lifecycle() {
         ADMIN,
         json!({"operation": "update", "in": "Customer", "input": {"name": "Old", "data": {"territory": "EU"}}}),
     );
+    // The lifecycle operations are protected built-ins, like the others.
+    for operation in ["submit", "cancel", "amend"] {
+        as_fails(
+            &engine,
+            ADMIN,
+            json!({"operation": "delete", "from": "Operation", "input": {"name": operation}}),
+            "IMMUTABLE",
+        );
+    }
     // A doctype without a schema has no lifecycle either.
     as_fails(
         &engine,
