@@ -2,7 +2,7 @@
 //!
 //! Users (`User` documents with `roles`) and roles (`Role`) are documents. Permissions are
 //! Frappe DocPerm rows in each schema's `permissions` (role, read, write, create, delete,
-//! if_owner) and, for custom operations, the Operation's `roles`. Until access control is
+//! submit, cancel, amend, if_owner) and, for custom operations, the Operation's `roles`. Until access control is
 //! enabled (`System Settings` document `acl`), a store behaves as a single local user's;
 //! after, every run must name an existing owner and is checked, nested runs included: a run
 //! started by a script or a workflow step acts for the same owner, so an agent never does
@@ -97,15 +97,26 @@ pub(crate) enum Access {
     Write,
     Create,
     Delete,
+    /// Submit a draft of a submittable doctype (and change a submitted one's
+    /// `allow_on_submit` fields), as Frappe's DocPerm `submit`.
+    Submit,
+    /// Cancel a submitted document.
+    Cancel,
+    /// Amend a cancelled document.
+    Amend,
 }
 
 impl Access {
-    fn key(self) -> &'static str {
+    /// The DocPerm flag that grants it.
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Access::Read => "read",
             Access::Write => "write",
             Access::Create => "create",
             Access::Delete => "delete",
+            Access::Submit => "submit",
+            Access::Cancel => "cancel",
+            Access::Amend => "amend",
         }
     }
 }

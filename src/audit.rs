@@ -31,6 +31,12 @@ pub(crate) enum Action {
     Invalid,
     /// A correction of an earlier entry.
     Correction,
+    /// A draft submitted (`docstatus` 0 → 1).
+    Submit,
+    /// A submitted document cancelled (`docstatus` 1 → 2).
+    Cancel,
+    /// A new draft amending a cancelled document (the entry names the new document).
+    Amend,
 }
 
 impl Action {
@@ -42,6 +48,9 @@ impl Action {
             Action::Denied => "denied",
             Action::Invalid => "invalid",
             Action::Correction => "correction",
+            Action::Submit => "submit",
+            Action::Cancel => "cancel",
+            Action::Amend => "amend",
         }
     }
 }

@@ -495,6 +495,26 @@ fn parse_select(v: &Value) -> Result<Vec<String>> {
     names.ok_or_else(|| Error::bad_request(message()))
 }
 
+/// `include` (Prisma style): an object of field names to `true` (included) or `false` (not).
+/// Returns the included names; which fields may be included is the caller's to judge.
+pub(crate) fn parse_include(v: &Value) -> Result<Vec<String>> {
+    let map = v.as_object().ok_or_else(|| not_object("include", v))?;
+    let mut names = Vec::new();
+    for (field, flag) in map {
+        match flag {
+            Value::Bool(true) => names.push(field.clone()),
+            Value::Bool(false) => {}
+            other => {
+                return Err(Error::bad_request(format!(
+                    "`include.{field}` must be true or false, got {}",
+                    kind(other)
+                )));
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// `take` / `skip`: a JSON integer >= 0, when present.
 fn count(key: &str, v: Option<&Value>) -> Result<Option<usize>> {
     let Some(v) = v else { return Ok(None) };

@@ -12,6 +12,7 @@ mod concurrency;
 mod crash;
 mod crud;
 mod faults;
+mod frappe_documents;
 mod frappe_validation;
 mod hostile;
 mod operations;

@@ -623,6 +623,9 @@ impl Inner {
             Handler::Builtin(ops::Builtin::Create) => Access::Create,
             Handler::Builtin(ops::Builtin::Update) => Access::Write,
             Handler::Builtin(ops::Builtin::Delete) => Access::Delete,
+            Handler::Builtin(ops::Builtin::Submit) => Access::Submit,
+            Handler::Builtin(ops::Builtin::Cancel) => Access::Cancel,
+            Handler::Builtin(ops::Builtin::Amend) => Access::Amend,
             // A workflow's steps are checked one by one.
             Handler::Builtin(ops::Builtin::Workflow) => return Ok(None),
             Handler::Native(_) | Handler::Script(_) => {

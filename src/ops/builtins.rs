@@ -1,4 +1,5 @@
 //! The built-in operations: select, create, update, delete.
+//! (`submit` / `cancel` / `amend` are in [`super::lifecycle`], over [`modify`] and [`insert`].)
 //!
 //! Create and update validate each document against its doctype's schema (collecting every
 //! violation of the request before failing), name new documents by the schema's autoname
@@ -6,10 +7,11 @@
 //! that except writing. Writes go to the run's transaction only; the pipeline commits or
 //! rolls back.
 
-use super::integrity;
+use super::lifecycle;
 use super::{
     Builtin, MAX_SELECT_ROWS, META_FIELDS, OPERATION, check_operation_delete, check_operation_doc,
 };
+use super::{include, integrity};
 use crate::audit::{self, Action};
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
@@ -39,7 +41,19 @@ pub(crate) fn execute_builtin(
         Builtin::Update => update(ctx, target()?),
         Builtin::Delete => delete(ctx, target()?),
         Builtin::Workflow => crate::workflow::execute(ctx),
+        Builtin::Submit => lifecycle::submit_or_cancel(ctx, target()?, Intent::Submit),
+        Builtin::Cancel => lifecycle::submit_or_cancel(ctx, target()?, Intent::Cancel),
+        Builtin::Amend => lifecycle::amend(ctx, target()?),
     }
+}
+
+/// What an update is for: a plain update (any lifecycle transition its `docstatus` asks
+/// for), or the `submit` / `cancel` operation (which expect a draft / a submitted document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Intent {
+    Update,
+    Submit,
+    Cancel,
 }
 
 fn check_doc_name(name: &str) -> Result<()> {
@@ -158,6 +172,8 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             )));
         }
     }
+    let includes = include::parse(ctx, doctype, schema.as_deref(), input)?;
+    include::add_to_select(&includes, &mut query.select);
     let requested = query.take;
     let limit = requested.unwrap_or(MAX_SELECT_ROWS).min(MAX_SELECT_ROWS);
     query.take = Some(limit);
@@ -186,11 +202,12 @@ fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         found.retain(|doc| doc.get("owner").and_then(Value::as_str) == Some(user));
     }
     let total = found.len();
-    let page: Vec<Value> = query
+    let mut page: Vec<Value> = query
         .sort_and_page(found)
         .into_iter()
         .map(|doc| Value::Object(query.project(doc)))
         .collect();
+    include::expand(ctx, &includes, &mut page)?;
     let mut meta = json!({"count": page.len(), "total": total});
     if skip_corrupt {
         meta["corrupt"] = json!(corrupt);
@@ -452,7 +469,17 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
     if doctype == AUDIT_TRAIL {
         return correct_audit(ctx);
     }
-    let mut records = records(&ctx.request().input)?;
+    let records = records(&ctx.request().input)?;
+    insert(ctx, doctype, records, None)
+}
+
+/// Create `records` of `doctype` (an amendment of the document `amends`, when given).
+pub(super) fn insert(
+    ctx: &mut OpContext<'_, '_>,
+    doctype: &str,
+    mut records: Vec<Doc>,
+    amends: Option<&str>,
+) -> Result<Value> {
     let schema = ctx.schema(doctype)?;
     let indexed = schema
         .as_deref()
@@ -506,6 +533,8 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             &batch,
             &mut errors,
         )?;
+        let submitted =
+            lifecycle::on_create(ctx, doctype, schema.as_deref(), data, &prefix, &mut errors)?;
         for field in &unique_fields {
             let Some(value) = data.get(field).filter(|v| !v.is_null()) else {
                 continue;
@@ -626,7 +655,17 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
                 reindex_after_schema_change(tables, None, Some(&doc))?;
             }
         }
-        ctx.audit(Action::Create, doctype, &name, Map::new())?;
+        match amends {
+            Some(source) => {
+                let mut extra = Map::new();
+                extra.insert("amendedFrom".into(), json!(source));
+                ctx.audit(Action::Amend, doctype, &name, extra)?;
+            }
+            None => ctx.audit(Action::Create, doctype, &name, Map::new())?,
+        }
+        if submitted {
+            ctx.audit(Action::Submit, doctype, &name, Map::new())?;
+        }
         created.push(Value::Object(doc));
     }
     if !errors.is_empty() {
@@ -680,7 +719,7 @@ fn doc_name(doc: &Doc) -> Result<String> {
 }
 
 fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
-    let mut changes = match ctx.request().input.get("data") {
+    let changes = match ctx.request().input.get("data") {
         Some(Value::Object(data)) => data.clone(),
         Some(other) => {
             return Err(Error::bad_request(format!(
@@ -690,6 +729,17 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         }
         None => return Err(Error::bad_request("`input.data` is missing")),
     };
+    modify(ctx, doctype, changes, Intent::Update)
+}
+
+/// Apply `changes` to the documents `input.name` or `input.where` targets, through the
+/// lifecycle rules of `intent`.
+pub(super) fn modify(
+    ctx: &mut OpContext<'_, '_>,
+    doctype: &str,
+    mut changes: Doc,
+    intent: Intent,
+) -> Result<Value> {
     strip_engine_fields(&mut changes, doctype)?;
     let rename = changes.remove("name");
     let schema: Option<Arc<Schema>> = ctx.schema(doctype)?;
@@ -719,6 +769,15 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             doc.insert(field.clone(), value.clone());
         }
         let before_errors = errors.len();
+        let transition = lifecycle::on_update(
+            ctx,
+            doctype,
+            schema.as_deref(),
+            &before,
+            &doc,
+            intent,
+            &mut errors,
+        )?;
         check(
             ctx,
             schema.as_deref(),
@@ -759,7 +818,7 @@ fn update(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         }
         let mut diff = Map::new();
         diff.insert("diff".into(), audit::diff(&before, &doc));
-        ctx.audit(Action::Update, doctype, &name, diff)?;
+        ctx.audit(transition.action(), doctype, &name, diff)?;
         updated.push(Value::Object(doc));
     }
     if !errors.is_empty() {
@@ -803,6 +862,7 @@ fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
         if doctype == OPERATION {
             check_operation_delete(&doc)?;
         }
+        lifecycle::on_delete(doctype, schema.as_deref(), &doc)?;
         links.refuse_if_linked(ctx.view(), doctype, &name, &deleting)?;
         integrity::check_save(ctx, doctype, Some(&doc), None)?;
         ctx.charge_write(doctype, &name, None)?;

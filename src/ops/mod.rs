@@ -1,5 +1,5 @@
-//! Operations: the built-in select / create / update / delete, and the registry that
-//! resolves an operation's name (aliases included) to what executes it.
+//! Operations: the built-in select / create / update / delete (and the document lifecycle's
+//! submit / cancel / amend), and the registry that resolves an operation's name (aliases included) to what executes it.
 //!
 //! Each built-in declares its settings (which target key it needs, which input keys it
 //! takes, whether it writes) and the pipeline applies them uniformly. Handlers read and
@@ -7,7 +7,9 @@
 //! runs and never check permissions: the pipeline does.
 
 mod builtins;
+mod include;
 mod integrity;
+mod lifecycle;
 
 pub(crate) use builtins::{execute_builtin, validate_input_data};
 pub(crate) use integrity::LinkPlan;
@@ -47,7 +49,7 @@ pub(crate) const OPERATION: &str = "Operation";
 const SEEDS: &str = include_str!("seeds.json");
 
 /// Names that resolve to a built-in, with the built-in they stand for.
-const BUILTIN_NAMES: [(&str, Builtin); 7] = [
+const BUILTIN_NAMES: [(&str, Builtin); 10] = [
     ("select", Builtin::Select),
     ("read", Builtin::Select),
     ("create", Builtin::Create),
@@ -55,6 +57,9 @@ const BUILTIN_NAMES: [(&str, Builtin); 7] = [
     ("update", Builtin::Update),
     ("delete", Builtin::Delete),
     ("workflow", Builtin::Workflow),
+    ("submit", Builtin::Submit),
+    ("cancel", Builtin::Cancel),
+    ("amend", Builtin::Amend),
 ];
 
 /// Which request key names the target of an operation.
@@ -97,6 +102,12 @@ pub(crate) enum Builtin {
     Update,
     Delete,
     Workflow,
+    /// Draft → submitted (`docstatus` 0 → 1) of a submittable doctype.
+    Submit,
+    /// Submitted → cancelled (`docstatus` 1 → 2).
+    Cancel,
+    /// A new draft `NAME-1` from a cancelled document, linked by `amended_from`.
+    Amend,
 }
 
 impl Builtin {
@@ -107,6 +118,9 @@ impl Builtin {
             Builtin::Update => "update",
             Builtin::Delete => "delete",
             Builtin::Workflow => "workflow",
+            Builtin::Submit => "submit",
+            Builtin::Cancel => "cancel",
+            Builtin::Amend => "amend",
         }
     }
 
@@ -121,10 +135,13 @@ impl Builtin {
                 "select",
                 "view",
                 "skipCorrupt",
+                "include",
             ]),
             Builtin::Create => Some(&["data"]),
             Builtin::Update => Some(&["data", "where", "name"]),
             Builtin::Delete => Some(&["where", "name"]),
+            Builtin::Submit | Builtin::Cancel => Some(&["where", "name"]),
+            Builtin::Amend => Some(&["name", "data"]),
             Builtin::Workflow => None,
         }
     }
