@@ -12,6 +12,7 @@ mod concurrency;
 mod crash;
 mod crud;
 mod faults;
+mod frappe_import;
 mod hostile;
 mod operations;
 mod packs;
