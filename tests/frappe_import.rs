@@ -65,7 +65,12 @@ fn created(engine: &Engine, doctype: &str, data: Value) -> Value {
 /// (path, rule) of every violation of a failed run.
 fn violations(run: &Run) -> Vec<(String, String)> {
     let error = run.error.as_ref().expect("the run failed");
-    assert_eq!(error.code.as_str(), "VALIDATION_FAILED", "{}", error.message);
+    assert_eq!(
+        error.code.as_str(),
+        "VALIDATION_FAILED",
+        "{}",
+        error.message
+    );
     error
         .details
         .as_array()
@@ -118,7 +123,10 @@ fn a_frappe_app_folder_imports_whole_skipping_what_is_not_a_doctype() {
     // Role and User extend the seeded schemas: no new schema for them.
     assert_eq!(schema_count(&engine), before + APP_DOCTYPES.len() - 2);
     for not_a_doctype in ["Open ToDos", "Tools", "ToDo Card", "Report", "Workspace"] {
-        assert!(engine.schema(not_a_doctype).unwrap().is_none(), "{not_a_doctype}");
+        assert!(
+            engine.schema(not_a_doctype).unwrap().is_none(),
+            "{not_a_doctype}"
+        );
     }
     // Explicit zeros of old exports are kept as they are.
     let has_role = engine.schema("Has Role").unwrap().unwrap();
@@ -151,7 +159,11 @@ fn cli_schema_import_of_an_app_folder_matches_the_api() {
         .arg(app_dir().join("myapp/desk"))
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1), "ToDo exists already: {output:?}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "ToDo exists already: {output:?}"
+    );
     assert_eq!(stdout_json(&output)["error"]["code"], json!("CONFLICT"));
 }
 
@@ -208,7 +220,11 @@ fn every_missing_target_of_an_app_is_reported_at_once_and_nothing_is_imported() 
         assert!(message.contains(&format!("`{missing}`")), "{message}");
     }
     assert_eq!(found.len(), 3, "{found:?}");
-    assert!(found.iter().all(|(path, rule)| rule == "link" && path.ends_with(".options")));
+    assert!(
+        found
+            .iter()
+            .all(|(path, rule)| rule == "link" && path.ends_with(".options"))
+    );
     assert_eq!(schema_count(&engine), before, "nothing of the app is kept");
     assert_eq!(
         engine.schema("Role").unwrap().unwrap()["fields"]
@@ -261,10 +277,11 @@ fn links_to_doctype_name_schemas() {
         json!({"description": "x", "reference_type": "Nope", "reference_name": "n"}),
     );
     let found = violations(&run);
-    assert!(found.contains(&("reference_type".into(), "link".into())), "{found:?}");
     assert!(
-        violation_message(&run, "reference_type").contains("DocType `Nope` does not exist")
+        found.contains(&("reference_type".into(), "link".into())),
+        "{found:?}"
     );
+    assert!(violation_message(&run, "reference_type").contains("DocType `Nope` does not exist"));
     // The Dynamic Link follows the DocType named: no such Note.
     let run = create(
         &engine,
@@ -274,6 +291,31 @@ fn links_to_doctype_name_schemas() {
     assert_eq!(
         violations(&run),
         [("reference_document".to_string(), "link".to_string())]
+    );
+}
+
+#[test]
+fn a_schema_named_by_a_link_to_doctype_cannot_be_deleted_under_it() {
+    let engine = engine_with_app();
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Schema", "input": {"data":
+            one_field("Gadget", json!({"fieldname": "title", "fieldtype": "Data"}))}}),
+    );
+    let todo = created(
+        &engine,
+        "ToDo",
+        json!({"description": "about gadgets", "reference_type": "Gadget"}),
+    );
+    let run = fails(
+        &engine,
+        json!({"operation": "delete", "from": "Schema", "input": {"name": "Gadget"}}),
+        "CONFLICT",
+    );
+    let message = run.error.unwrap().message;
+    assert!(
+        message.contains(todo["name"].as_str().unwrap()),
+        "{message}"
     );
 }
 
@@ -307,7 +349,10 @@ fn unknown_frappe_keys_are_kept_and_returned_as_imported() {
     assert_eq!(row["fieldname"], json!("notify_on_every_login"));
     assert_eq!(row["display_if"], json!("eval:doc.notify_on_login"));
     let exported = engine.export_schema("Note").unwrap().unwrap();
-    assert_eq!(exported["fields"][3]["display_if"], json!("eval:doc.notify_on_login"));
+    assert_eq!(
+        exported["fields"][3]["display_if"],
+        json!("eval:doc.notify_on_login")
+    );
     // Keys of one's own, on a field or the DocType, are kept too, and ignored by validation.
     let run = ok(
         &engine,
@@ -318,7 +363,10 @@ fn unknown_frappe_keys_are_kept_and_returned_as_imported() {
     assert_eq!(run.data()[0]["x_team"], json!("ops"));
     assert_eq!(run.data()[0]["fields"][0]["help_url"], json!("/docs"));
     let run = create(&engine, "Gadget", json!({}));
-    assert_eq!(violations(&run), [("title".to_string(), "reqd".to_string())]);
+    assert_eq!(
+        violations(&run),
+        [("title".to_string(), "reqd".to_string())]
+    );
 }
 
 #[test]
@@ -339,7 +387,11 @@ fn near_misses_of_known_keys_are_refused_with_the_key_meant() {
         row[key] = json!(1);
         let run = engine.import_schemas(vec![one_field("W", row)]);
         let path = format!("fields[0].{key}");
-        assert_eq!(violations(&run), [(path.clone(), "unknown".to_string())], "{key}");
+        assert_eq!(
+            violations(&run),
+            [(path.clone(), "unknown".to_string())],
+            "{key}"
+        );
         assert!(
             violation_message(&run, &path).contains(&format!("did you mean `{meant}`?")),
             "{key}: {:?}",
@@ -350,7 +402,10 @@ fn near_misses_of_known_keys_are_refused_with_the_key_meant() {
     let run = engine.import_schemas(vec![
         json!({"doctype": "DocType", "name": "W", "is_table": 1, "fields": []}),
     ]);
-    assert_eq!(violations(&run), [("is_table".to_string(), "unknown".to_string())]);
+    assert_eq!(
+        violations(&run),
+        [("is_table".to_string(), "unknown".to_string())]
+    );
     assert!(violation_message(&run, "is_table").contains("did you mean `istable`?"));
 }
 
@@ -403,11 +458,13 @@ fn child_tables_may_declare_the_standard_fields_as_what_they_are() {
     assert_eq!(row["parenttype"], json!("Note"));
     assert_eq!(row["parentfield"], json!("seen_by"));
     // A declaration that disagrees with the standard field is refused.
-    let run = engine.import_schemas(vec![json!({"doctype": "DocType", "name": "Row", "istable": 1,
+    let run = engine.import_schemas(vec![
+        json!({"doctype": "DocType", "name": "Row", "istable": 1,
         "fields": [
             {"fieldname": "idx", "fieldtype": "Data"},
             {"fieldname": "parent", "fieldtype": "Check"},
-            {"fieldname": "parenttype", "fieldtype": "Data"}]})]);
+            {"fieldname": "parenttype", "fieldtype": "Data"}]}),
+    ]);
     let mut found = violations(&run);
     found.sort();
     assert_eq!(
@@ -434,7 +491,11 @@ fn numeric_and_boolean_defaults_apply_with_the_field_type() {
     assert_eq!(repeat["repeat_on_day"], json!(0), "Int default 0");
     assert_eq!(repeat["notify_by_email"], json!(1), "Check default 1");
     assert_eq!(repeat["disabled"], json!(0), "Check default 0");
-    assert_eq!(repeat["submit_on_creation"], json!(0), "Check default \"0\"");
+    assert_eq!(
+        repeat["submit_on_creation"],
+        json!(0),
+        "Check default \"0\""
+    );
     assert_eq!(repeat["status"], json!("Active"));
     let run = ok(
         &engine,
@@ -471,10 +532,21 @@ fn frappe_role_and_user_files_extend_the_seeded_schemas() {
         .collect();
     assert_eq!(
         fieldnames,
-        ["role_name", "disabled", "desk_access", "two_factor_auth", "restrict_to_domain", "description"],
+        [
+            "role_name",
+            "disabled",
+            "desk_access",
+            "two_factor_auth",
+            "restrict_to_domain",
+            "description"
+        ],
         "the file's fields, then the seed's it does not declare"
     );
-    assert_eq!(role_schema["icon"], json!("fa fa-bookmark"), "the file's keys are kept");
+    assert_eq!(
+        role_schema["icon"],
+        json!("fa fa-bookmark"),
+        "the file's keys are kept"
+    );
     created(&engine, "Domain", json!({"domain": "Manufacturing"}));
     let role = created(
         &engine,
@@ -482,10 +554,17 @@ fn frappe_role_and_user_files_extend_the_seeded_schemas() {
         json!({"role_name": "Stock User", "desk_access": 1, "restrict_to_domain": "Manufacturing",
                "description": "keeps the seed's field"}),
     );
-    assert_eq!(role["name"], json!("Stock User"), "named by the file's field:role_name");
+    assert_eq!(
+        role["name"],
+        json!("Stock User"),
+        "named by the file's field:role_name"
+    );
     assert_eq!(role["two_factor_auth"], json!(0));
     let run = create(&engine, "Role", json!({"role_name": "X", "desk_acces": 1}));
-    assert_eq!(violations(&run), [("desk_acces".to_string(), "unknown".to_string())]);
+    assert_eq!(
+        violations(&run),
+        [("desk_acces".to_string(), "unknown".to_string())]
+    );
     let user = created(
         &engine,
         "User",
@@ -515,8 +594,14 @@ fn fields_access_control_relies_on_keep_their_type() {
     assert_eq!(
         found,
         [
-            ("data[0].fields[0].fieldtype".to_string(), "immutable".to_string()),
-            ("data[0].fields[14].fieldtype".to_string(), "immutable".to_string())
+            (
+                "data[0].fields[0].fieldtype".to_string(),
+                "immutable".to_string()
+            ),
+            (
+                "data[0].fields[14].fieldtype".to_string(),
+                "immutable".to_string()
+            )
         ]
     );
     assert!(
@@ -540,7 +625,10 @@ fn access_control_reads_the_roles_of_frappe_user_rows() {
         );
     }
     engine.enable_acl("admin", None).unwrap();
-    ok(&engine, json!({"operation": "select", "from": "ToDo", "owner": "ann"}));
+    ok(
+        &engine,
+        json!({"operation": "select", "from": "ToDo", "owner": "ann"}),
+    );
     fails(
         &engine,
         json!({"operation": "select", "from": "ToDo", "owner": "bob"}),
@@ -559,7 +647,11 @@ fn an_extended_seed_survives_reopening_the_store() {
     let engine = store.open();
     let role = engine.schema("Role").unwrap().unwrap();
     assert_eq!(role["fields"].as_array().unwrap().len(), 6);
-    created(&engine, "Role", json!({"role_name": "Auditor", "desk_access": 0}));
+    created(
+        &engine,
+        "Role",
+        json!({"role_name": "Auditor", "desk_access": 0}),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -570,7 +662,14 @@ fn an_extended_seed_survives_reopening_the_store() {
 fn comparable(schema: &Value) -> Value {
     let mut schema = schema.clone();
     let doc = schema.as_object_mut().unwrap();
-    for key in ["creation", "modified", "owner", "modifiedBy", "createdByRun", "modifiedByRun"] {
+    for key in [
+        "creation",
+        "modified",
+        "owner",
+        "modifiedBy",
+        "createdByRun",
+        "modifiedByRun",
+    ] {
         doc.remove(key);
     }
     for table in ["fields", "permissions"] {
@@ -592,7 +691,14 @@ fn export_gives_a_frappe_file_that_imports_as_the_same_schema() {
         assert_eq!(file["name"], json!(name));
         assert!(file.get("createdByRun").is_none() && file.get("modifiedByRun").is_none());
         for row in file["fields"].as_array().unwrap() {
-            for key in ["name", "parent", "parenttype", "parentfield", "idx", "doctype"] {
+            for key in [
+                "name",
+                "parent",
+                "parenttype",
+                "parentfield",
+                "idx",
+                "doctype",
+            ] {
                 assert!(row.get(key).is_none(), "{name}: `{key}` exported: {row}");
             }
         }
@@ -629,7 +735,10 @@ fn cli_schema_export_prints_the_file() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let printed = stdout_json(&output);
-    assert_eq!(printed, store.open().export_schema("ToDo").unwrap().unwrap());
+    assert_eq!(
+        printed,
+        store.open().export_schema("ToDo").unwrap().unwrap()
+    );
     // Every key of the file is there as in the file (the engine's stamps aside).
     let file = app_file("desk/doctype/todo/todo.json");
     for (key, value) in file.as_object().unwrap() {

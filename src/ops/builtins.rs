@@ -587,8 +587,11 @@ fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
             false => None,
         };
         if extends {
-            let seed = schema::seeds().into_iter().find(|s| s["name"] == name.as_str());
-            *data = schema::frappe::extend_seed(&seed.expect("extendable schemas are seeded"), data);
+            let seed = schema::seeds()
+                .into_iter()
+                .find(|s| s["name"] == name.as_str());
+            *data =
+                schema::frappe::extend_seed(&seed.expect("extendable schemas are seeded"), data);
         }
         fill_child_rows(ctx, schema.as_deref(), data, doctype, &name)?;
         let stamp = ctx.stamp();

@@ -158,7 +158,7 @@ pub(crate) enum KeySet {
 /// The key `key` is a near-miss of, if it is one: the known key it was meant to be.
 ///
 /// The rule (README, Schemas): a key that is known (`defined`, the seeded schema's fields,
-/// or Frappe's keys of any version) is never a near-miss. Any other key is a near-miss of a
+/// Frappe's keys of any version, or a standard field) is never a near-miss. Any other key is a near-miss of a
 /// known key when it is a synonym of it (`required` → `reqd`), when the two are equal
 /// ignoring case, whitespace, `_` and `-` (`Reqd`, `reqd `, `read-only`), or when it is within
 /// edit distance 2 of it (1 for known keys of at most 4 characters: `reqd` is too short to
@@ -171,7 +171,14 @@ where
         KeySet::DocField => &DOCFIELD_KEYS,
         KeySet::DocType => &DOCTYPE_KEYS,
     };
-    let known = || defined.iter().copied().chain(extra.iter().copied());
+    // The standard and meta fields every document carries (`modifiedBy`, `idx`, ...).
+    let known = || {
+        defined
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .chain(STANDARD_FIELDS.iter().copied())
+    };
     if key.len() > 64 || known().any(|k| k == key) {
         return None;
     }
@@ -217,7 +224,13 @@ pub(crate) fn agrees_with_standard(fieldname: &str, fieldtype: &str) -> Option<b
 pub(crate) const EXTENDABLE: [&str; 2] = ["User", "Role"];
 
 /// The keys of a seeded schema an extension never changes.
-const SEED_KEYS: [&str; 5] = ["name", "doctype", "istable", "issingle", "allow_unknown_fields"];
+const SEED_KEYS: [&str; 5] = [
+    "name",
+    "doctype",
+    "istable",
+    "issingle",
+    "allow_unknown_fields",
+];
 
 /// `file` (a DocType file named like the extendable `seed`) as it extends the seed: every key
 /// and field of the file kept as imported, the seed's fields it does not declare appended,
@@ -283,10 +296,22 @@ pub(crate) fn agrees_with_seed(seed_type: &str, declared: &str) -> bool {
 }
 
 /// Keys the engine adds to a stored schema that a Frappe file never carries.
-const ENGINE_KEYS: [&str; 4] = ["modifiedBy", "createdByRun", "modifiedByRun", "createdByTemplate"];
+const ENGINE_KEYS: [&str; 4] = [
+    "modifiedBy",
+    "createdByRun",
+    "modifiedByRun",
+    "createdByTemplate",
+];
 
 /// Keys the engine adds to every child row (Frappe strips them from its exports too).
-const ROW_KEYS: [&str; 6] = ["name", "doctype", "idx", "parent", "parentfield", "parenttype"];
+const ROW_KEYS: [&str; 6] = [
+    "name",
+    "doctype",
+    "idx",
+    "parent",
+    "parentfield",
+    "parenttype",
+];
 
 /// A stored schema as a Frappe DocType file: `doctype: DocType`, without the engine's run
 /// stamps or the bookkeeping of child rows. Importing it gives the same schema again.
@@ -363,7 +388,14 @@ mod tests {
 
     #[test]
     fn near_misses_are_typos_and_synonyms_of_known_keys_only() {
-        let defined = ["fieldname", "fieldtype", "reqd", "options", "depends_on", "label"];
+        let defined = [
+            "fieldname",
+            "fieldtype",
+            "reqd",
+            "options",
+            "depends_on",
+            "label",
+        ];
         let miss = |key| near_miss(key, KeySet::DocField, &defined);
         assert_eq!(miss("required"), Some("reqd"));
         assert_eq!(miss("reqd "), Some("reqd"));

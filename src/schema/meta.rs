@@ -152,8 +152,7 @@ impl Checker<'_> {
                         format!("`{fieldname}` is defined twice"),
                     );
                 }
-                if fieldname != "owner"
-                    && agrees_with_standard(fieldname, fieldtype) == Some(false)
+                if fieldname != "owner" && agrees_with_standard(fieldname, fieldtype) == Some(false)
                 {
                     push(
                         errors,

@@ -207,9 +207,15 @@ impl Schema {
             .contains(&name.as_str())
             .then(|| seeds().into_iter().find(|s| s["name"] == name.as_str()))
             .flatten();
-        let seed_rows = seed.as_ref().and_then(|s| s.get("fields")).and_then(Value::as_array);
+        let seed_rows = seed
+            .as_ref()
+            .and_then(|s| s.get("fields"))
+            .and_then(Value::as_array);
         let seed_row = |fieldname: &str| {
-            seed_rows.into_iter().flatten().find(|r| r["fieldname"] == fieldname)
+            seed_rows
+                .into_iter()
+                .flatten()
+                .find(|r| r["fieldname"] == fieldname)
         };
         let rows = doc.get("fields").and_then(Value::as_array);
         let mut fields = Vec::new();
@@ -233,9 +239,7 @@ impl Schema {
                 reqd: flag(row.get("reqd")),
                 unique: flag(row.get("unique")),
                 options: text(row.get("options")),
-                default: row
-                    .get("default")
-                    .and_then(|d| typed_default(kind, d)),
+                default: row.get("default").and_then(|d| typed_default(kind, d)),
                 in_list_view: flag(row.get("in_list_view")),
                 search_index: flag(row.get("search_index")),
                 read_only: flag(row.get("read_only")),

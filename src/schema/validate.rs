@@ -439,7 +439,11 @@ impl Checker<'_> {
         errors: &mut Vec<FieldError>,
     ) -> Result<()> {
         // `DocType` (Frappe's doctype of schemas) names a schema.
-        if self.view.get_doc(super::frappe::canonical_doctype(target), name)?.is_none() {
+        if self
+            .view
+            .get_doc(super::frappe::canonical_doctype(target), name)?
+            .is_none()
+        {
             push(
                 errors,
                 path.to_string(),
