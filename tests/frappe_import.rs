@@ -572,6 +572,16 @@ fn frappe_role_and_user_files_extend_the_seeded_schemas() {
                "user_type": "System User", "roles": [{"role": "Stock User"}]}),
     );
     assert_eq!(user["enabled"], json!(1));
+    // The file's declarations of the seed's other fields apply: Frappe requires `email`.
+    let run = create(
+        &engine,
+        "User",
+        json!({"name": "bob", "first_name": "Bob", "email": ""}),
+    );
+    assert_eq!(
+        violations(&run),
+        [("email".to_string(), "reqd".to_string())]
+    );
     // The schemas still cannot be changed or replaced by anything but a Frappe file.
     fails(
         &engine,

@@ -223,6 +223,16 @@ pub(crate) fn agrees_with_standard(fieldname: &str, fieldtype: &str) -> Option<b
 /// `User`); the others cannot be changed at all.
 pub(crate) const EXTENDABLE: [&str; 2] = ["User", "Role"];
 
+/// The fields of an extendable seed that access control relies on (`enabled` and `roles`
+/// of a User; a Role is its name alone): an extension keeps the seed's definition of them.
+/// The seed's other fields take the file's declaration.
+pub(crate) fn protected_fields(schema: &str) -> &'static [&'static str] {
+    match schema {
+        "User" => &["enabled", "roles"],
+        _ => &[],
+    }
+}
+
 /// The keys of a seeded schema an extension never changes.
 const SEED_KEYS: [&str; 5] = [
     "name",
@@ -234,8 +244,8 @@ const SEED_KEYS: [&str; 5] = [
 
 /// `file` (a DocType file named like the extendable `seed`) as it extends the seed: every key
 /// and field of the file kept as imported, the seed's fields it does not declare appended,
-/// the seed's identity keys (`SEED_KEYS`) kept. The seed's fields keep their meaning
-/// whatever the file declares (see [`Schema::from_doc`](super::Schema::from_doc)).
+/// the seed's identity keys (`SEED_KEYS`) kept. The [`protected_fields`] keep the seed's
+/// meaning whatever the file declares (see [`Schema::from_doc`](super::Schema::from_doc)).
 pub(crate) fn extend_seed(seed: &Doc, file: &Doc) -> Doc {
     let mut merged = file.clone();
     for key in SEED_KEYS {

@@ -104,10 +104,10 @@ impl Checker<'_> {
                 format!("the seeded schema `{name}` cannot be changed"),
             );
         }
-        // A Frappe file extending a seeded schema (Role, User): the seed's fields keep their
-        // meaning, so the file may declare them only as what they are.
-        let seed = frappe::EXTENDABLE
-            .contains(&name)
+        // A Frappe file extending a seeded schema (Role, User): the fields access control
+        // relies on keep their meaning, so the file may declare them only as what they are.
+        let protected = frappe::protected_fields(name);
+        let seed = (frappe::EXTENDABLE.contains(&name) && matches!(mode, Mode::Create))
             .then(|| {
                 super::seeds()
                     .into_iter()
@@ -164,6 +164,7 @@ impl Checker<'_> {
                     );
                 }
                 if let Some(kept) = seed.as_ref().and_then(|s| s.field(fieldname))
+                    && protected.contains(&fieldname)
                     && !agrees_with_seed(&kept.fieldtype, fieldtype)
                 {
                     push(
@@ -171,7 +172,7 @@ impl Checker<'_> {
                         path("fieldtype"),
                         "immutable",
                         format!(
-                            "`{fieldname}` of the seeded schema `{name}` is {}: it cannot be declared as {fieldtype}",
+                            "`{fieldname}` of the seeded schema `{name}` is {}, and access control relies on it: it cannot be declared as {fieldtype}",
                             kept.fieldtype
                         ),
                     );

@@ -198,13 +198,13 @@ impl Schema {
     ///
     /// Rows declaring a standard field (`parent`, `idx`, ... as Frappe's child tables do)
     /// are kept in the document but not parsed: the standard field's own rules apply. In
-    /// a seeded schema that a Frappe file extended (`Role`, `User`), the seed's fields keep
-    /// the seed's definition whatever the file declared: access control relies on them.
+    /// the seeded `User`, which a Frappe file may extend, `enabled` and `roles` keep the
+    /// seed's definition whatever the file declared: access control relies on them.
     pub(crate) fn from_doc(doc: &Doc) -> Result<Schema> {
         let name =
             text(doc.get("name")).ok_or_else(|| Error::internal("a stored schema has no name"))?;
-        let seed = frappe::EXTENDABLE
-            .contains(&name.as_str())
+        let protected = frappe::protected_fields(&name);
+        let seed = (!protected.is_empty())
             .then(|| seeds().into_iter().find(|s| s["name"] == name.as_str()))
             .flatten();
         let seed_rows = seed
@@ -215,6 +215,7 @@ impl Schema {
             seed_rows
                 .into_iter()
                 .flatten()
+                .filter(|_| protected.contains(&fieldname))
                 .find(|r| r["fieldname"] == fieldname)
         };
         let rows = doc.get("fields").and_then(Value::as_array);
