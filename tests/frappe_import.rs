@@ -249,6 +249,15 @@ fn an_unreadable_app_file_fails_the_import_naming_it() {
     assert!(error.message.contains("note.json"), "{}", error.message);
     let run = engine.import_schema_dir(temp.path().join("nowhere"));
     assert_eq!(run.error.unwrap().code.as_str(), "BAD_REQUEST");
+    // A folder without DocType files is most likely the wrong one.
+    let run = engine.import_schema_dir(temp.path().join("myapp/desk/report"));
+    let error = run.error.unwrap();
+    assert_eq!(error.code.as_str(), "BAD_REQUEST");
+    assert!(
+        error.message.contains("holds no DocType file"),
+        "{}",
+        error.message
+    );
 }
 
 // ---------------------------------------------------------------------------------------

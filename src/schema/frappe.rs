@@ -345,8 +345,8 @@ pub(crate) fn export(stored: &Doc) -> Value {
 
 /// The DocType files of a Frappe app or module folder: every `**/doctype/*/*.json` whose
 /// content is a `DocType` document, in path order. JSON that is not a DocType (test
-/// records, reports, fixtures) is skipped; a file that cannot be read or parsed is an
-/// error naming it (BAD_REQUEST).
+/// records, reports, fixtures) is skipped; a file that cannot be read or parsed, or a
+/// folder without any DocType file, is an error naming it (BAD_REQUEST).
 pub(crate) fn read_app_dir(dir: &Path) -> Result<Vec<Value>> {
     let mut paths = Vec::new();
     walk(dir, &mut paths)?;
@@ -368,6 +368,13 @@ pub(crate) fn read_app_dir(dir: &Path) -> Result<Vec<Value>> {
         if doc.get("doctype").and_then(Value::as_str) == Some(FRAPPE_DOCTYPE) {
             docs.push(doc);
         }
+    }
+    if docs.is_empty() {
+        // Most likely the wrong folder: say so rather than import nothing successfully.
+        return Err(Error::bad_request(format!(
+            "{} holds no DocType file (looked for doctype/<name>/<name>.json below it)",
+            dir.display()
+        )));
     }
     Ok(docs)
 }
