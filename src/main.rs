@@ -96,12 +96,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SchemaCommand {
-    /// Import DocType JSON files (each an object or an array of objects), dependencies
-    /// first, all or nothing.
+    /// Import DocType JSON files (each an object or an array of objects), or one Frappe app
+    /// or module folder (its `**/doctype/*/*.json`), dependencies first, all or nothing.
     Import {
-        /// The files.
+        /// The files, or one folder.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Print the schema NAME as a Frappe DocType JSON file.
+    Export {
+        /// The doctype.
+        name: String,
     },
 }
 
@@ -259,6 +264,9 @@ fn main() -> ExitCode {
         Command::Schema {
             command: SchemaCommand::Import { files },
         } => import_schemas(&db, &files),
+        Command::Schema {
+            command: SchemaCommand::Export { name },
+        } => export_schema(&db, &name),
         Command::Pack {
             command: PackCommand::Install { dir },
         } => open(&db)
@@ -326,6 +334,17 @@ fn print_run(run: &Run) -> ExitCode {
 }
 
 fn import_schemas(db: &Path, files: &[PathBuf]) -> Result<ExitCode, Fatal> {
+    if let [dir] = files
+        && dir.is_dir()
+    {
+        return Ok(print_run(&open(db)?.import_schema_dir(dir)));
+    }
+    if let Some(dir) = files.iter().find(|f| f.is_dir()) {
+        return Err(Fatal(format!(
+            "{} is a folder: give one folder alone, or files",
+            dir.display()
+        )));
+    }
     let mut docs = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file)
@@ -337,6 +356,19 @@ fn import_schemas(db: &Path, files: &[PathBuf]) -> Result<ExitCode, Fatal> {
         }
     }
     Ok(print_run(&open(db)?.import_schemas(docs)))
+}
+
+fn export_schema(db: &Path, name: &str) -> Result<ExitCode, Fatal> {
+    match open_to_read(db)?.export_schema(name)? {
+        Some(doc) => {
+            print_json(&doc);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("coworker: no schema `{name}`");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn test(dir: &Path) -> Result<ExitCode, Fatal> {

@@ -13,6 +13,7 @@ mod crash;
 mod crud;
 mod faults;
 mod frappe_documents;
+mod frappe_import;
 mod frappe_validation;
 mod hostile;
 mod operations;

@@ -170,11 +170,18 @@ impl EngineBuilder {
                     let name = seed["name"].as_str().expect("seeds are named");
                     let stored = tables.get_doc(doctype, name)?;
                     // Seeded schemas cannot be changed by anyone, so a store made by an
-                    // earlier version takes this version's (new settings fields, ...).
+                    // earlier version takes this version's (new settings fields, ...); one
+                    // that a Frappe file extended (Role, User) keeps the file's fields.
+                    let refreshed = match &stored {
+                        Some(stored) if schema::frappe::is_extension(seed, stored) => {
+                            schema::frappe::extend_seed(seed, stored)
+                        }
+                        _ => seed.clone(),
+                    };
                     let outdated = *doctype == schema::SCHEMA
-                        && stored.as_ref().is_some_and(|stored| stored != seed);
+                        && stored.as_ref().is_some_and(|stored| *stored != refreshed);
                     if stored.is_none() || outdated {
-                        tables.put_doc(doctype, name, seed, &[])?;
+                        tables.put_doc(doctype, name, &refreshed, &[])?;
                     }
                 }
             }
@@ -467,6 +474,44 @@ impl Engine {
                 .into_doctype(schema::SCHEMA)
                 .input(json!({ "data": data })),
         )
+    }
+
+    /// Import every DocType file of a Frappe app or module folder (`**/doctype/*/*.json`)
+    /// in one run, as [`import_schemas`](Self::import_schemas) does: JSON that is not a
+    /// DocType is skipped, child tables and Link targets go first, every missing target is
+    /// reported, and nothing is imported unless everything is. A file that cannot be read
+    /// or parsed fails the run (BAD_REQUEST) naming it.
+    ///
+    /// ```
+    /// let engine = coworker::Engine::in_memory().unwrap();
+    /// let run = engine.import_schema_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frappe/myapp"));
+    /// assert!(run.success, "{:?}", run.error);
+    /// ```
+    pub fn import_schema_dir(&self, dir: impl AsRef<std::path::Path>) -> Run {
+        match schema::frappe::read_app_dir(dir.as_ref()) {
+            Ok(docs) => self.import_schemas(docs),
+            Err(error) => self.reject_request(
+                error,
+                json!({"operation": "create", "into": schema::SCHEMA}),
+            ),
+        }
+    }
+
+    /// The schema `doctype` as a Frappe DocType file (`doctype: "DocType"`, without the
+    /// engine's run stamps and child-row bookkeeping); importing it gives the same schema.
+    /// `None`: no such schema.
+    ///
+    /// ```
+    /// let engine = coworker::Engine::in_memory().unwrap();
+    /// let role = engine.export_schema("Role").unwrap().expect("seeded");
+    /// assert_eq!(role["doctype"], "DocType");
+    /// ```
+    pub fn export_schema(&self, doctype: &str) -> Result<Option<Value>> {
+        let stored = self.schema(schema::frappe::canonical_doctype(doctype))?;
+        Ok(stored.and_then(|doc| match doc {
+            Value::Object(doc) => Some(schema::frappe::export(&doc)),
+            _ => None,
+        }))
     }
 
     /// The schema of `doctype` as a JSON document (`None`: no schema, anything is accepted).

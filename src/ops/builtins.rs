@@ -606,10 +606,14 @@ pub(super) fn insert(
                 continue;
             }
         };
+        // Frappe's own Role and User files extend the seeded schemas (see `extend_seed`).
+        let extends = doctype == SCHEMA && schema::frappe::EXTENDABLE.contains(&name.as_str());
         if !name.is_empty() {
-            protect_seeded(doctype, &name)?;
+            if !extends {
+                protect_seeded(doctype, &name)?;
+            }
             if !names_in_request.insert(name.clone())
-                || ctx.view().get_doc(doctype, &name)?.is_some()
+                || (!extends && ctx.view().get_doc(doctype, &name)?.is_some())
             {
                 return Err(Error::new(
                     ErrorCode::Conflict,
@@ -617,6 +621,17 @@ pub(super) fn insert(
                 )
                 .with_details(json!({"doctype": doctype, "name": name})));
             }
+        }
+        let replaced = match extends {
+            true => ctx.view().get_doc(doctype, &name)?,
+            false => None,
+        };
+        if extends {
+            let seed = schema::seeds()
+                .into_iter()
+                .find(|s| s["name"] == name.as_str());
+            *data =
+                schema::frappe::extend_seed(&seed.expect("extendable schemas are seeded"), data);
         }
         fill_child_rows(ctx, schema.as_deref(), data, doctype, &name)?;
         let stamp = ctx.stamp();
@@ -647,12 +662,12 @@ pub(super) fn insert(
         if doctype == TEMPLATE {
             crate::workflow::check_template_doc(ctx, &doc)?;
         }
-        integrity::check_save(ctx, doctype, None, Some(&doc))?;
+        integrity::check_save(ctx, doctype, replaced.as_ref(), Some(&doc))?;
         ctx.charge_write(doctype, &name, Some(&doc))?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
             if doctype == SCHEMA {
-                reindex_after_schema_change(tables, None, Some(&doc))?;
+                reindex_after_schema_change(tables, replaced.as_ref(), Some(&doc))?;
             }
         }
         match amends {

@@ -10,6 +10,7 @@
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
 use crate::query::{Doc, values_equal};
+use crate::schema::frappe::canonical_doctype;
 use crate::schema::{Kind, SCHEMA, Schema};
 use crate::store::{View, index_value};
 use serde_json::{Value, json};
@@ -48,8 +49,8 @@ pub(crate) struct LinkPlan {
 }
 
 impl LinkPlan {
-    /// The Link fields (plain Link, options = `target`) of every schema. Dynamic Links name
-    /// their target doctype per document and are not followed.
+    /// The Link fields (plain Link, options = `target`; `DocType` for `Schema`) of every
+    /// schema. Dynamic Links name their target doctype per document and are not followed.
     pub(crate) fn to(view: &dyn View, target: &str) -> Result<LinkPlan> {
         let mut schemas = Vec::new();
         view.scan_docs(SCHEMA, &mut |doc| {
@@ -64,7 +65,10 @@ impl LinkPlan {
             schema
                 .fields
                 .iter()
-                .filter(|f| f.kind == Kind::Link && f.options.as_deref() == Some(target))
+                .filter(|f| {
+                    f.kind == Kind::Link
+                        && f.options.as_deref().map(canonical_doctype) == Some(target)
+                })
                 .map(|f| (f.fieldname.clone(), indexed.contains(&f.fieldname)))
                 .collect()
         };

@@ -445,6 +445,8 @@ impl Operation {
         if let Some(target) = &target {
             check_doctype_name(target)?;
         }
+        // Frappe's `DocType` is the doctype of schemas.
+        let target = target.map(|t| crate::schema::frappe::canonical_doctype(&t).to_string());
         if req.options.validate == Some(false) && !self.may_skip_validation {
             return Err(Error::bad_request(format!(
                 "`{}` does not allow skipping validation (`options.validate = false`)",

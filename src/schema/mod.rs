@@ -8,6 +8,8 @@
 
 mod fetch;
 pub(crate) mod formats;
+pub(crate) mod frappe;
+mod meta;
 pub(crate) mod naming;
 pub(crate) mod validate;
 
@@ -171,6 +173,25 @@ pub(crate) fn flag(value: Option<&Value>) -> bool {
     }
 }
 
+/// A field's default as the field holds it: Frappe files write `"default": 0` on an Int and
+/// `"default": "1"` on a Check alike. Numbers and booleans become numbers in numeric fields
+/// (a Check's 0 or 1) and their text in the others; strings are converted when applied.
+fn typed_default(kind: Kind, default: &Value) -> Option<Value> {
+    match (kind, default) {
+        (_, Value::Null) => None,
+        (_, Value::String(_)) | (Kind::Json, _) => Some(default.clone()),
+        (Kind::Check, other) => Some(Value::from(u8::from(flag(Some(other))))),
+        (Kind::Int | Kind::Float, Value::Bool(b)) => Some(Value::from(u8::from(*b))),
+        (Kind::Int, Value::Number(n)) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+            Some(Value::from(n.as_f64().unwrap_or_default() as i64))
+        }
+        (_, Value::Bool(b)) => Some(Value::String(u8::from(*b).to_string())),
+        (Kind::Int | Kind::Float, Value::Number(_)) => Some(default.clone()),
+        (_, Value::Number(n)) => Some(Value::String(n.to_string())),
+        (_, other) => Some(other.clone()),
+    }
+}
+
 fn text(value: Option<&Value>) -> Option<String> {
     value
         .and_then(Value::as_str)
@@ -180,17 +201,43 @@ fn text(value: Option<&Value>) -> Option<String> {
 
 impl Schema {
     /// Parse a schema document (already validated against the `Schema` schema).
+    ///
+    /// Rows declaring a standard field (`parent`, `idx`, ... as Frappe's child tables do)
+    /// are kept in the document but not parsed: the standard field's own rules apply. In
+    /// the seeded `User`, which a Frappe file may extend, `enabled` and `roles` keep the
+    /// seed's definition whatever the file declared: access control relies on them.
     pub(crate) fn from_doc(doc: &Doc) -> Result<Schema> {
         let name =
             text(doc.get("name")).ok_or_else(|| Error::internal("a stored schema has no name"))?;
+        let protected = frappe::protected_fields(&name);
+        let seed = (!protected.is_empty())
+            .then(|| seeds().into_iter().find(|s| s["name"] == name.as_str()))
+            .flatten();
+        let seed_rows = seed
+            .as_ref()
+            .and_then(|s| s.get("fields"))
+            .and_then(Value::as_array);
+        let seed_row = |fieldname: &str| {
+            seed_rows
+                .into_iter()
+                .flatten()
+                .filter(|_| protected.contains(&fieldname))
+                .find(|r| r["fieldname"] == fieldname)
+        };
         let rows = doc.get("fields").and_then(Value::as_array);
         let mut fields = Vec::new();
         for row in rows.into_iter().flatten().filter_map(Value::as_object) {
-            let fieldtype = text(row.get("fieldtype")).unwrap_or_else(|| "Data".into());
-            let Some(kind) = kind_of(&fieldtype) else {
+            let Some(fieldname) = text(row.get("fieldname")) else {
                 continue;
             };
-            let Some(fieldname) = text(row.get("fieldname")) else {
+            if STANDARD_FIELDS.contains(&fieldname.as_str()) && fieldname != "owner" {
+                continue;
+            }
+            let row = seed_row(&fieldname)
+                .and_then(Value::as_object)
+                .unwrap_or(row);
+            let fieldtype = text(row.get("fieldtype")).unwrap_or_else(|| "Data".into());
+            let Some(kind) = kind_of(&fieldtype) else {
                 continue;
             };
             fields.push(Field {
@@ -199,7 +246,7 @@ impl Schema {
                 reqd: flag(row.get("reqd")),
                 unique: flag(row.get("unique")),
                 options: text(row.get("options")),
-                default: row.get("default").filter(|v| !v.is_null()).cloned(),
+                default: row.get("default").and_then(|d| typed_default(kind, d)),
                 in_list_view: flag(row.get("in_list_view")),
                 search_index: flag(row.get("search_index")),
                 read_only: flag(row.get("read_only")),

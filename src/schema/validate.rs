@@ -3,15 +3,13 @@
 //! 0/1, integral floats in Int fields) and applies defaults on create. It reads the store
 //! (Link targets, unique values) but never writes it.
 
-use super::{
-    Field, Kind, SCHEMA, SEEDED, STANDARD_FIELDS, Schema, flag, formats, kind_of, naming, suggest,
-};
+use super::{Field, Kind, SCHEMA, STANDARD_FIELDS, Schema, flag, formats, naming, suggest};
 use crate::error::{FieldError, Result};
 use crate::query::{Doc, values_equal};
 use crate::store::View;
 use crate::value::{echo, echo_str};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What validation needs from around it.
@@ -29,7 +27,7 @@ pub(crate) enum Mode<'a> {
     Update(&'a Doc),
 }
 
-fn push(errors: &mut Vec<FieldError>, path: String, rule: &str, message: String) {
+pub(super) fn push(errors: &mut Vec<FieldError>, path: String, rule: &str, message: String) {
     errors.push(FieldError {
         path,
         rule: rule.to_string(),
@@ -46,7 +44,7 @@ fn is_missing(value: Option<&Value>) -> bool {
     }
 }
 
-fn join(prefix: &str, field: &str) -> String {
+pub(super) fn join(prefix: &str, field: &str) -> String {
     if prefix.is_empty() {
         field.to_string()
     } else {
@@ -526,7 +524,12 @@ impl Checker<'_> {
         path: &str,
         errors: &mut Vec<FieldError>,
     ) -> Result<()> {
-        if self.view.get_doc(target, name)?.is_none() {
+        // `DocType` (Frappe's doctype of schemas) names a schema.
+        if self
+            .view
+            .get_doc(super::frappe::canonical_doctype(target), name)?
+            .is_none()
+        {
             push(
                 errors,
                 path.to_string(),
@@ -604,159 +607,6 @@ impl Checker<'_> {
                 self.validate(&schema, row, row_mode, &row_path, errors)?;
                 self.check_dynamic_links(&schema, row, &row_path, errors)?;
             }
-        }
-        Ok(())
-    }
-
-    /// What makes a schema document usable beyond its field types.
-    fn check_schema_doc(
-        &self,
-        doc: &Doc,
-        mode: Mode<'_>,
-        prefix: &str,
-        errors: &mut Vec<FieldError>,
-    ) -> Result<()> {
-        let mut found = Vec::new();
-        self.check_schema_fields(doc, mode, &mut found)?;
-        errors.extend(found.into_iter().map(|mut e| {
-            e.path = join(prefix, &e.path);
-            e
-        }));
-        Ok(())
-    }
-
-    fn check_schema_fields(
-        &self,
-        doc: &Doc,
-        mode: Mode<'_>,
-        errors: &mut Vec<FieldError>,
-    ) -> Result<()> {
-        let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
-        if SEEDED.contains(&name) && matches!(mode, Mode::Update(_)) {
-            push(
-                errors,
-                "name".into(),
-                "immutable",
-                format!("the seeded schema `{name}` cannot be changed"),
-            );
-        }
-        let rows = doc
-            .get("fields")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut seen = HashSet::new();
-        let mut fieldnames = HashSet::new();
-        for (i, row) in rows.iter().enumerate() {
-            let path = |key: &str| format!("fields[{i}].{key}");
-            let fieldtype = row
-                .get("fieldtype")
-                .and_then(Value::as_str)
-                .unwrap_or("Data");
-            let kind = kind_of(fieldtype);
-            let fieldname = row
-                .get("fieldname")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if fieldname.is_empty() {
-                if kind != Some(Kind::Layout) {
-                    push(
-                        errors,
-                        path("fieldname"),
-                        "reqd",
-                        format!("field {i} ({fieldtype}) needs a `fieldname`"),
-                    );
-                }
-            } else {
-                fieldnames.insert(fieldname.to_string());
-                if !seen.insert(fieldname) {
-                    push(
-                        errors,
-                        path("fieldname"),
-                        "unique",
-                        format!("`{fieldname}` is defined twice"),
-                    );
-                }
-                if STANDARD_FIELDS.contains(&fieldname) && fieldname != "owner" {
-                    push(
-                        errors,
-                        path("fieldname"),
-                        "reserved",
-                        format!("`{fieldname}` is a standard field and cannot be redefined"),
-                    );
-                }
-            }
-            let options = row
-                .get("options")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let needs_options = matches!(
-                kind,
-                Some(Kind::Link | Kind::Select | Kind::Table | Kind::DynamicLink)
-            );
-            if needs_options && options.trim().is_empty() {
-                let what = match kind {
-                    Some(Kind::Link) => "the doctype it links to",
-                    Some(Kind::Table) => "the child doctype",
-                    Some(Kind::DynamicLink) => "the field that holds the doctype",
-                    _ => "its choices, one per line",
-                };
-                push(
-                    errors,
-                    path("options"),
-                    "options",
-                    format!("`{fieldname}` ({fieldtype}) needs `options`: {what}"),
-                );
-                continue;
-            }
-            if matches!(kind, Some(Kind::Link | Kind::Table)) && options != name {
-                // Earlier members of an import batch are already visible here; later ones
-                // are only names (their own validation checks them).
-                match (self.schema_of)(options)? {
-                    None if kind == Some(Kind::Table)
-                        && self.batch.get(options) == Some(&false) =>
-                    {
-                        push(
-                            errors,
-                            path("options"),
-                            "link",
-                            format!(
-                                "`{fieldname}` is a Table of `{options}`, which is not a child table (istable)"
-                            ),
-                        )
-                    }
-                    None if self.batch.contains_key(options) => {}
-                    None => push(
-                        errors,
-                        path("options"),
-                        "link",
-                        format!(
-                            "`{fieldname}` refers to doctype `{options}`, which has no schema (import it first, or in the same batch)"
-                        ),
-                    ),
-                    Some(target)
-                        if kind == Some(Kind::Table) && !flag(target.doc.get("istable")) =>
-                    {
-                        push(
-                            errors,
-                            path("options"),
-                            "link",
-                            format!(
-                                "`{fieldname}` is a Table of `{options}`, which is not a child table (istable)"
-                            ),
-                        )
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if let Some(autoname) = doc
-            .get("autoname")
-            .and_then(Value::as_str)
-            .filter(|a| !a.is_empty())
-            && let Some(problem) = super::naming::check_rule(autoname, &fieldnames)
-        {
-            push(errors, "autoname".into(), "autoname", problem);
         }
         Ok(())
     }
