@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod crud;
+mod fuzz;
 mod hostile;
 mod operations;
 mod packs;
