@@ -723,6 +723,9 @@ fn with_nth(v: &mut Value, n: &mut usize, op: &mut dyn FnMut(&mut Value)) -> boo
 
 /// Remove the `n`-th node's key or element from its parent (the root stays).
 fn remove_nth(v: &mut Value, n: &mut usize) -> bool {
+    if *n == 0 {
+        return false;
+    }
     match v {
         Value::Array(items) => {
             for i in 0..items.len() {
