@@ -33,12 +33,14 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod acl;
 mod queries;
 mod schemas;
 mod scripts;
 mod values;
 mod workflows;
 
+use acl::*;
 use queries::*;
 use schemas::*;
 use scripts::*;
@@ -415,12 +417,19 @@ fn fresh() -> Engine {
 /// store stays small (documents accumulate from successful runs).
 struct Shared {
     engine: RefCell<Option<(Engine, u32)>>,
+    make: fn() -> Engine,
 }
 
 impl Shared {
     fn new() -> Shared {
+        Shared::with(fresh)
+    }
+
+    /// Engines made by `make` (a fixture other than [`fresh`]).
+    fn with(make: fn() -> Engine) -> Shared {
         Shared {
             engine: RefCell::new(None),
+            make,
         }
     }
 
@@ -432,7 +441,7 @@ impl Shared {
                 engine.clone()
             }
             _ => {
-                let engine = fresh();
+                let engine = (self.make)();
                 *slot = Some((engine.clone(), 1));
                 engine
             }
@@ -506,6 +515,25 @@ fn reopen_test(cases: Vec<AnyCase>) -> TestCaseResult {
 
 // --- the properties ----------------------------------------------------------------------
 
+/// A mutated request; when it fails (and so changed nothing), the same request as JSON
+/// text fails the same way (`run_value` and `run_json` must agree).
+fn request_test(shared: &Shared, request: Value) -> TestCaseResult {
+    let engine = shared.get();
+    let run = check(&engine, &request)?;
+    if let Some(error) = run.error.filter(|e| e.code != ErrorCode::Timeout) {
+        let text = request.to_string();
+        let again = engine.run_json(&text);
+        check_run(&engine, &again, &|| cut(&request))?;
+        prop_assert_eq!(
+            again.error.map(|e| e.code),
+            Some(error.code),
+            "run_json and run_value disagree on {}",
+            cut(&request)
+        );
+    }
+    Ok(())
+}
+
 /// One property: its name, and how to run `cases` of it from `seed`.
 type Property = (&'static str, fn(u32, u64));
 
@@ -528,13 +556,7 @@ fn shared_property<S: Strategy>(
 
 const PROPERTIES: &[Property] = &[
     ("requests", |cases, seed| {
-        shared_property(
-            "requests",
-            cases,
-            seed,
-            mutated_request(),
-            |shared, request| check(&shared.get(), &request).map(|_| ()),
-        )
+        shared_property("requests", cases, seed, mutated_request(), request_test)
     }),
     ("request_text", |cases, seed| {
         shared_property(
@@ -560,6 +582,12 @@ const PROPERTIES: &[Property] = &[
     }),
     ("scripts", |cases, seed| {
         shared_property("scripts", cases, seed, script_case(), script_test)
+    }),
+    ("acl", |cases, seed| {
+        let shared = Shared::with(acl_fresh);
+        fuzz("acl", cases, seed, acl_case(), |case| {
+            acl_test(&shared, case)
+        });
     }),
     ("reopen", |cases, seed| {
         fuzz(
@@ -608,6 +636,11 @@ fn generated_schemas_fail_cleanly() {
 #[test]
 fn generated_handlers_fail_cleanly() {
     bounded("scripts", 32);
+}
+
+#[test]
+fn generated_requests_under_acl_change_nothing_forbidden() {
+    bounded("acl", 48);
 }
 
 #[test]

@@ -230,8 +230,8 @@ pub(super) fn query_case() -> BoxedStrategy<QueryCase> {
         .boxed()
 }
 
-pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
-    let engine = shared.get();
+/// The request a query case sends.
+pub(super) fn query_request(case: &QueryCase) -> Value {
     let mut input = case.input.clone();
     if let (Value::Object(map), "update" | "delete") = (&mut input, case.operation) {
         // Paging belongs to select (the requests property sends it elsewhere).
@@ -242,17 +242,16 @@ pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
             map.insert("data".into(), case.data.clone());
         }
     }
-    let target = if case.operation == "select" {
-        "from"
-    } else {
-        "in"
+    let target = match case.operation {
+        "update" => "in",
+        _ => "from",
     };
-    let target = if case.operation == "delete" {
-        "from"
-    } else {
-        target
-    };
-    let request = json!({"operation": case.operation, target: case.doctype, "input": input});
+    json!({"operation": case.operation, target: case.doctype, "input": input})
+}
+
+pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
+    let engine = shared.get();
+    let request = query_request(&case);
     let run = check(&engine, &request)?;
     // A `where` that parses splits the documents in two: those it matches, and those
     // `NOT` it matches (the index may serve the first, never the second).

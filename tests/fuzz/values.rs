@@ -277,6 +277,31 @@ pub(super) fn apply(request: &mut Value, m: &Mutation) {
     }
 }
 
+/// Apply `m` unless it makes `value` deeper than the generated depth allows (stacked wraps
+/// would pass it): requests stay below the depth a run record can be read back at.
+pub(super) fn apply_within_depth(value: &mut Value, m: &Mutation) {
+    let mut mutated = value.clone();
+    apply(&mut mutated, m);
+    if depth_of(&mutated) <= sizes().depth + 8 {
+        *value = mutated;
+    }
+}
+
+/// How deep `value` nests (a scalar is 0).
+pub(super) fn depth_of(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Call `op` on the `n`-th node in pre-order.
 pub(super) fn with_nth(v: &mut Value, n: &mut usize, op: &mut dyn FnMut(&mut Value)) -> bool {
     if *n == 0 {
@@ -345,7 +370,7 @@ pub(super) fn mutated_request() -> BoxedStrategy<Value> {
         .prop_map(move |(i, mutations)| {
             let mut request = seeds[i].clone();
             for m in &mutations {
-                apply(&mut request, m);
+                apply_within_depth(&mut request, m);
             }
             request
         })

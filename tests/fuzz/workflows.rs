@@ -334,6 +334,13 @@ pub(super) struct WorkflowCase {
 }
 
 impl WorkflowCase {
+    /// The steps run inline (`input.children`).
+    pub(super) fn inline_request(&self) -> Value {
+        let mut input = self.input.clone();
+        input["children"] = self.children();
+        json!({"operation": "workflow", "input": input})
+    }
+
     fn children(&self) -> Value {
         let mut scope = Scope {
             template: self.template.is_some(),
@@ -346,7 +353,7 @@ impl WorkflowCase {
                 .collect::<Vec<_>>(),
         );
         if let Some(m) = &self.mutation {
-            apply(&mut children, m);
+            apply_within_depth(&mut children, m);
         }
         children
     }
@@ -377,11 +384,7 @@ pub(super) fn workflow_case() -> BoxedStrategy<WorkflowCase> {
 pub(super) fn workflow_test(shared: &Shared, case: WorkflowCase) -> TestCaseResult {
     let engine = shared.get();
     let request = match &case.template {
-        None => {
-            let mut input = case.input.clone();
-            input["children"] = case.children();
-            json!({"operation": "workflow", "input": input})
-        }
+        None => case.inline_request(),
         Some(variables) => {
             let name = format!(
                 "Fz T{}",
