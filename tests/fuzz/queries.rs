@@ -253,6 +253,9 @@ pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
     let engine = shared.get();
     let request = query_request(&case);
     let run = check(&engine, &request)?;
+    if run.success && case.operation == "select" {
+        check_page(&engine, &request, &run)?;
+    }
     // A `where` that parses splits the documents in two: those it matches, and those
     // `NOT` it matches (the index may serve the first, never the second).
     if run.success && case.operation == "select" {
@@ -281,5 +284,36 @@ pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
             );
         }
     }
+    Ok(())
+}
+
+/// A page (`skip`, `take`) is the same slice of the whole ordered result.
+fn check_page(engine: &Engine, request: &Value, page: &Run) -> TestCaseResult {
+    let input = &request["input"];
+    let skip = input.get("skip").and_then(Value::as_u64);
+    let take = input.get("take").and_then(Value::as_u64);
+    if skip.is_none() && take.is_none() {
+        return Ok(());
+    }
+    let mut whole = request.clone();
+    whole["input"]["take"] = json!(100_000);
+    whole["input"]["skip"] = json!(0);
+    let whole = check(engine, &whole)?;
+    prop_assert!(whole.success, "{:?}", whole.error);
+    let all = whole.data();
+    let from = usize::try_from(skip.unwrap_or(0))
+        .unwrap_or(usize::MAX)
+        .min(all.len());
+    let to = usize::try_from(take.unwrap_or(u64::MAX))
+        .unwrap_or(usize::MAX)
+        .saturating_add(from)
+        .min(all.len());
+    let strip = |docs: &[Value]| docs.iter().map(|d| d["name"].clone()).collect::<Vec<_>>();
+    prop_assert_eq!(
+        strip(page.data()),
+        strip(&all[from..to]),
+        "the page is not the slice of the whole result for {}",
+        cut(request)
+    );
     Ok(())
 }

@@ -25,6 +25,8 @@ pub(super) enum Stmt {
     WriteLoop(usize, usize),
     /// A nested run of a generated request (data or where from a hostile value).
     Run(Value),
+    /// A nested workflow whose step fails and is retried `max` times, `backoff` ms apart.
+    Workflow(u64, u64),
     /// `throw` of a value.
     Throw(&'static str),
     /// A closure that captures the map that holds it.
@@ -81,6 +83,7 @@ pub(super) fn stmt() -> BoxedStrategy<Stmt> {
          prop::sample::select(&["Note", "ToDo", "Fz Item", "Run", "Audit Trail", "Operation"][..]),
          prop_oneof![query_input(), schema_data().prop_map(|d| json!({"data": d})), hostile_value()])
             .prop_map(|(op, doctype, input)| Stmt::Run(json!({"operation": op, "doctype": doctype, "input": input}))),
+        1 => (0u64..=3, 0u64..=20).prop_map(|(m, b)| Stmt::Workflow(m, b)),
         1 => prop::sample::select(THROWN).prop_map(Stmt::Throw),
         1 => Just(Stmt::Cycle),
         1 => Just(Stmt::SelfCall),
@@ -186,6 +189,9 @@ pub(super) fn render(stmt: &Stmt, k: &mut usize, out: &mut String) {
             "let {v} = \"\"; {v}.pad({bytes}, 'w'); for i in 0..{n} {{ run(#{{operation: \"create\", into: \"Note\", input: #{{data: #{{t: i, p: {v}}}}}}}); }}"
         ),
         Stmt::Run(request) => format!("let {v} = run({});", rhai_value(request)),
+        Stmt::Workflow(max, backoff) => format!(
+            "let {v} = run(#{{operation: \"workflow\", input: #{{children: [#{{id: \"u\", operation: \"update\", \"in\": \"Fz Item\", input: #{{name: \"nope\", data: #{{qty: 1}}}}, retry: #{{max: {max}, backoffMs: {backoff}}}}}]}}}});"
+        ),
         Stmt::Throw(value) => format!("throw {value};"),
         Stmt::Cycle => format!("let {v} = #{{}}; let {v}f = || {v}; {v}.f = {v}f;"),
         Stmt::SelfCall => {

@@ -286,6 +286,18 @@ pub(super) fn render_step(spec: &StepSpec, scope: &mut Scope) -> Value {
             };
             json!({"id": id, "map": over, "steps": steps})
         }
+        _ if spec.operation == "workflow" && spec.input % 2 == 0 => {
+            // A saved template (maybe this one, through another: cycles end at the nesting
+            // limit), or inline steps.
+            let template = format!("Fz T{}", spec.refs[2] % 4);
+            json!({"id": id, "operation": "workflow", "template": template, "input": input})
+        }
+        _ if spec.operation == "workflow" => {
+            let inner = json!([{"id": "w", "operation": "create", "into": "Note",
+                                "input": {"data": {"t": input}}},
+                               {"id": "f", "operation": "fz_fail"}]);
+            json!({"id": id, "operation": "workflow", "input": {"children": inner}})
+        }
         _ => {
             let (key, doctype) = spec.target;
             json!({"id": id, "operation": spec.operation, key: doctype, "input": input})
