@@ -185,12 +185,13 @@ impl Watchdog {
         std::thread::spawn(move || {
             let mut reported = String::new();
             while let Some(current) = watched.upgrade() {
-                if let Some((began, label)) = &*current.lock().unwrap_or_else(|p| p.into_inner()) {
-                    if began.elapsed() > SLOW && *label != reported {
-                        let cut: String = label.chars().take(2_000).collect();
-                        eprintln!("fuzz {name}: a case has been running for {SLOW:?}: {cut}");
-                        reported = label.clone();
-                    }
+                if let Some((began, label)) = &*current.lock().unwrap_or_else(|p| p.into_inner())
+                    && began.elapsed() > SLOW
+                    && *label != reported
+                {
+                    let cut: String = label.chars().take(2_000).collect();
+                    eprintln!("fuzz {name}: a case has been running for {SLOW:?}: {cut}");
+                    reported = label.clone();
                 }
                 drop(current);
                 std::thread::sleep(Duration::from_millis(500));
@@ -266,10 +267,9 @@ fn touched(request: &Value) -> BTreeSet<String> {
                 for (key, value) in map {
                     if let ("from" | "into" | "in" | "doctype" | "name", Value::String(s)) =
                         (key.as_str(), value)
+                        && s.len() <= 140
                     {
-                        if s.len() <= 140 {
-                            out.insert(s.clone());
-                        }
+                        out.insert(s.clone());
                     }
                     walk(value, out, depth + 1);
                 }

@@ -258,31 +258,30 @@ pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
     }
     // A `where` that parses splits the documents in two: those it matches, and those
     // `NOT` it matches (the index may serve the first, never the second).
-    if run.success && case.operation == "select" {
-        if let Some(where_) = case.input.get("where").filter(|w| w.is_object()) {
-            let names = |where_: Value| -> std::result::Result<BTreeSet<String>, TestCaseError> {
-                let request = json!({"operation": "select", "from": case.doctype,
+    let where_ = case.input.get("where").filter(|w| w.is_object());
+    if let (true, "select", Some(where_)) = (run.success, case.operation, where_) {
+        let names = |where_: Value| -> std::result::Result<BTreeSet<String>, TestCaseError> {
+            let request = json!({"operation": "select", "from": case.doctype,
                                      "input": {"where": where_, "select": ["name"], "take": 100_000}});
-                let run = check(&engine, &request)?;
-                prop_assert!(run.success, "{:?} for {}", run.error, cut(&request));
-                Ok(run.data().iter().map(|d| d["name"].to_string()).collect())
-            };
-            let all = names(json!({}))?;
-            let matched = names(where_.clone())?;
-            let unmatched = names(json!({"NOT": where_}))?;
-            prop_assert!(
-                matched.is_disjoint(&unmatched),
-                "where {} and its NOT overlap",
-                cut(where_)
-            );
-            let union: BTreeSet<String> = matched.union(&unmatched).cloned().collect();
-            prop_assert_eq!(
-                union,
-                all,
-                "where {} and its NOT do not cover the doctype",
-                cut(where_)
-            );
-        }
+            let run = check(&engine, &request)?;
+            prop_assert!(run.success, "{:?} for {}", run.error, cut(&request));
+            Ok(run.data().iter().map(|d| d["name"].to_string()).collect())
+        };
+        let all = names(json!({}))?;
+        let matched = names(where_.clone())?;
+        let unmatched = names(json!({"NOT": where_}))?;
+        prop_assert!(
+            matched.is_disjoint(&unmatched),
+            "where {} and its NOT overlap",
+            cut(where_)
+        );
+        let union: BTreeSet<String> = matched.union(&unmatched).cloned().collect();
+        prop_assert_eq!(
+            union,
+            all,
+            "where {} and its NOT do not cover the doctype",
+            cut(where_)
+        );
     }
     Ok(())
 }

@@ -210,6 +210,7 @@ pub(super) fn seeds() -> Vec<Value> {
                "fields": [{"fieldname": "x", "fieldtype": "Int", "reqd": 1}]}}}),
         json!({"operation": "create", "into": "Operation", "input": {"data": {"name": "fz_saved",
                "requiresTarget": "none", "handlerCode": "40 + 2", "limits": {"timeoutMs": 300}}}}),
+        json!({"operation": "select", "from": "Fz Item", "input": {"view": "list", "take": 2, "skip": 1}}),
         json!({"operation": "fz_echo", "input": {"a": [1, 2, {"b": "c"}]}}),
         json!({"operation": "fz_note", "input": "hello"}),
         json!({"operation": "fz_fail"}),

@@ -98,7 +98,7 @@ impl Scope {
             4 => "false".into(),
             5 => format!("{r}.len() > 1"),
             6 => format!("{r} == {r}"),
-            _ if choice % 3 > 0 => "true".into(),
+            _ if !choice.is_multiple_of(3) => "true".into(),
             _ => CONDITIONS[choice as usize / 8 % CONDITIONS.len()].to_string(),
         }
     }
@@ -286,7 +286,7 @@ pub(super) fn render_step(spec: &StepSpec, scope: &mut Scope) -> Value {
             };
             json!({"id": id, "map": over, "steps": steps})
         }
-        _ if spec.operation == "workflow" && spec.input % 2 == 0 => {
+        _ if spec.operation == "workflow" && spec.input.is_multiple_of(2) => {
             // A saved template (maybe this one, through another: cycles end at the nesting
             // limit), or inline steps.
             let template = format!("Fz T{}", spec.refs[2] % 4);
