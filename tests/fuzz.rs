@@ -1,12 +1,16 @@
 //! Story: an attacker (or a confused AI planner) sends generated input. Property tests throw
-//! mutated requests, `where`/`orderBy`/paging clauses, inline workflows and templates, Frappe
-//! DocType schemas and Rhai handlers built from a grammar of risky constructs at the engine,
-//! and check after every case that:
-//! - no panic escapes: the call returns a [`Run`], and that run is recorded;
+//! mutated requests (as values and as JSON text), `where`/`orderBy`/paging clauses, inline
+//! workflows and templates, Frappe DocType schemas and Rhai handlers built from a grammar of
+//! risky constructs at the engine, with access control off and on, and check after every
+//! case that:
+//! - no panic escapes: the call returns a [`Run`], and that run is recorded and reads back;
 //! - a failed run carries a documented code other than `INTERNAL` (an INTERNAL is a bug), and
 //!   a message;
-//! - a failed or dry top-level run changed no document of the doctypes it could touch;
-//! - the audit chain verifies; a file-backed store reopens with the same documents.
+//! - a failed or dry top-level run changed no document of the doctypes it could touch, and a
+//!   user's run (succeeded or not) changed no document she may not change;
+//! - the audit chain verifies; a file-backed store reopens with the same documents;
+//! - queries agree with themselves: a `where` and its `NOT` split a doctype, a page is a
+//!   slice of the whole result, `run_json` fails like `run_value`.
 //!
 //! The bounded run is part of `cargo test`: a fixed seed (printed), a few dozen cases per
 //! property, sizes below the abort thresholds issue 11 fixes elsewhere. The long run:
@@ -15,9 +19,11 @@
 //! COWORKER_FUZZ_CASES=20000 cargo test --release --test main fuzz::long_run -- --ignored --nocapture
 //! ```
 //!
-//! `COWORKER_FUZZ_SEED=N` picks the seed (the long run prints a time-based one otherwise);
-//! `COWORKER_FUZZ_LARGE=1` raises the grammar's sizes to the issue's abort-level cases
-//! (closure chains of 10^5 links, 3,000-level values): use it once those fixes are in.
+//! `COWORKER_FUZZ_SEED=N` picks the seed (the long run prints a time-based one otherwise),
+//! `COWORKER_FUZZ_ONLY=scripts` runs one property, `COWORKER_FUZZ_VERBOSE=1` prints every
+//! failure's code and message, and `COWORKER_FUZZ_LARGE=1` raises the generated sizes to the
+//! issue's abort-level cases (closure chains of 10^5 links, 3,000-level values, 400-level
+//! requests): use it once those fixes are in.
 
 use crate::harness::*;
 use coworker::{Engine, ErrorCode, Run, RunStatus};
