@@ -82,7 +82,11 @@ pub(super) fn stmt() -> BoxedStrategy<Stmt> {
         4 => (prop::sample::select(&["select", "create", "update", "delete", "workflow", "fz_fail", "nope"][..]),
          prop::sample::select(&["Note", "ToDo", "Fz Item", "Run", "Audit Trail", "Operation"][..]),
          prop_oneof![query_input(), schema_data().prop_map(|d| json!({"data": d})), hostile_value()])
-            .prop_map(|(op, doctype, input)| Stmt::Run(json!({"operation": op, "doctype": doctype, "input": input}))),
+            .prop_map(|(op, doctype, input)| {
+                let mut request = json!({"operation": op, "doctype": doctype, "input": input});
+                tame_retries(&mut request);
+                Stmt::Run(request)
+            }),
         1 => (0u64..=3, 0u64..=20).prop_map(|(m, b)| Stmt::Workflow(m, b)),
         1 => prop::sample::select(THROWN).prop_map(Stmt::Throw),
         1 => Just(Stmt::Cycle),

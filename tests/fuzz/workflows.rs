@@ -367,6 +367,7 @@ impl WorkflowCase {
         if let Some(m) = &self.mutation {
             apply_within_depth(&mut children, m);
         }
+        tame_retries(&mut children);
         children
     }
 }
