@@ -736,7 +736,9 @@ fn retried_failing_steps_end() {
         let (sent, received) = std::sync::mpsc::channel();
         let handle = engine.clone();
         let asked = request.clone();
-        std::thread::spawn(move || sent.send(handle.run_value(asked)));
+        std::thread::spawn(move || {
+            let _ = sent.send(handle.run_value(asked));
+        });
         let run = received
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("still running after 60 s: {request}"));
