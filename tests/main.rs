@@ -15,6 +15,7 @@ mod faults;
 mod frappe_documents;
 mod frappe_import;
 mod frappe_validation;
+mod fuzz;
 mod hostile;
 mod operations;
 mod packs;
