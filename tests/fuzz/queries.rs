@@ -259,7 +259,9 @@ pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
     // A `where` that parses splits the documents in two: those it matches, and those
     // `NOT` it matches (the index may serve the first, never the second).
     let where_ = case.input.get("where").filter(|w| w.is_object());
-    if let (true, "select", Some(where_)) = (run.success, case.operation, where_) {
+    // (A `where` at the depth limit cannot be wrapped in a `NOT`: then there is no split.)
+    let wrappable = !coworker_depth_exceeded(where_);
+    if let (true, "select", Some(where_), true) = (run.success, case.operation, where_, wrappable) {
         let names = |where_: Value| -> std::result::Result<BTreeSet<String>, TestCaseError> {
             let request = json!({"operation": "select", "from": case.doctype,
                                      "input": {"where": where_, "select": ["name"], "take": 100_000}});
@@ -284,6 +286,20 @@ pub(super) fn query_test(shared: &Shared, case: QueryCase) -> TestCaseResult {
         );
     }
     Ok(())
+}
+
+/// Whether `where_` wrapped in `{"NOT": …}` inside a request's `input` would nest past the
+/// engine's depth limit for a request's input (`MAX_VALUE_DEPTH` + 2).
+fn coworker_depth_exceeded(where_: Option<&Value>) -> bool {
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    // input { where { NOT <where_> } }
+    where_.is_some_and(|w| 3 + depth(w) > coworker::MAX_VALUE_DEPTH + 2)
 }
 
 /// A page (`skip`, `take`) is the same slice of the whole ordered result.
