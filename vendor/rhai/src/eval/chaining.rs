@@ -344,6 +344,12 @@ impl Engine {
                         let new_scope = x!(s, b);
                         let idx_val = &mut idx_values.pop().unwrap();
                         let idx = &mut idx_val.clone();
+                        // coworker patch: what the amortised check of the container needs.
+                        #[cfg(not(feature = "unchecked"))]
+                        let (len_before, added) = (
+                            crate::eval::top_level_len(obj),
+                            crate::eval::added_container_sizes([&new_val]),
+                        );
                         let try_setter = match self.get_indexed_mut(
                             global, caches, new_scope, this_ptr, obj, idx, pos, op_pos, true, false,
                         ) {
@@ -389,6 +395,17 @@ impl Engine {
                                 global, caches, obj, idx_val, new_val, is_ref_mut, op_pos,
                             )?;
                         }
+
+                        // coworker patch: the unpatched code checked only the new item, so
+                        // `m[key] = value` added entries past the map size limit; the
+                        // container is now checked too, in amortised O(1).
+                        #[cfg(not(feature = "unchecked"))]
+                        self.check_data_size_after_mutation(
+                            obj,
+                            len_before,
+                            added,
+                            op_info.position(),
+                        )?;
 
                         Ok((Dynamic::UNIT, true))
                     }
@@ -466,6 +483,12 @@ impl Engine {
                         self.dbg(global, caches, x!(s, b), this_ptr.as_deref_mut(), rhs)?;
 
                         let index = &mut x.2.clone().into();
+                        // coworker patch: what the amortised check of the map needs.
+                        #[cfg(not(feature = "unchecked"))]
+                        let (len_before, added) = (
+                            crate::eval::top_level_len(target.source()),
+                            crate::eval::added_container_sizes([&new_val]),
+                        );
                         {
                             let obj = target.as_mut();
 
@@ -487,7 +510,14 @@ impl Engine {
                             )?;
                             self.eval_op_assignment(global, caches, op_info, root, item, new_val)?;
                         }
-                        self.check_data_size(target.source(), op_info.position())?;
+                        // coworker patch: in amortised O(1), not by walking the whole map.
+                        #[cfg(not(feature = "unchecked"))]
+                        self.check_data_size_after_mutation(
+                            target.source(),
+                            len_before,
+                            added,
+                            op_info.position(),
+                        )?;
                         Ok((Dynamic::UNIT, true))
                     }
                     // {xxx:map}.id

@@ -119,7 +119,113 @@ pub fn calc_data_sizes(value: &Dynamic, _top: bool) -> (usize, usize, usize) {
     }
 }
 
+// coworker patch: amortised size checks after a mutation (see PATCHED.md at the crate root).
+//
+// The top-level length of a container (array, BLOB, object map, string), read through a
+// shared value's lock: O(1).
+pub(crate) fn top_level_len(value: &Dynamic) -> Option<usize> {
+    match value.0 {
+        #[cfg(not(feature = "no_index"))]
+        Union::Array(ref a, ..) => Some(a.len()),
+        #[cfg(not(feature = "no_index"))]
+        Union::Blob(ref b, ..) => Some(b.len()),
+        #[cfg(not(feature = "no_object"))]
+        Union::Map(ref m, ..) => Some(m.len()),
+        Union::Str(ref s, ..) => Some(s.len()),
+        #[cfg(not(feature = "no_closure"))]
+        Union::Shared(..) => value
+            .read_lock::<Dynamic>()
+            .and_then(|inner| top_level_len(&inner)),
+        _ => None,
+    }
+}
+
+// coworker patch: the sizes of the containers (arrays, BLOB's, object maps) among `values`,
+// nested ones included. Strings and other values count nothing: a string is reference-counted,
+// so storing it again allocates a pointer, not its bytes. Each container walked here was just
+// cloned or built to be passed, so the walk costs no more than that.
+pub(crate) fn added_container_sizes<'a>(
+    values: impl IntoIterator<Item = &'a Dynamic>,
+) -> (usize, usize, usize) {
+    values
+        .into_iter()
+        .map(|value| match value.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(..) | Union::Blob(..) => calc_data_sizes(value, true),
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(..) => calc_data_sizes(value, true),
+            #[cfg(not(feature = "no_closure"))]
+            Union::Shared(..) => value
+                .read_lock::<Dynamic>()
+                .map_or((0, 0, 0), |inner| added_container_sizes([&*inner])),
+            _ => (0, 0, 0),
+        })
+        .fold((0, 0, 0), |(a, m, s), (a2, m2, s2)| {
+            (
+                a.saturating_add(a2),
+                m.saturating_add(m2),
+                s.saturating_add(s2),
+            )
+        })
+}
+
 impl Engine {
+    /// coworker patch: check the size of `value` after it was mutated in place (a method
+    /// call on it, an op-assignment, a property or index set), in amortised O(1) rather
+    /// than by walking the whole value every time (which made `push` in a loop quadratic).
+    ///
+    /// `len_before` is its [`top_level_len`] before the mutation, `added` the
+    /// [`added_container_sizes`] of the values the mutation was given.
+    ///
+    /// * The top-level length is compared with its limit at once (O(1)); strings and BLOB's
+    ///   are checked in full (that is O(1) for them too).
+    /// * The whole value is walked (the unpatched check) only when the top-level length
+    ///   crossed a power of two upwards (so at most as many elements were added since the
+    ///   last walk as the value held then), or when the containers added are large for the
+    ///   value: so large that a container of that size in every top-level slot would pass a
+    ///   limit (`added × length >= limit`). Between two walks each slot that was added or
+    ///   replaced holds less than `limit / length`, so the total overshoots a limit at most
+    ///   a small constant times before a walk catches it, and no memory is amplified.
+    #[cfg(not(feature = "unchecked"))]
+    pub(crate) fn check_data_size_after_mutation(
+        &self,
+        value: &Dynamic,
+        len_before: Option<usize>,
+        added: (usize, usize, usize),
+        pos: Position,
+    ) -> RhaiResultOf<()> {
+        if !self.has_data_size_limit() {
+            return Ok(());
+        }
+        #[cfg(not(feature = "no_closure"))]
+        if value.is_shared() {
+            let inner = value.read_lock::<Dynamic>().unwrap();
+            return self.check_data_size_after_mutation(&inner, len_before, added, pos);
+        }
+        let (len, max) = match value.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref a, ..) => (a.len(), self.limits.array_size),
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref m, ..) => (m.len(), self.limits.map_size),
+            // Strings and BLOB's: the full check is O(1).
+            _ => return self.check_data_size(value, pos).map(|_| ()),
+        };
+        if max.map_or(false, |max| len > max.get()) {
+            // Over at the top level already: the full check reports it.
+            return self.check_data_size(value, pos).map(|_| ());
+        }
+        let bucket = |n: usize| usize::BITS - n.leading_zeros();
+        let crossed = len_before.map_or(true, |before| bucket(len) > bucket(before));
+        let large = |size: usize, max: Option<std::num::NonZeroUsize>| {
+            size > 0 && max.map_or(false, |max| size.saturating_mul(len.max(1)) >= max.get())
+        };
+        if crossed || large(added.0, self.limits.array_size) || large(added.1, self.limits.map_size)
+        {
+            self.check_data_size(value, pos)?;
+        }
+        Ok(())
+    }
+
     /// Raise an error if any data size exceeds limit.
     ///
     /// [`Position`] in [`EvalAltResult`][crate::EvalAltResult] is always [`NONE`][Position::NONE]

@@ -24,6 +24,9 @@ pub use data_check::calc_array_sizes;
 #[cfg(not(feature = "unchecked"))]
 #[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
 pub use data_check::calc_data_sizes;
+// coworker patch: the helpers of the amortised size check after a mutation.
+#[cfg(not(feature = "unchecked"))]
+pub(crate) use data_check::{added_container_sizes, top_level_len};
 #[cfg(feature = "debugging")]
 #[cfg(not(feature = "no_function"))]
 #[cfg(not(feature = "no_ast"))]

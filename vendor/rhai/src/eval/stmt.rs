@@ -131,6 +131,12 @@ impl Engine {
         if let Some((hash_x, hash, op_x, op_x_str, op, op_str)) = op_info.get_op_assignment_info() {
             let lock_guard = &mut *target.as_mut().write_lock::<Dynamic>().unwrap();
             let mut done = false;
+            // coworker patch: what the amortised check after the operation needs.
+            #[cfg(not(feature = "unchecked"))]
+            let (len_before, added) = (
+                crate::eval::top_level_len(lock_guard),
+                crate::eval::added_container_sizes([&new_val]),
+            );
 
             // Short-circuit built-in op-assignments if under Fast Operators mode
             if self.fast_operators() {
@@ -170,7 +176,14 @@ impl Engine {
                     Err(err) => return Err(err),
                 }
 
-                self.check_data_size(&*args[0], root.position())?;
+                // coworker patch: in amortised O(1), not by walking the whole target.
+                #[cfg(not(feature = "unchecked"))]
+                self.check_data_size_after_mutation(
+                    &*args[0],
+                    len_before,
+                    added,
+                    root.position(),
+                )?;
             }
         } else {
             // Normal assignment

@@ -938,17 +938,28 @@ pub fn get_builtin_op_assignment_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Opt
                         return Ok(Dynamic::UNIT);
                     }
 
+                    // coworker patch: the unpatched code walked the whole target before
+                    // appending (O(n) per `+=`, and never the result); now the result is
+                    // checked in amortised O(1).
                     #[cfg(not(feature = "unchecked"))]
-                    if !args[0].as_array_ref().unwrap().is_empty() {
-                        _ctx.unwrap().engine().check_data_size(
-                            &*args[0].read_lock().unwrap(),
-                            crate::Position::NONE,
-                        )?;
+                    let (len_before, added) = (
+                        crate::eval::top_level_len(&*args[0]),
+                        crate::eval::calc_array_sizes(&x),
+                    );
+
+                    {
+                        let array = &mut *args[0].as_array_mut().unwrap();
+
+                        append(array, x);
                     }
 
-                    let array = &mut *args[0].as_array_mut().unwrap();
-
-                    append(array, x);
+                    #[cfg(not(feature = "unchecked"))]
+                    _ctx.unwrap().engine().check_data_size_after_mutation(
+                        &*args[0],
+                        len_before,
+                        added,
+                        crate::Position::NONE,
+                    )?;
 
                     Ok(Dynamic::UNIT)
                 },
@@ -1058,6 +1069,14 @@ pub fn get_builtin_op_assignment_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Opt
 
             Some((
                 |_ctx, args| {
+                    // coworker patch: checked in amortised O(1) (the unpatched code walked
+                    // the whole array after every `+=`).
+                    #[cfg(not(feature = "unchecked"))]
+                    let (len_before, added) = (
+                        crate::eval::top_level_len(&*args[0]),
+                        crate::eval::added_container_sizes([&*args[1]]),
+                    );
+
                     {
                         let x = args[1].take();
                         let array = &mut *args[0].as_array_mut().unwrap();
@@ -1065,9 +1084,12 @@ pub fn get_builtin_op_assignment_fn(op: &Token, x: &Dynamic, y: &Dynamic) -> Opt
                     }
 
                     #[cfg(not(feature = "unchecked"))]
-                    _ctx.unwrap()
-                        .engine()
-                        .check_data_size(&*args[0].read_lock().unwrap(), crate::Position::NONE)?;
+                    _ctx.unwrap().engine().check_data_size_after_mutation(
+                        &*args[0],
+                        len_before,
+                        added,
+                        crate::Position::NONE,
+                    )?;
 
                     Ok(Dynamic::UNIT)
                 },

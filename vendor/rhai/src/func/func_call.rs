@@ -567,6 +567,18 @@ impl Engine {
 
             let is_method = func.is_method();
 
+            // coworker patch: the first argument's length before the call, and the sizes of
+            // the containers passed with it, for the amortised check after the call.
+            #[cfg(not(feature = "unchecked"))]
+            let (len_before, added) = if is_ref_mut && !args.is_empty() {
+                (
+                    crate::eval::top_level_len(&*args[0]),
+                    crate::eval::added_container_sizes(args[1..].iter().map(|a| &**a)),
+                )
+            } else {
+                (None, (0, 0, 0))
+            };
+
             // Push a new call stack frame
             #[cfg(feature = "debugging")]
             let orig_call_stack_len = global
@@ -650,9 +662,10 @@ impl Engine {
             let result = _result?;
 
             // Check the data size of any `&mut` object, which may be changed.
+            // coworker patch: in amortised O(1), not by walking the whole object every call.
             #[cfg(not(feature = "unchecked"))]
             if is_ref_mut && !args.is_empty() {
-                self.check_data_size(&*args[0], pos)?;
+                self.check_data_size_after_mutation(&*args[0], len_before, added, pos)?;
             }
 
             // See if the function match print/debug (which requires special processing)
