@@ -313,6 +313,35 @@ mod tests {
     }
 
     #[test]
+    fn a_value_larger_than_its_sizes_is_refused_before_it_is_copied() {
+        // 3 GB of string bytes by reference: refused after copying 1 MiB.
+        let text: rhai::ImmutableString = "x".repeat(100_000).into();
+        let many: Array = (0..30_000).map(|_| Dynamic::from(text.clone())).collect();
+        let sizes = Sizes {
+            array: 100_000,
+            map: 100,
+            string: 1 << 20,
+        };
+        let refused = from_dynamic(&Dynamic::from_array(many), 10, sizes).expect_err("large");
+        assert_eq!(too_large(&refused), Some(Kind::String), "{refused}");
+        let items = Dynamic::from_array(vec![Dynamic::from_int(1); 101]);
+        let small = Sizes {
+            array: 100,
+            ..sizes
+        };
+        let refused = from_dynamic(&items, 10, small).expect_err("too many");
+        assert_eq!(too_large(&refused), Some(Kind::Array));
+        let entries: RhaiMap = (0..101)
+            .map(|i| (i.to_string().into(), Dynamic::UNIT))
+            .collect();
+        let refused = from_map(&entries, 10, sizes).expect_err("too many");
+        assert_eq!(too_large(&refused), Some(Kind::Map));
+        // At the limits exactly: converted.
+        let at = Dynamic::from_array(vec![Dynamic::from_int(1); 100]);
+        assert!(from_dynamic(&at, 10, small).is_ok());
+    }
+
+    #[test]
     fn a_value_deeper_than_the_limit_is_refused_without_walking_further() {
         let mut value = Dynamic::from_int(1);
         for level in 1..=1_000 {
