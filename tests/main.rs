@@ -24,6 +24,7 @@ mod queries;
 mod readme;
 mod request_errors;
 mod schemas;
+mod script_growth;
 mod script_limits;
 mod shipped_packs;
 mod stress;

@@ -38,10 +38,135 @@ fn number(n: &Number) -> Dynamic {
     }
 }
 
-/// A Rhai value as JSON, nested at most `limit` levels (arrays and maps): deeper is refused
-/// (see [`too_deep`]) before the walk goes further, so it never recurses past the limit.
-pub(crate) fn from_dynamic(value: &Dynamic, limit: usize) -> Result<Value, Box<EvalAltResult>> {
-    walk(value, limit, 0)
+/// The most one converted value may hold, each counted over the whole value as Rhai counts
+/// them: array elements (BLOB bytes included), object map entries and string bytes.
+///
+/// Rhai checks a value it grows in amortised steps (see `vendor/rhai/PATCHED.md`), and a
+/// value may hold one string many times over (strings are shared, so that costs a pointer
+/// each): the conversion, which copies every string it meets, counts as it goes and stops
+/// at the first limit passed, before it has allocated more than the limits allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    /// Array elements ([`super::Limits::max_array_size`]).
+    pub(crate) array: usize,
+    /// Map entries ([`super::Limits::max_map_size`]).
+    pub(crate) map: usize,
+    /// String bytes ([`super::Limits::max_string_size`]).
+    pub(crate) string: usize,
+}
+
+impl Sizes {
+    /// The sizes a sandbox with `limits` allows.
+    pub(crate) fn of(limits: &super::Limits) -> Sizes {
+        Sizes {
+            array: limits.max_array_size,
+            map: limits.max_map_size,
+            string: limits.max_string_size,
+        }
+    }
+
+    /// The sizes `engine` allows (0, no limit, as `usize::MAX`).
+    pub(crate) fn of_engine(engine: &rhai::Engine) -> Sizes {
+        let or_max = |n: usize| if n == 0 { usize::MAX } else { n };
+        Sizes {
+            array: or_max(engine.max_array_size()),
+            map: or_max(engine.max_map_size()),
+            string: or_max(engine.max_string_size()),
+        }
+    }
+}
+
+/// What [`Sizes`] counts: one kind each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Array elements.
+    Array,
+    /// Map entries.
+    Map,
+    /// String bytes.
+    String,
+}
+
+impl Kind {
+    /// The limit's name in `limits`.
+    pub(crate) fn limit(self) -> &'static str {
+        match self {
+            Kind::Array => "maxArraySize",
+            Kind::Map => "maxMapSize",
+            Kind::String => "maxStringSize",
+        }
+    }
+
+    /// What it counts, in words.
+    pub(crate) fn counts(self) -> &'static str {
+        match self {
+            Kind::Array => "array elements",
+            Kind::Map => "map entries",
+            Kind::String => "string bytes",
+        }
+    }
+
+    /// Its value in `sizes`.
+    pub(crate) fn of(self, sizes: &Sizes) -> usize {
+        match self {
+            Kind::Array => sizes.array,
+            Kind::Map => sizes.map,
+            Kind::String => sizes.string,
+        }
+    }
+}
+
+/// One conversion's budget: how deep it may go, and how much it may still copy.
+struct Walk {
+    depth: usize,
+    left: Sizes,
+}
+
+impl Walk {
+    fn new(depth: usize, sizes: Sizes) -> Walk {
+        Walk { depth, left: sizes }
+    }
+
+    /// Take `n` of `kind` from what is left, or refuse the value.
+    fn take(&mut self, kind: Kind, n: usize) -> Result<(), Box<EvalAltResult>> {
+        let left = match kind {
+            Kind::Array => &mut self.left.array,
+            Kind::Map => &mut self.left.map,
+            Kind::String => &mut self.left.string,
+        };
+        *left = left.checked_sub(n).ok_or_else(|| {
+            Box::new(EvalAltResult::ErrorRuntime(
+                Dynamic::from(format!("{TOO_LARGE}{}", kind.limit())),
+                rhai::Position::NONE,
+            ))
+        })?;
+        Ok(())
+    }
+}
+
+/// A Rhai value as JSON, nested at most `limit` levels (arrays and maps) and holding at most
+/// `sizes`: deeper is refused (see [`too_deep`]) before the walk goes further, so it never
+/// recurses past the limit; larger is refused (see [`too_large`]) as soon as a size passes.
+pub(crate) fn from_dynamic(
+    value: &Dynamic,
+    limit: usize,
+    sizes: Sizes,
+) -> Result<Value, Box<EvalAltResult>> {
+    walk(value, &mut Walk::new(limit, sizes), 0)
+}
+
+/// What a value larger than its [`Sizes`] is refused with (see [`too_large`]).
+const TOO_LARGE: &str = "coworker: too large: ";
+
+/// Which limit `error` refused a value for, if it is the refusal of a value too large.
+pub(crate) fn too_large(error: &EvalAltResult) -> Option<Kind> {
+    let EvalAltResult::ErrorRuntime(token, _) = error else {
+        return None;
+    };
+    let token = token.read_lock::<rhai::ImmutableString>()?;
+    [Kind::Array, Kind::Map, Kind::String]
+        .into_iter()
+        .find(|kind| token.as_str().strip_prefix(TOO_LARGE) == Some(kind.limit()))
 }
 
 /// What a value nested deeper than its limit is refused with (see [`too_deep`]).
@@ -60,10 +185,10 @@ fn refuse() -> Box<EvalAltResult> {
     ))
 }
 
-fn walk(value: &Dynamic, limit: usize, level: usize) -> Result<Value, Box<EvalAltResult>> {
+fn walk(value: &Dynamic, budget: &mut Walk, level: usize) -> Result<Value, Box<EvalAltResult>> {
     if value.is_shared() {
         let inner = value.read_lock::<Dynamic>().expect("a shared value");
-        return walk(&inner, limit, level);
+        return walk(&inner, budget, level);
     }
     if value.is_unit() {
         return Ok(Value::Null);
@@ -78,42 +203,54 @@ fn walk(value: &Dynamic, limit: usize, level: usize) -> Result<Value, Box<EvalAl
         return Ok(Number::from_f64(f).map_or(Value::Null, Value::Number));
     }
     if let Some(s) = value.read_lock::<rhai::ImmutableString>() {
+        budget.take(Kind::String, s.len())?;
         return Ok(Value::String(s.as_str().to_string()));
     }
     if let Ok(c) = value.as_char() {
+        budget.take(Kind::String, c.len_utf8())?;
         return Ok(Value::String(c.to_string()));
     }
     if value.is_array() {
         let items = value.read_lock::<Array>().expect("an array");
-        if level >= limit {
+        if level >= budget.depth {
             return Err(refuse());
         }
-        return items
-            .iter()
-            .map(|item| walk(item, limit, level + 1))
-            .collect::<Result<_, _>>()
-            .map(Value::Array);
+        let mut array = Vec::with_capacity(items.len().min(budget.left.array));
+        for item in items.iter() {
+            budget.take(Kind::Array, 1)?;
+            array.push(walk(item, budget, level + 1)?);
+        }
+        return Ok(Value::Array(array));
     }
     if value.is_map() {
         let map = value.read_lock::<RhaiMap>().expect("a map");
-        return fields(&map, limit, level);
+        return fields(&map, budget, level);
+    }
+    if let Some(blob) = value.read_lock::<rhai::Blob>() {
+        budget.take(Kind::Array, blob.len())?;
     }
     // Leaves only (blobs, timestamps, function pointers): nothing to recurse into.
     rhai::serde::from_dynamic(value)
 }
 
-/// A Rhai object map as a JSON object, nested at most `limit` levels, itself included.
-pub(crate) fn from_map(map: &RhaiMap, limit: usize) -> Result<Value, Box<EvalAltResult>> {
-    fields(map, limit, 0)
+/// A Rhai object map as a JSON object, nested at most `limit` levels, itself included, and
+/// holding at most `sizes`.
+pub(crate) fn from_map(
+    map: &RhaiMap,
+    limit: usize,
+    sizes: Sizes,
+) -> Result<Value, Box<EvalAltResult>> {
+    fields(map, &mut Walk::new(limit, sizes), 0)
 }
 
-fn fields(map: &RhaiMap, limit: usize, level: usize) -> Result<Value, Box<EvalAltResult>> {
-    if level >= limit {
+fn fields(map: &RhaiMap, budget: &mut Walk, level: usize) -> Result<Value, Box<EvalAltResult>> {
+    if level >= budget.depth {
         return Err(refuse());
     }
-    let mut fields = Map::with_capacity(map.len());
+    let mut fields = Map::with_capacity(map.len().min(budget.left.map));
     for (key, value) in map {
-        fields.insert(key.to_string(), walk(value, limit, level + 1)?);
+        budget.take(Kind::Map, 1)?;
+        fields.insert(key.to_string(), walk(value, budget, level + 1)?);
     }
     Ok(Value::Object(fields))
 }
@@ -122,6 +259,12 @@ fn fields(map: &RhaiMap, limit: usize, level: usize) -> Result<Value, Box<EvalAl
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const UNLIMITED: Sizes = Sizes {
+        array: usize::MAX,
+        map: usize::MAX,
+        string: usize::MAX,
+    };
 
     fn samples() -> Vec<Value> {
         vec![
@@ -144,7 +287,7 @@ mod tests {
             assert_eq!(direct.type_name(), by_serde.type_name(), "{value}");
             assert_eq!(direct.to_string(), by_serde.to_string(), "{value}");
             assert_eq!(
-                from_dynamic(&direct, 100).unwrap(),
+                from_dynamic(&direct, 100, UNLIMITED).unwrap(),
                 rhai::serde::from_dynamic::<Value>(&by_serde).unwrap(),
                 "{value}"
             );
@@ -163,10 +306,39 @@ mod tests {
             "fn f() { 1 } Fn(\"f\")",
         ] {
             let value: Dynamic = engine.eval(source).unwrap();
-            let direct = from_dynamic(&value, 100).map_err(|e| e.to_string());
+            let direct = from_dynamic(&value, 100, UNLIMITED).map_err(|e| e.to_string());
             let by_serde = rhai::serde::from_dynamic::<Value>(&value).map_err(|e| e.to_string());
             assert_eq!(direct, by_serde, "{source}");
         }
+    }
+
+    #[test]
+    fn a_value_larger_than_its_sizes_is_refused_before_it_is_copied() {
+        // 3 GB of string bytes by reference: refused after copying 1 MiB.
+        let text: rhai::ImmutableString = "x".repeat(100_000).into();
+        let many: Array = (0..30_000).map(|_| Dynamic::from(text.clone())).collect();
+        let sizes = Sizes {
+            array: 100_000,
+            map: 100,
+            string: 1 << 20,
+        };
+        let refused = from_dynamic(&Dynamic::from_array(many), 10, sizes).expect_err("large");
+        assert_eq!(too_large(&refused), Some(Kind::String), "{refused}");
+        let items = Dynamic::from_array(vec![Dynamic::from_int(1); 101]);
+        let small = Sizes {
+            array: 100,
+            ..sizes
+        };
+        let refused = from_dynamic(&items, 10, small).expect_err("too many");
+        assert_eq!(too_large(&refused), Some(Kind::Array));
+        let entries: RhaiMap = (0..101)
+            .map(|i| (i.to_string().into(), Dynamic::UNIT))
+            .collect();
+        let refused = from_map(&entries, 10, sizes).expect_err("too many");
+        assert_eq!(too_large(&refused), Some(Kind::Map));
+        // At the limits exactly: converted.
+        let at = Dynamic::from_array(vec![Dynamic::from_int(1); 100]);
+        assert!(from_dynamic(&at, 10, small).is_ok());
     }
 
     #[test]
@@ -179,10 +351,10 @@ mod tests {
                 Dynamic::from_map([("k".into(), value)].into_iter().collect())
             };
             if level == 100 {
-                assert!(from_dynamic(&value, 100).is_ok());
+                assert!(from_dynamic(&value, 100, UNLIMITED).is_ok());
             }
         }
-        let refused = from_dynamic(&value, 100).expect_err("too deep");
+        let refused = from_dynamic(&value, 100, UNLIMITED).expect_err("too deep");
         assert!(too_deep(&refused), "{refused}");
         crate::script::depth::dismantle([value]);
     }

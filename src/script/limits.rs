@@ -24,7 +24,8 @@ pub struct Limits {
     pub max_call_depth: usize,
     /// Depth of nested expressions (checked when compiling).
     pub max_expr_depth: usize,
-    /// Bytes in one string.
+    /// String bytes one value may hold, nested strings counted together (as Rhai counts
+    /// them).
     pub max_string_size: usize,
     /// Elements one value may hold in arrays, nested arrays counted together.
     pub max_array_size: usize,

@@ -324,8 +324,19 @@ fn host_run(
     request: rhai::Map,
 ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
     // The request map wraps its `input`, which may nest as deep as any request's.
-    let request = convert::from_map(&request, crate::value::MAX_INPUT_DEPTH + 1).map_err(|e| {
-        if convert::too_deep(&e) {
+    let sizes = convert::Sizes::of_engine(ctx.engine());
+    let limit = crate::value::MAX_INPUT_DEPTH + 1;
+    let request = convert::from_map(&request, limit, sizes).map_err(|e| {
+        if let Some(kind) = convert::too_large(&e) {
+            let name = with_state(|s| s.name.clone()).unwrap_or_default();
+            let message = format!(
+                "`{name}` passed `run` a value holding more than {} {} (limit: {})",
+                kind.of(&sizes),
+                kind.counts(),
+                kind.limit()
+            );
+            terminate(ErrorCode::LimitExceeded, message, ctx.call_position())
+        } else if convert::too_deep(&e) {
             let name = with_state(|s| s.name.clone()).unwrap_or_default();
             let message = format!(
                 "`{name}` passed `run` a value nested deeper than {MAX_VALUE_DEPTH} levels \
@@ -682,8 +693,7 @@ impl Sandbox {
     ) -> Result<Value> {
         outcome
             .map_err(|e| script_error(name, *e, &state.printed))
-            .and_then(|value| handler_output(name, value))
-            .and_then(|output| check_output(name, &self.limits, &output).map(|()| output))
+            .and_then(|value| handler_output(name, value, &self.limits))
     }
 
     /// Run a stand-alone script on this thread with host calls answered by `host`.
@@ -695,7 +705,7 @@ impl Sandbox {
             let (outcome, state) = self.eval(state, ast, &mut scope);
             outcome
                 .map_err(|e| script_error(name, *e, &state.printed))
-                .and_then(|value| to_json(name, value))
+                .and_then(|value| to_json(name, value, &self.limits))
         })?
     }
 
@@ -726,7 +736,7 @@ impl Sandbox {
             depth::dismantle(scope.into_iter().map(|(_, value, _)| value));
             outcome
                 .map_err(|e| script_error(label, *e, &state.printed))
-                .and_then(|value| to_json(label, value))
+                .and_then(|value| to_json(label, value, &self.limits))
         })?
     }
 }
@@ -798,7 +808,7 @@ pub(crate) fn eval_condition(source: &str, values: Vec<Value>) -> Result<Value> 
         sandbox.eval(sandbox.state("if", Host::Direct(refuse)), &ast, &mut scope);
     outcome
         .map_err(|e| script_error("if", *e, &state.printed))
-        .and_then(|value| to_json("if", value))
+        .and_then(|value| to_json("if", value, &sandbox.limits))
 }
 
 fn position_details(position: Position) -> (Value, Value) {
@@ -934,9 +944,24 @@ fn script_error(name: &str, error: EvalAltResult, printed: &[String]) -> Error {
     }
 }
 
-/// `value` as JSON (at most [`MAX_VALUE_DEPTH`] levels deep), then taken apart.
-fn to_json(name: &str, value: Dynamic) -> Result<Value> {
-    let json = convert::from_dynamic(&value, MAX_VALUE_DEPTH).map_err(|e| {
+/// `value` as JSON (at most [`MAX_VALUE_DEPTH`] levels deep, and within the sizes of
+/// `limits`: a value holding more is refused as soon as the conversion passes one, before it
+/// has copied more), then taken apart.
+fn to_json(name: &str, value: Dynamic, limits: &Limits) -> Result<Value> {
+    let sizes = convert::Sizes::of(limits);
+    let json = convert::from_dynamic(&value, MAX_VALUE_DEPTH, sizes).map_err(|e| {
+        if let Some(kind) = convert::too_large(&e) {
+            return Error::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "`{name}` returned a value holding more than {} {} (limit: {})",
+                    kind.of(&sizes),
+                    kind.counts(),
+                    kind.limit()
+                ),
+            )
+            .with_details(json!({"operation": name, "limit": kind.limit()}));
+        }
         if convert::too_deep(&e) {
             return too_deep_error(name, MAX_VALUE_DEPTH, "returned a value");
         }
@@ -966,57 +991,9 @@ fn too_deep_error(name: &str, limit: usize, what: &str) -> Error {
     .with_details(json!({"operation": name, "limit": which}))
 }
 
-/// Elements, entries and string bytes in a value, nested ones included.
-fn measure(value: &Value, sizes: &mut (usize, usize, usize)) {
-    match value {
-        Value::Array(items) => {
-            sizes.0 += items.len();
-            items.iter().for_each(|v| measure(v, sizes));
-        }
-        Value::Object(map) => {
-            sizes.1 += map.len();
-            map.values().for_each(|v| measure(v, sizes));
-        }
-        Value::String(s) => sizes.2 = sizes.2.max(s.len()),
-        _ => {}
-    }
-}
-
-/// Rhai does not check every way a value can grow (`m[k] = v` on a map): the output is
-/// measured against the limits before it leaves the sandbox.
-fn check_output(name: &str, limits: &Limits, output: &Value) -> Result<()> {
-    let mut sizes = (0, 0, 0);
-    measure(output, &mut sizes);
-    let over = [
-        (
-            sizes.0,
-            limits.max_array_size,
-            "maxArraySize",
-            "array elements",
-        ),
-        (sizes.1, limits.max_map_size, "maxMapSize", "map entries"),
-        (
-            sizes.2,
-            limits.max_string_size,
-            "maxStringSize",
-            "string bytes",
-        ),
-    ]
-    .into_iter()
-    .find(|(size, limit, _, _)| size > limit);
-    match over {
-        Some((size, limit, which, kind)) => Err(Error::new(
-            ErrorCode::LimitExceeded,
-            format!("`{name}` returned {size} {kind}, more than {limit} (limit: {which})"),
-        )
-        .with_details(json!({"operation": name, "limit": which}))),
-        None => Ok(()),
-    }
-}
-
 /// A handler returns its output, or `#{success, output}` (with `error` when it failed).
-fn handler_output(name: &str, value: Dynamic) -> Result<Value> {
-    let output = to_json(name, value)?;
+fn handler_output(name: &str, value: Dynamic, limits: &Limits) -> Result<Value> {
+    let output = to_json(name, value, limits)?;
     let Value::Object(map) = &output else {
         return Ok(output);
     };
