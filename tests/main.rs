@@ -15,6 +15,7 @@ mod faults;
 mod frappe_documents;
 mod frappe_validation;
 mod hostile;
+mod hostile_review;
 mod operations;
 mod packs;
 mod persistence;

@@ -59,7 +59,8 @@ pub(super) enum Intent {
 fn check_doc_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.contains('\0') || name.chars().count() > MAX_NAME_LEN {
         return Err(Error::bad_request(format!(
-            "`{name}` is not a valid document name (non-empty, no NUL, at most {MAX_NAME_LEN} characters)"
+            "`{}` is not a valid document name (non-empty, no NUL, at most {MAX_NAME_LEN} characters)",
+            crate::value::echo_str(name)
         )));
     }
     Ok(())
@@ -686,8 +687,11 @@ fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> R
         (Some(Value::String(name)), None) => match view.get_doc(doctype, name)? {
             Some(doc) => Ok(vec![doc]),
             None => Err(
-                Error::not_found(format!("{doctype} `{name}` does not exist"))
-                    .with_details(json!({"doctype": doctype, "name": name})),
+                Error::not_found(format!(
+                    "{doctype} `{}` does not exist",
+                    crate::value::echo_str(name)
+                ))
+                .with_details(json!({"doctype": doctype, "name": name})),
             ),
         },
         (Some(other), None) => Err(Error::bad_request(format!(

@@ -816,7 +816,10 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     let (steps, variables, name, version, inline) = match &request.template {
         Some(name) => {
             cached = ctx.template(name)?.ok_or_else(|| {
-                Error::not_found(format!("workflow template `{name}` does not exist"))
+                Error::not_found(format!(
+                    "workflow template `{}` does not exist",
+                    crate::value::echo_str(name)
+                ))
                     .with_details(json!({"template": name}))
             })?;
             let template = &*cached;
