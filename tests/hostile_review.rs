@@ -96,3 +96,111 @@ fn error_messages_and_details_never_echo_a_large_value_whole() {
     assert!(message.contains("`orderBy` direction for `title`"), "{message}");
     assert!(message.contains("… (976.6 KB string)"), "{message}");
 }
+
+/// `Cust` (named by the caller), a child table `Line` with a Link to it, and `Order` with
+/// those rows, a Dynamic Link `dl` (its doctype in `dl_type`) and a Data field `note`.
+fn orders(engine: &Engine) {
+    ok(
+        engine,
+        json!({"operation": "create", "into": "Schema", "input": {"data": [
+            {"name": "Cust", "autoname": "Prompt",
+             "fields": [{"fieldname": "code", "fieldtype": "Data"}]},
+            {"name": "Line", "istable": 1,
+             "fields": [{"fieldname": "cust", "fieldtype": "Link", "options": "Cust"}]},
+            {"name": "Order", "autoname": "Prompt", "fields": [
+                {"fieldname": "note", "fieldtype": "Data"},
+                {"fieldname": "lines", "fieldtype": "Table", "options": "Line"},
+                {"fieldname": "dl_type", "fieldtype": "Link", "options": "Schema"},
+                {"fieldname": "dl", "fieldtype": "Dynamic Link", "options": "dl_type"}]}]}}),
+    );
+    ok(
+        engine,
+        json!({"operation": "create", "into": "Cust", "input": {"data": [{"name": "C1"}, {"name": "C2"}]}}),
+    );
+}
+
+#[test]
+fn a_dangling_link_in_a_child_row_left_as_it_was_locks_nobody_out() {
+    let engine = engine();
+    orders(&engine);
+    // An unvalidated import (the superuser's) stored a row linking to a missing customer.
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Order", "options": {"validate": false},
+               "input": {"data": {"name": "O1", "lines": [{"cust": "ZZ"}]}}}),
+    );
+    let updated = ok(
+        &engine,
+        json!({"operation": "update", "in": "Order", "input": {"name": "O1", "data": {"note": "still mine"}}}),
+    );
+    assert_eq!(updated.output["data"][0]["lines"][0]["cust"], json!("ZZ"));
+    // Sending the stored rows back unchanged passes too.
+    let rows = updated.output["data"][0]["lines"].clone();
+    ok(
+        &engine,
+        json!({"operation": "update", "in": "Order", "input": {"name": "O1", "data": {"lines": rows.clone()}}}),
+    );
+    // A row whose link changes, and a new row, are checked.
+    let mut changed = rows.clone();
+    changed[0]["cust"] = json!("YY");
+    let run = fails(
+        &engine,
+        json!({"operation": "update", "in": "Order", "input": {"name": "O1", "data": {"lines": changed}}}),
+        "VALIDATION_FAILED",
+    );
+    assert_eq!(error(&run).details[0]["path"], json!("lines[0].cust"));
+    let run = fails(
+        &engine,
+        json!({"operation": "update", "in": "Order", "input": {"name": "O1",
+               "data": {"lines": [rows[0].clone(), {"cust": "XX"}]}}}),
+        "VALIDATION_FAILED",
+    );
+    let paths: Vec<&Value> = error(&run)
+        .details
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["path"])
+        .collect();
+    assert_eq!(paths, [&json!("lines[1].cust")]);
+}
+
+#[test]
+fn a_deleted_dynamic_link_target_locks_nobody_out_of_the_linking_document() {
+    let engine = engine();
+    orders(&engine);
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Order",
+               "input": {"data": {"name": "O1", "dl_type": "Cust", "dl": "C2"}}}),
+    );
+    // Dynamic Links are not followed by delete (README): the target goes.
+    ok(
+        &engine,
+        json!({"operation": "delete", "from": "Cust", "input": {"name": "C2"}}),
+    );
+    ok(
+        &engine,
+        json!({"operation": "update", "in": "Order", "input": {"name": "O1", "data": {"note": "n"}}}),
+    );
+    // Changing the name or the doctype of the Dynamic Link checks it again.
+    let run = fails(
+        &engine,
+        json!({"operation": "update", "in": "Order", "input": {"name": "O1", "data": {"dl": "C3"}}}),
+        "VALIDATION_FAILED",
+    );
+    assert_eq!(error(&run).details[0]["path"], json!("dl"));
+    assert_eq!(
+        error(&run).details[0]["message"],
+        json!("Cust `C3` does not exist")
+    );
+    let run = fails(
+        &engine,
+        json!({"operation": "update", "in": "Order", "input": {"name": "O1", "data": {"dl_type": "Order"}}}),
+        "VALIDATION_FAILED",
+    );
+    assert_eq!(
+        error(&run).details[0]["message"],
+        json!("Order `C2` does not exist")
+    );
+}

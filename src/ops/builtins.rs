@@ -310,7 +310,11 @@ fn check(
         checker.apply_defaults(schema, doc)?;
     }
     checker.validate(schema, doc, mode, prefix, errors)?;
-    checker.check_dynamic_links(schema, doc, prefix, errors)
+    let before = match mode {
+        Mode::Update(before) => Some(before),
+        Mode::Create => None,
+    };
+    checker.check_dynamic_links(schema, doc, before, prefix, errors)
 }
 
 /// Validate `input.data` (an object or array of objects) against `doctype`'s schema before a
