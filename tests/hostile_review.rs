@@ -204,3 +204,45 @@ fn a_deleted_dynamic_link_target_locks_nobody_out_of_the_linking_document() {
         json!("Order `C2` does not exist")
     );
 }
+
+#[test]
+fn the_superuser_role_cannot_be_renamed_to_a_role_nobody_holds() {
+    let engine = engine();
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "User", "input": {"data": [
+            {"name": "ann", "roles": ["System Manager"]}]}}),
+    );
+    engine.enable_acl("root", None).unwrap();
+    let root = engine.pin_owner("root");
+    let run = fails(
+        &root,
+        json!({"operation": "update", "in": "System Settings",
+               "input": {"name": "acl", "data": {"superuserRole": "Nobody"}}}),
+        "CONFLICT",
+    );
+    assert!(
+        error(&run).message.contains("no enabled user has the role `Nobody`"),
+        "{}",
+        error(&run).message
+    );
+    assert_eq!(error(&run).details["field"], json!("superuserRole"));
+    // root is still the superuser and can still turn access control off.
+    ok(
+        &root,
+        json!({"operation": "select", "from": "User", "input": {"where": {"name": "ann"}}}),
+    );
+    // A role an enabled user holds may become the superuser role.
+    let moved = ok(
+        &root,
+        json!({"operation": "update", "in": "System Settings",
+               "input": {"name": "acl", "data": {"superuserRole": "System Manager"}}}),
+    );
+    assert_eq!(moved.output["data"][0]["superuserRole"], json!("System Manager"));
+    let ann = engine.pin_owner("ann");
+    ok(
+        &ann,
+        json!({"operation": "select", "from": "System Settings", "input": {"where": {"name": "acl"}}}),
+    );
+    engine.disable_acl("ann").unwrap();
+}
