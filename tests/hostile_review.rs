@@ -246,3 +246,32 @@ fn the_superuser_role_cannot_be_renamed_to_a_role_nobody_holds() {
     );
     engine.disable_acl("ann").unwrap();
 }
+
+#[test]
+fn a_dry_run_workflow_checks_its_steps_and_runs_none() {
+    let engine = engine();
+    notes(&engine);
+    let workflow = json!({"operation": "workflow", "options": {"dryRun": true}, "input": {"children": [
+        {"id": "a", "operation": "create", "into": "Note", "input": {"data": {"name": "n2"}}},
+        {"id": "b", "operation": "update", "in": "Note", "input": {"name": "n1", "data": {"title": "b"}}}]}});
+    let run = ok(&engine, workflow);
+    assert_eq!(run.output["dryRun"], json!(true));
+    assert!(run.child_run_ids.is_empty(), "{:?}", run.child_run_ids);
+    let notes = ok(
+        &engine,
+        json!({"operation": "select", "from": "Note", "input": {"select": ["name", "title"]}}),
+    );
+    assert_eq!(notes.output["data"], json!([{"name": "n1", "title": "a"}]));
+    // The request is still checked: a step naming no known operation, a missing template.
+    fails(
+        &engine,
+        json!({"operation": "workflow", "options": {"dryRun": true}, "input": {"children": [
+            {"id": "a", "operation": "creat", "into": "Note"}]}}),
+        "UNKNOWN_OPERATION",
+    );
+    fails(
+        &engine,
+        json!({"operation": "workflow", "template": "Nope", "options": {"dryRun": true}}),
+        "NOT_FOUND",
+    );
+}

@@ -844,6 +844,11 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
             (steps, Value::Null, None, None, true)
         }
     };
+    // A dry run checks the request (the template exists, inline steps are well formed)
+    // and executes nothing, as for any operation: no step runs.
+    if ctx.dry_run() {
+        return Ok(json!({"dryRun": true, "template": name, "version": version}));
+    }
     // The workflow's own input, without the inline steps.
     let input = match &request.input {
         Value::Object(fields) if inline => Value::Object(
