@@ -405,12 +405,11 @@ fn parse_field(field: &str, value: &Value) -> Result<Filter> {
 }
 
 fn unknown_operator(field: &str, operator: &str) -> Error {
-    let message =
-        format!(
-            "unknown where-operator `{}` on field `{}` (known: {OPERATORS})",
-            echo_str(operator),
-            echo_str(field)
-        );
+    let message = format!(
+        "unknown where-operator `{}` on field `{}` (known: {OPERATORS})",
+        echo_str(operator),
+        echo_str(field)
+    );
     bad(message, json!({ "field": field, "operator": operator }))
 }
 

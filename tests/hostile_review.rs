@@ -93,7 +93,10 @@ fn error_messages_and_details_never_echo_a_large_value_whole() {
         "BAD_REQUEST",
     );
     let message = &error(&run).message;
-    assert!(message.contains("`orderBy` direction for `title`"), "{message}");
+    assert!(
+        message.contains("`orderBy` direction for `title`"),
+        "{message}"
+    );
     assert!(message.contains("… (976.6 KB string)"), "{message}");
 }
 
@@ -222,7 +225,9 @@ fn the_superuser_role_cannot_be_renamed_to_a_role_nobody_holds() {
         "CONFLICT",
     );
     assert!(
-        error(&run).message.contains("no enabled user has the role `Nobody`"),
+        error(&run)
+            .message
+            .contains("no enabled user has the role `Nobody`"),
         "{}",
         error(&run).message
     );
@@ -238,7 +243,10 @@ fn the_superuser_role_cannot_be_renamed_to_a_role_nobody_holds() {
         json!({"operation": "update", "in": "System Settings",
                "input": {"name": "acl", "data": {"superuserRole": "System Manager"}}}),
     );
-    assert_eq!(moved.output["data"][0]["superuserRole"], json!("System Manager"));
+    assert_eq!(
+        moved.output["data"][0]["superuserRole"],
+        json!("System Manager")
+    );
     let ann = engine.pin_owner("ann");
     ok(
         &ann,

@@ -690,13 +690,11 @@ fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> R
         )),
         (Some(Value::String(name)), None) => match view.get_doc(doctype, name)? {
             Some(doc) => Ok(vec![doc]),
-            None => Err(
-                Error::not_found(format!(
-                    "{doctype} `{}` does not exist",
-                    crate::value::echo_str(name)
-                ))
-                .with_details(json!({"doctype": doctype, "name": name})),
-            ),
+            None => Err(Error::not_found(format!(
+                "{doctype} `{}` does not exist",
+                crate::value::echo_str(name)
+            ))
+            .with_details(json!({"doctype": doctype, "name": name}))),
         },
         (Some(other), None) => Err(Error::bad_request(format!(
             "`input.name` must be a string, got {}",

@@ -820,7 +820,7 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
                     "workflow template `{}` does not exist",
                     crate::value::echo_str(name)
                 ))
-                    .with_details(json!({"template": name}))
+                .with_details(json!({"template": name}))
             })?;
             let template = &*cached;
             (
