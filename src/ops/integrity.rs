@@ -282,10 +282,7 @@ fn keep_a_superuser_role(view: &dyn View, before: &Doc, after: &Doc) -> Result<(
         let enabled = user
             .get("enabled")
             .is_none_or(|e| crate::schema::flag(Some(e)));
-        held = enabled
-            && crate::acl::role_names(user.get("roles"))
-                .iter()
-                .any(|r| *r == role);
+        held = enabled && crate::acl::role_names(user.get("roles")).contains(&role);
         !held
     })?;
     if held {
