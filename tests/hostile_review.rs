@@ -283,3 +283,33 @@ fn a_dry_run_workflow_checks_its_steps_and_runs_none() {
         "NOT_FOUND",
     );
 }
+
+#[test]
+fn a_failed_step_is_audited_once_and_a_dry_run_step_not_at_all() {
+    let engine = engine();
+    notes(&engine);
+    let entries = |engine: &Engine| {
+        ok(
+            engine,
+            json!({"operation": "select", "from": "Audit Trail", "input": {"where": {"action": "invalid"}}}),
+        )
+        .output["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let step = |options: Value| {
+        json!({"operation": "workflow", "input": {"children": [
+            {"id": "a", "operation": "create", "into": "Note", "options": options,
+             "input": {"data": {"name": "n2", "nope": 1}}}]}})
+    };
+    // A step's validation failure: one entry, the step's own.
+    let run = fails(&engine, step(json!({})), "VALIDATION_FAILED");
+    let audited = entries(&engine);
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["runId"], json!(run.child_run_ids[0]));
+    assert_eq!(audited[0]["operation"], json!("create"));
+    // A dry-run step's validation failure is in no entry, not even the workflow's.
+    fails(&engine, step(json!({"dryRun": true})), "VALIDATION_FAILED");
+    assert_eq!(entries(&engine).len(), 1);
+}
