@@ -179,9 +179,56 @@ impl Error {
         };
         RunError {
             code: self.code(),
-            message: self.to_string(),
-            details,
+            message: cut_message(self.to_string()),
+            details: cut_details(details, 0),
         }
+    }
+}
+
+/// Characters of an error message kept in a run (and its audit entry); the violations are
+/// in `details` whole.
+const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// Characters of one string in an error's `details` before it is cut.
+const MAX_DETAIL_CHARS: usize = 1024;
+
+/// Nesting of an error's `details` kept before a deeper value is shown as a cut echo.
+const MAX_DETAIL_DEPTH: usize = 8;
+
+/// A message that names a value whole — wherever it was built — is cut like an echo, so
+/// that one failed request is never stored, printed and audited several times over.
+fn cut_message(message: String) -> String {
+    crate::value::cut_str(&message, MAX_MESSAGE_CHARS, "message")
+}
+
+/// `details` with every long string cut and deep values echoed, for the same reason.
+fn cut_details(details: Value, depth: usize) -> Value {
+    match details {
+        Value::String(s) if s.len() > MAX_DETAIL_CHARS => {
+            Value::String(crate::value::cut_str(&s, MAX_DETAIL_CHARS, "string"))
+        }
+        Value::Array(_) | Value::Object(_) if depth >= MAX_DETAIL_DEPTH => {
+            Value::String(crate::value::echo(&details))
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| cut_details(v, depth + 1))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = if k.len() > MAX_DETAIL_CHARS {
+                        crate::value::cut_str(&k, MAX_DETAIL_CHARS, "string")
+                    } else {
+                        k
+                    };
+                    (key, cut_details(v, depth + 1))
+                })
+                .collect(),
+        ),
+        other => other,
     }
 }
 

@@ -25,6 +25,7 @@
 //! Sorting is stable and always ends with `name` ascending, so every page is deterministic.
 
 use crate::error::{Error, Result};
+use crate::value::{echo, echo_str};
 use serde_json::{Map, Number, Value, json};
 use std::cmp::Ordering;
 
@@ -404,8 +405,11 @@ fn parse_field(field: &str, value: &Value) -> Result<Filter> {
 }
 
 fn unknown_operator(field: &str, operator: &str) -> Error {
-    let message =
-        format!("unknown where-operator `{operator}` on field `{field}` (known: {OPERATORS})");
+    let message = format!(
+        "unknown where-operator `{}` on field `{}` (known: {OPERATORS})",
+        echo_str(operator),
+        echo_str(field)
+    );
     bad(message, json!({ "field": field, "operator": operator }))
 }
 
@@ -463,7 +467,9 @@ fn parse_order(v: &Value) -> Result<Vec<(String, Direction)>> {
                         Some("desc") => Direction::Desc,
                         _ => {
                             let message = format!(
-                                "`orderBy` direction for `{field}` must be \"asc\" or \"desc\", got {dir}"
+                                "`orderBy` direction for `{}` must be \"asc\" or \"desc\", got {}",
+                                echo_str(field),
+                                echo(dir)
                             );
                             return Err(bad(message, json!({ "field": field, "direction": dir })));
                         }
@@ -491,7 +497,7 @@ fn parse_select(v: &Value) -> Result<Vec<String>> {
             .map(|f| f.as_str().map(str::to_owned))
             .collect()
     });
-    let message = || format!("`select` must be an array of field names, got {v}");
+    let message = || format!("`select` must be an array of field names, got {}", echo(v));
     names.ok_or_else(|| Error::bad_request(message()))
 }
 
@@ -520,7 +526,7 @@ fn count(key: &str, v: Option<&Value>) -> Result<Option<usize>> {
     let Some(v) = v else { return Ok(None) };
     let n = v.as_u64().ok_or_else(|| {
         bad(
-            format!("`{key}` must be a non-negative integer, got {v}"),
+            format!("`{key}` must be a non-negative integer, got {}", echo(v)),
             json!({ key: v }),
         )
     })?;

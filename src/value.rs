@@ -88,6 +88,14 @@ pub(crate) fn echo_str(text: &str) -> String {
     }
 }
 
+/// `text` cut after `max` characters, then `… (10.0 MB {what})`; short text is kept whole.
+pub(crate) fn cut_str(text: &str, max: usize, what: &str) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} {what})", &text[..cut], human_bytes(text.len())),
+    }
+}
+
 /// `value` as compact JSON for a message, cut like [`echo_str`] (strings are shown with
 /// their quotes; the JSON is never built beyond what is shown).
 pub(crate) fn echo(value: &Value) -> String {

@@ -17,6 +17,7 @@ mod frappe_import;
 mod frappe_validation;
 mod fuzz;
 mod hostile;
+mod hostile_review;
 mod operations;
 mod packs;
 mod persistence;

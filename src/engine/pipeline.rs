@@ -648,7 +648,17 @@ impl Inner {
 
 /// The audit action for a failed run that must be audited (denials, validation failures).
 fn failure_action(run: &Run) -> Option<Action> {
-    match run.error.as_ref()?.code {
+    let error = run.error.as_ref()?;
+    // A failure passed up from a nested run (a workflow's failed step, named by its
+    // `runId`) has that run's entry already, or none when it was a dry run: it is
+    // recorded once.
+    let passed_up = error.details["runId"]
+        .as_str()
+        .is_some_and(|child| run.child_run_ids.iter().any(|id| id == child));
+    if passed_up {
+        return None;
+    }
+    match error.code {
         ErrorCode::PermissionDenied => Some(Action::Denied),
         ErrorCode::ValidationFailed => Some(Action::Invalid),
         _ => None,

@@ -59,7 +59,8 @@ pub(super) enum Intent {
 fn check_doc_name(name: &str) -> Result<()> {
     if name.trim().is_empty() || name.contains('\0') || name.chars().count() > MAX_NAME_LEN {
         return Err(Error::bad_request(format!(
-            "`{name}` is not a valid document name (non-empty, no NUL, at most {MAX_NAME_LEN} characters)"
+            "`{}` is not a valid document name (non-empty, no NUL, at most {MAX_NAME_LEN} characters)",
+            crate::value::echo_str(name)
         )));
     }
     Ok(())
@@ -309,7 +310,11 @@ fn check(
         checker.apply_defaults(schema, doc)?;
     }
     checker.validate(schema, doc, mode, prefix, errors)?;
-    checker.check_dynamic_links(schema, doc, prefix, errors)
+    let before = match mode {
+        Mode::Update(before) => Some(before),
+        Mode::Create => None,
+    };
+    checker.check_dynamic_links(schema, doc, before, prefix, errors)
 }
 
 /// Validate `input.data` (an object or array of objects) against `doctype`'s schema before a
@@ -700,10 +705,11 @@ fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> R
         )),
         (Some(Value::String(name)), None) => match view.get_doc(doctype, name)? {
             Some(doc) => Ok(vec![doc]),
-            None => Err(
-                Error::not_found(format!("{doctype} `{name}` does not exist"))
-                    .with_details(json!({"doctype": doctype, "name": name})),
-            ),
+            None => Err(Error::not_found(format!(
+                "{doctype} `{}` does not exist",
+                crate::value::echo_str(name)
+            ))
+            .with_details(json!({"doctype": doctype, "name": name}))),
         },
         (Some(other), None) => Err(Error::bad_request(format!(
             "`input.name` must be a string, got {}",

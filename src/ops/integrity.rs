@@ -31,6 +31,11 @@ pub(crate) fn check_save(
             Some(role) => keep_a_superuser(ctx.view(), &role, before, after),
             None => Ok(()),
         },
+        (crate::acl::SETTINGS, Some(before), Some(after))
+            if doc_name(after) == crate::acl::SETTINGS_NAME =>
+        {
+            keep_a_superuser_role(ctx.view(), before, after)
+        }
         _ => Ok(()),
     }
 }
@@ -264,6 +269,38 @@ fn refuse_unique_over_duplicates(view: &dyn View, before: Option<&Doc>, after: &
         ),
         errors,
     })
+}
+
+/// Refuse a change of the superuser role (System Settings `acl`, `superuserRole`) while
+/// access control is on to a role no enabled user holds (CONFLICT): nobody could then read
+/// or change the settings again, `acl disable` included.
+fn keep_a_superuser_role(view: &dyn View, before: &Doc, after: &Doc) -> Result<()> {
+    let old = crate::acl::Settings::from_doc(Some(before));
+    let new = crate::acl::Settings::from_doc(Some(after));
+    if !new.enabled || new.superuser_role == old.superuser_role {
+        return Ok(());
+    }
+    let role = new.superuser_role;
+    let mut held = false;
+    view.scan_docs(crate::acl::USER, &mut |user| {
+        let enabled = user
+            .get("enabled")
+            .is_none_or(|e| crate::schema::flag(Some(e)));
+        held = enabled && crate::acl::role_names(user.get("roles")).contains(&role);
+        !held
+    })?;
+    if held {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::Conflict,
+        format!(
+            "no enabled user has the role `{}`: give it to a user before making it the superuser role",
+            crate::value::echo_str(&role)
+        ),
+    )
+    .with_details(json!({"doctype": crate::acl::SETTINGS, "name": crate::acl::SETTINGS_NAME,
+        "field": "superuserRole", "role": role})))
 }
 
 /// Refuse a change to the `User` `before` (to `after`, or deleted) that would leave no

@@ -473,8 +473,9 @@ impl Operation {
             && let Some(unknown) = input.keys().find(|k| !keys.contains(&k.as_str()))
         {
             return Err(Error::bad_request(format!(
-                "`{}` does not take `input.{unknown}` (it takes: {})",
+                "`{}` does not take `input.{}` (it takes: {})",
                 self.name,
+                crate::value::echo_str(unknown),
                 keys.join(", ")
             ))
             .with_details(json!({"key": unknown})));

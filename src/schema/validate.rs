@@ -541,10 +541,13 @@ impl Checker<'_> {
     }
 
     /// Dynamic Links: the target doctype is the value of the field named in `options`.
+    /// `before` is the document (or child row) as stored: a Dynamic Link whose name and
+    /// doctype are both left as they were is not checked again, like a Link.
     pub(crate) fn check_dynamic_links(
         &self,
         schema: &Schema,
         doc: &Doc,
+        before: Option<&Doc>,
         prefix: &str,
         errors: &mut Vec<FieldError>,
     ) -> Result<()> {
@@ -557,6 +560,10 @@ impl Checker<'_> {
             ) else {
                 continue;
             };
+            let kept = |key: &str| before.is_some_and(|old| old.get(key) == doc.get(key));
+            if kept(&field.fieldname) && kept(source) {
+                continue;
+            }
             let path = join(prefix, &field.fieldname);
             match doc.get(source).and_then(Value::as_str) {
                 Some(target) => self.check_link(target, name, &path, errors)?,
@@ -597,6 +604,21 @@ impl Checker<'_> {
         let Value::Array(rows) = value else {
             return Ok(());
         };
+        // The rows as stored, by name: a row's Link left as it was is not checked again
+        // (a dangling link stored before locks nobody out of its parent).
+        let stored: HashMap<&str, &Doc> = match mode {
+            Mode::Update(before) => before
+                .get(&field.fieldname)
+                .and_then(Value::as_array)
+                .map(|rows| {
+                    rows.iter()
+                        .filter_map(Value::as_object)
+                        .filter_map(|row| Some((row.get("name")?.as_str()?, row)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Mode::Create => HashMap::new(),
+        };
         for (i, row) in rows.iter_mut().enumerate() {
             if let Value::Object(row) = row {
                 let row_path = format!("{path}[{i}]");
@@ -604,8 +626,31 @@ impl Checker<'_> {
                     Mode::Update(_) => Mode::Create,
                     create => create,
                 };
+                let old_row = row
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .and_then(|name| stored.get(name).copied());
+                let found = errors.len();
                 self.validate(&schema, row, row_mode, &row_path, errors)?;
-                self.check_dynamic_links(&schema, row, &row_path, errors)?;
+                if let Some(old_row) = old_row {
+                    let kept_link = |e: &FieldError| {
+                        e.rule == "link"
+                            && schema.fields.iter().any(|f| {
+                                f.kind == Kind::Link
+                                    && e.path == join(&row_path, &f.fieldname)
+                                    && old_row.get(&f.fieldname) == row.get(&f.fieldname)
+                            })
+                    };
+                    let mut i = found;
+                    while i < errors.len() {
+                        if kept_link(&errors[i]) {
+                            errors.remove(i);
+                        } else {
+                            i += 1;
+                        }
+                    }
+                }
+                self.check_dynamic_links(&schema, row, old_row, &row_path, errors)?;
             }
         }
         Ok(())

@@ -816,8 +816,11 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     let (steps, variables, name, version, inline) = match &request.template {
         Some(name) => {
             cached = ctx.template(name)?.ok_or_else(|| {
-                Error::not_found(format!("workflow template `{name}` does not exist"))
-                    .with_details(json!({"template": name}))
+                Error::not_found(format!(
+                    "workflow template `{}` does not exist",
+                    crate::value::echo_str(name)
+                ))
+                .with_details(json!({"template": name}))
             })?;
             let template = &*cached;
             (
@@ -841,6 +844,11 @@ pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
             (steps, Value::Null, None, None, true)
         }
     };
+    // A dry run checks the request (the template exists, inline steps are well formed)
+    // and executes nothing, as for any operation: no step runs.
+    if ctx.dry_run() {
+        return Ok(json!({"dryRun": true, "template": name, "version": version}));
+    }
     // The workflow's own input, without the inline steps.
     let input = match &request.input {
         Value::Object(fields) if inline => Value::Object(
