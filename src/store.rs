@@ -425,6 +425,16 @@ impl Record {
         Ok(Record::new(&run, output))
     }
 
+    /// This record without the run's input and output: what is kept of a nested run of a
+    /// failed tree whose records grew large (see the pipeline's `Trail`). The output says
+    /// so: `{"trimmed": true, "recordBytes": N}`, N being the full record's size.
+    pub(crate) fn trimmed(&self) -> Result<Record> {
+        let mut run = parse_run(&self.bytes)?;
+        run.input = Value::Null;
+        run.output = json!({"trimmed": true, "recordBytes": self.size()});
+        Ok(Record::new(&run, Some(&run.output)))
+    }
+
     /// The record of the finished `run`, storing `output` as its output: a compact form of
     /// the run's output, or the output itself (`None`: no output).
     pub(crate) fn new(run: &Run, output: Option<&impl serde::Serialize>) -> Record {

@@ -611,3 +611,42 @@ fn a_timed_out_tree_leaves_the_store_to_the_next_writer() {
     let run = handle.join().unwrap();
     assert_eq!(error(&run).code.as_str(), "TIMEOUT");
 }
+
+/// A short request whose handler loops over nested runs carrying a large value, then fails:
+/// its tree's records are trimmed to stubs (issue 11: no amplification), so the store grows
+/// by about a megabyte, not by the ~32 MB its nested records would have taken whole.
+#[test]
+fn a_failed_tree_of_large_nested_runs_leaves_stubs_not_copies() {
+    let store = TempStore::new();
+    let code = "let s = \"0123456789\"; while s.len() < 160000 { s += s; }\n\
+        for i in 0..200 { run(#{operation: \"select\", from: \"Note\", input: #{where: #{title: s}}}); }\n\
+        throw \"done looping\";";
+    {
+        let engine = store.open();
+        save_operation(&engine, "looper", code, json!({"timeoutMs": 30_000}));
+        still_serves(&engine);
+    }
+    let before = std::fs::metadata(&store.path).unwrap().len();
+    let engine = store.open();
+    let run = fails(&engine, json!({"operation": "looper"}), "SCRIPT_ERROR");
+    assert_eq!(run.child_run_ids.len(), 200);
+    engine.flush().unwrap();
+    let child = engine
+        .get_run(&run.child_run_ids[0])
+        .unwrap()
+        .expect("a stub of the nested run is kept");
+    assert_eq!(child.operation.as_deref(), Some("select"));
+    assert_eq!(child.parent_run_id.as_deref(), Some(run.id.as_str()));
+    assert!(child.input.is_null(), "the stub keeps no input");
+    assert_eq!(child.output["trimmed"], json!(true));
+    assert!(child.output["recordBytes"].as_u64().unwrap() > 160_000);
+    // The failed run's own record keeps its (short) request whole.
+    let root = engine.get_run(&run.id).unwrap().unwrap();
+    assert_eq!(root.operation.as_deref(), Some("looper"));
+    drop(engine);
+    let grown = std::fs::metadata(&store.path).unwrap().len() - before;
+    assert!(
+        grown < 4 << 20,
+        "a 30-byte request that failed grew the store by {grown} bytes"
+    );
+}

@@ -89,7 +89,24 @@ impl Trail {
     /// record comes after theirs; stored in id order, they are appended to the runs
     /// table's last pages instead of splitting pages in the middle (half-empty pages
     /// doubled the store's growth under workflows).
-    fn into_records(mut self) -> Vec<Record> {
+    ///
+    /// The records of a failed tree are no more than a stub each (id, operation, status,
+    /// error, tree links) for its nested runs once they pass [`FAILED_TREE_RECORD_BYTES`]
+    /// together: a short request whose script loops over large nested runs and then fails
+    /// must not leave the write budget's worth of records behind (issue 11: no
+    /// amplification). The root's record, which holds the request, stays whole.
+    fn into_records(mut self, root: &Run) -> Vec<Record> {
+        let total: usize = self.records.iter().map(Record::size).sum();
+        if !root.success && total > FAILED_TREE_RECORD_BYTES {
+            for record in self.records.iter_mut().filter(|r| r.id() != root.id) {
+                match record.trimmed() {
+                    Ok(trimmed) => *record = trimmed,
+                    // A record that cannot be read back is kept as it is (it was encoded
+                    // here, so this does not happen).
+                    Err(e) => tracing::error!("a run record could not be trimmed: {e}"),
+                }
+            }
+        }
         self.records.sort_unstable_by(|a, b| a.id().cmp(b.id()));
         self.records
     }
@@ -102,6 +119,10 @@ impl Trail {
         Ok(())
     }
 }
+
+/// How many bytes the run records of a failed tree may take before its nested runs' records
+/// are kept as stubs (their input and output left out).
+pub(crate) const FAILED_TREE_RECORD_BYTES: usize = 1 << 20;
 
 /// Who started a nested run: what it inherits.
 pub(super) struct Parent<'p> {
@@ -158,11 +179,12 @@ impl Inner {
                     // A run that changed nothing (a failed one, a read-only script) keeps
                     // its records in memory like a select: no fsync is owed for it.
                     if tables.has_changes() {
-                        let records = trail.into_records();
+                        let records = trail.into_records(&run);
                         let stored = records.iter().try_for_each(|r| tables.put_record(r));
                         stored.map(|()| (run, Vec::new()))
                     } else {
-                        Ok((run, trail.into_records()))
+                        let records = trail.into_records(&run);
+                        Ok((run, records))
                     }
                 })
                 .and_then(|stored| stored)
@@ -184,7 +206,8 @@ impl Inner {
                         self.store
                             .write(|mut tables| trail.audit_failures(&mut tables))??;
                     }
-                    self.store.record_later(trail.into_records()).map(|()| run)
+                    let records = trail.into_records(&run);
+                    self.store.record_later(records).map(|()| run)
                 })
         };
         match outcome {
@@ -240,7 +263,7 @@ impl Inner {
         run.finish(Err(error), started);
         let mut trail = Trail::default();
         trail.keep(&run);
-        if let Err(e) = self.store.record_later(trail.into_records()) {
+        if let Err(e) = self.store.record_later(trail.into_records(&run)) {
             tracing::error!("a rejected run could not be recorded: {e}");
         }
         Hooks::call(&self.hooks.error, &run);
