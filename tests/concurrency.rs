@@ -188,17 +188,28 @@ fn a_reader_can_always_read_back_its_own_run_while_others_write() {
     let engine = engine();
     let writers_left = Arc::new(AtomicUsize::new(THREADS / 2));
     let left = writers_left.clone();
+    // Writers start once every reader has read once, so the reads overlap the writes.
+    let readers_started = Arc::new(AtomicUsize::new(0));
+    let started = readers_started.clone();
     let results: Vec<(Vec<String>, Vec<String>)> = on_threads(&engine, move |engine, t| {
         let mut missing = Vec::new();
         let mut mine = Vec::new();
         if t % 2 == 0 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while started.load(Ordering::SeqCst) < THREADS / 2 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the readers never started"
+                );
+                thread::yield_now();
+            }
             for i in 0..PER_THREAD {
                 assert!(create(engine, "ToDo", json!({"i": i})).success);
             }
             left.fetch_sub(1, Ordering::SeqCst);
         } else {
             let flow = format!("reader-{t}");
-            while left.load(Ordering::SeqCst) > 0 {
+            loop {
                 let run = engine.run(
                     RunRequest::new("select")
                         .from("ToDo")
@@ -224,6 +235,12 @@ fn a_reader_can_always_read_back_its_own_run_while_others_write() {
                         mine.len()
                     ));
                 }
+                if mine.len() == 1 {
+                    started.fetch_add(1, Ordering::SeqCst);
+                }
+                if left.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
             }
         }
         (missing, mine)
@@ -231,7 +248,13 @@ fn a_reader_can_always_read_back_its_own_run_while_others_write() {
     // Once the writers are done, every record is there: the records are not lost, only
     // invisible for a while.
     let mut all_mine = Vec::new();
-    for (_, mine) in &results {
+    for (t, (_, mine)) in results.iter().enumerate() {
+        if t % 2 == 1 {
+            assert!(
+                !mine.is_empty(),
+                "reader {t} read back its run at least once"
+            );
+        }
         for id in mine {
             assert!(engine.get_run(id).unwrap().is_some(), "run {id} recorded");
         }
