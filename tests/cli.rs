@@ -651,19 +651,37 @@ fn demo_without_db_suggests_a_command_that_works() {
         text.contains("temporary"),
         "the demo says its store was temporary: {text}"
     );
-    if let Some((db, id)) = suggested_show(&text) {
-        let output = bare_cli(cwd.path(), None)
-            .args(["--db", &db, "runs", "show", &id])
-            .output()
-            .unwrap();
-        assert_eq!(
-            code(&output),
-            0,
-            "the demo suggested `coworker --db {db} runs show {id}`: {}",
-            stderr(&output)
-        );
-        assert_eq!(stdout_json(&output)["id"], json!(id));
-    }
+    // Its store is gone, so it suggests no `runs show`; it suggests keeping one instead.
+    assert_eq!(suggested_show(&text), None, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("keep one with"))
+        .unwrap_or_else(|| panic!("the demo suggests a command: {text}"));
+    let suggested: Vec<&str> = line[line.find("coworker").expect("a coworker command") + 8..]
+        .split_whitespace()
+        .collect();
+    assert_eq!(suggested, ["--db", "demo.redb", "demo"], "{line}");
+    // The suggested command works: it keeps a store whose runs can be shown.
+    let output = bare_cli(cwd.path(), None)
+        .args(&suggested)
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&output),
+        0,
+        "the demo suggested `{line}`: {}",
+        stderr(&output)
+    );
+    assert!(cwd.path().join("demo.redb").exists());
+    let text = stdout(&output);
+    let (db, id) = suggested_show(&text).expect("the kept demo suggests `runs show`");
+    assert_eq!(db, "demo.redb");
+    let output = bare_cli(cwd.path(), None)
+        .args(["--db", &db, "runs", "show", &id])
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    assert_eq!(stdout_json(&output)["id"], json!(id));
 }
 
 /// A run as JSON without what differs between two executions of the same request.
