@@ -203,8 +203,23 @@ fn a_pack_with_a_bad_schema_installs_nothing() {
     // Nothing of it was committed, though every run of it is recorded.
     let stored_install = stored(&engine, &run.id);
     assert_eq!(stored_install.status, RunStatus::Failed);
+    // The install stopped at the bad schema: one child run, the schema's create, failed.
+    assert_eq!(
+        stored_install.child_run_ids.len(),
+        1,
+        "{:?}",
+        stored_install.child_run_ids
+    );
     for id in &stored_install.child_run_ids {
-        stored(&engine, id);
+        let child = stored(&engine, id);
+        assert_eq!(child.operation.as_deref(), Some("create"));
+        assert_eq!(child.doctype.as_deref(), Some("Schema"));
+        assert_eq!(child.status, RunStatus::Failed);
+        assert_eq!(
+            child.error.as_ref().map(|e| e.code.as_str()),
+            Some("VALIDATION_FAILED")
+        );
+        assert_eq!(child.parent_run_id.as_deref(), Some(run.id.as_str()));
     }
 }
 
