@@ -1685,7 +1685,22 @@ fn mutual_inclusion_is_allowed_at_save_and_stopped_by_the_depth_limit() {
         .iter()
         .filter(|r| r.operation.as_deref() == Some("workflow"))
         .count();
-    assert!((4..=40).contains(&workflows), "{workflows} workflow runs");
+    fn depth(tree: &RunTree) -> usize {
+        tree.children
+            .iter()
+            .map(|c| 1 + depth(c))
+            .max()
+            .unwrap_or(0)
+    }
+    // The README's 16 levels: the top run is level 0, levels 1 to 16 run, and the step run
+    // that would be level 17 (A's `create`) is refused, recorded as a leaf past the limit.
+    assert_eq!(coworker::MAX_NESTED_DEPTH, 16);
+    assert_eq!(
+        depth(&tree),
+        17,
+        "the tree is 16 levels deep plus the refused run"
+    );
+    assert_eq!(workflows, 17, "one workflow run per level from 0 to 16");
     assert!(all.iter().any(|r| {
         r.error
             .as_ref()
