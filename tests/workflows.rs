@@ -1301,29 +1301,42 @@ fn a_parallel_group_never_silently_ignores_what_it_is_given() {
         "{:?}",
         bogus.output
     );
-    // `if` on a group is honoured or refused, never ignored.
+    // `if` on a group is refused at save (it belongs on the operations), not ignored.
     let guarded = engine.run_value(json!({"operation": "create", "into": "Workflow Template",
         "input": {"data": {"name": "Guarded", "children": [group(json!({"if": "false"}))]}}}));
-    if guarded.success {
-        let run = run_template(&engine, "Guarded", json!({}));
-        assert!(run.success, "{:?}", run.error);
-        assert_eq!(count(&engine, "Note"), 0, "the group's `if` is false");
-    } else {
-        assert_eq!(error(&guarded).code.as_str(), "BAD_REQUEST");
-    }
-    // A group nested in a group either runs or is refused at save.
+    let e = error(&guarded);
+    assert_eq!(e.code.as_str(), "BAD_REQUEST", "{}", e.message);
+    assert!(e.message.contains("`if`"), "names the key: {}", e.message);
+    // A group nested in a group is refused at save, not run half-way.
     let nested = json!([{"parallel": ["a", "b"], "operations": [
         {"operation": "create", "into": "Note", "input": {"data": {"t": 1}}},
         {"parallel": ["c", "d"], "operations": [
             {"operation": "select", "from": "Note"}, {"operation": "select", "from": "Note"}]}]}]);
     let saved = engine.run_value(json!({"operation": "create", "into": "Workflow Template",
         "input": {"data": {"name": "Nested", "children": nested}}}));
-    if saved.success {
-        let run = run_template(&engine, "Nested", json!({}));
-        assert!(run.success, "saved, so it runs: {:?}", run.error);
-    } else {
-        assert_eq!(error(&saved).code.as_str(), "BAD_REQUEST");
+    let e = error(&saved);
+    assert_eq!(e.code.as_str(), "BAD_REQUEST", "{}", e.message);
+    assert!(e.message.contains("another group"), "{}", e.message);
+    // None of the refused templates was saved, so none can be run.
+    for name in ["Bogus", "Guarded", "Nested"] {
+        let run = run_template(&engine, name, json!({}));
+        assert!(!run.success, "{name} was not saved");
     }
+    assert_eq!(count(&engine, "Note"), 0);
+    // The same group without the extras is saved and both of its operations run.
+    template(&engine, "Plain", json!([group(json!({}))]));
+    let run = run_template(&engine, "Plain", json!({}));
+    assert!(run.success, "{:?}", run.error);
+    assert_eq!(
+        pairs(&[("a", "completed"), ("b", "completed")]),
+        statuses(&run)
+    );
+    let mut ts: Vec<Value> = docs(&engine, "Note")
+        .iter()
+        .map(|d| d["t"].clone())
+        .collect();
+    ts.sort_by_key(|t| t.as_i64());
+    assert_eq!(ts, vec![json!(1), json!(2)]);
 }
 
 // --- 2. errors that name what is wrong ------------------------------------------------------
