@@ -29,12 +29,20 @@ const ITEM: &str = "CrashItem";
 struct XorShift(u64);
 
 impl XorShift {
-    fn seeded() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15);
-        XorShift(nanos | 1)
+    /// Seeded from `COWORKER_CRASH_SEED` when set (to replay a failure), else from the clock;
+    /// the seed is printed so a failing run can be replayed.
+    fn seeded(test: &str) -> Self {
+        let seed = std::env::var("COWORKER_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0x9E37_79B9_7F4A_7C15)
+            });
+        eprintln!("{test}: seed {seed} (replay with COWORKER_CRASH_SEED={seed})");
+        XorShift(seed | 1)
     }
 
     fn next(&mut self) -> u64 {
@@ -188,8 +196,10 @@ fn spawn_writer(path: &std::path::Path, tag: usize) -> (ChildGuard, mpsc::Receiv
 #[test]
 fn acknowledged_writes_survive_sigkill() {
     let store = TempStore::new();
-    let mut rng = XorShift::seeded();
+    let mut rng = XorShift::seeded("acknowledged_writes_survive_sigkill");
     let mut acked: Vec<Ack> = Vec::new();
+    // Kills that landed while the writer was still writing: it acknowledged more writes
+    // after the one the test waited for, so the kill cut a stream of commits.
     let mut kills_mid_write = 0;
     let started = Instant::now();
     for kill in 0..KILLS {
@@ -210,6 +220,7 @@ fn acknowledged_writes_survive_sigkill() {
                 }
             }
         }
+        let acked_before_sleep = received.iter().filter(|l| parse_ack(l).is_some()).count();
         std::thread::sleep(Duration::from_millis(rng.between(5, 150)));
         child.0.kill().expect("SIGKILL the writer");
         let status = child.0.wait().expect("the writer is reaped");
@@ -221,7 +232,7 @@ fn acknowledged_writes_survive_sigkill() {
         // The reader thread ends at EOF; the channel then disconnects.
         received.extend(lines.iter());
         let new: Vec<Ack> = received.iter().filter_map(|l| parse_ack(l)).collect();
-        if !new.is_empty() {
+        if acked_before_sleep > 0 && new.len() > acked_before_sleep {
             kills_mid_write += 1;
         }
         acked.extend(new.iter().cloned());
@@ -232,8 +243,8 @@ fn acknowledged_writes_survive_sigkill() {
         check_no_orphan_documents(&engine, kill);
     }
     assert!(
-        kills_mid_write >= KILLS / 2,
-        "only {kills_mid_write} of {KILLS} kills came after an acknowledged write"
+        kills_mid_write > 0,
+        "no kill of {KILLS} landed while the writer was still writing: the test proved nothing"
     );
 
     // After all that, the store still takes writes.
@@ -243,7 +254,7 @@ fn acknowledged_writes_survive_sigkill() {
         json!({"operation": "create", "into": NOTE, "input": {"data": {"name": "after"}}}),
     );
     eprintln!(
-        "crash: {KILLS} kills, {} acknowledged writes checked, {:.1} s",
+        "crash: {KILLS} kills ({kills_mid_write} mid-write), {} acknowledged writes checked, {:.1} s",
         acked.len(),
         started.elapsed().as_secs_f64()
     );
@@ -357,7 +368,7 @@ fn check_no_orphan_documents(engine: &Engine, kill: usize) {
 fn a_writer_killed_while_creating_the_store_leaves_it_openable() {
     const ROUNDS: usize = 12;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut rng = XorShift::seeded();
+    let mut rng = XorShift::seeded("a_writer_killed_while_creating_the_store_leaves_it_openable");
     // Rounds whose kill landed before the store was in place: the ones this test is for.
     let mut killed_mid_creation = 0;
     for round in 0..ROUNDS {
