@@ -1023,6 +1023,29 @@ fn hash_names_are_ten_characters_and_unique() {
 }
 
 #[test]
+fn uuid_names_are_hyphenated_hex_and_unique() {
+    let engine = engine_with_fixtures();
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Schema", "input": {"data": {"name": "Token",
+            "autoname": "UUID", "fields": [{"fieldname": "label", "fieldtype": "Data"}]}}}),
+    );
+    let rows: Vec<Value> = (0..20).map(|i| json!({"label": format!("t{i}")})).collect();
+    let run = create(&engine, "Token", Value::Array(rows));
+    let found: BTreeSet<String> = names(&run).into_iter().collect();
+    assert_eq!(found.len(), 20, "UUID names are unique: {found:?}");
+    for name in &found {
+        let groups: Vec<usize> = name.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "8-4-4-4-12 groups: {name}");
+        assert!(
+            name.chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)),
+            "lowercase hex: {name}"
+        );
+    }
+}
+
+#[test]
 fn autoincrement_counts_and_failed_creates_do_not_consume_numbers() {
     let engine = engine_with_fixtures();
     let ticket = |subject: &str| json!({"subject": subject});
