@@ -95,6 +95,43 @@ fn a_retry_loop_stops_at_the_workflows_deadline_and_names_the_step() {
 }
 
 #[test]
+fn a_retry_waits_at_most_one_second_and_retry_max_is_at_most_ten() {
+    let engine = engine();
+    // A minute of backoff asked for: the wait is cut to 1 s, so the second attempt runs and
+    // fails with the step's own code well inside a 5 s deadline (uncut, it would be TIMEOUT).
+    let run = fails(
+        &engine,
+        inline(json!([failing_retried_step(1, 60_000)]), Some(5_000)),
+        "NOT_FOUND",
+    );
+    assert_eq!(
+        error(&run).details["stepId"],
+        json!("bump"),
+        "{:?}",
+        run.error
+    );
+    assert_eq!(
+        run.child_run_ids.len(),
+        2,
+        "two attempts: {:?}",
+        run.child_run_ids
+    );
+    // `retry.max` is 0 to 10: 10 is taken, 11 refused before any step runs.
+    let saved = engine.run_value(json!({"operation": "create", "into": "Workflow Template",
+        "input": {"data": {"name": "Ten", "children": [failing_retried_step(10, 0)]}}}));
+    assert!(saved.success, "{:?}", saved.error);
+    let run = fails(
+        &engine,
+        inline(json!([failing_retried_step(11, 0)]), None),
+        "BAD_REQUEST",
+    );
+    let e = error(&run);
+    assert_eq!(e.details["limit"], json!("retry.max"), "{}", e.message);
+    assert_eq!(e.details["max"], json!(10));
+    assert!(run.child_run_ids.is_empty(), "{:?}", run.child_run_ids);
+}
+
+#[test]
 fn a_timeout_inside_a_nested_workflow_or_a_map_names_the_inner_step() {
     let engine = engine();
     ok(
