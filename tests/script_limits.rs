@@ -275,3 +275,57 @@ fn a_handler_holding_many_values_moves_to_a_script_thread_and_completes() {
         );
     }
 }
+
+/// The defaults are the README's: `maxOperations` 1,000,000, `timeoutMs` 2,000,
+/// `maxCallDepth` 32, `maxExprDepth` 64, `maxStringSize` 1 MiB, `maxArraySize` 100,000,
+/// `maxMapSize` 500,000, `maxHostCalls` 10,000, `maxRunDepth` 16, `maxWriteBytes` 64 MiB,
+/// `maxWrites` 100,000.
+#[test]
+fn the_default_limits_are_the_documented_ones() {
+    let limits = coworker::Limits::default();
+    assert_eq!(
+        (
+            limits.max_operations,
+            limits.timeout_ms,
+            limits.max_call_depth,
+            limits.max_expr_depth,
+            limits.max_string_size,
+            limits.max_array_size,
+            limits.max_map_size,
+            limits.max_host_calls,
+            limits.max_run_depth,
+            limits.max_write_bytes,
+            limits.max_writes,
+        ),
+        (
+            1_000_000,
+            2_000,
+            32,
+            64,
+            1 << 20,
+            100_000,
+            500_000,
+            10_000,
+            16,
+            64 << 20,
+            100_000,
+        )
+    );
+    // An operation saved without `limits` runs under them: 10,000 host calls, not 10,001.
+    let engine = engine();
+    save(
+        &engine,
+        "calls",
+        "let n = 0; for i in 0..10001 { get_schema(\"Nope\"); n += 1; } n",
+    );
+    exceeds(&engine, json!({"operation": "calls"}), "maxHostCalls");
+    save(
+        &engine,
+        "calls_ok",
+        "let n = 0; for i in 0..10000 { get_schema(\"Nope\"); n += 1; } n",
+    );
+    assert_eq!(
+        ok(&engine, json!({"operation": "calls_ok"})).output,
+        json!(10_000)
+    );
+}
