@@ -329,3 +329,39 @@ fn the_default_limits_are_the_documented_ones() {
         json!(10_000)
     );
 }
+
+/// Array elements and map entries are counted over a whole value, nested ones included: no
+/// single array or map here is over 10, the value is.
+#[test]
+fn array_and_map_limits_count_nested_elements() {
+    let engine = engine();
+    let cases = [
+        (
+            "arrays",
+            "maxArraySize",
+            "[[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]]",
+            "[[1, 2], [3, 4]]",
+            json!([[1, 2], [3, 4]]),
+        ),
+        (
+            "maps",
+            "maxMapSize",
+            "#{a: #{k1: 1, k2: 2, k3: 3, k4: 4, k5: 5, k6: 6}, b: #{k1: 1, k2: 2, k3: 3, k4: 4, k5: 5, k6: 6}}",
+            "#{a: #{k1: 1, k2: 2}, b: #{k1: 1, k2: 2}}",
+            json!({"a": {"k1": 1, "k2": 2}, "b": {"k1": 1, "k2": 2}}),
+        ),
+    ];
+    for (name, limit, over, within, expected) in cases {
+        let limits = json!({limit: 10});
+        for (suffix, code) in [("over", over), ("within", within)] {
+            ok(
+                &engine,
+                json!({"operation": "create", "into": "Operation", "input": {"data": {
+                    "name": format!("{name}_{suffix}"), "handlerCode": code, "limits": limits}}}),
+            );
+        }
+        exceeds(&engine, json!({"operation": format!("{name}_over")}), limit);
+        let run = ok(&engine, json!({"operation": format!("{name}_within")}));
+        assert_eq!(run.output, expected, "{name}");
+    }
+}
