@@ -2,6 +2,8 @@
 //!
 //! Each subcommand calls one library function and prints JSON (or, for `demo`, a short
 //! narrative). Exit codes: 0 ok, 1 the run failed, 2 usage or I/O error.
+//!
+//! Over ~600 lines: issue 13 moves the demo to `cli/demo.rs` and the subcommands beside it.
 
 use clap::{Parser, Subcommand};
 use coworker::{Engine, Run, RunQuery, RunStatus, RunTree};

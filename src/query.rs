@@ -23,6 +23,9 @@
 //! true`; numbers by exact numeric value; strings byte-wise; arrays lexicographically by
 //! [`compare`]; objects by their serialized JSON text. `desc` reverses a key, so nulls come last.
 //! Sorting is stable and always ends with `name` ascending, so every page is deterministic.
+//!
+//! Over ~600 lines: parsing and matching of `where`/`orderBy` are one concept; issue 13 moves
+//! `Doc` out and the sort keys beside the matcher.
 
 use crate::error::{Error, Result};
 use crate::value::{echo, echo_str};

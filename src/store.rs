@@ -13,6 +13,9 @@
 //!
 //! This module must never interpret documents beyond their key: validation, queries and
 //! permissions live elsewhere.
+//!
+//! Over ~600 lines: six concepts (layout, records, reads, writes, group commit, waiting records)
+//! that issue 13 splits into `store/`; `store/backend.rs` and `store/open.rs` already are.
 
 use crate::error::{Error, Result};
 use crate::query::Doc;

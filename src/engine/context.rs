@@ -150,19 +150,14 @@ impl<'c, 't> OpContext<'c, 't> {
         &self.deadline
     }
 
-    /// Charge writing `doc` (`None`: a delete) as `doctype` `name` to the run tree's write
-    /// budget, or refuse it with LIMIT_EXCEEDED before anything is written. Nothing is
-    /// charged when the run does not write (a dry run, a read snapshot).
-    pub(crate) fn charge_write(
-        &mut self,
-        doctype: &str,
-        name: &str,
-        doc: Option<&crate::query::Doc>,
-    ) -> Result<()> {
+    /// Charge writing a document of `bytes` (as measured by its size check; 0 for a delete)
+    /// as `doctype` `name` to the run tree's write budget, or refuse it with LIMIT_EXCEEDED
+    /// before anything is written. Nothing is charged when the run does not write (a dry
+    /// run, a read snapshot).
+    pub(crate) fn charge_write(&mut self, doctype: &str, name: &str, bytes: u64) -> Result<()> {
         if !self.writing() {
             return Ok(());
         }
-        let bytes = doc.map_or(0, crate::value::doc_size);
         self.ceiling
             .charge(&mut self.trail.spent, bytes, doctype, name)
     }

@@ -2,6 +2,9 @@
 //! is reported alone. Validation also normalizes what Frappe normalizes (Check booleans to
 //! 0/1, integral floats in Int fields) and applies defaults on create. It reads the store
 //! (Link targets, unique values) but never writes it.
+//!
+//! Over ~600 lines: document validation and the per-fieldtype value checks are one concept; the
+//! value checks move beside `formats` in issue 13's split.
 
 use super::{Field, Kind, SCHEMA, STANDARD_FIELDS, Schema, flag, formats, naming, suggest};
 use crate::error::{FieldError, Result};

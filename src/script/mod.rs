@@ -9,6 +9,9 @@
 //! host calls: the calling thread holds the run's transaction, which cannot cross into
 //! Rhai's `'static` callbacks. This module never touches the store: host calls are handed
 //! to whoever runs the script.
+//!
+//! Over ~600 lines: issue 13 splits it into sandbox (the one constructor), host (hand-over),
+//! cache and errors; `depth`, `convert`, `limits` and `workers` already are.
 
 pub(crate) mod convert;
 mod depth;
