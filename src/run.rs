@@ -594,33 +594,48 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
     }
 }
 
+impl Run {
+    /// A run with only its id (its chain's too), timestamp and `status` set: the stub
+    /// listed for a stored record that cannot be read back, and unit tests' runs.
+    pub(crate) fn bare(id: String, timestamp: String, status: RunStatus) -> Run {
+        Run {
+            chain_id: id.clone(),
+            id,
+            timestamp,
+            operation: None,
+            status,
+            duration: 0.0,
+            doctype: None,
+            from: None,
+            into: None,
+            template: None,
+            input: Value::Null,
+            output: Value::Null,
+            success: status == RunStatus::Completed,
+            rolled_back: false,
+            error: None,
+            parent_run_id: None,
+            child_run_ids: Vec::new(),
+            owner: None,
+            agent: None,
+            flow_type: None,
+            flow_id: None,
+            step_id: None,
+            options: RunOptions::default(),
+        }
+    }
+}
+
 /// A run with only its id, chain, timestamp and `status` set, for unit tests.
 #[cfg(test)]
 pub(crate) fn blank_run(status: RunStatus) -> Run {
     Run {
-        id: "01J00000000000000000000000".into(),
-        timestamp: "2026-11-25T14:00:00.000000Z".into(),
-        operation: None,
-        status,
         duration: 0.25,
-        doctype: None,
-        from: None,
-        into: None,
-        template: None,
-        input: Value::Null,
-        output: Value::Null,
-        success: status == RunStatus::Completed,
-        rolled_back: false,
-        error: None,
-        parent_run_id: None,
-        child_run_ids: Vec::new(),
-        chain_id: "01J00000000000000000000000".into(),
-        owner: None,
-        agent: None,
-        flow_type: None,
-        flow_id: None,
-        step_id: None,
-        options: RunOptions::default(),
+        ..Run::bare(
+            "01J00000000000000000000000".into(),
+            "2026-11-25T14:00:00.000000Z".into(),
+            status,
+        )
     }
 }
 

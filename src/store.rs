@@ -242,29 +242,8 @@ fn parse_run_or_stub(id: &str, bytes: &[u8]) -> Run {
             },
         );
         Run {
-            id: id.to_string(),
-            timestamp,
-            operation: None,
-            status: crate::RunStatus::Failed,
-            duration: 0.0,
-            doctype: None,
-            from: None,
-            into: None,
-            template: None,
-            input: Value::Null,
-            output: Value::Null,
-            success: false,
-            rolled_back: false,
             error: Some(error.to_run_error()),
-            parent_run_id: None,
-            child_run_ids: Vec::new(),
-            chain_id: id.to_string(),
-            owner: None,
-            agent: None,
-            flow_type: None,
-            flow_id: None,
-            step_id: None,
-            options: crate::RunOptions::default(),
+            ..Run::bare(id.to_string(), timestamp, crate::RunStatus::Failed)
         }
     })
 }
