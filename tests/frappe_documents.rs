@@ -122,22 +122,6 @@ fn actions(engine: &Engine, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// The (path, rule) of each violation of a VALIDATION_FAILED run.
-fn violations(run: &Run) -> Vec<(String, String)> {
-    let details = &run.error.as_ref().expect("failed").details;
-    details
-        .as_array()
-        .expect("field errors")
-        .iter()
-        .map(|e| {
-            (
-                e["path"].as_str().unwrap_or_default().to_string(),
-                e["rule"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn message(run: &Run) -> String {
     run.error
         .as_ref()

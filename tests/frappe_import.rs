@@ -71,18 +71,7 @@ fn violations(run: &Run) -> Vec<(String, String)> {
         "{}",
         error.message
     );
-    error
-        .details
-        .as_array()
-        .expect("violations listed")
-        .iter()
-        .map(|v| {
-            (
-                v["path"].as_str().unwrap().to_string(),
-                v["rule"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    crate::harness::violations(run)
 }
 
 fn violation_message(run: &Run, path: &str) -> String {

@@ -5,7 +5,7 @@
 //! with defaults left out. Each test checks one of Frappe's generic rules
 //! (`base_document.py`, `document.py`, `naming.py`, `frappe/utils`) with exact paths and rules.
 
-use crate::harness::{TempStore, cli, engine, fails, ok, stdout_json};
+use crate::harness::{TempStore, cli, engine, fails, ok, stdout_json, violations};
 use coworker::{Engine, Run};
 use serde_json::{Value, json};
 
@@ -107,23 +107,6 @@ fn created(engine: &Engine, doctype: &str, data: Value) -> Value {
 
 fn update(doctype: &str, name: &str, data: Value) -> Value {
     json!({"operation": "update", "in": doctype, "input": {"name": name, "data": data}})
-}
-
-/// The `(path, rule)` of every violation of a failed run, in order.
-fn violations(run: &Run) -> Vec<(String, String)> {
-    let error = run.error.as_ref().expect("a failed run");
-    error
-        .details
-        .as_array()
-        .unwrap_or_else(|| panic!("details are an array: {}", error.details))
-        .iter()
-        .map(|d| {
-            (
-                d["path"].as_str().unwrap_or_default().to_string(),
-                d["rule"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// A create that must fail validation with exactly these violations.

@@ -109,3 +109,20 @@ pub fn stdout_json(output: &Output) -> Value {
         )
     })
 }
+
+/// The `(path, rule)` of every violation of a failed run, in order.
+pub fn violations(run: &Run) -> Vec<(String, String)> {
+    let error = run.error.as_ref().expect("a failed run");
+    error
+        .details
+        .as_array()
+        .unwrap_or_else(|| panic!("details are an array: {}", error.details))
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap_or_default().to_string(),
+                d["rule"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}

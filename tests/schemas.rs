@@ -127,23 +127,6 @@ fn select_names(engine: &Engine, doctype: &str, filter: &Value) -> Vec<String> {
     found
 }
 
-/// `(path, rule)` of every violation of a failed run.
-fn violations(run: &Run) -> Vec<(String, String)> {
-    let error = run.error.as_ref().expect("a failed run");
-    error
-        .details
-        .as_array()
-        .unwrap_or_else(|| panic!("details are an array: {}", error.details))
-        .iter()
-        .map(|d| {
-            (
-                d["path"].as_str().unwrap_or_default().to_string(),
-                d["rule"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn has_violation(run: &Run, path: &str, rule: &str) -> bool {
     violations(run).iter().any(|(p, r)| p == path && r == rule)
 }
