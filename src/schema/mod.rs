@@ -7,6 +7,7 @@
 //! the operations do, in their run's transaction.
 
 mod fetch;
+mod fieldtype;
 pub(crate) mod formats;
 pub(crate) mod frappe;
 mod meta;
