@@ -122,7 +122,7 @@ fn updates_revalidate_child_rows_and_renumber_them() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 4. Null schema and skipping validation
+// Null schema and skipping validation
 // ---------------------------------------------------------------------------------------
 
 #[test]
