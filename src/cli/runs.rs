@@ -1,0 +1,151 @@
+//! `coworker runs show|list|tree`: recorded runs read back, one, a filtered list, or the tree
+//! under a run printed as indented text (also used by the demo).
+
+use super::{Fatal, open_to_read, print_json};
+use clap::Subcommand;
+use coworker::{Run, RunQuery, RunStatus, RunTree};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub(crate) enum RunsCommand {
+    /// Print one run as JSON.
+    Show {
+        /// The run id.
+        id: String,
+    },
+    /// List runs, oldest first, as a JSON array.
+    List {
+        /// Only runs of this flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// Only runs of this chain (a top-level run and everything under it).
+        #[arg(long)]
+        chain: Option<String>,
+        /// Only direct children of this run.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Only runs of this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only runs with this status (completed, failed).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs started at or after this RFC 3339 instant.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only runs started before this RFC 3339 instant.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only the newest N.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Print the tree of runs under ID (a workflow, its steps, their nested runs).
+    Tree {
+        /// The run id.
+        id: String,
+        /// Print the tree as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `runs show|list|tree` on a store opened for reading.
+pub(crate) fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
+    let engine = open_to_read(db)?;
+    match command {
+        RunsCommand::Show { id } => match engine.get_run(&id)? {
+            Some(run) => {
+                print_json(&run.to_value());
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Err(Fatal(format!("no run with id {id}"))),
+        },
+        RunsCommand::List {
+            flow,
+            chain,
+            parent,
+            owner,
+            status,
+            since,
+            until,
+            limit,
+        } => {
+            let status = status
+                .map(|s| serde_json::from_value::<RunStatus>(json!(s)))
+                .transpose()
+                .map_err(|_| {
+                    Fatal("--status is one of pending, running, completed, failed".into())
+                })?;
+            let query = RunQuery {
+                flow_id: flow,
+                chain_id: chain,
+                parent_run_id: parent,
+                owner,
+                status,
+                since,
+                until,
+                limit: Some(limit),
+            };
+            let runs: Vec<Value> = engine
+                .list_runs(&query)?
+                .iter()
+                .map(Run::to_value)
+                .collect();
+            print_json(&Value::Array(runs));
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Tree { id, json } => match engine.run_tree(&id)? {
+            Some(tree) if json => {
+                print_json(&serde_json::to_value(&tree)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(tree) => {
+                let mut text = String::new();
+                print_tree(&tree, 0, &mut text);
+                say!("{}", text.trim_end());
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Err(Fatal(format!("no run with id {id}"))),
+        },
+    }
+}
+
+/// The run tree as indented text: status (`ok`, `FAIL`, or `UNDO` for a completed run whose
+/// writes were rolled back with a failure above it), operation, target, step and duration.
+pub(crate) fn print_tree(tree: &RunTree, depth: usize, out: &mut String) {
+    let run = &tree.run;
+    let mark = match (run.success, run.rolled_back) {
+        (true, false) => "ok  ",
+        (true, true) => "UNDO",
+        (false, _) => "FAIL",
+    };
+    let target = run
+        .template
+        .as_deref()
+        .or(run.doctype.as_deref())
+        .map(|t| format!(" {t}"))
+        .unwrap_or_default();
+    let step = run
+        .step_id
+        .as_deref()
+        .map(|s| format!(" [{s}]"))
+        .unwrap_or_default();
+    let error = run
+        .error
+        .as_ref()
+        .map(|e| format!(" — {}: {}", e.code, e.message))
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "{}{mark} {}{target}{step} {:.2} ms  {}{error}\n",
+        "  ".repeat(depth),
+        run.operation.as_deref().unwrap_or("?"),
+        run.duration,
+        run.id
+    ));
+    for child in &tree.children {
+        print_tree(child, depth + 1, out);
+    }
+}
