@@ -16,9 +16,10 @@ use super::{
 };
 use super::{include, integrity};
 use crate::audit::{self, Action};
+use crate::doc::Doc;
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
-use crate::query::{Doc, Query};
+use crate::query::Query;
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};
 use crate::schema::{self, Kind, SCHEMA, SEEDED, Schema, naming};

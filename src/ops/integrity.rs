@@ -7,9 +7,10 @@
 //! duplicates: its later updates would fail the same way. The last superuser keeps the role.
 //! These checks read; they never write.
 
+use crate::doc::Doc;
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
-use crate::query::{Doc, values_equal};
+use crate::query::values_equal;
 use crate::schema::frappe::canonical_doctype;
 use crate::schema::{Kind, SCHEMA, Schema};
 use crate::store::{View, index_value};
