@@ -9,6 +9,8 @@
 //!
 //! One file per built-in: [`select`], [`insert`] (create), [`update`], [`delete`]; this file
 //! dispatches to them and holds what they share (records, validation, child rows, targets).
+//! What system doctypes (schemas, operations, templates, users, the audit trail) add to a
+//! write is asked of [`super::system`] at each write point, never tested here by name.
 
 mod delete;
 mod insert;
@@ -22,15 +24,14 @@ pub(super) use update::modify;
 
 use super::lifecycle;
 use super::{Builtin, META_FIELDS};
-use crate::audit::Action;
 use crate::doc::Doc;
 use crate::engine::OpContext;
-use crate::error::{Error, ErrorCode, FieldError, Result};
+use crate::error::{Error, FieldError, Result};
+use crate::ops::system;
 use crate::query::Query;
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};
-use crate::schema::{Kind, SCHEMA, SEEDED, Schema, naming};
-use crate::store::{AUDIT_TRAIL, WriteTables};
+use crate::schema::{Kind, Schema, naming};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -63,7 +64,7 @@ pub(super) enum Intent {
 }
 
 /// The records in `input.data`: one object or a non-empty array of objects.
-fn records(input: &Value) -> Result<Vec<Doc>> {
+pub(super) fn records(input: &Value) -> Result<Vec<Doc>> {
     let bad = |what: &Value| {
         Error::bad_request(format!(
             "`input.data` must be an object or an array of objects, got {}",
@@ -86,7 +87,7 @@ fn records(input: &Value) -> Result<Vec<Doc>> {
 /// DocType file names itself `DocType`: accepted for schemas).
 fn strip_engine_fields(data: &mut Doc, doctype: &str) -> Result<()> {
     if let Some(given) = data.remove("doctype") {
-        let alias = doctype == SCHEMA && given.as_str() == Some("DocType");
+        let alias = system::rules(doctype).is_alias(&given);
         if given.as_str() != Some(doctype) && !alias {
             return Err(Error::bad_request(format!(
                 "`data.doctype` is {} but the target is `{doctype}`",
@@ -226,86 +227,6 @@ fn fill_child_rows(
     Ok(())
 }
 
-/// After a schema document was written: build indexes for newly indexed fields of the
-/// doctype it describes, drop those no longer indexed.
-fn reindex_after_schema_change(
-    tables: &mut WriteTables<'_>,
-    before: Option<&Doc>,
-    after: Option<&Doc>,
-) -> Result<()> {
-    let fields_of = |doc: Option<&Doc>| -> Result<(Option<String>, Vec<String>)> {
-        match doc {
-            Some(doc) => {
-                let schema = Schema::from_doc(doc)?;
-                Ok((Some(schema.name.clone()), schema.indexed_fields()))
-            }
-            None => Ok((None, Vec::new())),
-        }
-    };
-    let (old_name, old_fields) = fields_of(before)?;
-    let (new_name, new_fields) = fields_of(after)?;
-    let Some(doctype) = new_name.or(old_name) else {
-        return Ok(());
-    };
-    for field in old_fields.iter().filter(|f| !new_fields.contains(f)) {
-        tables.rebuild_index(&doctype, field, false)?;
-    }
-    for field in new_fields.iter().filter(|f| !old_fields.contains(f)) {
-        tables.rebuild_index(&doctype, field, true)?;
-    }
-    Ok(())
-}
-
-fn protect_seeded(doctype: &str, name: &str) -> Result<()> {
-    if doctype == SCHEMA && SEEDED.contains(&name) {
-        return Err(Error::new(
-            ErrorCode::Immutable,
-            format!("the seeded schema `{name}` cannot be changed or deleted"),
-        ));
-    }
-    Ok(())
-}
-
-/// A create into the Audit Trail is a correction: a new entry naming the one it corrects.
-fn correct_audit(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
-    let records = records(&ctx.request().input)?;
-    let mut written = Vec::new();
-    for record in records {
-        let corrects = record.get("corrects").and_then(Value::as_u64);
-        let reason = record
-            .get("reason")
-            .and_then(Value::as_str)
-            .filter(|r| !r.trim().is_empty());
-        let (Some(corrects), Some(reason)) = (corrects, reason) else {
-            return Err(Error::bad_request(
-                "an Audit Trail entry is only ever added as a correction: give `corrects` (the entry's seq) and `reason`",
-            ));
-        };
-        let Some(target) = ctx.view().get_doc(AUDIT_TRAIL, &corrects.to_string())? else {
-            return Err(Error::not_found(format!(
-                "there is no Audit Trail entry {corrects} to correct"
-            )));
-        };
-        let mut extra = Map::new();
-        extra.insert("corrects".into(), json!(corrects));
-        extra.insert("reason".into(), json!(reason));
-        ctx.audit(
-            Action::Correction,
-            target
-                .get("refDoctype")
-                .and_then(Value::as_str)
-                .unwrap_or(AUDIT_TRAIL),
-            target
-                .get("refName")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            extra.clone(),
-        )?;
-        written.push(Value::Object(extra));
-    }
-    Ok(data_output(written))
-}
-
 /// The documents an update or delete targets: `input.name` (must exist) or `input.where`
 /// (under an `if_owner` grant, among the owner's documents only).
 fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> Result<Vec<Doc>> {
@@ -350,9 +271,10 @@ fn doc_name(doc: &Doc) -> Result<String> {
         .map(str::to_string)
         .ok_or_else(|| Error::internal("a stored document has no name"))
 }
+
 /// `{"data": documents}`, the output of the built-in operations. (Built by hand: `json!`
 /// would copy every document through serde.)
-fn data_output(documents: Vec<Value>) -> Value {
+pub(super) fn data_output(documents: Vec<Value>) -> Value {
     let mut output = Map::with_capacity(2);
     output.insert("data".into(), Value::Array(documents));
     Value::Object(output)

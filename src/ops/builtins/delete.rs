@@ -1,17 +1,19 @@
 //! The `delete` built-in: remove the targeted documents unless others link to them (a
 //! document whose body cannot be read back is deleted as a stub of its name).
 
-use super::{data_output, doc_name, protect_seeded, reindex_after_schema_change, targets};
+use super::{data_output, doc_name, targets};
 use crate::audit::Action;
 use crate::engine::OpContext;
 use crate::error::Result;
-use crate::ops::{OPERATION, check_operation_delete, integrity, lifecycle};
-use crate::schema::{SCHEMA, Schema};
+use crate::ops::lifecycle;
+use crate::ops::system;
+use crate::schema::Schema;
 use crate::store::unreadable_doc;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 
 pub(super) fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
+    let rules = system::rules(doctype);
     let schema = ctx.schema(doctype)?;
     let indexed = schema
         .as_deref()
@@ -41,20 +43,16 @@ pub(super) fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value
     let mut deleted = Vec::with_capacity(docs.len());
     for doc in docs {
         let name = doc_name(&doc)?;
-        protect_seeded(doctype, &name)?;
+        rules.protect(&name)?;
         ctx.may_change(doctype, &doc)?;
-        if doctype == OPERATION {
-            check_operation_delete(&doc)?;
-        }
+        rules.guard(ctx, Some(&doc), None)?;
         lifecycle::on_delete(doctype, schema.as_deref(), &doc)?;
         links.refuse_if_linked(ctx.view(), doctype, &name, &deleting)?;
-        integrity::check_save(ctx, doctype, Some(&doc), None)?;
+        rules.integrity(ctx, Some(&doc), None)?;
         ctx.charge_write(doctype, &name, 0)?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.remove_doc(doctype, &name, &indexed)?;
-            if doctype == SCHEMA {
-                reindex_after_schema_change(tables, Some(&doc), None)?;
-            }
+            rules.after_write(tables, Some(&doc), None)?;
         }
         let mut extra = Map::new();
         if unreadable {

@@ -1,20 +1,16 @@
 //! The `create` built-in: validate, name, stamp and write new documents (an amendment's too,
 //! for `amend`), collecting every violation of the request before failing.
 
-use super::{
-    check, correct_audit, data_output, fill_child_rows, protect_seeded, records,
-    reindex_after_schema_change, strip_engine_fields, validation_failed,
-};
+use super::{check, data_output, fill_child_rows, records, strip_engine_fields, validation_failed};
 use crate::audit::Action;
 use crate::doc::Doc;
 use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
-use crate::ops::{OPERATION, check_operation_doc, integrity, lifecycle};
+use crate::ops::lifecycle;
+use crate::ops::system;
 use crate::run::type_name;
 use crate::schema::validate::Mode;
-use crate::schema::{self, SCHEMA, Schema, naming};
-use crate::store::AUDIT_TRAIL;
-use crate::workflow::TEMPLATE;
+use crate::schema::{Schema, naming};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 
@@ -31,8 +27,8 @@ fn check_doc_name(name: &str) -> Result<()> {
     Ok(())
 }
 pub(super) fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
-    if doctype == AUDIT_TRAIL {
-        return correct_audit(ctx);
+    if let Some(create) = system::rules(doctype).create {
+        return create(ctx);
     }
     let records = records(&ctx.request().input)?;
     insert(ctx, doctype, records, None)
@@ -50,21 +46,9 @@ pub(in crate::ops) fn insert(
         .as_deref()
         .map(Schema::indexed_fields)
         .unwrap_or_default();
-    let batch: HashMap<String, bool> = match doctype {
-        SCHEMA => records
-            .iter()
-            .filter_map(|r| {
-                let name = r.get("name").and_then(Value::as_str)?;
-                Some((name.to_string(), schema::flag(r.get("istable"))))
-            })
-            .collect(),
-        _ => HashMap::new(),
-    };
-    if ctx.request().options.validate == Some(false) && [SCHEMA, OPERATION].contains(&doctype) {
-        return Err(Error::bad_request(format!(
-            "{doctype} documents are always validated (`options.validate = false` is refused)"
-        )));
-    }
+    let rules = system::rules(doctype);
+    let batch = rules.batch(&records);
+    rules.refuse_unvalidated(ctx, doctype)?;
     // Unique values repeated inside the request (a dry run writes nothing to find them).
     let unique_fields: Vec<String> = schema
         .as_deref()
@@ -171,11 +155,10 @@ pub(in crate::ops) fn insert(
                 continue;
             }
         };
-        // Frappe's own Role and User files extend the seeded schemas (see `extend_seed`).
-        let extends = doctype == SCHEMA && schema::frappe::EXTENDABLE.contains(&name.as_str());
+        let extends = rules.extends(&name);
         if !name.is_empty() {
             if !extends {
-                protect_seeded(doctype, &name)?;
+                rules.protect(&name)?;
             }
             if !names_in_request.insert(name.clone())
                 || (!extends && ctx.view().get_doc(doctype, &name)?.is_some())
@@ -192,11 +175,7 @@ pub(in crate::ops) fn insert(
             false => None,
         };
         if extends {
-            let seed = schema::seeds()
-                .into_iter()
-                .find(|s| s["name"] == name.as_str());
-            *data =
-                schema::frappe::extend_seed(&seed.expect("extendable schemas are seeded"), data);
+            *data = rules.extend(&name, data);
         }
         fill_child_rows(ctx, schema.as_deref(), data, doctype, &name)?;
         let stamp = ctx.stamp();
@@ -221,19 +200,12 @@ pub(in crate::ops) fn insert(
             doc.insert("createdByTemplate".into(), json!(template));
         }
         let bytes = ctx.size_limits()?.check_document(doctype, &name, &doc)?;
-        if doctype == OPERATION {
-            check_operation_doc(&doc, None)?;
-        }
-        if doctype == TEMPLATE {
-            crate::workflow::check_template_doc(ctx, &doc)?;
-        }
-        integrity::check_save(ctx, doctype, replaced.as_ref(), Some(&doc))?;
+        rules.guard(ctx, replaced.as_ref(), Some(&doc))?;
+        rules.integrity(ctx, replaced.as_ref(), Some(&doc))?;
         ctx.charge_write(doctype, &name, bytes)?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
-            if doctype == SCHEMA {
-                reindex_after_schema_change(tables, replaced.as_ref(), Some(&doc))?;
-            }
+            rules.after_write(tables, replaced.as_ref(), Some(&doc))?;
         }
         match amends {
             Some(source) => {

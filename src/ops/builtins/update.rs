@@ -2,18 +2,18 @@
 //! the lifecycle rules of the intent (plain update, `submit`, `cancel`).
 
 use super::{
-    Intent, check, data_output, doc_name, fill_child_rows, protect_seeded,
-    reindex_after_schema_change, strip_engine_fields, targets, validation_failed,
+    Intent, check, data_output, doc_name, fill_child_rows, strip_engine_fields, targets,
+    validation_failed,
 };
 use crate::audit;
 use crate::doc::Doc;
 use crate::engine::OpContext;
 use crate::error::{Error, Result};
-use crate::ops::{OPERATION, check_operation_doc, integrity, lifecycle};
+use crate::ops::lifecycle;
+use crate::ops::system;
 use crate::run::type_name;
+use crate::schema::Schema;
 use crate::schema::validate::Mode;
-use crate::schema::{SCHEMA, Schema};
-use crate::workflow::TEMPLATE;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +42,7 @@ pub(in crate::ops) fn modify(
 ) -> Result<Value> {
     strip_engine_fields(&mut changes, doctype)?;
     let rename = changes.remove("name");
+    let rules = system::rules(doctype);
     let schema: Option<Arc<Schema>> = ctx.schema(doctype)?;
     let indexed = schema
         .as_deref()
@@ -62,7 +63,7 @@ pub(in crate::ops) fn modify(
                 crate::value::echo(new_name)
             )));
         }
-        protect_seeded(doctype, &name)?;
+        rules.protect(&name)?;
         ctx.may_change(doctype, &before)?;
         let mut doc = before.clone();
         for (field, value) in &changes {
@@ -102,19 +103,12 @@ pub(in crate::ops) fn modify(
         doc.insert("modifiedBy".into(), json!(stamp.user));
         doc.insert("modifiedByRun".into(), json!(stamp.run_id));
         let bytes = ctx.size_limits()?.check_document(doctype, &name, &doc)?;
-        if doctype == OPERATION {
-            check_operation_doc(&doc, Some(&before))?;
-        }
-        if doctype == TEMPLATE {
-            crate::workflow::check_template_doc(ctx, &doc)?;
-        }
-        integrity::check_save(ctx, doctype, Some(&before), Some(&doc))?;
+        rules.guard(ctx, Some(&before), Some(&doc))?;
+        rules.integrity(ctx, Some(&before), Some(&doc))?;
         ctx.charge_write(doctype, &name, bytes)?;
         if let Some(tables) = ctx.tables_if_writing() {
             tables.put_doc(doctype, &name, &doc, &indexed)?;
-            if doctype == SCHEMA {
-                reindex_after_schema_change(tables, Some(&before), Some(&doc))?;
-            }
+            rules.after_write(tables, Some(&before), Some(&doc))?;
         }
         let mut diff = Map::new();
         diff.insert("diff".into(), audit::diff(&before, &doc));
