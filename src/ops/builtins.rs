@@ -1,5 +1,5 @@
 //! The built-in operations: select, create, update, delete.
-//! (`submit` / `cancel` / `amend` are in [`super::lifecycle`], over [`modify`] and [`insert`].)
+//! (`submit` / `cancel` / `amend` are in [`super::lifecycle`], over [`modify()`] and [`insert()`].)
 //!
 //! Create and update validate each document against its doctype's schema (collecting every
 //! violation of the request before failing), name new documents by the schema's autoname
@@ -7,7 +7,7 @@
 //! that except writing. Writes go to the run's transaction only; the pipeline commits or
 //! rolls back.
 //!
-//! One file per built-in: [`select`], [`insert`] (create), [`update`], [`delete`]; this file
+//! One file per built-in: [`select`], [`insert`](mod@insert) (create), [`update`], [`delete`]; this file
 //! dispatches to them and holds what they share (records, validation, child rows, targets).
 //! What system doctypes (schemas, operations, templates, users, the audit trail) add to a
 //! write is asked of [`super::system`] at each write point, never tested here by name.

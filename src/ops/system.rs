@@ -5,18 +5,21 @@
 //!
 //! The checks themselves live with their concepts (`schema`, `ops`, `workflow`, `integrity`):
 //! this module says which apply to which doctype, and when. Ordinary doctypes get
-//! [`SaveRules::ORDINARY`], which adds nothing. No rule here writes a document; only
-//! [`SaveRules::after_write`] touches the write transaction (indexes), and the Audit Trail's
-//! create appends entries through the run's audit.
+//! [`SaveRules::ORDINARY`], which adds nothing. No rule here writes a document; only the
+//! `after_write` hook touches the write transaction (indexes), and the Audit Trail's create
+//! appends entries through the run's audit.
 //!
 //! When each hook runs, for one document (the order the built-ins keep):
-//! - create: [`SaveRules::refuse_unvalidated`], then per document validation, naming,
-//!   [`SaveRules::protect`] (unless [`SaveRules::extends`]), stamping and the size check, then
-//!   [`SaveRules::guard`] and [`SaveRules::integrity`], the write, [`SaveRules::after_write`];
-//! - update: [`SaveRules::protect`], validation, stamping and the size check, then `guard`,
-//!   `integrity`, the write, `after_write`;
-//! - delete: [`SaveRules::protect`], the owner check, `guard`, the lifecycle and link checks,
-//!   then `integrity`, the removal, `after_write`.
+//! - create: `refuse_unvalidated`, then per document validation, naming, `protect` (unless it
+//!   `extends` a seeded document), stamping and the size check, then `guard` and `integrity`,
+//!   the write, `after_write`;
+//! - update: `protect`, the owner check, validation, stamping and the size check, then
+//!   `guard`, `integrity`, the write, `after_write`;
+//! - delete: `protect`, the owner check, `guard`, the lifecycle and link checks, then
+//!   `integrity`, the removal, `after_write`.
+//!
+//! The pipeline asks [`refuse_builtin`] before authorizing a run: the Audit Trail refuses
+//! `update` and `delete` outright.
 
 use super::{Builtin, OPERATION, check_operation_delete, check_operation_doc, integrity};
 use crate::audit::{self, Action};
@@ -32,39 +35,48 @@ use std::collections::HashMap;
 /// A check of one write: the document `before` (`None`: created) and `after` (`None`: deleted).
 type Check = fn(&OpContext<'_, '_>, Option<&Doc>, Option<&Doc>) -> Result<()>;
 
+/// Work in the write transaction after one write, `before` → `after`.
+type AfterWrite = fn(&mut WriteTables<'_>, Option<&Doc>, Option<&Doc>) -> Result<()>;
+
+/// What one create request's records tell the validation of each: name → flag.
+type Batch = fn(&[Doc]) -> HashMap<String, bool>;
+
+/// What a create does instead of inserting documents.
+type Create = fn(&mut OpContext<'_, '_>) -> Result<Value>;
+
 /// What a system doctype declares about saving its documents. Every hook is optional; the
 /// flags default to "no special rule" ([`SaveRules::ORDINARY`]).
 #[derive(Clone, Copy)]
 pub(crate) struct SaveRules {
     /// The doctype these rules are for.
-    pub doctype: &'static str,
+    doctype: &'static str,
     /// Its documents say how others are handled: writing one changes the meta generation,
     /// so what the engine caches from them is read again.
-    pub meta: bool,
+    meta: bool,
     /// Its documents are always validated: `options.validate = false` is refused.
-    pub always_validated: bool,
+    always_validated: bool,
     /// Another name `data.doctype` may give it (a Frappe DocType file says `DocType`).
-    pub alias: Option<&'static str>,
+    alias: Option<&'static str>,
     /// Seeded documents no create, update or delete may touch (IMMUTABLE).
-    pub seeded: &'static [&'static str],
-    /// Seeded documents a create extends (with [`SaveRules::extend`]) instead of conflicting.
-    pub extendable: &'static [&'static str],
+    seeded: &'static [&'static str],
+    /// Seeded documents a create extends (with `extend`) instead of conflicting with them.
+    extendable: &'static [&'static str],
     /// Merges a created document into the seeded one it extends.
-    pub extend: Option<fn(&str, &Doc) -> Doc>,
+    extend: Option<fn(&str, &Doc) -> Doc>,
     /// Append-only: the `update` and `delete` built-ins are refused outright.
-    pub append_only: bool,
+    append_only: bool,
     /// What `create` does instead of inserting documents.
-    pub create: Option<fn(&mut OpContext<'_, '_>) -> Result<Value>>,
+    create: Option<Create>,
     /// What validation learns from the other documents of the same create request
     /// (name → flag; schemas: which of them are child tables).
-    pub batch: Option<fn(&[Doc]) -> HashMap<String, bool>>,
+    batch: Option<Batch>,
     /// The document's own rules, checked before it is written or deleted (a delete: ahead of
     /// the lifecycle and link checks).
-    pub guard: Option<Check>,
+    guard: Option<Check>,
     /// The rules against the rest of the store, checked last before the write or delete.
-    pub integrity: Option<Check>,
+    integrity: Option<Check>,
     /// Work in the write transaction after the document was written or removed.
-    pub after_write: Option<fn(&mut WriteTables<'_>, Option<&Doc>, Option<&Doc>) -> Result<()>>,
+    after_write: Option<AfterWrite>,
 }
 
 impl SaveRules {
@@ -177,10 +189,11 @@ pub(crate) fn refuse_builtin(doctype: Option<&str>, builtin: Builtin) -> Result<
 
 impl SaveRules {
     /// Refuse `options.validate = false` for a doctype that is always validated.
-    pub(crate) fn refuse_unvalidated(&self, ctx: &OpContext<'_, '_>, doctype: &str) -> Result<()> {
+    pub(crate) fn refuse_unvalidated(&self, ctx: &OpContext<'_, '_>) -> Result<()> {
         if ctx.request().options.validate == Some(false) && self.always_validated {
             return Err(Error::bad_request(format!(
-                "{doctype} documents are always validated (`options.validate = false` is refused)"
+                "{} documents are always validated (`options.validate = false` is refused)",
+                self.doctype
             )));
         }
         Ok(())
@@ -189,6 +202,11 @@ impl SaveRules {
     /// Whether `data.doctype` may say `given` for this doctype (besides its own name).
     pub(crate) fn is_alias(&self, given: &Value) -> bool {
         self.alias.is_some() && given.as_str() == self.alias
+    }
+
+    /// What `create` does instead of inserting documents (the Audit Trail: a correction).
+    pub(crate) fn create(&self) -> Option<Create> {
+        self.create
     }
 
     /// What validation learns from the other records of one create request.
@@ -202,6 +220,7 @@ impl SaveRules {
     /// Refuse to create, change or delete a seeded document (IMMUTABLE).
     pub(crate) fn protect(&self, name: &str) -> Result<()> {
         if self.seeded.contains(&name) {
+            // Only schemas are seeded this way (seeded operations are protected by their guard).
             return Err(Error::new(
                 ErrorCode::Immutable,
                 format!("the seeded schema `{name}` cannot be changed or deleted"),
@@ -221,7 +240,8 @@ impl SaveRules {
         extend(name, data)
     }
 
-    /// The document's own rules for one write (see [`SaveRules::guard`]).
+    /// The document's own rules for one write: `before` (`None`: a create) → `after`
+    /// (`None`: a delete).
     pub(crate) fn guard(
         &self,
         ctx: &OpContext<'_, '_>,
@@ -231,7 +251,7 @@ impl SaveRules {
         self.guard.map_or(Ok(()), |guard| guard(ctx, before, after))
     }
 
-    /// The rules against the rest of the store for one write (see [`SaveRules::integrity`]).
+    /// The rules against the rest of the store for one write, `before` → `after`.
     pub(crate) fn integrity(
         &self,
         ctx: &OpContext<'_, '_>,
@@ -242,7 +262,7 @@ impl SaveRules {
             .map_or(Ok(()), |integrity| integrity(ctx, before, after))
     }
 
-    /// The follow-up work of one write, in its transaction (see [`SaveRules::after_write`]).
+    /// The follow-up work of one write, `before` → `after`, in its transaction.
     pub(crate) fn after_write(
         &self,
         tables: &mut WriteTables<'_>,

@@ -27,7 +27,7 @@ fn check_doc_name(name: &str) -> Result<()> {
     Ok(())
 }
 pub(super) fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
-    if let Some(create) = system::rules(doctype).create {
+    if let Some(create) = system::rules(doctype).create() {
         return create(ctx);
     }
     let records = records(&ctx.request().input)?;
@@ -48,7 +48,7 @@ pub(in crate::ops) fn insert(
         .unwrap_or_default();
     let rules = system::rules(doctype);
     let batch = rules.batch(&records);
-    rules.refuse_unvalidated(ctx, doctype)?;
+    rules.refuse_unvalidated(ctx)?;
     // Unique values repeated inside the request (a dry run writes nothing to find them).
     let unique_fields: Vec<String> = schema
         .as_deref()
