@@ -7,10 +7,11 @@
 //! that except writing. Writes go to the run's transaction only; the pipeline commits or
 //! rolls back.
 //!
-//! One file per built-in: [`select`], [`insert`](mod@insert) (create), [`update`], [`delete`]; this file
-//! dispatches to them and holds what they share (records, validation, child rows, targets).
-//! What system doctypes (schemas, operations, templates, users, the audit trail) add to a
-//! write is asked of [`super::system`] at each write point, never tested here by name.
+//! One file per built-in: [`select`], [`insert`](mod@insert) (create), [`update`],
+//! [`delete`]; this file dispatches to them and holds what they share (records, validation,
+//! child rows, targets). What system doctypes (schemas, operations, templates, users, the
+//! audit trail) add to a write is asked of [`super::system`] at each write point, never tested
+//! here by name.
 
 mod delete;
 mod insert;
@@ -22,12 +23,10 @@ use select::matching;
 pub(super) use insert::insert;
 pub(super) use update::modify;
 
-use super::lifecycle;
-use super::{Builtin, META_FIELDS};
+use super::{Builtin, META_FIELDS, lifecycle, system};
 use crate::doc::Doc;
 use crate::engine::OpContext;
 use crate::error::{Error, FieldError, Result};
-use crate::ops::system;
 use crate::query::Query;
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};
