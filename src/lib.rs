@@ -40,6 +40,7 @@
 
 mod acl;
 mod audit;
+mod doc;
 mod engine;
 mod error;
 mod ops;

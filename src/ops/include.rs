@@ -9,9 +9,10 @@
 //! cost is one point read per distinct link of the returned page, never a scan.
 
 use crate::acl::{self, Access, Grant};
+use crate::doc::Doc;
 use crate::engine::OpContext;
 use crate::error::{Error, Result};
-use crate::query::{Doc, parse_include};
+use crate::query::parse_include;
 use crate::schema::{Kind, SCHEMA, Schema};
 use serde_json::{Value, json};
 use std::collections::HashMap;

@@ -5,40 +5,17 @@
 //! LinkExistsError): otherwise every later update of those documents would fail their Link
 //! check, locking their owners out. A field does not become `unique` while it holds
 //! duplicates: its later updates would fail the same way. The last superuser keeps the role.
-//! These checks read; they never write.
+//! These checks read; they never write. Which of them guard which system doctype, and when, is
+//! declared in [`super::system`].
 
-use crate::engine::OpContext;
+use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, FieldError, Result};
-use crate::query::{Doc, values_equal};
+use crate::query::values_equal;
 use crate::schema::frappe::canonical_doctype;
 use crate::schema::{Kind, SCHEMA, Schema};
 use crate::store::{View, index_value};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
-
-/// The integrity rules of system doctypes for one write: `before` → `after` (`None`: created
-/// or deleted). A schema does not make a field unique over duplicates; the last superuser
-/// keeps the role while access control is on.
-pub(crate) fn check_save(
-    ctx: &OpContext<'_, '_>,
-    doctype: &str,
-    before: Option<&Doc>,
-    after: Option<&Doc>,
-) -> Result<()> {
-    match (doctype, before, after) {
-        (SCHEMA, before, Some(after)) => refuse_unique_over_duplicates(ctx.view(), before, after),
-        (crate::acl::USER, Some(before), after) => match ctx.superuser_role()? {
-            Some(role) => keep_a_superuser(ctx.view(), &role, before, after),
-            None => Ok(()),
-        },
-        (crate::acl::SETTINGS, Some(before), Some(after))
-            if doc_name(after) == crate::acl::SETTINGS_NAME =>
-        {
-            keep_a_superuser_role(ctx.view(), before, after)
-        }
-        _ => Ok(()),
-    }
-}
 
 /// How many linking documents (or duplicates) a message names before it counts the rest.
 const NAMED: usize = 10;
@@ -204,7 +181,11 @@ type Holders = BTreeMap<Vec<u8>, (Value, Vec<String>)>;
 /// Refuse a schema change that makes a field `unique` while stored documents of the doctype
 /// share a value in it (VALIDATION_FAILED naming the duplicates): the index could not hold
 /// them, and every later update of those documents would fail.
-fn refuse_unique_over_duplicates(view: &dyn View, before: Option<&Doc>, after: &Doc) -> Result<()> {
+pub(super) fn refuse_unique_over_duplicates(
+    view: &dyn View,
+    before: Option<&Doc>,
+    after: &Doc,
+) -> Result<()> {
     let after = Schema::from_doc(after)?;
     let was_unique: Vec<String> = match before.map(Schema::from_doc).transpose()? {
         Some(before) if before.name == after.name => before
@@ -274,7 +255,7 @@ fn refuse_unique_over_duplicates(view: &dyn View, before: Option<&Doc>, after: &
 /// Refuse a change of the superuser role (System Settings `acl`, `superuserRole`) while
 /// access control is on to a role no enabled user holds (CONFLICT): nobody could then read
 /// or change the settings again, `acl disable` included.
-fn keep_a_superuser_role(view: &dyn View, before: &Doc, after: &Doc) -> Result<()> {
+pub(super) fn keep_a_superuser_role(view: &dyn View, before: &Doc, after: &Doc) -> Result<()> {
     let old = crate::acl::Settings::from_doc(Some(before));
     let new = crate::acl::Settings::from_doc(Some(after));
     if !new.enabled || new.superuser_role == old.superuser_role {
@@ -306,7 +287,7 @@ fn keep_a_superuser_role(view: &dyn View, before: &Doc, after: &Doc) -> Result<(
 /// Refuse a change to the `User` `before` (to `after`, or deleted) that would leave no
 /// enabled user holding `superuser_role` (CONFLICT): access control would then lock
 /// everyone out of its settings, as Frappe keeps its Administrator.
-fn keep_a_superuser(
+pub(super) fn keep_a_superuser(
     view: &dyn View,
     superuser_role: &str,
     before: &Doc,

@@ -10,6 +10,7 @@ mod builtins;
 mod include;
 mod integrity;
 mod lifecycle;
+pub(crate) mod system;
 
 pub(crate) use builtins::{execute_builtin, validate_input_data};
 pub(crate) use integrity::LinkPlan;
