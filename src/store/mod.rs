@@ -1,0 +1,154 @@
+//! The redb store: documents, run records and their indexes, and the group commit.
+//!
+//! Every table is declared once, in `layout`. Writes go through [`RedbStore::write`]: all concurrent
+//! writers share one redb write transaction and one fsync (group commit); each writer's
+//! changes are recorded in an undo log so a failed run can be rolled back inside the shared
+//! transaction (redb refuses savepoints in a transaction that already wrote, so an undo log
+//! is how one run's writes are taken back without touching its neighbours').
+//!
+//! Runs that write nothing hand their records to [`RedbStore::record_later`]: they are written by
+//! the next write transaction, [`RedbStore::flush`], a background writer once 1,024 wait, or
+//! when the store is dropped. A crash can lose those records, never a document. They have a
+//! lock of their own, so a read-only run never waits for a writer or a commit.
+//!
+//! This module must never interpret documents beyond their key: validation, queries and
+//! permissions live elsewhere.
+
+use crate::error::Result;
+use crate::query::Doc;
+use crate::run::Run;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+mod backend;
+mod commit;
+mod create;
+mod database;
+mod layout;
+mod open;
+mod read;
+mod record;
+mod waiting;
+mod write;
+
+pub use backend::fail_writes;
+use database::Db;
+pub(crate) use database::RedbStore;
+pub(crate) use layout::{index_value, unreadable_doc};
+pub(crate) use open::{DEFAULT_LOCK_TIMEOUT, OpenOptions};
+pub(crate) use read::ReadTables;
+pub(crate) use record::{Record, RunKeys, run_keys};
+pub(crate) use write::{AUDIT_TRAIL, WriteTables};
+
+/// Reads shared by read-only snapshots and the write transaction.
+pub(crate) trait View {
+    /// One document by doctype and name.
+    fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>>;
+    /// Every document of a doctype, in name order; `visit` returns `false` to stop.
+    fn scan_docs(&self, doctype: &str, visit: &mut dyn FnMut(Doc) -> bool) -> Result<()>;
+    /// [`View::scan_docs`], handing the names of documents that cannot be read back to
+    /// `unreadable` instead of failing.
+    fn scan_readable_docs(
+        &self,
+        doctype: &str,
+        visit: &mut dyn FnMut(Doc) -> bool,
+        unreadable: &mut dyn FnMut(String),
+    ) -> Result<()>;
+    /// One run record.
+    fn get_run(&self, id: &str) -> Result<Option<Run>>;
+    /// Names of the documents whose indexed `field` equals `value`, in name order.
+    fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark(usize);
+
+/// The store: the shared state, and the background writer of waiting records (which
+/// holds the shared state too, and is stopped and joined when the store is dropped).
+pub(crate) struct Store {
+    shared: Arc<RedbStore>,
+    background: Option<JoinHandle<()>>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = RedbStore;
+    fn deref(&self) -> &RedbStore {
+        &self.shared
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them half-updated in a way that matters
+    // more than refusing all further work would: recover the guard.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Store {
+    /// Open (or create) the store file for writing. With `options.shared`, other processes
+    /// may open it read-only meanwhile (see [`RedbStore::open`]).
+    pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
+        Ok(Store::start(RedbStore::open(path, options)?))
+    }
+
+    /// Open an existing store file to read it while another process may be writing it,
+    /// waiting up to `lock_timeout` for a writer that does not share it.
+    pub(crate) fn open_read_only(path: &Path, lock_timeout: Duration) -> Result<Self> {
+        Ok(Store {
+            shared: Arc::new(RedbStore::open_read_only(path, lock_timeout)?),
+            background: None,
+        })
+    }
+
+    /// A store that lives in memory only.
+    pub(crate) fn in_memory() -> Result<Self> {
+        Ok(Store::start(RedbStore::in_memory()?))
+    }
+
+    /// Start the background writer: when [`MAX_PENDING_RECORDS`] records of read-only runs
+    /// wait, it writes them, so the run that happens to be the 1024th does not pay for the
+    /// commit of all of them.
+    fn start(shared: RedbStore) -> Store {
+        let shared = Arc::new(shared);
+        let writer = shared.clone();
+        let background = std::thread::Builder::new()
+            .name("coworker-records".into())
+            .spawn(move || writer.write_waiting_records())
+            .map_err(|e| tracing::warn!("no background writer ({e}): runs write records"))
+            .ok();
+        shared
+            .background_writer
+            .store(background.is_some(), Ordering::SeqCst);
+        Store { shared, background }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        lock(&self.shared.waiting).closing = true;
+        self.shared.records_waiting.notify_all();
+        if let Some(background) = self.background.take()
+            && background.join().is_err()
+        {
+            tracing::error!("the background writer of records panicked");
+        }
+        let waiting = !lock(&self.waiting).records.is_empty();
+        if waiting
+            && !self.read_only()
+            && let Err(e) = self.flush()
+        {
+            tracing::error!("records of read-only runs could not be written at close: {e}");
+        }
+        // A transaction kept open by batches that changed nothing holds nothing to keep.
+        if let Some(txn) = lock(&self.writer).txn.take()
+            && let Err(e) = txn.abort()
+        {
+            tracing::error!("the idle write transaction could not be closed: {e}");
+        }
+    }
+}
