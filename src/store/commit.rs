@@ -11,8 +11,8 @@ use super::{Db, RedbStore, lock};
 use crate::error::{Error, Result};
 use redb::{Durability, WriteTransaction};
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a committer waits for writers already on their way to join its batch.
@@ -23,6 +23,26 @@ pub(super) struct WriterState {
     pub(super) txn: Option<WriteTransaction>,
     /// The number of the batch the open transaction will commit as.
     pub(super) batch: u64,
+}
+
+/// The group commit's state: the shared write transaction, and which of its batches are
+/// durable.
+pub(super) struct GroupCommit {
+    /// The open shared write transaction.
+    pub(super) writer: Mutex<WriterState>,
+    /// Which batches are durable, and whether a commit is in progress.
+    pub(super) commit: Mutex<CommitState>,
+    /// Wakes the writers waiting for their batch when a commit ends.
+    pub(super) committed: Condvar,
+    /// The open write transaction holds something to commit (else it is aborted: no fsync).
+    pub(super) batch_dirty: AtomicBool,
+    /// `flush()` asked for the waiting records to be written even if nothing else is.
+    pub(super) flush_requested: AtomicBool,
+    /// Writers between asking for the write transaction and finishing their job: a
+    /// committer lets them join its batch before it commits (group commit).
+    pub(super) writers_in_flight: AtomicUsize,
+    /// Jobs finished so far (how a committer sees the writers it waits for arrive).
+    pub(super) jobs_done: AtomicU64,
 }
 
 /// Which batches are durable.
@@ -49,17 +69,17 @@ impl RedbStore {
         job: impl FnOnce(WriteTables<'_>) -> R,
         flush: bool,
     ) -> Result<R> {
-        if self.read_only {
+        if self.file.read_only {
             return Err(Error::Storage(
                 "the store was opened read-only: it cannot record or change anything".into(),
             ));
         }
         // A failed file is reopened (or its failure reported) before anyone waits on it.
         drop(self.db()?);
-        self.writers_in_flight.fetch_add(1, Ordering::SeqCst);
+        self.group.writers_in_flight.fetch_add(1, Ordering::SeqCst);
         let joined = self.join_batch(job, flush);
-        self.jobs_done.fetch_add(1, Ordering::SeqCst);
-        self.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.group.jobs_done.fetch_add(1, Ordering::SeqCst);
+        self.group.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
         let (result, batch) = joined?;
         if let Some(batch) = batch {
             self.make_durable(batch)?;
@@ -76,14 +96,14 @@ impl RedbStore {
         job: impl FnOnce(WriteTables<'_>) -> R,
         flush: bool,
     ) -> Result<(R, Option<u64>)> {
-        let mut writer = lock(&self.writer);
+        let mut writer = lock(&self.group.writer);
         let writer = &mut *writer;
         if writer.txn.is_none() {
             // Not `db()`: a reopen needs the writer lock held here.
-            if let Some(cause) = self.health.failure() {
+            if let Some(cause) = self.file.health.failure() {
                 return Err(self.failed_earlier(&cause, None));
             }
-            let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+            let db = self.file.db.read().unwrap_or_else(|p| p.into_inner());
             let Some(Db::Writer(db)) = &*db else {
                 unreachable!("only stores opened for writing write, and `db()` returns one");
             };
@@ -93,13 +113,14 @@ impl RedbStore {
             );
         }
         let txn = writer.txn.as_ref().expect("opened above");
-        let tables = WriteTables::open(txn, &self.schemas_dirty, &self.batch_dirty)?;
+        let tables =
+            WriteTables::open(txn, self.catalog, &self.meta.dirty, &self.group.batch_dirty)?;
         let result = job(tables);
         if flush {
             // Under the writer lock: the committer of this batch sees it.
-            self.flush_requested.store(true, Ordering::SeqCst);
+            self.group.flush_requested.store(true, Ordering::SeqCst);
         }
-        let owed = flush || self.batch_dirty.load(Ordering::SeqCst);
+        let owed = flush || self.group.batch_dirty.load(Ordering::SeqCst);
         Ok((result, owed.then_some(writer.batch)))
     }
 
@@ -110,7 +131,7 @@ impl RedbStore {
 
     /// Wait until `batch` is durable, committing it ourselves if nobody else is.
     pub(super) fn make_durable(&self, batch: u64) -> Result<()> {
-        let mut state = lock(&self.commit);
+        let mut state = lock(&self.group.commit);
         loop {
             if state.committed >= batch {
                 return match state.failures.iter().find(|(b, _)| *b == batch) {
@@ -120,6 +141,7 @@ impl RedbStore {
             }
             if state.committing {
                 state = self
+                    .group
                     .committed
                     .wait(state)
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -135,28 +157,28 @@ impl RedbStore {
             // so a steady stream cannot hold a commit back).
             // Only those in flight now are waited for, not newcomers.
             let patience = Instant::now() + GROUP_COMMIT_WAIT;
-            let ahead = self.writers_in_flight.load(Ordering::SeqCst);
-            let done_before = self.jobs_done.load(Ordering::SeqCst);
+            let ahead = self.group.writers_in_flight.load(Ordering::SeqCst);
+            let done_before = self.group.jobs_done.load(Ordering::SeqCst);
             while ahead > 0
-                && self.jobs_done.load(Ordering::SeqCst) - done_before < ahead as u64
+                && self.group.jobs_done.load(Ordering::SeqCst) - done_before < ahead as u64
                 && Instant::now() < patience
             {
                 std::thread::yield_now();
             }
             let (taken, txn, schemas_changed, records) = {
-                let mut writer = lock(&self.writer);
+                let mut writer = lock(&self.group.writer);
                 let taken = writer.batch;
                 writer.batch += 1;
                 unwinding.batch = Some(taken);
-                let changed = self.schemas_dirty.swap(false, Ordering::SeqCst);
+                let changed = self.meta.dirty.swap(false, Ordering::SeqCst);
                 if changed {
                     // Before the commit: caches filled from now on are suspect until after it.
-                    self.schema_generation.fetch_add(1, Ordering::SeqCst);
+                    self.meta.generation.fetch_add(1, Ordering::SeqCst);
                 }
                 // Waiting records ride along with a commit that happens anyway (or a flush):
                 // they never cost an fsync of their own.
-                let dirty = self.batch_dirty.swap(false, Ordering::SeqCst)
-                    | self.flush_requested.swap(false, Ordering::SeqCst);
+                let dirty = self.group.batch_dirty.swap(false, Ordering::SeqCst)
+                    | self.group.flush_requested.swap(false, Ordering::SeqCst);
                 // A batch that changed nothing keeps its transaction open for the next one:
                 // there is nothing to commit or undo, and no begin and abort to pay per run.
                 // Records of read-only runs ride along; they stay readable from memory
@@ -169,18 +191,23 @@ impl RedbStore {
                 let records = match &txn {
                     Some(txn) => {
                         let batch = {
-                            let mut waiting = lock(&self.waiting);
+                            let mut waiting = lock(&self.waiting.list);
                             waiting.writing = Arc::new(std::mem::take(&mut waiting.records));
                             waiting.writing.clone()
                         };
                         // The commit is decided already: these writes must not mark the next
                         // batch dirty.
-                        WriteTables::open(txn, &self.schemas_dirty, &AtomicBool::new(false))
-                            .and_then(|mut tables| {
-                                batch.iter().try_for_each(|r| tables.put_waiting_record(r))
-                            })
-                            .map(|()| batch.len())
-                            .map_err(|e| e.to_string())
+                        WriteTables::open(
+                            txn,
+                            self.catalog,
+                            &self.meta.dirty,
+                            &AtomicBool::new(false),
+                        )
+                        .and_then(|mut tables| {
+                            batch.iter().try_for_each(|r| tables.put_waiting_record(r))
+                        })
+                        .map(|()| batch.len())
+                        .map_err(|e| e.to_string())
                     }
                     None => Ok(0),
                 };
@@ -199,15 +226,15 @@ impl RedbStore {
             if committed_any {
                 // New snapshots from now on; before the written records leave memory, so a
                 // reader finds each record in memory or in its snapshot.
-                self.commits.fetch_add(1, Ordering::SeqCst);
-                *lock(&self.snapshot) = None;
+                self.snapshots.commits.fetch_add(1, Ordering::SeqCst);
+                *lock(&self.snapshots.shared) = None;
             }
             std::mem::forget(unwinding);
             self.records_written(outcome.is_ok());
             if schemas_changed {
-                self.schema_generation.fetch_add(1, Ordering::SeqCst);
+                self.meta.generation.fetch_add(1, Ordering::SeqCst);
             }
-            state = lock(&self.commit);
+            state = lock(&self.group.commit);
             self.commit_ended(&mut state, taken, outcome.err());
         }
     }
@@ -229,7 +256,7 @@ impl RedbStore {
                 state.failures.pop_front();
             }
         }
-        self.committed.notify_all();
+        self.group.committed.notify_all();
     }
 }
 
@@ -245,7 +272,7 @@ impl Drop for Committing<'_> {
     fn drop(&mut self) {
         // Reached only by unwinding: a commit that ends normally forgets its guard.
         self.store.records_written(false);
-        let mut state = lock(&self.store.commit);
+        let mut state = lock(&self.store.group.commit);
         match self.batch {
             Some(taken) => self.store.commit_ended(
                 &mut state,
@@ -254,7 +281,7 @@ impl Drop for Committing<'_> {
             ),
             None => {
                 state.committing = false;
-                self.store.committed.notify_all();
+                self.store.group.committed.notify_all();
             }
         }
     }
@@ -279,6 +306,7 @@ mod tests {
                     shared: false,
                     lock_timeout: Duration::ZERO,
                 },
+                crate::store::TEST_CATALOG,
             )
             .unwrap(),
         );

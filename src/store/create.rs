@@ -3,10 +3,9 @@
 //!
 //! This module must never replace an existing store file.
 
-use super::write::WriteTables;
+use super::layout;
 use redb::Database;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -36,8 +35,7 @@ pub(super) fn create_whole(path: &Path) -> std::io::Result<()> {
     let built = (|| -> std::result::Result<(), Box<dyn std::error::Error>> {
         let db = Database::builder().create(&temp)?;
         let txn = db.begin_write()?;
-        WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))
-            .map_err(|e| e.to_string())?;
+        layout::create_tables(&txn).map_err(|e| crate::error::Error::from(e).to_string())?;
         txn.commit()?;
         Ok(())
     })();
@@ -107,6 +105,7 @@ mod tests {
                     shared: false,
                     lock_timeout: Duration::ZERO,
                 },
+                crate::store::TEST_CATALOG,
             )
             .unwrap(),
         );
@@ -129,6 +128,7 @@ mod tests {
                     shared: false,
                     lock_timeout: Duration::ZERO,
                 },
+                crate::store::TEST_CATALOG,
             )
             .unwrap(),
         );

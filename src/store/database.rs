@@ -5,11 +5,10 @@
 //! This module must never hide a failure of the file: every caller learns its cause until
 //! a reopen succeeds.
 
-use super::commit::{CommitState, WriterState};
+use super::commit::{CommitState, GroupCommit, WriterState};
 use super::read::ReadTables;
-use super::waiting::Waiting;
-use super::write::WriteTables;
-use super::{OpenOptions, backend, create, lock, open};
+use super::waiting::WaitingRecords;
+use super::{Catalog, OpenOptions, backend, create, layout, lock, open};
 use crate::error::{Error, Result};
 use redb::{Database, ReadOnlyDatabase};
 use std::collections::VecDeque;
@@ -21,8 +20,26 @@ use std::time::{Duration, Instant};
 /// How often, at most, a store whose file failed tries to reopen it.
 pub(super) const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 
-/// The redb database and its group commit.
+/// The redb implementation of the store: its database file, the group commit over it, the
+/// records of read-only runs waiting to be written, the meta generation and the snapshot
+/// readers share. [`super::Store`] owns one, beside the background writer.
 pub(crate) struct RedbStore {
+    /// What the store was told about its doctypes when it opened.
+    pub(super) catalog: Catalog,
+    /// The database and its file.
+    pub(super) file: StoreFile,
+    /// The shared write transaction and the commits that make its batches durable.
+    pub(super) group: GroupCommit,
+    /// Records of read-only runs, in memory until a commit writes them.
+    pub(super) waiting: WaitingRecords,
+    /// Which writes may have changed how documents are handled.
+    pub(super) meta: MetaGeneration,
+    /// The snapshot readers share until the next commit.
+    pub(super) snapshots: SharedSnapshot,
+}
+
+/// The database and the file under it.
+pub(super) struct StoreFile {
     /// The database; `None` while a reopen after an I/O failure has not succeeded.
     pub(super) db: RwLock<Option<Db>>,
     /// Whether the store only reads.
@@ -34,31 +51,23 @@ pub(crate) struct RedbStore {
     pub(super) health: Arc<backend::Health>,
     /// When the store may next try to reopen its failed file.
     pub(super) next_reopen: Mutex<Instant>,
-    pub(super) writer: Mutex<WriterState>,
-    pub(super) waiting: Mutex<Waiting>,
-    /// Wakes the background writer when enough records wait.
-    pub(super) records_waiting: Condvar,
-    pub(super) commit: Mutex<CommitState>,
-    pub(super) committed: Condvar,
-    /// Changes whenever committed schemas may have changed; caches of schemas compare it.
-    pub(super) schema_generation: AtomicU64,
-    /// A schema was written in the open write transaction.
-    pub(super) schemas_dirty: AtomicBool,
-    /// The open write transaction holds something to commit (else it is aborted: no fsync).
-    pub(super) batch_dirty: AtomicBool,
-    /// `flush()` asked for the waiting records to be written even if nothing else is.
-    pub(super) flush_requested: AtomicBool,
-    /// Writers between asking for the write transaction and finishing their job: a
-    /// committer lets them join its batch before it commits (group commit).
-    pub(super) writers_in_flight: AtomicUsize,
-    /// Jobs finished so far (how a committer sees the writers it waits for arrive).
-    pub(super) jobs_done: AtomicU64,
-    /// Whether a background writer writes waiting records (else runs do, when enough wait).
-    pub(super) background_writer: AtomicBool,
+}
+
+/// The meta generation: it changes whenever committed meta documents (schemas, operations,
+/// ...: the catalog's meta doctypes) may have changed, and caches of them compare it.
+pub(super) struct MetaGeneration {
+    /// The generation (see [`RedbStore::schema_generation`]).
+    pub(super) generation: AtomicU64,
+    /// A meta document was written in the open write transaction.
+    pub(super) dirty: AtomicBool,
+}
+
+/// The snapshot readers share.
+pub(super) struct SharedSnapshot {
     /// Commits made so far: a shared snapshot is current while this has not moved.
     pub(super) commits: AtomicU64,
     /// The snapshot readers share, and the commit count it was opened at.
-    pub(super) snapshot: Mutex<Option<(u64, Arc<ReadTables>)>>,
+    pub(super) shared: Mutex<Option<(u64, Arc<ReadTables>)>>,
 }
 
 /// The database: the one writer, or a reader sharing the file with it.
@@ -71,7 +80,7 @@ impl RedbStore {
     /// Open (or create) the store file for writing. With `shared`, other processes may open
     /// it read-only meanwhile and follow its commits (`ConcurrencyMode::SingleWriter`); that
     /// costs a second fsync and file-lock calls per commit, so it is not the default.
-    pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
+    pub(crate) fn open(path: &Path, options: OpenOptions, catalog: Catalog) -> Result<Self> {
         if !path.exists() {
             create::create_whole(path).map_err(|e| {
                 Error::Storage(format!("cannot create store {}: {e}", path.display()))
@@ -80,47 +89,49 @@ impl RedbStore {
         let health = Arc::default();
         let db = open::open_writer(path, options, &health)?;
         Self::with_tables(&db)?;
-        let mut shared = Self::with(Db::Writer(db));
-        shared.origin = Some((path.to_path_buf(), options));
-        shared.health = health;
+        let mut shared = Self::with(Db::Writer(db), catalog);
+        shared.file.origin = Some((path.to_path_buf(), options));
+        shared.file.health = health;
         Ok(shared)
     }
 
     /// Make sure every table exists.
     pub(super) fn with_tables(db: &Database) -> Result<()> {
         let txn = db.begin_write()?;
-        WriteTables::open(&txn, &AtomicBool::new(false), &AtomicBool::new(false))?;
+        layout::create_tables(&txn)?;
         txn.commit()?;
         Ok(())
     }
 
     /// Open an existing store file to read it while another process may be writing it.
-    pub(crate) fn open_read_only(path: &Path, lock_timeout: Duration) -> Result<Self> {
-        Ok(Self::with(Db::Reader(open::open_reader(
-            path,
-            lock_timeout,
-        )?)))
+    pub(crate) fn open_read_only(
+        path: &Path,
+        lock_timeout: Duration,
+        catalog: Catalog,
+    ) -> Result<Self> {
+        let db = open::open_reader(path, lock_timeout)?;
+        Ok(Self::with(Db::Reader(db), catalog))
     }
 
     /// A store that lives in memory only.
-    pub(crate) fn in_memory() -> Result<Self> {
+    pub(crate) fn in_memory(catalog: Catalog) -> Result<Self> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         Self::with_tables(&db)?;
-        Ok(Self::with(Db::Writer(db)))
+        Ok(Self::with(Db::Writer(db), catalog))
     }
 
     /// Whether this store only reads (see [`Store::open_read_only`]).
     pub(crate) fn read_only(&self) -> bool {
-        self.read_only
+        self.file.read_only
     }
 
     /// The database, once the store file works: after an I/O failure the file is reopened
     /// first (at most every [`REOPEN_INTERVAL`]), and while that fails every caller learns
     /// the failure's cause.
     pub(super) fn db(&self) -> Result<std::sync::RwLockReadGuard<'_, Option<Db>>> {
-        if let Some(cause) = self.health.failure() {
+        if let Some(cause) = self.file.health.failure() {
             let due = {
-                let mut next = lock(&self.next_reopen);
+                let mut next = lock(&self.file.next_reopen);
                 let due = Instant::now() >= *next;
                 if due {
                     *next = Instant::now() + REOPEN_INTERVAL;
@@ -134,9 +145,13 @@ impl RedbStore {
                 return Err(self.failed_earlier(&cause, Some(&e)));
             }
         }
-        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let db = self.file.db.read().unwrap_or_else(|p| p.into_inner());
         if db.is_none() {
-            let cause = self.health.failure().unwrap_or_else(|| "unknown".into());
+            let cause = self
+                .file
+                .health
+                .failure()
+                .unwrap_or_else(|| "unknown".into());
             return Err(self.failed_earlier(&cause, None));
         }
         Ok(db)
@@ -149,7 +164,7 @@ impl RedbStore {
             Some(e) => format!("; reopening it failed: {e}"),
             None => String::new(),
         };
-        let retry = match &self.origin {
+        let retry = match &self.file.origin {
             None => String::new(),
             Some(_) => format!(
                 "; once the cause is fixed, the next run reopens it (at most every {} ms), \
@@ -166,7 +181,7 @@ impl RedbStore {
     /// failed (redb reports all but the first failure as "Previous I/O error").
     pub(super) fn explained(&self, e: impl std::fmt::Display) -> String {
         let text = e.to_string();
-        match self.health.failure() {
+        match self.file.health.failure() {
             // redb's text adds nothing to the cause: "I/O error: …" repeats it, and
             // "Previous I/O error occurred …" hides it.
             Some(cause) if text.contains("I/O error") => cause,
@@ -180,14 +195,14 @@ impl RedbStore {
     /// what failed to commit was reported to its runs as failed. Refused while a write
     /// that is not yet committed waits (it commits, or fails, first).
     pub(crate) fn reopen(&self) -> Result<()> {
-        let Some((path, options)) = &self.origin else {
-            return match self.health.failure() {
+        let Some((path, options)) = &self.file.origin else {
+            return match self.file.health.failure() {
                 Some(cause) => Err(self.failed_earlier(&cause, None)),
                 None => Ok(()),
             };
         };
         // Never waits for the writer lock: a job holding it may be what calls this.
-        let mut writer = match self.writer.try_lock() {
+        let mut writer = match self.group.writer.try_lock() {
             Ok(writer) => writer,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
@@ -196,71 +211,82 @@ impl RedbStore {
                 ));
             }
         };
-        if self.batch_dirty.load(Ordering::SeqCst) || lock(&self.commit).committing {
+        if self.group.batch_dirty.load(Ordering::SeqCst) || lock(&self.group.commit).committing {
             return Err(Error::Storage(
                 "a write is being committed; try reopening again once it ended".into(),
             ));
         }
         // Nothing uncommitted is in the open transaction (checked above): drop it.
         drop(writer.txn.take());
-        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
-        *lock(&self.snapshot) = None;
-        self.commits.fetch_add(1, Ordering::SeqCst);
+        let mut db = self.file.db.write().unwrap_or_else(|p| p.into_inner());
+        *lock(&self.snapshots.shared) = None;
+        self.snapshots.commits.fetch_add(1, Ordering::SeqCst);
         // The file's locks are released once the old database is closed.
         drop(db.take());
-        self.health.cleared();
-        match open::open_writer(path, *options, &self.health) {
+        self.file.health.cleared();
+        match open::open_writer(path, *options, &self.file.health) {
             Ok(opened) => {
                 tracing::info!("store {} reopened", path.display());
                 *db = Some(Db::Writer(opened));
                 Ok(())
             }
             Err(e) => {
-                self.health.failed_with(&e.to_string());
+                self.file.health.failed_with(&e.to_string());
                 Err(e)
             }
         }
     }
 
-    pub(super) fn with(db: Db) -> Self {
+    pub(super) fn with(db: Db, catalog: Catalog) -> Self {
         RedbStore {
-            read_only: matches!(db, Db::Reader(_)),
-            db: RwLock::new(Some(db)),
-            origin: None,
-            health: Arc::default(),
-            next_reopen: Mutex::new(Instant::now()),
-            writer: Mutex::new(WriterState {
-                txn: None,
-                batch: 1,
-            }),
-            waiting: Mutex::default(),
-            records_waiting: Condvar::new(),
-            background_writer: AtomicBool::new(false),
-            commit: Mutex::new(CommitState {
-                committed: 0,
-                committing: false,
-                failures: VecDeque::new(),
-            }),
-            committed: Condvar::new(),
-            schema_generation: AtomicU64::new(0),
-            schemas_dirty: AtomicBool::new(false),
-            batch_dirty: AtomicBool::new(false),
-            flush_requested: AtomicBool::new(false),
-            writers_in_flight: AtomicUsize::new(0),
-            jobs_done: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
-            snapshot: Mutex::new(None),
+            catalog,
+            file: StoreFile {
+                read_only: matches!(db, Db::Reader(_)),
+                db: RwLock::new(Some(db)),
+                origin: None,
+                health: Arc::default(),
+                next_reopen: Mutex::new(Instant::now()),
+            },
+            group: GroupCommit {
+                writer: Mutex::new(WriterState {
+                    txn: None,
+                    batch: 1,
+                }),
+                commit: Mutex::new(CommitState {
+                    committed: 0,
+                    committing: false,
+                    failures: VecDeque::new(),
+                }),
+                committed: Condvar::new(),
+                batch_dirty: AtomicBool::new(false),
+                flush_requested: AtomicBool::new(false),
+                writers_in_flight: AtomicUsize::new(0),
+                jobs_done: AtomicU64::new(0),
+            },
+            waiting: WaitingRecords {
+                list: Mutex::default(),
+                wake: Condvar::new(),
+                background_writer: AtomicBool::new(false),
+            },
+            meta: MetaGeneration {
+                generation: AtomicU64::new(0),
+                dirty: AtomicBool::new(false),
+            },
+            snapshots: SharedSnapshot {
+                commits: AtomicU64::new(0),
+                shared: Mutex::new(None),
+            },
         }
     }
 
     /// The schema generation: a cache filled from a snapshot taken at generation `g` is
     /// valid while this still returns `g`.
     pub(crate) fn schema_generation(&self) -> u64 {
-        self.schema_generation.load(Ordering::SeqCst)
+        self.meta.generation.load(Ordering::SeqCst)
     }
 
     /// Whether the open write transaction changed a schema (caches must not be used then).
     pub(crate) fn schemas_dirty(&self) -> bool {
-        self.schemas_dirty.load(Ordering::SeqCst)
+        self.meta.dirty.load(Ordering::SeqCst)
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::query::Doc;
-use redb::TableDefinition;
+use redb::{TableDefinition, TableError, WriteTransaction};
 use serde_json::{Value, json};
 
 pub(super) type Bytes = &'static [u8];
@@ -27,6 +27,18 @@ pub(super) const COUNTERS: TableDefinition<Bytes, Bytes> = TableDefinition::new(
 /// The audit trail: key the entry's sequence number (u64, big endian), value its JSON.
 /// Append-only: the store offers no way to replace or remove an entry.
 pub(super) const AUDIT: TableDefinition<u64, Bytes> = TableDefinition::new("audit");
+
+/// Create every table that does not exist yet, in `txn`.
+pub(super) fn create_tables(txn: &WriteTransaction) -> std::result::Result<(), TableError> {
+    txn.open_table(DOCS)?;
+    txn.open_table(RUNS)?;
+    txn.open_table(RUN_INDEX)?;
+    txn.open_table(DOC_INDEX)?;
+    txn.open_table(COUNTERS)?;
+    txn.open_table(AUDIT)?;
+    txn.open_table(META)?;
+    Ok(())
+}
 
 /// Small facts about the store, by name (e.g. `audit_head`: the last audit entry's seq and
 /// hash, so a trail cut short is noticed).

@@ -35,6 +35,8 @@ mod record;
 mod waiting;
 mod write;
 
+/// Re-exported for the modules that still import it from here; its home is `audit`.
+pub(crate) use crate::audit::AUDIT_TRAIL;
 pub use backend::fail_writes;
 use database::Db;
 pub(crate) use database::RedbStore;
@@ -42,7 +44,20 @@ pub(crate) use layout::{index_value, unreadable_doc};
 pub(crate) use open::{DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
 pub(crate) use record::{Record, RunKeys, run_keys};
-pub(crate) use write::{AUDIT_TRAIL, WriteTables};
+pub(crate) use write::WriteTables;
+
+/// What the store is told about doctypes when it opens: it names none itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Catalog {
+    /// Doctypes whose documents describe how others are handled (schemas, operations,
+    /// users, ...): writing one changes the meta generation
+    /// ([`RedbStore::schema_generation`]).
+    pub(crate) meta_doctypes: &'static [&'static str],
+    /// The doctype whose documents are the audit trail's entries: they live in the audit
+    /// table (appended through the chain's head, [`WriteTables::append_audit`]), never in
+    /// the documents table, and no document write may replace or remove one.
+    pub(crate) audit_doctype: &'static str,
+}
 
 /// Reads shared by read-only snapshots and the write transaction.
 pub(crate) trait View {
@@ -64,6 +79,14 @@ pub(crate) trait View {
     fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>>;
 }
 
+/// The catalog of the store's own tests: no meta doctypes.
+#[cfg(test)]
+pub(super) const TEST_CATALOG: Catalog = Catalog {
+    meta_doctypes: &[],
+    audit_doctype: crate::audit::AUDIT_TRAIL,
+};
+
+/// A point in a writer's undo log to roll back to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mark(usize);
 
@@ -92,22 +115,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Store {
     /// Open (or create) the store file for writing. With `options.shared`, other processes
     /// may open it read-only meanwhile (see [`RedbStore::open`]).
-    pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<Self> {
-        Ok(Store::start(RedbStore::open(path, options)?))
+    pub(crate) fn open(path: &Path, options: OpenOptions, catalog: Catalog) -> Result<Self> {
+        Ok(Store::start(RedbStore::open(path, options, catalog)?))
     }
 
     /// Open an existing store file to read it while another process may be writing it,
     /// waiting up to `lock_timeout` for a writer that does not share it.
-    pub(crate) fn open_read_only(path: &Path, lock_timeout: Duration) -> Result<Self> {
+    pub(crate) fn open_read_only(
+        path: &Path,
+        lock_timeout: Duration,
+        catalog: Catalog,
+    ) -> Result<Self> {
         Ok(Store {
-            shared: Arc::new(RedbStore::open_read_only(path, lock_timeout)?),
+            shared: Arc::new(RedbStore::open_read_only(path, lock_timeout, catalog)?),
             background: None,
         })
     }
 
     /// A store that lives in memory only.
-    pub(crate) fn in_memory() -> Result<Self> {
-        Ok(Store::start(RedbStore::in_memory()?))
+    pub(crate) fn in_memory(catalog: Catalog) -> Result<Self> {
+        Ok(Store::start(RedbStore::in_memory(catalog)?))
     }
 
     /// Start the background writer: when [`MAX_PENDING_RECORDS`] records of read-only runs
@@ -122,6 +149,7 @@ impl Store {
             .map_err(|e| tracing::warn!("no background writer ({e}): runs write records"))
             .ok();
         shared
+            .waiting
             .background_writer
             .store(background.is_some(), Ordering::SeqCst);
         Store { shared, background }
@@ -130,14 +158,14 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        lock(&self.shared.waiting).closing = true;
-        self.shared.records_waiting.notify_all();
+        lock(&self.shared.waiting.list).closing = true;
+        self.shared.waiting.wake.notify_all();
         if let Some(background) = self.background.take()
             && background.join().is_err()
         {
             tracing::error!("the background writer of records panicked");
         }
-        let waiting = !lock(&self.waiting).records.is_empty();
+        let waiting = !lock(&self.waiting.list).records.is_empty();
         if waiting
             && !self.read_only()
             && let Err(e) = self.flush()
@@ -145,7 +173,7 @@ impl Drop for Store {
             tracing::error!("records of read-only runs could not be written at close: {e}");
         }
         // A transaction kept open by batches that changed nothing holds nothing to keep.
-        if let Some(txn) = lock(&self.writer).txn.take()
+        if let Some(txn) = lock(&self.group.writer).txn.take()
             && let Err(e) = txn.abort()
         {
             tracing::error!("the idle write transaction could not be closed: {e}");

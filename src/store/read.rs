@@ -10,7 +10,7 @@ use super::layout::{
     index_value, key_name, parse_doc, prefix_end, run_index_key,
 };
 use super::record::{parse_run_named, parse_run_or_stub};
-use super::{AUDIT_TRAIL, Db, RedbStore, View, lock};
+use super::{Catalog, Db, RedbStore, View, lock};
 use crate::error::{Error, Result};
 use crate::query::Doc;
 use crate::run::Run;
@@ -41,10 +41,11 @@ pub(super) fn index_lookup_in(
 pub(super) fn get_doc_in(
     table: &impl ReadableTable<Bytes, Bytes>,
     audit: &impl ReadableTable<u64, Bytes>,
+    audit_doctype: &str,
     doctype: &str,
     name: &str,
 ) -> Result<Option<Doc>> {
-    if doctype == AUDIT_TRAIL {
+    if doctype == audit_doctype {
         let Ok(seq) = name.parse::<u64>() else {
             return Ok(None);
         };
@@ -64,6 +65,7 @@ pub(super) fn get_doc_in(
 pub(super) fn scan_docs_in(
     table: &impl ReadableTable<Bytes, Bytes>,
     audit: &impl ReadableTable<u64, Bytes>,
+    audit_doctype: &str,
     doctype: &str,
     visit: &mut dyn FnMut(Doc) -> bool,
     mut unreadable: Option<&mut dyn FnMut(String)>,
@@ -78,7 +80,7 @@ pub(super) fn scan_docs_in(
             (Err(e), None) => Err(e),
         }
     };
-    if doctype == AUDIT_TRAIL {
+    if doctype == audit_doctype {
         for entry in audit.iter()? {
             let (seq, value) = entry?;
             if let Some(doc) = read(seq.value().to_string(), value.value())?
@@ -113,6 +115,8 @@ pub(super) fn get_run_in(
 
 /// A consistent read-only snapshot.
 pub(crate) struct ReadTables {
+    /// Which doctype is the audit trail.
+    catalog: Catalog,
     docs: ReadOnlyTable<Bytes, Bytes>,
     runs: ReadOnlyTable<Bytes, Bytes>,
     run_index: ReadOnlyTable<Bytes, Bytes>,
@@ -122,8 +126,9 @@ pub(crate) struct ReadTables {
 }
 
 impl ReadTables {
-    fn open(txn: &ReadTransaction) -> Result<Self> {
+    fn open(txn: &ReadTransaction, catalog: Catalog) -> Result<Self> {
         Ok(ReadTables {
+            catalog,
             docs: txn.open_table(DOCS)?,
             runs: txn.open_table(RUNS)?,
             run_index: txn.open_table(RUN_INDEX)?,
@@ -248,14 +253,27 @@ macro_rules! impl_view {
                 doctype: &str,
                 name: &str,
             ) -> $crate::error::Result<Option<$crate::query::Doc>> {
-                $crate::store::read::get_doc_in(&self.docs, &self.audit, doctype, name)
+                $crate::store::read::get_doc_in(
+                    &self.docs,
+                    &self.audit,
+                    self.catalog.audit_doctype,
+                    doctype,
+                    name,
+                )
             }
             fn scan_docs(
                 &self,
                 doctype: &str,
                 visit: &mut dyn FnMut($crate::query::Doc) -> bool,
             ) -> $crate::error::Result<()> {
-                $crate::store::read::scan_docs_in(&self.docs, &self.audit, doctype, visit, None)
+                $crate::store::read::scan_docs_in(
+                    &self.docs,
+                    &self.audit,
+                    self.catalog.audit_doctype,
+                    doctype,
+                    visit,
+                    None,
+                )
             }
             fn scan_readable_docs(
                 &self,
@@ -266,6 +284,7 @@ macro_rules! impl_view {
                 $crate::store::read::scan_docs_in(
                     &self.docs,
                     &self.audit,
+                    self.catalog.audit_doctype,
                     doctype,
                     visit,
                     Some(unreadable),
@@ -295,8 +314,8 @@ impl RedbStore {
     /// Snapshots are shared until the next commit: opening one costs a redb read
     /// transaction and six tables, and waits while a commit is being made durable.
     pub(crate) fn read(&self) -> Result<Arc<ReadTables>> {
-        let commits = self.commits.load(Ordering::SeqCst);
-        if let Some((taken_at, snapshot)) = &*lock(&self.snapshot)
+        let commits = self.snapshots.commits.load(Ordering::SeqCst);
+        if let Some((taken_at, snapshot)) = &*lock(&self.snapshots.shared)
             && *taken_at == commits
         {
             return Ok(snapshot.clone());
@@ -306,13 +325,15 @@ impl RedbStore {
                 .begin_read()
                 .map_err(|e| Error::Storage(self.explained(e)))?,
             // Another process commits: nothing tells this one when, so never share.
-            Some(Db::Reader(db)) => return Ok(Arc::new(ReadTables::open(&db.begin_read()?)?)),
+            Some(Db::Reader(db)) => {
+                return Ok(Arc::new(ReadTables::open(&db.begin_read()?, self.catalog)?));
+            }
             None => unreachable!("`db()` returns an open database"),
         };
-        let snapshot = Arc::new(ReadTables::open(&txn)?);
-        let mut cached = lock(&self.snapshot);
+        let snapshot = Arc::new(ReadTables::open(&txn, self.catalog)?);
+        let mut cached = lock(&self.snapshots.shared);
         // Only a snapshot opened after the latest commit may be shared.
-        if self.commits.load(Ordering::SeqCst) == commits {
+        if self.snapshots.commits.load(Ordering::SeqCst) == commits {
             *cached = Some((commits, snapshot.clone()));
         }
         Ok(snapshot)

@@ -10,8 +10,8 @@ use super::record::{Record, RunKeys};
 use super::{RedbStore, View, lock};
 use crate::error::Result;
 use crate::run::Run;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// How many records of read-only runs may wait in memory before they are written.
@@ -32,12 +32,22 @@ pub(super) struct Waiting {
     pub(super) closing: bool,
 }
 
+/// The waiting records and how the background writer learns of them.
+pub(super) struct WaitingRecords {
+    /// The records, under a lock of their own.
+    pub(super) list: Mutex<Waiting>,
+    /// Wakes the background writer when enough records wait.
+    pub(super) wake: Condvar,
+    /// Whether a background writer writes waiting records (else runs do, when enough wait).
+    pub(super) background_writer: AtomicBool,
+}
+
 impl RedbStore {
     /// A run record, wherever it is: written, or still waiting in memory.
     pub(crate) fn get_run(&self, id: &str) -> Result<Option<Run>> {
         {
             // A record leaves memory only once its commit is done: it is here or written.
-            let waiting = lock(&self.waiting);
+            let waiting = lock(&self.waiting.list);
             let mut all = waiting.writing.iter().chain(&waiting.records);
             if let Some(record) = all.find(|r| r.id == id) {
                 return record.run().map(Some);
@@ -52,7 +62,7 @@ impl RedbStore {
         &self,
         wanted: &dyn Fn(&str, RunKeys<'_>) -> bool,
     ) -> Result<Vec<Run>> {
-        let waiting = lock(&self.waiting);
+        let waiting = lock(&self.waiting.list);
         waiting
             .writing
             .iter()
@@ -73,7 +83,7 @@ impl RedbStore {
             return Ok(());
         }
         let (count, written) = {
-            let mut waiting = lock(&self.waiting);
+            let mut waiting = lock(&self.waiting.list);
             waiting.records.extend(records);
             (waiting.records.len(), std::mem::take(&mut waiting.written))
         };
@@ -81,9 +91,9 @@ impl RedbStore {
         if count < MAX_PENDING_RECORDS {
             return Ok(());
         }
-        let background = self.background_writer.load(Ordering::SeqCst);
+        let background = self.waiting.background_writer.load(Ordering::SeqCst);
         if background {
-            self.records_waiting.notify_one();
+            self.waiting.wake.notify_one();
         }
         if !background || count >= 4 * MAX_PENDING_RECORDS {
             return self.flush();
@@ -96,10 +106,11 @@ impl RedbStore {
     pub(super) fn write_waiting_records(&self) {
         loop {
             {
-                let mut waiting = lock(&self.waiting);
+                let mut waiting = lock(&self.waiting.list);
                 while waiting.records.len() < MAX_PENDING_RECORDS && !waiting.closing {
                     waiting = self
-                        .records_waiting
+                        .waiting
+                        .wake
                         .wait(waiting)
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
                 }
@@ -118,7 +129,7 @@ impl RedbStore {
     /// The records taken for a commit leave memory once it is done; those of a failed
     /// commit wait again.
     pub(super) fn records_written(&self, durable: bool) {
-        let mut waiting = lock(&self.waiting);
+        let mut waiting = lock(&self.waiting.list);
         let written = std::mem::take(&mut waiting.writing);
         if written.is_empty() {
             return;

@@ -12,27 +12,12 @@ use super::layout::{
 };
 use super::read::{impl_view, scan_docs_in};
 use super::record::{RUN_INDEX_FIELDS, Record};
-use super::{Mark, backend};
+use super::{Catalog, Mark, backend};
 use crate::error::{Error, Result};
 use crate::query::Doc;
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// The doctype whose documents are the audit trail's entries (kept in [`AUDIT`], never in
-/// the documents table).
-pub(crate) const AUDIT_TRAIL: &str = "Audit Trail";
-
-/// Doctypes whose documents describe how others are handled (schemas, operations):
-/// writing one changes the meta generation (see [`RedbStore::schema_generation`]).
-pub(super) const META_DOCTYPES: [&str; 6] = [
-    "Schema",
-    "Operation",
-    "Workflow Template",
-    "User",
-    "Role",
-    "System Settings",
-];
 
 /// A failure of redb while a write transaction changes a table: one that grows the file
 /// can fail with the file's I/O error (a full disk), given here with its kind.
@@ -46,11 +31,14 @@ pub(super) fn grown(e: redb::StorageError) -> Error {
 }
 
 /// Audit entries are never written as documents: no path may replace or remove one.
-pub(super) fn refuse_audit_trail(doctype: &str) -> Result<()> {
-    if doctype == AUDIT_TRAIL {
+pub(super) fn refuse_audit_trail(catalog: &Catalog, doctype: &str) -> Result<()> {
+    if doctype == catalog.audit_doctype {
         return Err(Error::new(
             crate::ErrorCode::Immutable,
-            "the Audit Trail is append-only: entries cannot be changed or deleted",
+            format!(
+                "the {} is append-only: entries cannot be changed or deleted",
+                catalog.audit_doctype
+            ),
         ));
     }
     Ok(())
@@ -75,6 +63,8 @@ pub(super) struct Undo {
 
 /// The tables of the shared write transaction, as one writer sees them while it holds it.
 pub(crate) struct WriteTables<'t> {
+    /// Which doctypes are meta and which is the audit trail.
+    pub(super) catalog: Catalog,
     docs: Table<'t, Bytes, Bytes>,
     runs: Table<'t, Bytes, Bytes>,
     run_index: Table<'t, Bytes, Bytes>,
@@ -94,15 +84,15 @@ pub(crate) struct WriteTables<'t> {
     recorded: bool,
 }
 
-/// A point in a writer's undo log to roll back to.
-
 impl<'t> WriteTables<'t> {
     pub(super) fn open(
         txn: &'t WriteTransaction,
+        catalog: Catalog,
         schemas_dirty: &'t AtomicBool,
         batch_dirty: &'t AtomicBool,
     ) -> Result<Self> {
         Ok(WriteTables {
+            catalog,
             schemas_dirty,
             batch_dirty,
             recorded: false,
@@ -246,6 +236,7 @@ impl<'t> WriteTables<'t> {
             scan_docs_in(
                 &self.docs,
                 &self.audit,
+                self.catalog.audit_doctype,
                 doctype,
                 &mut |doc| {
                     docs.push(doc);
@@ -294,8 +285,8 @@ impl<'t> WriteTables<'t> {
         doc: &Doc,
         indexed: &[String],
     ) -> Result<()> {
-        refuse_audit_trail(doctype)?;
-        if META_DOCTYPES.contains(&doctype) {
+        refuse_audit_trail(&self.catalog, doctype)?;
+        if self.catalog.meta_doctypes.contains(&doctype) {
             self.schemas_dirty.store(true, Ordering::SeqCst);
         }
         let before = self.set(TableKind::Docs, doc_key(doctype, name), &encode(doc)?)?;
@@ -343,8 +334,8 @@ impl<'t> WriteTables<'t> {
         name: &str,
         indexed: &[String],
     ) -> Result<bool> {
-        refuse_audit_trail(doctype)?;
-        if META_DOCTYPES.contains(&doctype) {
+        refuse_audit_trail(&self.catalog, doctype)?;
+        if self.catalog.meta_doctypes.contains(&doctype) {
             self.schemas_dirty.store(true, Ordering::SeqCst);
         }
         let before = self.unset(TableKind::Docs, doc_key(doctype, name))?;
