@@ -26,6 +26,8 @@ use std::time::Duration;
 
 mod backend;
 mod commit;
+#[cfg(test)]
+mod conformance;
 mod create;
 mod database;
 mod layout;
@@ -59,7 +61,8 @@ pub(crate) struct Catalog {
     pub(crate) audit_doctype: &'static str,
 }
 
-/// Reads shared by read-only snapshots and the write transaction.
+/// Reads shared by read-only snapshots and the write transaction: documents by key,
+/// ordered scans over a doctype's documents and over one value of an index, a run by id.
 pub(crate) trait View {
     /// One document by doctype and name.
     fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>>;
@@ -79,10 +82,143 @@ pub(crate) trait View {
     fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>>;
 }
 
-/// The catalog of the store's own tests: no meta doctypes.
+/// A consistent read-only snapshot of everything committed when it was taken: a [`View`],
+/// and ordered scans over the runs and the audit trail, and the store's facts.
+#[allow(
+    dead_code,
+    reason = "the boundary a second backend implements: callers still use the redb types' inherent methods, and move to it at merge"
+)]
+pub(crate) trait Snapshot: View {
+    /// A store fact by name (e.g. `audit_head`).
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Every audit entry, oldest first (by sequence number), as stored bytes.
+    fn audit_entries(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()>;
+    /// The runs that may have `field = value` (`flow`, `chain`, `parent`, `owner`,
+    /// `status`; callers check each run's field), oldest first.
+    fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>>;
+    /// Runs with ids in `[since, until)` (ids sort by start time), oldest first; with
+    /// `limit`, the newest `limit` of them.
+    fn runs_between(
+        &self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Run>>;
+}
+
+/// One writer's part of the shared write transaction: documents with their indexes,
+/// counters, store facts, the audit trail's tail and run records, every change taken back
+/// to a [`Mark`] on request. Nothing is durable until [`Backend::write`] returns.
+#[allow(
+    dead_code,
+    reason = "the boundary a second backend implements: callers still use the redb types' inherent methods, and move to it at merge"
+)]
+pub(crate) trait WriteTx: View {
+    /// Insert or replace a document and maintain the indexes of its `indexed` fields.
+    fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc, indexed: &[String]) -> Result<()>;
+    /// Remove a document and its index entries; returns whether it existed.
+    fn remove_doc(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<bool>;
+    /// Build (or drop) the index of one field over every existing document of `doctype`.
+    fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()>;
+    /// Increment a counter and return its new value (1 for a new counter).
+    fn next_counter(&mut self, name: &str) -> Result<u64>;
+    /// Set a store fact.
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    /// The last audit entry (sequence number and bytes), if any.
+    fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>>;
+    /// The tail of the audit trail remembered by this writer, once known.
+    fn audit_tail(&self) -> Option<&(u64, String)>;
+    /// Append audit entry `seq` (which must follow the last one) with its `hash`.
+    fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()>;
+    /// Store a run's record and its index entries; a record already stored is refused.
+    fn put_record(&mut self, record: &Record) -> Result<()>;
+    /// Whether this writer changed anything (and did not take it back).
+    fn has_changes(&self) -> bool;
+    /// The current point to roll back to.
+    fn mark(&self) -> Mark;
+    /// Take back every change made since `mark`, newest first.
+    fn rollback_to(&mut self, mark: Mark) -> Result<()>;
+}
+
+/// The store as the engine uses it: snapshots, writes made durable by a (group) commit,
+/// records of read-only runs kept for a later commit, and the meta generation.
+#[allow(
+    dead_code,
+    reason = "the boundary a second backend implements: callers still use the redb types' inherent methods, and move to it at merge"
+)]
+pub(crate) trait Backend {
+    /// A consistent read-only snapshot.
+    type Snapshot: Snapshot;
+    /// One writer's part of the shared write transaction.
+    type Tx<'t>: WriteTx
+    where
+        Self: 't;
+    /// A snapshot of everything committed so far.
+    fn read(&self) -> Result<Arc<Self::Snapshot>>;
+    /// Run `job` in the write transaction and return once its changes are durable (or
+    /// their commit failed). `job` leaves the store consistent: on failure it rolls its
+    /// own changes back to a [`Mark`].
+    fn write<R>(&self, job: impl FnOnce(Self::Tx<'_>) -> R) -> Result<R>;
+    /// Write every waiting record and make everything durable.
+    fn flush(&self) -> Result<()>;
+    /// Reconnect after the store failed (a full disk), once the cause is fixed.
+    fn reopen(&self) -> Result<()>;
+    /// Whether this store only reads.
+    fn read_only(&self) -> bool;
+    /// A run record, wherever it is: written, or still waiting.
+    fn get_run(&self, id: &str) -> Result<Option<Run>>;
+    /// The runs whose records are not yet written that `wanted` picks, oldest first.
+    fn pending_runs(&self, wanted: &dyn Fn(&str, RunKeys<'_>) -> bool) -> Result<Vec<Run>>;
+    /// Keep the records of a run tree that wrote nothing, for a later commit.
+    fn record_later(&self, records: Vec<Record>) -> Result<()>;
+    /// The meta generation: a cache filled from a snapshot taken at generation `g` is
+    /// valid while this still returns `g`.
+    fn schema_generation(&self) -> u64;
+    /// Whether the open write transaction changed a meta document.
+    fn schemas_dirty(&self) -> bool;
+}
+
+/// The redb store implements the boundary by its inherent methods (which its callers use
+/// today without importing the traits).
+impl Backend for Store {
+    type Snapshot = ReadTables;
+    type Tx<'t> = WriteTables<'t>;
+    fn read(&self) -> Result<Arc<ReadTables>> {
+        RedbStore::read(self)
+    }
+    fn write<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<R> {
+        RedbStore::write(self, job)
+    }
+    fn flush(&self) -> Result<()> {
+        RedbStore::flush(self)
+    }
+    fn reopen(&self) -> Result<()> {
+        RedbStore::reopen(self)
+    }
+    fn read_only(&self) -> bool {
+        RedbStore::read_only(self)
+    }
+    fn get_run(&self, id: &str) -> Result<Option<Run>> {
+        RedbStore::get_run(self, id)
+    }
+    fn pending_runs(&self, wanted: &dyn Fn(&str, RunKeys<'_>) -> bool) -> Result<Vec<Run>> {
+        RedbStore::pending_runs(self, wanted)
+    }
+    fn record_later(&self, records: Vec<Record>) -> Result<()> {
+        RedbStore::record_later(self, records)
+    }
+    fn schema_generation(&self) -> u64 {
+        RedbStore::schema_generation(self)
+    }
+    fn schemas_dirty(&self) -> bool {
+        RedbStore::schemas_dirty(self)
+    }
+}
+
+/// The catalog of the store's own tests: one meta doctype, `Meta`.
 #[cfg(test)]
 pub(super) const TEST_CATALOG: Catalog = Catalog {
-    meta_doctypes: &[],
+    meta_doctypes: &["Meta"],
     audit_doctype: crate::audit::AUDIT_TRAIL,
 };
 

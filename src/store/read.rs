@@ -10,7 +10,7 @@ use super::layout::{
     index_value, key_name, parse_doc, prefix_end, run_index_key,
 };
 use super::record::{parse_run_named, parse_run_or_stub};
-use super::{Catalog, Db, RedbStore, View, lock};
+use super::{Catalog, Db, RedbStore, Snapshot, View, lock};
 use crate::error::{Error, Result};
 use crate::query::Doc;
 use crate::run::Run;
@@ -307,6 +307,26 @@ macro_rules! impl_view {
 pub(super) use impl_view;
 
 impl_view!(ReadTables);
+
+impl Snapshot for ReadTables {
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        ReadTables::meta(self, key)
+    }
+    fn audit_entries(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        ReadTables::audit_entries(self, visit)
+    }
+    fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>> {
+        ReadTables::runs_where(self, field, value)
+    }
+    fn runs_between(
+        &self,
+        since: Option<&str>,
+        until: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Run>> {
+        ReadTables::runs_between(self, since, until, limit)
+    }
+}
 
 impl RedbStore {
     /// A consistent snapshot of everything committed so far.

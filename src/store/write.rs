@@ -12,7 +12,7 @@ use super::layout::{
 };
 use super::read::{impl_view, scan_docs_in};
 use super::record::{RUN_INDEX_FIELDS, Record};
-use super::{Catalog, Mark, backend};
+use super::{Catalog, Mark, WriteTx, backend};
 use crate::error::{Error, Result};
 use crate::query::Doc;
 use redb::{ReadableTable, Table, WriteTransaction};
@@ -438,3 +438,42 @@ impl Drop for WriteTables<'_> {
 }
 
 impl_view!(WriteTables<'_>);
+
+impl WriteTx for WriteTables<'_> {
+    fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc, indexed: &[String]) -> Result<()> {
+        WriteTables::put_doc(self, doctype, name, doc, indexed)
+    }
+    fn remove_doc(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<bool> {
+        WriteTables::remove_doc(self, doctype, name, indexed)
+    }
+    fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()> {
+        WriteTables::rebuild_index(self, doctype, field, build)
+    }
+    fn next_counter(&mut self, name: &str) -> Result<u64> {
+        WriteTables::next_counter(self, name)
+    }
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        WriteTables::set_meta(self, key, value)
+    }
+    fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        WriteTables::last_audit(self)
+    }
+    fn audit_tail(&self) -> Option<&(u64, String)> {
+        WriteTables::audit_tail(self)
+    }
+    fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()> {
+        WriteTables::append_audit(self, seq, hash, bytes)
+    }
+    fn put_record(&mut self, record: &Record) -> Result<()> {
+        WriteTables::put_record(self, record)
+    }
+    fn has_changes(&self) -> bool {
+        WriteTables::has_changes(self)
+    }
+    fn mark(&self) -> Mark {
+        WriteTables::mark(self)
+    }
+    fn rollback_to(&mut self, mark: Mark) -> Result<()> {
+        WriteTables::rollback_to(self, mark)
+    }
+}
