@@ -111,7 +111,7 @@ pub(super) fn conforms<B: Backend>(store: &B) {
         .unwrap()
         .runs_between(None, None, None)
         .unwrap();
-    assert_eq!(listed, [run.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&run));
     let by_status = store
         .read()
         .unwrap()

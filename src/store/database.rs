@@ -120,7 +120,7 @@ impl RedbStore {
         Ok(Self::with(Db::Writer(db), catalog))
     }
 
-    /// Whether this store only reads (see [`Store::open_read_only`]).
+    /// Whether this store only reads (see [`super::Store::open_read_only`]).
     pub(crate) fn read_only(&self) -> bool {
         self.file.read_only
     }

@@ -1,18 +1,95 @@
-//! The redb store: documents, run records and their indexes, and the group commit.
+//! The store: documents and their indexes, run records, the audit trail, counters and
+//! store facts, and the durable commit of them, behind a boundary a second backend can take.
 //!
-//! Every table is declared once, in `layout`. Writes go through [`RedbStore::write`]: all concurrent
-//! writers share one redb write transaction and one fsync (group commit); each writer's
-//! changes are recorded in an undo log so a failed run can be rolled back inside the shared
-//! transaction (redb refuses savepoints in a transaction that already wrote, so an undo log
-//! is how one run's writes are taken back without touching its neighbours').
+//! # The boundary
 //!
-//! Runs that write nothing hand their records to [`RedbStore::record_later`]: they are written by
-//! the next write transaction, [`RedbStore::flush`], a background writer once 1,024 wait, or
-//! when the store is dropped. A crash can lose those records, never a document. They have a
-//! lock of their own, so a read-only run never waits for a writer or a commit.
+//! The engine above needs four traits, defined here: [`View`] (a document by key, a
+//! doctype's documents in name order, the names under one value of an index, a run by id),
+//! [`Snapshot`] (a `View` of everything committed, plus the runs and the audit entries in
+//! order and the store's facts), [`WriteTx`] (one writer's part of a write transaction:
+//! documents with their indexes, counters, facts, the audit trail's tail, run records, and
+//! [`Mark`]s to roll back to) and [`Backend`] (snapshots, writes made durable, records kept
+//! for a later commit, the meta generation). Only backend-neutral values cross it: `Doc`,
+//! `Run`, [`Record`] (a finished run encoded once, with the keys it is listed by), `Mark`,
+//! and the [`Catalog`] the store is opened with, which tells it which doctypes are meta
+//! (their writes move the meta generation) and which one is the audit trail (kept in its
+//! own append-only table). The store names no doctype. `conformance` checks a backend
+//! through the traits alone.
 //!
-//! This module must never interpret documents beyond their key: validation, queries and
-//! permissions live elsewhere.
+//! # The redb backend
+//!
+//! `layout` declares every table once, with the key codecs; `record` encodes run records;
+//! `read` holds snapshots ([`ReadTables`]); `write` one writer's tables ([`WriteTables`]);
+//! `commit` the group commit; `waiting` the records of read-only runs; `database` the
+//! database and its file ([`RedbStore`]); `create`, `open` and `backend` making, opening and
+//! watching the file. [`Store`] owns a `RedbStore` and its background writer.
+//!
+//! Writes go through [`RedbStore::write`]: all concurrent writers share one redb write
+//! transaction and one fsync (group commit); each writer's changes are recorded in an undo
+//! log so a failed run can be rolled back inside the shared transaction (redb refuses
+//! savepoints in a transaction that already wrote, so an undo log is how one run's writes
+//! are taken back without touching its neighbours').
+//!
+//! Runs that write nothing hand their records to [`RedbStore::record_later`]: they are
+//! written by the next write transaction, [`RedbStore::flush`], a background writer once
+//! 1,024 wait, or when the store is dropped. A crash can lose those records, never a
+//! document. They have a lock of their own, so a read-only run never waits for a writer or
+//! a commit.
+//!
+//! # Mapping to SQL (PostgreSQL, not built)
+//!
+//! For hosts that run several engine processes over one database, a `PgStore` would
+//! implement the four traits and nothing above `store/` would change.
+//!
+//! Tables. Keys are `text COLLATE "C"` (or `bytea`), so scans order as redb's byte keys do;
+//! bodies are `bytea` holding the same JSON bytes (`jsonb` would reorder keys, and audit
+//! hashes cover the bytes).
+//! - `docs (doctype, name, body, PRIMARY KEY (doctype, name))`: `get_doc`; `scan_docs` is
+//!   `WHERE doctype = $1 ORDER BY name`.
+//! - `doc_index (doctype, field, value bytea, name, PRIMARY KEY (doctype, field, value,
+//!   name))`, `value` in [`index_value`]'s encoding: `index_lookup` is an equality on the
+//!   first three columns `ORDER BY name`; `rebuild_index` a `DELETE` and an `INSERT ...
+//!   SELECT` over `docs`.
+//! - `runs (id PRIMARY KEY, body)` and `run_index (field, value, run_id, PRIMARY KEY (field,
+//!   value, run_id))`: `put_record` is an `INSERT`, whose unique violation is the "already
+//!   recorded" refusal; `runs_between` is `WHERE id >= $1 AND id < $2 ORDER BY id DESC
+//!   LIMIT $3`; `runs_where` walks the run tree and `run_index` as here.
+//! - `counters (name PRIMARY KEY, value bigint)`: `next_counter` is `INSERT ... ON CONFLICT
+//!   (name) DO UPDATE SET value = counters.value + 1 RETURNING value`; the row lock orders
+//!   concurrent callers and a rollback takes the step back.
+//! - `audit (seq bigint PRIMARY KEY, body)`: the engine's role may `INSERT` and `SELECT`
+//!   only (and a trigger refuses `UPDATE` and `DELETE` for owners): append-only as here.
+//!   `meta (key PRIMARY KEY, value bytea)` keeps `audit_head` and the meta generation.
+//!
+//! Transactions.
+//! - A `Snapshot` is a `REPEATABLE READ READ ONLY` transaction, kept short like redb's read
+//!   transactions, and shared within one process until that process commits, as here.
+//! - A write transaction is `READ COMMITTED` and takes `pg_advisory_xact_lock(<store key>)`
+//!   first: one writer at a time across every process, as redb's single writer. So the
+//!   unique checks (read the index, then insert), the audit tail (read the last entry,
+//!   append `seq + 1`) and the counters are serialized without serialization failures to
+//!   retry (a job is `FnOnce` and cannot be re-run); under the lock each statement sees
+//!   every earlier commit. (Not `REPEATABLE READ`: its snapshot would be taken by the very
+//!   statement that waits for the lock.) The primary keys of `audit` and `runs` still
+//!   refuse a duplicate should the lock ever be bypassed.
+//! - [`WriteTx::mark`] and [`WriteTx::rollback_to`] become `SAVEPOINT m<n>` and `ROLLBACK TO
+//!   SAVEPOINT m<n>`, `n` being the mark's number: PostgreSQL allows savepoints after
+//!   writes, so it needs no undo log; `has_changes` is a flag kept per writer.
+//! - Group commit: a process's concurrent writers share one connection's transaction as
+//!   they share redb's, each job between its savepoints, one `COMMIT` (with
+//!   `synchronous_commit = on`) per batch; [`Backend::write`] returns once it returned.
+//!   PostgreSQL's `commit_delay` groups the flushes of several processes. Records of
+//!   read-only runs wait in each process's memory and go with its next commit, as here.
+//! - The meta generation: a write of a meta doctype also increments the `meta_generation`
+//!   row in its transaction; every snapshot reads that row first, and `schema_generation`
+//!   returns the largest value the process has seen (a `LISTEN`ed `NOTIFY` can tell idle
+//!   processes sooner), so another process's schema change invalidates caches from the
+//!   first snapshot that can see it. `schemas_dirty` stays per transaction.
+//! - `reopen` reconnects; `OpenOptions::lock_timeout` bounds the wait for a connection and
+//!   (as `lock_timeout`) for the advisory lock; `fail_writes` has no counterpart.
+//!
+//! This module must never interpret documents beyond their key and indexed values:
+//! validation, queries and permissions live elsewhere.
 
 use crate::error::Result;
 use crate::query::Doc;
@@ -273,7 +350,7 @@ impl Store {
         Ok(Store::start(RedbStore::in_memory(catalog)?))
     }
 
-    /// Start the background writer: when [`MAX_PENDING_RECORDS`] records of read-only runs
+    /// Start the background writer: when [`waiting::MAX_PENDING_RECORDS`] records of read-only runs
     /// wait, it writes them, so the run that happens to be the 1024th does not pay for the
     /// commit of all of them.
     fn start(shared: RedbStore) -> Store {

@@ -158,7 +158,7 @@ impl ReadTables {
     /// The runs that may have `field = value` (callers check each run's field), found
     /// through an index or the run tree, never a scan of all runs. A chain is its root's
     /// tree; a parent's children are listed in its record; a flow is its indexed runs and
-    /// the chain of the same id (see [`RUN_INDEX_FIELDS`]).
+    /// the chain of the same id (see [`super::record::RUN_INDEX_FIELDS`]).
     pub(crate) fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>> {
         let by_ids = |ids: Vec<String>| -> Result<Vec<Run>> {
             let mut runs = Vec::with_capacity(ids.len());
