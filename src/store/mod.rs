@@ -16,6 +16,12 @@
 //! own append-only table). The store names no doctype. `conformance` checks a backend
 //! through the traits alone.
 //!
+//! The engine still names the redb types in a few signatures (`Tx`'s two variants, the
+//! `&mut WriteTables` of naming, the built-ins and the audit append, `audit::verify`'s
+//! `&ReadTables`); each becomes `impl WriteTx`, `&impl Snapshot` or `<Store as
+//! Backend>::Tx<'t>`. A second backend then enters behind [`Store`], which `Store::open`
+//! picks (an enum over the backends, one `match` per call: static dispatch, no `dyn`).
+//!
 //! # The redb backend
 //!
 //! `layout` declares every table once, with the key codecs; `record` encodes run records;
