@@ -16,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a committer waits for writers already on their way to join its batch.
-pub(super) const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(200);
+const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(200);
 
 /// The open shared write transaction.
 pub(super) struct WriterState {
@@ -33,24 +33,46 @@ pub(super) struct GroupCommit {
     /// Which batches are durable, and whether a commit is in progress.
     pub(super) commit: Mutex<CommitState>,
     /// Wakes the writers waiting for their batch when a commit ends.
-    pub(super) committed: Condvar,
+    committed: Condvar,
     /// The open write transaction holds something to commit (else it is aborted: no fsync).
     pub(super) batch_dirty: AtomicBool,
     /// `flush()` asked for the waiting records to be written even if nothing else is.
-    pub(super) flush_requested: AtomicBool,
+    flush_requested: AtomicBool,
     /// Writers between asking for the write transaction and finishing their job: a
     /// committer lets them join its batch before it commits (group commit).
-    pub(super) writers_in_flight: AtomicUsize,
+    writers_in_flight: AtomicUsize,
     /// Jobs finished so far (how a committer sees the writers it waits for arrive).
-    pub(super) jobs_done: AtomicU64,
+    jobs_done: AtomicU64,
+}
+
+impl GroupCommit {
+    /// No transaction open yet; the first batch is number 1, and none is durable.
+    pub(super) fn new() -> Self {
+        GroupCommit {
+            writer: Mutex::new(WriterState {
+                txn: None,
+                batch: 1,
+            }),
+            commit: Mutex::new(CommitState {
+                committed: 0,
+                committing: false,
+                failures: VecDeque::new(),
+            }),
+            committed: Condvar::new(),
+            batch_dirty: AtomicBool::new(false),
+            flush_requested: AtomicBool::new(false),
+            writers_in_flight: AtomicUsize::new(0),
+            jobs_done: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Which batches are durable.
 pub(super) struct CommitState {
-    pub(super) committed: u64,
+    committed: u64,
     pub(super) committing: bool,
     /// Recent batches whose commit failed, with the cause.
-    pub(super) failures: VecDeque<(u64, String)>,
+    failures: VecDeque<(u64, String)>,
 }
 
 impl RedbStore {
@@ -64,11 +86,7 @@ impl RedbStore {
 
     /// [`RedbStore::write`]; with `flush`, the batch is committed even if nothing in it
     /// changed (the waiting records go with it).
-    pub(super) fn write_owing<R>(
-        &self,
-        job: impl FnOnce(WriteTables<'_>) -> R,
-        flush: bool,
-    ) -> Result<R> {
+    fn write_owing<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R, flush: bool) -> Result<R> {
         if self.file.read_only {
             return Err(Error::Storage(
                 "the store was opened read-only: it cannot record or change anything".into(),
@@ -91,7 +109,7 @@ impl RedbStore {
     /// or `None` when nothing in that batch so far is owed a commit (this job changed
     /// nothing and neither did the jobs before it, and it is no flush): then it has nothing
     /// to wait for, not even a neighbour's uncommitted write it might have read.
-    pub(super) fn join_batch<R>(
+    fn join_batch<R>(
         &self,
         job: impl FnOnce(WriteTables<'_>) -> R,
         flush: bool,
@@ -130,7 +148,7 @@ impl RedbStore {
     }
 
     /// Wait until `batch` is durable, committing it ourselves if nobody else is.
-    pub(super) fn make_durable(&self, batch: u64) -> Result<()> {
+    fn make_durable(&self, batch: u64) -> Result<()> {
         let mut state = lock(&self.group.commit);
         loop {
             if state.committed >= batch {
@@ -241,12 +259,7 @@ impl RedbStore {
 
     /// The commit in progress ended with batch `taken` (failed with `failure`): the next
     /// one may start, and the batch's writers learn how it went.
-    pub(super) fn commit_ended(
-        &self,
-        state: &mut CommitState,
-        taken: u64,
-        failure: Option<String>,
-    ) {
+    fn commit_ended(&self, state: &mut CommitState, taken: u64, failure: Option<String>) {
         state.committing = false;
         state.committed = taken;
         if let Some(cause) = failure {
@@ -262,10 +275,10 @@ impl RedbStore {
 
 /// A commit in progress, ended as failed should its thread unwind (a panic inside redb):
 /// otherwise `committing` would stay set and every later writer would wait forever.
-pub(super) struct Committing<'s> {
-    pub(super) store: &'s RedbStore,
+struct Committing<'s> {
+    store: &'s RedbStore,
     /// The batch being committed, once taken.
-    pub(super) batch: Option<u64>,
+    batch: Option<u64>,
 }
 
 impl Drop for Committing<'_> {

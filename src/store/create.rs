@@ -60,7 +60,7 @@ pub(super) fn create_whole(path: &Path) -> std::io::Result<()> {
 
 /// Remove the temporary files of store creations that were killed: those older than a minute
 /// (a creation takes milliseconds, so no live one is that old).
-pub(super) fn remove_abandoned(dir: &Path, prefix: &str) {
+fn remove_abandoned(dir: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -5,20 +5,19 @@
 //! This module must never hide a failure of the file: every caller learns its cause until
 //! a reopen succeeds.
 
-use super::commit::{CommitState, GroupCommit, WriterState};
+use super::commit::GroupCommit;
 use super::read::ReadTables;
 use super::waiting::WaitingRecords;
 use super::{Catalog, OpenOptions, backend, create, layout, lock, open};
 use crate::error::{Error, Result};
 use redb::{Database, ReadOnlyDatabase};
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// How often, at most, a store whose file failed tries to reopen it.
-pub(super) const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
+const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The redb implementation of the store: its database file, the group commit over it, the
 /// records of read-only runs waiting to be written, the meta generation and the snapshot
@@ -46,11 +45,11 @@ pub(super) struct StoreFile {
     pub(super) read_only: bool,
     /// Where a store file was opened, and how, to reopen it after an I/O failure (`None`
     /// for a store in memory or one opened read-only).
-    pub(super) origin: Option<(PathBuf, OpenOptions)>,
+    origin: Option<(PathBuf, OpenOptions)>,
     /// The file's I/O failures since it last opened cleanly.
     pub(super) health: Arc<backend::Health>,
     /// When the store may next try to reopen its failed file.
-    pub(super) next_reopen: Mutex<Instant>,
+    next_reopen: Mutex<Instant>,
 }
 
 /// The meta generation: it changes whenever committed meta documents (schemas, operations,
@@ -96,7 +95,7 @@ impl RedbStore {
     }
 
     /// Make sure every table exists.
-    pub(super) fn with_tables(db: &Database) -> Result<()> {
+    fn with_tables(db: &Database) -> Result<()> {
         let txn = db.begin_write()?;
         layout::create_tables(&txn)?;
         txn.commit()?;
@@ -237,7 +236,7 @@ impl RedbStore {
         }
     }
 
-    pub(super) fn with(db: Db, catalog: Catalog) -> Self {
+    fn with(db: Db, catalog: Catalog) -> Self {
         RedbStore {
             catalog,
             file: StoreFile {
@@ -247,22 +246,7 @@ impl RedbStore {
                 health: Arc::default(),
                 next_reopen: Mutex::new(Instant::now()),
             },
-            group: GroupCommit {
-                writer: Mutex::new(WriterState {
-                    txn: None,
-                    batch: 1,
-                }),
-                commit: Mutex::new(CommitState {
-                    committed: 0,
-                    committing: false,
-                    failures: VecDeque::new(),
-                }),
-                committed: Condvar::new(),
-                batch_dirty: AtomicBool::new(false),
-                flush_requested: AtomicBool::new(false),
-                writers_in_flight: AtomicUsize::new(0),
-                jobs_done: AtomicU64::new(0),
-            },
+            group: GroupCommit::new(),
             waiting: WaitingRecords {
                 list: Mutex::default(),
                 wake: Condvar::new(),

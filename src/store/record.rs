@@ -10,10 +10,10 @@ use crate::run::Run;
 use serde_json::{Value, json};
 
 /// The largest record-encoding buffer a thread keeps for the next record.
-pub(super) const MAX_KEPT_SCRATCH: usize = 64 * 1024;
+const MAX_KEPT_SCRATCH: usize = 64 * 1024;
 
 /// Reads one indexed value off a run's record.
-pub(super) type RunField = fn(&Record) -> Option<&str>;
+type RunField = fn(&Record) -> Option<&str>;
 
 /// The run-index fields, with how each reads its value off a record when the run needs an
 /// entry for it. Only what the run tree cannot answer is indexed: a chain's runs are its
@@ -30,7 +30,7 @@ pub(super) const RUN_INDEX_FIELDS: [(&str, RunField); 3] = [
     ("status", |r| Some(r.status.as_str())),
 ];
 
-pub(super) fn parse_run(bytes: &[u8]) -> Result<Run> {
+fn parse_run(bytes: &[u8]) -> Result<Run> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::Storage(format!("a stored run is not valid JSON: {e}")))
 }
@@ -73,7 +73,7 @@ pub(super) fn parse_run_or_stub(id: &str, bytes: &[u8]) -> Run {
 /// back equal to the run; the API's JSON still carries every key.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct StoredRun<'a, O: serde::Serialize> {
+struct StoredRun<'a, O: serde::Serialize> {
     id: &'a str,
     timestamp: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,13 +116,13 @@ pub(super) struct StoredRun<'a, O: serde::Serialize> {
     options: &'a crate::RunOptions,
 }
 
-pub(super) fn is_default(options: &&crate::RunOptions) -> bool {
+fn is_default(options: &&crate::RunOptions) -> bool {
     **options == crate::RunOptions::default()
 }
 
 /// Append the stored form of `run`, with `output` as its output (`None`: no output), to
 /// `bytes`.
-pub(super) fn encode_run(
+fn encode_run(
     run: &Run,
     output: Option<&impl serde::Serialize>,
     bytes: &mut Vec<u8>,
@@ -202,11 +202,11 @@ pub(crate) fn run_keys(run: &Run) -> RunKeys<'_> {
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
     pub(super) id: String,
-    pub(super) chain_id: String,
-    pub(super) parent_run_id: Option<String>,
-    pub(super) flow_id: Option<String>,
-    pub(super) owner: Option<String>,
-    pub(super) status: crate::RunStatus,
+    chain_id: String,
+    parent_run_id: Option<String>,
+    flow_id: Option<String>,
+    owner: Option<String>,
+    status: crate::RunStatus,
     pub(super) bytes: Box<[u8]>,
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// How many records of read-only runs may wait in memory before they are written.
-pub(super) const MAX_PENDING_RECORDS: usize = 1024;
+const MAX_PENDING_RECORDS: usize = 1024;
 
 /// Records of runs that wrote nothing, kept in memory until a commit writes them. They have
 /// a lock of their own, so read-only runs never wait for writers or for a commit.
@@ -27,7 +27,7 @@ pub(super) struct Waiting {
     pub(super) writing: Arc<Vec<Record>>,
     /// Written batches, for a run's thread to free: freeing them on the background writer
     /// would contend with that thread for its allocator's lock (they were allocated there).
-    pub(super) written: Vec<Arc<Vec<Record>>>,
+    written: Vec<Arc<Vec<Record>>>,
     /// The store is closing: the background writer stops.
     pub(super) closing: bool,
 }

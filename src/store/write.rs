@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A failure of redb while a write transaction changes a table: one that grows the file
 /// can fail with the file's I/O error (a full disk), given here with its kind.
-pub(super) fn grown(e: redb::StorageError) -> Error {
+fn grown(e: redb::StorageError) -> Error {
     match &e {
         redb::StorageError::Io(io) => {
             Error::Storage(backend::describe("growing the store file", io))
@@ -31,7 +31,7 @@ pub(super) fn grown(e: redb::StorageError) -> Error {
 }
 
 /// Audit entries are never written as documents: no path may replace or remove one.
-pub(super) fn refuse_audit_trail(catalog: &Catalog, doctype: &str) -> Result<()> {
+fn refuse_audit_trail(catalog: &Catalog, doctype: &str) -> Result<()> {
     if doctype == catalog.audit_doctype {
         return Err(Error::new(
             crate::ErrorCode::Immutable,
@@ -46,7 +46,7 @@ pub(super) fn refuse_audit_trail(catalog: &Catalog, doctype: &str) -> Result<()>
 
 /// The tables whose changes a failed run takes back.
 #[derive(Clone, Copy)]
-pub(super) enum TableKind {
+enum TableKind {
     Docs,
     DocIndex,
     Counters,
@@ -55,7 +55,7 @@ pub(super) enum TableKind {
 }
 
 /// One change to take back: the key and the value it had before (`None`: it was absent).
-pub(super) struct Undo {
+struct Undo {
     table: TableKind,
     key: Vec<u8>,
     before: Option<Vec<u8>>,
@@ -64,7 +64,7 @@ pub(super) struct Undo {
 /// The tables of the shared write transaction, as one writer sees them while it holds it.
 pub(crate) struct WriteTables<'t> {
     /// Which doctypes are meta and which is the audit trail.
-    pub(super) catalog: Catalog,
+    catalog: Catalog,
     docs: Table<'t, Bytes, Bytes>,
     runs: Table<'t, Bytes, Bytes>,
     run_index: Table<'t, Bytes, Bytes>,
