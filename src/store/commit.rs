@@ -4,7 +4,8 @@
 //! keeps its transaction open for the next; waiting records ride along with a commit that
 //! happens anyway.
 //!
-//! This module must never return to a writer before its batch is durable (or failed).
+//! This module must never return to a writer whose batch holds changes before that batch
+//! is durable (or its commit failed).
 
 use super::write::WriteTables;
 use super::{Db, RedbStore, lock};
