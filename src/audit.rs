@@ -11,10 +11,14 @@
 use crate::error::{Error, ErrorCode, Result};
 use crate::query::Doc;
 use crate::run::Run;
-use crate::store::{AUDIT_TRAIL, ReadTables, WriteTables};
+use crate::store::{ReadTables, WriteTables};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+
+/// The doctype whose documents are the audit trail's entries (the store keeps them in its
+/// audit table, never with the documents: it is told so when it opens).
+pub(crate) const AUDIT_TRAIL: &str = "Audit Trail";
 
 /// The hash the first entry chains to.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -27,6 +27,20 @@ pub use context::OpContext;
 pub(crate) use pipeline::Tx;
 pub use runs::{RunQuery, RunTree};
 
+/// What the store is told about doctypes: the meta doctypes, whose writes change the meta
+/// generation the caches compare, and the audit trail's.
+const CATALOG: crate::store::Catalog = crate::store::Catalog {
+    meta_doctypes: &[
+        schema::SCHEMA,
+        ops::OPERATION,
+        crate::workflow::TEMPLATE,
+        acl::USER,
+        "Role",
+        acl::SETTINGS,
+    ],
+    audit_doctype: crate::audit::AUDIT_TRAIL,
+};
+
 /// How deep runs may nest (a handler calling `run` that calls a handler ...).
 pub const MAX_NESTED_DEPTH: usize = 16;
 
@@ -141,7 +155,7 @@ impl EngineBuilder {
             shared: self.share_with_readers,
             lock_timeout: self.lock_timeout,
         };
-        let store = Store::open(path.as_ref(), options)?;
+        let store = Store::open(path.as_ref(), options, CATALOG)?;
         self.build(store)
     }
 
@@ -150,13 +164,13 @@ impl EngineBuilder {
     /// cannot execute requests: a run would have nowhere to be recorded. A file that a
     /// killed process left unclean is repaired first when no process has it open.
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Engine> {
-        let store = Store::open_read_only(path.as_ref(), self.lock_timeout)?;
+        let store = Store::open_read_only(path.as_ref(), self.lock_timeout, CATALOG)?;
         Ok(self.engine_over(store))
     }
 
     /// A store in memory, gone when the engine is dropped.
     pub fn in_memory(self) -> Result<Engine> {
-        self.build(Store::in_memory()?)
+        self.build(Store::in_memory(CATALOG)?)
     }
 
     fn build(self, store: Store) -> Result<Engine> {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a store waits for another process's lock unless told otherwise: not at all
-/// (the CLI waits [`CLI_LOCK_TIMEOUT`]).
+/// (the CLI waits 10 s by default, its `--lock-timeout`).
 pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::ZERO;
 
 /// The first pause between two attempts to take a lock; it doubles up to

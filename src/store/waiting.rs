@@ -1,0 +1,145 @@
+//! Waiting records: the records of runs that wrote nothing wait in memory until a commit
+//! writes them (the next write transaction, a flush, the background writer once 1,024 wait,
+//! or the store's close). A crash can lose them, never a document. They have a lock of
+//! their own, so a read-only run never waits for a writer or a commit, and they stay
+//! readable here until their commit is durable.
+//!
+//! This module must never split one run tree's records between memory and the file.
+
+use super::record::{Record, RunKeys};
+use super::{RedbStore, View, lock};
+use crate::error::Result;
+use crate::run::Run;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// How many records of read-only runs may wait in memory before they are written.
+const MAX_PENDING_RECORDS: usize = 1024;
+
+/// Records of runs that wrote nothing, kept in memory until a commit writes them. They have
+/// a lock of their own, so read-only runs never wait for writers or for a commit.
+#[derive(Default)]
+pub(super) struct Waiting {
+    /// Not yet taken by a commit, oldest first.
+    pub(super) records: Vec<Record>,
+    /// Taken by the commit in progress, and readable here until it is durable.
+    pub(super) writing: Arc<Vec<Record>>,
+    /// Written batches, for a run's thread to free: freeing them on the background writer
+    /// would contend with that thread for its allocator's lock (they were allocated there).
+    written: Vec<Arc<Vec<Record>>>,
+    /// The store is closing: the background writer stops.
+    pub(super) closing: bool,
+}
+
+/// The waiting records and how the background writer learns of them.
+pub(super) struct WaitingRecords {
+    /// The records, under a lock of their own.
+    pub(super) list: Mutex<Waiting>,
+    /// Wakes the background writer when enough records wait.
+    pub(super) wake: Condvar,
+    /// Whether a background writer writes waiting records (else runs do, when enough wait).
+    pub(super) background_writer: AtomicBool,
+}
+
+impl RedbStore {
+    /// A run record, wherever it is: written, or still waiting in memory.
+    pub(crate) fn get_run(&self, id: &str) -> Result<Option<Run>> {
+        {
+            // A record leaves memory only once its commit is done: it is here or written.
+            let waiting = lock(&self.waiting.list);
+            let mut all = waiting.writing.iter().chain(&waiting.records);
+            if let Some(record) = all.find(|r| r.id == id) {
+                return record.run().map(Some);
+            }
+        }
+        self.read()?.get_run(id)
+    }
+
+    /// The runs whose records are not yet written, oldest first, that `wanted` picks by
+    /// id and [`RunKeys`] (only those are read back).
+    pub(crate) fn pending_runs(
+        &self,
+        wanted: &dyn Fn(&str, RunKeys<'_>) -> bool,
+    ) -> Result<Vec<Run>> {
+        let waiting = lock(&self.waiting.list);
+        waiting
+            .writing
+            .iter()
+            .chain(&waiting.records)
+            .filter(|r| wanted(&r.id, r.keys()))
+            .map(Record::run)
+            .collect()
+    }
+
+    /// Keep the record of a run that wrote nothing; it is written with the next commit, or
+    /// by the background writer once [`MAX_PENDING_RECORDS`] wait. Should they pile up to
+    /// four times that (the writer cannot keep up, or there is none), runs write them.
+    ///
+    /// The records of one run tree come together and stay together (one commit writes all
+    /// of them), so a tree is never half in memory and half written.
+    pub(crate) fn record_later(&self, records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (count, written) = {
+            let mut waiting = lock(&self.waiting.list);
+            waiting.records.extend(records);
+            (waiting.records.len(), std::mem::take(&mut waiting.written))
+        };
+        drop(written);
+        if count < MAX_PENDING_RECORDS {
+            return Ok(());
+        }
+        let background = self.waiting.background_writer.load(Ordering::SeqCst);
+        if background {
+            self.waiting.wake.notify_one();
+        }
+        if !background || count >= 4 * MAX_PENDING_RECORDS {
+            return self.flush();
+        }
+        Ok(())
+    }
+
+    /// The background writer's loop: write the waiting records whenever enough wait, until
+    /// the store closes.
+    pub(super) fn write_waiting_records(&self) {
+        loop {
+            {
+                let mut waiting = lock(&self.waiting.list);
+                while waiting.records.len() < MAX_PENDING_RECORDS && !waiting.closing {
+                    waiting = self
+                        .waiting
+                        .wake
+                        .wait(waiting)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                if waiting.closing {
+                    return;
+                }
+            }
+            if let Err(e) = self.flush() {
+                tracing::error!("records of read-only runs could not be written: {e}");
+                // They stay in memory; try again later rather than spin on a failing disk.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// The records taken for a commit leave memory once it is done; those of a failed
+    /// commit wait again.
+    pub(super) fn records_written(&self, durable: bool) {
+        let mut waiting = lock(&self.waiting.list);
+        let written = std::mem::take(&mut waiting.writing);
+        if written.is_empty() {
+            return;
+        }
+        if durable {
+            waiting.written.push(written);
+        } else {
+            let mut again = Arc::try_unwrap(written).unwrap_or_else(|w| (*w).clone());
+            again.append(&mut waiting.records);
+            waiting.records = again;
+        }
+    }
+}

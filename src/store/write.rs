@@ -1,0 +1,479 @@
+//! Writes: one writer's view of the shared write transaction ([`WriteTables`]). Every change
+//! to a document, an index entry, a counter, a store fact or the audit trail is recorded in
+//! an undo log, so a failed run takes back its own writes ([`WriteTables::rollback_to`] a
+//! [`Mark`]) without touching its neighbours' in the same transaction (redb refuses
+//! savepoints in a transaction that already wrote).
+//!
+//! This module must never commit: the group commit does, once every writer of a batch is done.
+
+use super::layout::{
+    AUDIT, Bytes, COUNTERS, DOC_INDEX, DOCS, META, RUN_INDEX, RUNS, doc_key, encode, index_prefix,
+    index_value, parse_doc, prefix_end, run_index_key,
+};
+use super::read::{impl_view, scan_docs_in};
+use super::record::{RUN_INDEX_FIELDS, Record};
+use super::{Catalog, Mark, WriteTx, backend};
+use crate::error::{Error, Result};
+use crate::query::Doc;
+use redb::{ReadableTable, Table, WriteTransaction};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A failure of redb while a write transaction changes a table: one that grows the file
+/// can fail with the file's I/O error (a full disk), given here with its kind.
+fn grown(e: redb::StorageError) -> Error {
+    match &e {
+        redb::StorageError::Io(io) => {
+            Error::Storage(backend::describe("growing the store file", io))
+        }
+        _ => e.into(),
+    }
+}
+
+/// Audit entries are never written as documents: no path may replace or remove one.
+fn refuse_audit_trail(catalog: &Catalog, doctype: &str) -> Result<()> {
+    if doctype == catalog.audit_doctype {
+        return Err(Error::new(
+            crate::ErrorCode::Immutable,
+            format!(
+                "the {} is append-only: entries cannot be changed or deleted",
+                catalog.audit_doctype
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The tables whose changes a failed run takes back.
+#[derive(Clone, Copy)]
+enum TableKind {
+    Docs,
+    DocIndex,
+    Counters,
+    Meta,
+    Audit,
+}
+
+/// One change to take back: the key and the value it had before (`None`: it was absent).
+struct Undo {
+    table: TableKind,
+    key: Vec<u8>,
+    before: Option<Vec<u8>>,
+}
+
+/// The tables of the shared write transaction, as one writer sees them while it holds it.
+pub(crate) struct WriteTables<'t> {
+    /// Which doctypes are meta and which is the audit trail.
+    catalog: Catalog,
+    docs: Table<'t, Bytes, Bytes>,
+    runs: Table<'t, Bytes, Bytes>,
+    run_index: Table<'t, Bytes, Bytes>,
+    doc_index: Table<'t, Bytes, Bytes>,
+    counters: Table<'t, Bytes, Bytes>,
+    audit: Table<'t, u64, Bytes>,
+    meta: Table<'t, Bytes, Bytes>,
+    /// The last audit entry's sequence number and hash, once known in this job (saves
+    /// re-reading it for every entry of a bulk change).
+    audit_tail: Option<(u64, String)>,
+    undo: Vec<Undo>,
+    /// Raised when a schema document is written in the open transaction.
+    schemas_dirty: &'t AtomicBool,
+    /// Raised when this writer leaves anything in the transaction that must be committed.
+    batch_dirty: &'t AtomicBool,
+    /// Whether this writer stored a run record.
+    recorded: bool,
+}
+
+impl<'t> WriteTables<'t> {
+    pub(super) fn open(
+        txn: &'t WriteTransaction,
+        catalog: Catalog,
+        schemas_dirty: &'t AtomicBool,
+        batch_dirty: &'t AtomicBool,
+    ) -> Result<Self> {
+        Ok(WriteTables {
+            catalog,
+            schemas_dirty,
+            batch_dirty,
+            recorded: false,
+            docs: txn.open_table(DOCS)?,
+            runs: txn.open_table(RUNS)?,
+            run_index: txn.open_table(RUN_INDEX)?,
+            doc_index: txn.open_table(DOC_INDEX)?,
+            counters: txn.open_table(COUNTERS)?,
+            audit: txn.open_table(AUDIT)?,
+            meta: txn.open_table(META)?,
+            audit_tail: None,
+            undo: Vec::new(),
+        })
+    }
+
+    fn table(&mut self, kind: TableKind) -> &mut Table<'t, Bytes, Bytes> {
+        match kind {
+            TableKind::Docs => &mut self.docs,
+            TableKind::DocIndex => &mut self.doc_index,
+            TableKind::Counters => &mut self.counters,
+            TableKind::Meta => &mut self.meta,
+            TableKind::Audit => unreachable!("audit entries are undone by `rollback_to` directly"),
+        }
+    }
+
+    /// The last audit entry (sequence number and bytes), if any.
+    pub(crate) fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self
+            .audit
+            .last()?
+            .map(|(seq, bytes)| (seq.value(), bytes.value().to_vec())))
+    }
+
+    /// Set a store fact (taken back with the run like any change).
+    pub(crate) fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.set(TableKind::Meta, key.as_bytes().to_vec(), value)
+            .map(|_| ())
+    }
+
+    /// The remembered tail of the audit trail (see [`WriteTables::append_audit`]).
+    pub(crate) fn audit_tail(&self) -> Option<&(u64, String)> {
+        self.audit_tail.as_ref()
+    }
+
+    /// Append audit entry `seq` (which must follow the last one). Within the run that
+    /// appends it, a rollback takes it back like any change; once committed, nothing can.
+    pub(crate) fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()> {
+        let last = match &self.audit_tail {
+            Some((last, _)) => *last,
+            None => self.last_audit()?.map_or(0, |(last, _)| last),
+        };
+        assert_eq!(
+            seq,
+            last + 1,
+            "audit entries are appended in sequence, never replaced"
+        );
+        self.audit.insert(seq, bytes).map_err(grown)?;
+        self.audit_tail = Some((seq, hash.to_string()));
+        self.undo.push(Undo {
+            table: TableKind::Audit,
+            key: seq.to_be_bytes().to_vec(),
+            before: None,
+        });
+        Ok(())
+    }
+
+    /// Insert or replace one entry, remembering what it replaced.
+    fn set(&mut self, kind: TableKind, key: Vec<u8>, value: &[u8]) -> Result<Option<Vec<u8>>> {
+        let before = self
+            .table(kind)
+            .insert(key.as_slice(), value)
+            .map_err(grown)?
+            .map(|old| old.value().to_vec());
+        self.undo.push(Undo {
+            table: kind,
+            key,
+            before: before.clone(),
+        });
+        Ok(before)
+    }
+
+    /// Remove one entry, remembering what it was.
+    fn unset(&mut self, kind: TableKind, key: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        let before = self
+            .table(kind)
+            .remove(key.as_slice())
+            .map_err(grown)?
+            .map(|old| old.value().to_vec());
+        if before.is_some() {
+            self.undo.push(Undo {
+                table: kind,
+                key,
+                before: before.clone(),
+            });
+        }
+        Ok(before)
+    }
+
+    /// Update the index entries of `indexed` fields from `before` to `after`.
+    fn reindex(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        indexed: &[String],
+        before: Option<&Doc>,
+        after: Option<&Doc>,
+    ) -> Result<()> {
+        for field in indexed {
+            let old = before.and_then(|d| d.get(field)).and_then(index_value);
+            let new = after.and_then(|d| d.get(field)).and_then(index_value);
+            if old == new {
+                continue;
+            }
+            if let Some(old) = old {
+                let mut key = index_prefix(doctype, field, Some(&old));
+                key.extend_from_slice(name.as_bytes());
+                self.unset(TableKind::DocIndex, key)?;
+            }
+            if let Some(new) = new {
+                let mut key = index_prefix(doctype, field, Some(&new));
+                key.extend_from_slice(name.as_bytes());
+                self.set(TableKind::DocIndex, key, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Build (or drop) the index of one field over every existing document of `doctype`.
+    pub(crate) fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()> {
+        let prefix = index_prefix(doctype, field, None);
+        let end = prefix_end(&prefix);
+        let mut stale = Vec::new();
+        for entry in self.doc_index.range(prefix.as_slice()..end.as_slice())? {
+            stale.push(entry?.0.value().to_vec());
+        }
+        for key in stale {
+            self.unset(TableKind::DocIndex, key)?;
+        }
+        if build {
+            let mut docs = Vec::new();
+            scan_docs_in(
+                &self.docs,
+                &self.audit,
+                self.catalog.audit_doctype,
+                doctype,
+                &mut |doc| {
+                    docs.push(doc);
+                    true
+                },
+                None,
+            )?;
+            let fields = [field.to_string()];
+            for doc in docs {
+                let name = doc
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                self.reindex(doctype, &name, &fields, None, Some(&doc))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Increment a counter and return its new value (1 for a new counter).
+    pub(crate) fn next_counter(&mut self, name: &str) -> Result<u64> {
+        let current = match self.counters.get(name.as_bytes())? {
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .value()
+                    .try_into()
+                    .map_err(|_| Error::Storage(format!("counter `{name}` is corrupt")))?,
+            ),
+            None => 0,
+        };
+        let next = current + 1;
+        self.set(
+            TableKind::Counters,
+            name.as_bytes().to_vec(),
+            &next.to_be_bytes(),
+        )?;
+        Ok(next)
+    }
+
+    /// Insert or replace a document and maintain the indexes of its `indexed` fields.
+    pub(crate) fn put_doc(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        doc: &Doc,
+        indexed: &[String],
+    ) -> Result<()> {
+        refuse_audit_trail(&self.catalog, doctype)?;
+        if self.catalog.meta_doctypes.contains(&doctype) {
+            self.schemas_dirty.store(true, Ordering::SeqCst);
+        }
+        let before = self.set(TableKind::Docs, doc_key(doctype, name), &encode(doc)?)?;
+        if !indexed.is_empty() {
+            let before = match before.as_deref().map(|b| parse_doc(doctype, name, b)) {
+                Some(Err(_)) => {
+                    self.unindex_unreadable(doctype, name, indexed)?;
+                    None
+                }
+                other => other.transpose()?,
+            };
+            self.reindex(doctype, name, indexed, before.as_ref(), Some(doc))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the index entries of document `name` whose stored body cannot be read back
+    /// (so its indexed values are unknown): every entry of its `indexed` fields that ends
+    /// with its name.
+    fn unindex_unreadable(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<()> {
+        let suffix = [&[0], name.as_bytes()].concat();
+        for field in indexed {
+            let prefix = index_prefix(doctype, field, None);
+            let end = prefix_end(&prefix);
+            let mut stale = Vec::new();
+            for entry in self.doc_index.range(prefix.as_slice()..end.as_slice())? {
+                let key = entry?.0.value().to_vec();
+                // Values escape NUL, so the last NUL of a key precedes the name.
+                let tail = key.iter().rposition(|b| *b == 0).map(|at| &key[at..]);
+                if tail == Some(suffix.as_slice()) {
+                    stale.push(key);
+                }
+            }
+            for key in stale {
+                self.unset(TableKind::DocIndex, key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove a document and its index entries; returns whether it existed.
+    pub(crate) fn remove_doc(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        indexed: &[String],
+    ) -> Result<bool> {
+        refuse_audit_trail(&self.catalog, doctype)?;
+        if self.catalog.meta_doctypes.contains(&doctype) {
+            self.schemas_dirty.store(true, Ordering::SeqCst);
+        }
+        let before = self.unset(TableKind::Docs, doc_key(doctype, name))?;
+        if let (false, Some(bytes)) = (indexed.is_empty(), &before) {
+            // A body that cannot be read back is removed all the same (see
+            // `unindex_unreadable`): it must not freeze its doctype.
+            match parse_doc(doctype, name, bytes) {
+                Ok(before) => self.reindex(doctype, name, indexed, Some(&before), None)?,
+                Err(_) => self.unindex_unreadable(doctype, name, indexed)?,
+            }
+        }
+        Ok(before.is_some())
+    }
+
+    /// Whether this writer changed any document, index or counter (and did not take it back).
+    pub(crate) fn has_changes(&self) -> bool {
+        !self.undo.is_empty()
+    }
+
+    /// The current position in the undo log.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark(self.undo.len())
+    }
+
+    /// Take back every change made since `mark`, newest first.
+    pub(crate) fn rollback_to(&mut self, mark: Mark) -> Result<()> {
+        while self.undo.len() > mark.0 {
+            let undo = self.undo.pop().expect("length checked above");
+            if let TableKind::Audit = undo.table {
+                // Only entries this run appended are ever undone: they are the newest.
+                let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
+                self.audit.remove(seq).map_err(grown)?;
+                self.audit_tail = None;
+                continue;
+            }
+            let table = self.table(undo.table);
+            match undo.before {
+                Some(bytes) => {
+                    table
+                        .insert(undo.key.as_slice(), bytes.as_slice())
+                        .map_err(grown)?;
+                }
+                None => {
+                    table.remove(undo.key.as_slice()).map_err(grown)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Store a run's record and its index entries. Run records are written once: a record
+    /// that is already stored is never replaced.
+    pub(crate) fn put_record(&mut self, record: &Record) -> Result<()> {
+        // One descent of the tree: the insert reports a record it replaced, which is put back.
+        let replaced = self
+            .runs
+            .insert(record.id.as_bytes(), &*record.bytes)
+            .map_err(grown)?
+            .map(|stored| stored.value().to_vec());
+        if let Some(stored) = replaced {
+            self.runs
+                .insert(record.id.as_bytes(), stored.as_slice())
+                .map_err(grown)?;
+            return Err(Error::new(
+                crate::ErrorCode::Immutable,
+                format!(
+                    "run {} is already recorded; completed runs are never modified",
+                    record.id
+                ),
+            ));
+        }
+        self.recorded = true;
+        for (field, value_of) in RUN_INDEX_FIELDS {
+            if let Some(value) = value_of(record) {
+                let key = run_index_key(field, value, &record.id);
+                self.run_index
+                    .insert(key.as_slice(), [].as_slice())
+                    .map_err(grown)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Store a record that waited in memory. One already stored is left as it is: a commit
+    /// that reported failure may still have landed, and its records are waiting again.
+    pub(super) fn put_waiting_record(&mut self, record: &Record) -> Result<()> {
+        match self.put_record(record) {
+            Err(e) if e.code() == crate::ErrorCode::Immutable => Ok(()),
+            other => other,
+        }
+    }
+}
+
+impl Drop for WriteTables<'_> {
+    fn drop(&mut self) {
+        if self.has_changes() || self.recorded {
+            self.batch_dirty.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl_view!(WriteTables<'_>);
+
+impl WriteTx for WriteTables<'_> {
+    fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc, indexed: &[String]) -> Result<()> {
+        WriteTables::put_doc(self, doctype, name, doc, indexed)
+    }
+    fn remove_doc(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<bool> {
+        WriteTables::remove_doc(self, doctype, name, indexed)
+    }
+    fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()> {
+        WriteTables::rebuild_index(self, doctype, field, build)
+    }
+    fn next_counter(&mut self, name: &str) -> Result<u64> {
+        WriteTables::next_counter(self, name)
+    }
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        WriteTables::set_meta(self, key, value)
+    }
+    fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        WriteTables::last_audit(self)
+    }
+    fn audit_tail(&self) -> Option<&(u64, String)> {
+        WriteTables::audit_tail(self)
+    }
+    fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()> {
+        WriteTables::append_audit(self, seq, hash, bytes)
+    }
+    fn put_record(&mut self, record: &Record) -> Result<()> {
+        WriteTables::put_record(self, record)
+    }
+    fn has_changes(&self) -> bool {
+        WriteTables::has_changes(self)
+    }
+    fn mark(&self) -> Mark {
+        WriteTables::mark(self)
+    }
+    fn rollback_to(&mut self, mark: Mark) -> Result<()> {
+        WriteTables::rollback_to(self, mark)
+    }
+}
