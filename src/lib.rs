@@ -42,6 +42,7 @@ mod acl;
 mod audit;
 mod engine;
 mod error;
+mod limits;
 mod ops;
 mod pack;
 mod query;
