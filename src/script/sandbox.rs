@@ -24,8 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Lines of `print`/`debug` kept to travel with a script error.
-pub(super) const MAX_PRINTED: usize = 50;
+use crate::limits::{MAX_PRINTED, MAX_SCRIPT_FUNCTIONS, MAX_SCRIPT_VARIABLES};
 
 pub(super) fn assertion_failed(ctx: &NativeCallContext, message: String) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
@@ -70,8 +69,8 @@ pub(crate) fn engine(limits: &Limits, watched: bool, with_asserts: bool) -> rhai
     engine.set_max_string_size(limits.max_string_size);
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
-    engine.set_max_variables(10_000);
-    engine.set_max_functions(1_000);
+    engine.set_max_variables(MAX_SCRIPT_VARIABLES);
+    engine.set_max_functions(MAX_SCRIPT_FUNCTIONS);
     if watched {
         watch(&mut engine);
     }

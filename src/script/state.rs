@@ -9,7 +9,6 @@ use super::depth;
 use super::errors::terminate;
 use super::host::{Host, NEEDS_THREAD};
 use crate::error::ErrorCode;
-use crate::value::MAX_VALUE_DEPTH;
 use rhai::{Dynamic, EvalAltResult, Position};
 use std::cell::RefCell;
 use std::time::Instant;
@@ -17,11 +16,7 @@ use std::time::Instant;
 /// How many progress ticks (Rhai operations) pass between two looks at the clock.
 pub(super) const CLOCK_EVERY: u64 = 1024;
 
-/// How deep a value a script holds may nest (arrays, maps and closures each count a level):
-/// room for values that entered at [`MAX_VALUE_DEPTH`] inside the wrappers around them
-/// (`context.input.data`, a nested run's `output.data[i]`). What leaves a script (its output,
-/// a request to `run`) nests at most [`MAX_VALUE_DEPTH`].
-pub(super) const HELD_DEPTH: usize = 2 * MAX_VALUE_DEPTH;
+pub(super) use crate::limits::HELD_DEPTH;
 
 /// How many operations pass between two looks at whether the script's values are due to be
 /// measured (see [`depth`]).
@@ -77,8 +72,8 @@ pub(super) fn with_state<R>(f: impl FnOnce(&mut RunState) -> R) -> Option<R> {
 }
 
 /// Measure the values a script holds (its running scope): a value nested deeper than
-/// [`MAX_VALUE_DEPTH`] ends the script with LIMIT_EXCEEDED; an inline handler holding many
-/// values goes to a thread of its own. The next measure comes after as many operations as
+/// [`HELD_DEPTH`] (2 × `MAX_VALUE_DEPTH`) ends the script with LIMIT_EXCEEDED; an inline
+/// handler holding many values goes to a thread of its own. The next measure comes after as many operations as
 /// this one visited values (bounded), so measuring costs a constant per operation.
 pub(super) fn sweep<'a>(
     values: impl Iterator<Item = &'a Dynamic>,
