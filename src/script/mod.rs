@@ -11,9 +11,12 @@
 //! - `state`: what one running script keeps on its thread (clock, budget, prints, sweeps);
 //! - `cache`: compiled handlers and `if` conditions, shared by code hash;
 //! - `errors`: Rhai errors and a script's value mapped to the engine's errors and JSON;
+//! - `bench_support`: the sandbox's engine for the benchmarks (not a supported API);
 //! - `depth` (measuring and dismantling held values), `convert` (JSON ↔ `Dynamic` within the
 //!   limits), `workers` (the script threads); the limits themselves are [`crate::limits`].
 
+#[doc(hidden)]
+pub mod bench_support;
 mod cache;
 pub(crate) mod convert;
 mod depth;

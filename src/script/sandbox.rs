@@ -10,8 +10,7 @@
 use super::errors::{compile_error, show, token};
 use super::host::{Host, host_get_schema, host_run};
 use super::state::{
-    CLOCK_EVERY, RunState, SWEEP_CHECK_EVERY, SWEEP_DUE, SWEEP_MAX_INLINE, SWEEP_MIN, in_state,
-    sweep, with_state,
+    CLOCK_EVERY, RunState, SWEEP_CHECK_EVERY, SWEEP_DUE, in_state, sweep, with_state,
 };
 use super::{Limits, depth};
 use crate::error::{ErrorCode, Result};
@@ -22,7 +21,7 @@ use rhai::packages::{
 use rhai::{AST, Dynamic, EvalAltResult, NativeCallContext, Scope};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::limits::{MAX_PRINTED, MAX_SCRIPT_FUNCTIONS, MAX_SCRIPT_VARIABLES};
 
@@ -256,18 +255,7 @@ impl Sandbox {
     }
 
     pub(super) fn state(&self, name: &str, host: Host) -> RunState {
-        RunState {
-            name: name.to_string(),
-            deadline: Instant::now() + Duration::from_millis(self.limits.timeout_ms),
-            timeout_ms: self.limits.timeout_ms,
-            host_calls_left: self.limits.max_host_calls,
-            max_host_calls: self.limits.max_host_calls,
-            printed: Vec::new(),
-            host,
-            ops: 0,
-            next_sweep: SWEEP_MIN,
-            sweep_max: SWEEP_MAX_INLINE,
-        }
+        RunState::new(name, &self.limits, host)
     }
 
     /// Names of the script-defined functions of `ast` that take no parameters.

@@ -5,13 +5,14 @@
 //! lives in a thread-local [`RunState`] that the engine's hooks (see `sandbox`) and host
 //! functions (see `host`) look up. This module never touches the store.
 
+use super::Limits;
 use super::depth;
 use super::errors::terminate;
 use super::host::{Host, NEEDS_THREAD};
 use crate::error::ErrorCode;
 use rhai::{Dynamic, EvalAltResult, Position};
 use std::cell::RefCell;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How many progress ticks (Rhai operations) pass between two looks at the clock.
 pub(super) const CLOCK_EVERY: u64 = 1024;
@@ -46,6 +47,25 @@ pub(super) struct RunState {
     pub(super) next_sweep: u64,
     /// The most operations between two measures on this thread.
     pub(super) sweep_max: u64,
+}
+
+impl RunState {
+    /// The state of a script run named `name` starting now under `limits`, its host calls
+    /// going to `host`.
+    pub(super) fn new(name: &str, limits: &Limits, host: Host) -> RunState {
+        RunState {
+            name: name.to_string(),
+            deadline: Instant::now() + Duration::from_millis(limits.timeout_ms),
+            timeout_ms: limits.timeout_ms,
+            host_calls_left: limits.max_host_calls,
+            max_host_calls: limits.max_host_calls,
+            printed: Vec::new(),
+            host,
+            ops: 0,
+            next_sweep: SWEEP_MIN,
+            sweep_max: SWEEP_MAX_INLINE,
+        }
+    }
 }
 
 thread_local! {
