@@ -1,8 +1,8 @@
 //! The sandbox: the one constructor of the Rhai engine every script runs on.
 //!
-//! [`Sandbox::new`] builds every engine from `Engine::new_raw()` with the packages handlers
+//! [`engine`] builds every Rhai engine from `Engine::new_raw()` with the packages handlers
 //! need (no time package, no modules, no `eval`), strict variables and every limit set
-//! explicitly. Scripts see `context` and exactly two host functions: `run(map)` and
+//! explicitly; [`Sandbox::new`] keeps it with its limits. Scripts see `context` and exactly two host functions: `run(map)` and
 //! `get_schema(name)`; the test runner adds `assert` and `assert_eq`. Production, the unit
 //! tests, the script test runner and the benchmarks (through `coworker::bench_support`) all
 //! build their engine here.
@@ -14,6 +14,7 @@ use super::state::{
 };
 use super::{Limits, depth};
 use crate::error::{ErrorCode, Result};
+use crate::limits::{MAX_PRINTED, MAX_SCRIPT_FUNCTIONS, MAX_SCRIPT_VARIABLES};
 use rhai::packages::{
     BasicArrayPackage, BasicMapPackage, BasicMathPackage, BitFieldPackage, CorePackage,
     LogicPackage, MoreStringPackage, Package,
@@ -23,8 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use crate::limits::{MAX_PRINTED, MAX_SCRIPT_FUNCTIONS, MAX_SCRIPT_VARIABLES};
-
+/// The error of a failed `assert`/`assert_eq` (catchable, like a throw).
 pub(super) fn assertion_failed(ctx: &NativeCallContext, message: String) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
         Dynamic::from(format!("assertion failed: {message}")),
@@ -205,6 +205,7 @@ impl Sandbox {
             limits,
         }
     }
+
     /// The shared sandbox for `limits` (engines are built once per distinct limits).
     pub(crate) fn shared(limits: Limits) -> Arc<Sandbox> {
         static SANDBOXES: OnceLock<Mutex<HashMap<Limits, Arc<Sandbox>>>> = OnceLock::new();
@@ -239,6 +240,8 @@ impl Sandbox {
             .map_err(|e| compile_error(name, &e.0.to_string(), e.1))
     }
 
+    /// Evaluate `ast` in `scope` with `state` as this thread's script; the scope's values are
+    /// taken apart afterwards.
     pub(super) fn eval(
         &self,
         state: RunState,
@@ -254,6 +257,7 @@ impl Sandbox {
         outcome
     }
 
+    /// A fresh state for a run of a script named `name` on this sandbox.
     pub(super) fn state(&self, name: &str, host: Host) -> RunState {
         RunState::new(name, &self.limits, host)
     }
