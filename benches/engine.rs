@@ -6,7 +6,8 @@
 //! `CARGO_TARGET_TMPDIR` (on disk, so a durable commit pays a real fsync; `/tmp` may be a
 //! tmpfs on some machines, where fsync is free and the numbers would flatter).
 //!
-//! Each subject implements one small trait, [`Subject`]:
+//! Each subject is a [`Store`] and, in each group, a [`common::Peer`] (the one trait of every
+//! bench) doing that group's work on it:
 //! - **coworker**: [`coworker::Engine`] opened on the file; every call is one top-level run,
 //!   recorded like any other run (a write run commits durably before it returns, a select
 //!   does not fsync; its record is written with the next commit).
@@ -32,21 +33,21 @@
 // `criterion_group!` defines an undocumented `pub fn`.
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{Peer, bench};
 use coworker::{Engine, RunRequest};
-use criterion::measurement::WallTime;
 use criterion::{
-    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
-    criterion_main,
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use redb::{Database, Durability, ReadableDatabase, TableDefinition};
 use serde_json::{Map, Value, json};
+use std::cell::{Cell, OnceCell};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
 /// The doctype every benchmark document belongs to.
 const DOCTYPE: &str = "ToDo";
@@ -87,24 +88,70 @@ fn fresh_todo() -> Value {
     todo(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// One implementation under test. `create` is one durable commit for all of `docs`.
-trait Subject: Clone + Send + Sync + 'static {
-    const NAME: &'static str;
-    fn open(path: &Path) -> Self;
+/// The two stores under test.
+#[derive(Clone, Copy)]
+enum Kind {
+    Coworker,
+    Redb,
+}
+
+const KINDS: [Kind; 2] = [Kind::Coworker, Kind::Redb];
+
+impl Kind {
+    /// Its name in criterion's report.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Coworker => "coworker",
+            Kind::Redb => "redb",
+        }
+    }
+}
+
+/// One implementation under test, opened on a file. `create` is one durable commit for all
+/// of `docs`.
+#[derive(Clone)]
+enum Store {
+    Coworker(Coworker),
+    Redb(RawRedb),
+}
+
+impl Store {
+    fn open(kind: Kind, path: &Path) -> Store {
+        match kind {
+            Kind::Coworker => Store::Coworker(Coworker::open(path)),
+            Kind::Redb => Store::Redb(RawRedb::open(path)),
+        }
+    }
+
     /// Store `docs` (each with a unique `name`) and return once they are durable.
-    fn create(&self, docs: Vec<Value>);
+    fn create(&self, docs: Vec<Value>) {
+        match self {
+            Store::Coworker(s) => s.create(docs),
+            Store::Redb(s) => s.create(docs),
+        }
+    }
+
     /// The document named `name`.
-    fn get_by_name(&self, name: &str) -> Value;
+    fn get_by_name(&self, name: &str) -> Value {
+        match self {
+            Store::Coworker(s) => s.get_by_name(name),
+            Store::Redb(s) => s.get_by_name(name),
+        }
+    }
+
     /// The first `take` documents (in name order) whose `field` equals `value`.
-    fn scan(&self, field: &str, value: &str, take: usize) -> Vec<Value>;
+    fn scan(&self, field: &str, value: &str, take: usize) -> Vec<Value> {
+        match self {
+            Store::Coworker(s) => s.scan(field, value, take),
+            Store::Redb(s) => s.scan(field, value, take),
+        }
+    }
 }
 
 #[derive(Clone)]
 struct Coworker(Engine);
 
-impl Subject for Coworker {
-    const NAME: &'static str = "coworker";
-
+impl Coworker {
     fn open(path: &Path) -> Self {
         Coworker(Engine::open(path).expect("store opens"))
     }
@@ -172,9 +219,7 @@ fn stored_form(doc: Value) -> Map<String, Value> {
     stored
 }
 
-impl Subject for RawRedb {
-    const NAME: &'static str = "redb";
-
+impl RawRedb {
     fn open(path: &Path) -> Self {
         let db = Database::create(path).expect("redb file opens");
         let txn = db.begin_write().expect("write transaction");
@@ -237,112 +282,113 @@ impl Subject for RawRedb {
     }
 }
 
-/// A subject on its own store file, removed when dropped.
-struct Fixture<S> {
-    subject: S,
+/// A store on its own file, removed when dropped.
+struct Fixture {
+    store: Store,
     _dir: tempfile::TempDir,
 }
 
-impl<S: Subject> Fixture<S> {
-    fn empty() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("coworker-bench-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temporary folder");
-        let subject = S::open(&dir.path().join("bench.redb"));
-        Fixture { subject, _dir: dir }
+impl Fixture {
+    fn empty(kind: Kind) -> Self {
+        let dir = common::temp_dir();
+        let store = Store::open(kind, &dir.path().join("bench.redb"));
+        Fixture { store, _dir: dir }
     }
 
     /// A store holding documents `0..count`, written 1000 per call.
-    fn with_docs(count: u64) -> Self {
-        let fixture = Self::empty();
+    fn with_docs(kind: Kind, count: u64) -> Self {
+        let fixture = Self::empty(kind);
         let mut i = 0;
         while i < count {
             let end = (i + 1000).min(count);
-            fixture.subject.create((i..end).map(todo).collect());
+            fixture.store.create((i..end).map(todo).collect());
             i = end;
         }
         fixture
     }
 }
 
-fn create_1_of<S: Subject>(group: &mut Group<'_>) {
-    let mut fixture = None;
-    group.bench_function(S::NAME, |b| {
-        let subject = &fixture.get_or_insert_with(Fixture::<S>::empty).subject;
-        b.iter(|| subject.create(vec![fresh_todo()]))
-    });
+/// A subject doing `work` on a store `make` builds when the subject's benchmark first runs
+/// (so a benchmark left out by a filter builds none).
+struct OnStore<M, W> {
+    kind: Kind,
+    make: M,
+    fixture: OnceCell<Fixture>,
+    work: W,
 }
 
-fn create_100_of<S: Subject>(group: &mut Group<'_>) {
-    let mut fixture = None;
-    group.bench_function(S::NAME, |b| {
-        let subject = &fixture.get_or_insert_with(Fixture::<S>::empty).subject;
-        b.iter(|| subject.create((0..100).map(|_| fresh_todo()).collect()))
-    });
+impl<M: Fn(Kind) -> Fixture, W: Fn(&Store) -> Value> OnStore<M, W> {
+    fn new(kind: Kind, make: M, work: W) -> Self {
+        OnStore {
+            kind,
+            make,
+            fixture: OnceCell::new(),
+            work,
+        }
+    }
+}
+
+impl<M: Fn(Kind) -> Fixture, W: Fn(&Store) -> Value> Peer for OnStore<M, W> {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn prepare(&self) {
+        self.fixture.get_or_init(|| (self.make)(self.kind));
+    }
+
+    fn call(&self) -> Value {
+        (self.work)(&self.fixture.get().expect("prepared").store)
+    }
 }
 
 fn create(c: &mut Criterion) {
     let mut group = c.benchmark_group("create_1");
     group.throughput(Throughput::Elements(1));
-    create_1_of::<Coworker>(&mut group);
-    create_1_of::<RawRedb>(&mut group);
+    for kind in KINDS {
+        let one = OnStore::new(kind, Fixture::empty, |store| {
+            store.create(vec![fresh_todo()]);
+            Value::Null
+        });
+        bench(&mut group, None, &one);
+    }
     group.finish();
 
     let mut group = c.benchmark_group("create_100");
     group.throughput(Throughput::Elements(100));
-    create_100_of::<Coworker>(&mut group);
-    create_100_of::<RawRedb>(&mut group);
+    for kind in KINDS {
+        let hundred = OnStore::new(kind, Fixture::empty, |store| {
+            store.create((0..100).map(|_| fresh_todo()).collect());
+            Value::Null
+        });
+        bench(&mut group, None, &hundred);
+    }
     group.finish();
 }
 
 const SMALL: u64 = 10_000;
 const LARGE: u64 = 100_000;
 
-fn select_by_name_of<S: Subject>(group: &mut Group<'_>) {
-    // Visit the documents in a scattered order, not sequentially.
-    let names: Vec<String> = (0..SMALL).map(|i| name((i * 7919) % SMALL)).collect();
-    let mut fixture = None;
-    let mut next = 0;
-    group.bench_function(S::NAME, |b| {
-        let subject = &fixture
-            .get_or_insert_with(|| {
-                let fixture = Fixture::<S>::with_docs(SMALL);
-                let doc = fixture.subject.get_by_name(&names[1]);
-                assert_eq!(doc["name"], json!(names[1]));
-                fixture
-            })
-            .subject;
-        b.iter(|| {
-            next = (next + 1) % names.len();
-            black_box(subject.get_by_name(&names[next]))
-        })
-    });
-}
-
 fn select_by_name(c: &mut Criterion) {
     let mut group = c.benchmark_group("select_by_name");
     group.throughput(Throughput::Elements(1));
-    select_by_name_of::<Coworker>(&mut group);
-    select_by_name_of::<RawRedb>(&mut group);
+    // Visit the documents in a scattered order, not sequentially.
+    let names: Vec<String> = (0..SMALL).map(|i| name((i * 7919) % SMALL)).collect();
+    for kind in KINDS {
+        let make = |kind| {
+            let fixture = Fixture::with_docs(kind, SMALL);
+            let doc = fixture.store.get_by_name(&names[1]);
+            assert_eq!(doc["name"], json!(names[1]));
+            fixture
+        };
+        let next = Cell::new(0);
+        let point_read = OnStore::new(kind, make, |store| {
+            next.set((next.get() + 1) % names.len());
+            store.get_by_name(&names[next.get()])
+        });
+        bench(&mut group, None, &point_read);
+    }
     group.finish();
-}
-
-fn where_scan_of<S: Subject>(group: &mut Group<'_>, count: u64) {
-    let mut fixture = None;
-    group.throughput(Throughput::Elements(count));
-    group.bench_with_input(BenchmarkId::new(S::NAME, count), &count, |b, &count| {
-        let subject = &fixture
-            .get_or_insert_with(|| {
-                let fixture = Fixture::<S>::with_docs(count);
-                let first = fixture.subject.scan("status", "Open", 20);
-                assert_eq!(first.len(), 20);
-                assert!(first.iter().all(|doc| doc["status"] == json!("Open")));
-                fixture
-            })
-            .subject;
-        b.iter(|| black_box(subject.scan("status", "Open", 20)))
-    });
 }
 
 fn where_scan(c: &mut Criterion) {
@@ -350,22 +396,34 @@ fn where_scan(c: &mut Criterion) {
     // Iterations take milliseconds: the same count in every sample keeps the group short.
     group.sampling_mode(SamplingMode::Flat);
     for count in [SMALL, LARGE] {
-        where_scan_of::<Coworker>(&mut group, count);
-        where_scan_of::<RawRedb>(&mut group, count);
+        group.throughput(Throughput::Elements(count));
+        for kind in KINDS {
+            let make = |kind| {
+                let fixture = Fixture::with_docs(kind, count);
+                let first = fixture.store.scan("status", "Open", 20);
+                assert_eq!(first.len(), 20);
+                assert!(first.iter().all(|doc| doc["status"] == json!("Open")));
+                fixture
+            };
+            let scan = OnStore::new(kind, make, |store| {
+                Value::Array(store.scan("status", "Open", 20))
+            });
+            bench(&mut group, Some(&count.to_string()), &scan);
+        }
     }
     group.finish();
 }
 
 /// `iters` single-document creates spread over `threads` threads; the wall time of all.
-fn creates_on_threads<S: Subject>(subject: &S, threads: u64, iters: u64) -> Duration {
+fn creates_on_threads(store: &Store, threads: u64, iters: u64) -> Duration {
     let start = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..threads {
             let share = iters / threads + u64::from(t < iters % threads);
-            let subject = subject.clone();
+            let store = store.clone();
             scope.spawn(move || {
                 for _ in 0..share {
-                    subject.create(vec![fresh_todo()]);
+                    store.create(vec![fresh_todo()]);
                 }
             });
         }
@@ -373,26 +431,28 @@ fn creates_on_threads<S: Subject>(subject: &S, threads: u64, iters: u64) -> Dura
     start.elapsed()
 }
 
-fn create_threads_of<S: Subject>(group: &mut Group<'_>) {
-    // One store for both thread counts, made when the first of them runs.
-    let mut fixture = None;
-    for threads in [1, 8] {
-        group.bench_with_input(
-            BenchmarkId::new(S::NAME, threads),
-            &threads,
-            |b, &threads| {
-                let subject = &fixture.get_or_insert_with(Fixture::<S>::empty).subject;
-                b.iter_custom(|iters| creates_on_threads(subject, threads, iters))
-            },
-        );
-    }
-}
-
 fn create_threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("create_threads");
     group.throughput(Throughput::Elements(1));
-    create_threads_of::<Coworker>(&mut group);
-    create_threads_of::<RawRedb>(&mut group);
+    for kind in KINDS {
+        // One store for both thread counts, made when the first of them runs. Timed by
+        // threads, not per call: each thread creates through its own clone of the handle.
+        let one = OnStore::new(kind, Fixture::empty, |store| {
+            store.create(vec![fresh_todo()]);
+            Value::Null
+        });
+        for threads in [1, 8] {
+            group.bench_with_input(
+                BenchmarkId::new(one.name(), threads),
+                &threads,
+                |b, &threads| {
+                    one.prepare();
+                    let store = &one.fixture.get().expect("prepared").store;
+                    b.iter_custom(|iters| creates_on_threads(store, threads, iters))
+                },
+            );
+        }
+    }
     group.finish();
 }
 

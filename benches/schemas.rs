@@ -14,18 +14,19 @@
 // `criterion_group!` defines an undocumented `pub fn`.
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{By, bench};
 use coworker::{Engine, RunOptions, RunRequest};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 fn temp_store() -> (tempfile::TempDir, Engine) {
-    let dir = tempfile::Builder::new()
-        .prefix("coworker-bench-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir");
+    let dir = common::temp_dir();
     let engine = Engine::open(dir.path().join("bench.redb")).expect("store opens");
     (dir, engine)
 }
@@ -79,20 +80,20 @@ fn create_validation(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Elements(100));
     for (label, validate) in [("validated", None), ("validate_false", Some(false))] {
-        group.bench_function(label, |b| {
-            b.iter(|| {
-                let request = RunRequest::new("create")
-                    .into_doctype("Bench Order")
-                    .input(orders(100))
-                    .options(RunOptions {
-                        validate,
-                        ..Default::default()
-                    });
-                let run = engine.run(request);
-                assert!(run.success, "{:?}", run.error);
-                black_box(run);
-            })
+        let create = By(label, || {
+            let request = RunRequest::new("create")
+                .into_doctype("Bench Order")
+                .input(orders(100))
+                .options(RunOptions {
+                    validate,
+                    ..Default::default()
+                });
+            let run = engine.run(request);
+            assert!(run.success, "{:?}", run.error);
+            black_box(run);
+            Value::Null
         });
+        bench(&mut group, None, &create);
     }
     group.finish();
 }
@@ -115,25 +116,22 @@ fn where_100k(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(5));
-    let mut k = 0u64;
+    let k = Cell::new(0u64);
     for field in ["bucket", "plain_bucket"] {
-        group.bench_function(
-            if field == "bucket" {
-                "indexed"
-            } else {
-                "unindexed"
-            },
-            |b| {
-                b.iter(|| {
-                    k = (k + 7919) % 10_000;
-                    let run = engine
-                        .run_value(json!({"operation": "select", "from": "Bench Order",
-                    "input": {"where": {field: format!("b{k}")}}}));
-                    assert_eq!(run.data().len(), 10, "{:?}", run.error);
-                    black_box(run);
-                })
-            },
-        );
+        let label = if field == "bucket" {
+            "indexed"
+        } else {
+            "unindexed"
+        };
+        let select = By(label, || {
+            k.set((k.get() + 7919) % 10_000);
+            let run = engine.run_value(json!({"operation": "select", "from": "Bench Order",
+                "input": {"where": {field: format!("b{}", k.get())}}}));
+            assert_eq!(run.data().len(), 10, "{:?}", run.error);
+            black_box(run);
+            Value::Null
+        });
+        bench(&mut group, None, &select);
     }
     group.finish();
 }

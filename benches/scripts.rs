@@ -5,7 +5,7 @@
 //! The store is a redb *file* under Cargo's `CARGO_TARGET_TMPDIR` (removed afterwards), like
 //! the other benches.
 //!
-//! Every benchmark of a group is a [`Peer`] doing the same work; before timing, a group calls
+//! Every benchmark of a group is a `common::Peer` (the one trait of every bench) doing the same work; before timing, a group calls
 //! each peer once and checks that they all return the same value. All groups are measured in
 //! the same run, so their ratios are comparable. The peers:
 //!
@@ -15,9 +15,9 @@
 //!   calls.
 //! - **`compiled_op`**: the naive peer, *Rhai compiled on every call*. A native operation
 //!   (`EngineBuilder::operation`) called through the same `engine.run(...)`, whose handler
-//!   compiles the same source on every call with [`Mirror`] (a Rhai engine configured like
-//!   the sandbox: `new_raw`, the same packages, limits and `on_progress` deadline check) and
-//!   evaluates it inline on the run's thread. Where the script calls `run(select)`, the
+//!   compiles the same source on every call with [`Mirror`] (the sandbox's own Rhai engine,
+//!   built by the production constructor through `coworker::bench_support`: the same
+//!   packages, limits and hooks) and evaluates it inline on the run's thread. Where the script calls `run(select)`, the
 //!   handler has already made that nested select with `ctx.run` (same request, same nested
 //!   run record) and the mirror's `run` hands its result in with the same conversions as the
 //!   sandbox's host function (request map → JSON, child run JSON → `Dynamic`). So it pays
@@ -45,32 +45,26 @@
 //!    the run pipeline), which no cache removes.
 //! 3. `deadline_check`: a tight loop of 200,000 iterations (~1M Rhai operations) as an
 //!    operation through the engine (`engine_op`), and on [`Mirror`] with the sandbox's
-//!    `on_progress` closure (`rhai_progress`: a call per operation, a thread-local look-up
-//!    and a clock read every 1024) and without any (`rhai_no_progress`; operations are still
-//!    counted against `max_operations`). Target: `rhai_progress / rhai_no_progress` under
+//!    hooks (`rhai_progress`: `on_progress` called per operation, a thread-local look-up
+//!    every 256 and a clock read every 1024, and the value measures it schedules) and without
+//!    any (`rhai_no_progress`; operations are still counted against `max_operations`). Target: `rhai_progress / rhai_no_progress` under
 //!    1.05; `engine_op / rhai_no_progress` adds the run pipeline and the script thread,
 //!    which are negligible next to a 30 ms loop.
 
 // `criterion_group!` defines an undocumented `pub fn`.
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{By, compare};
+use coworker::bench_support::{in_script, sandbox_engine};
 use coworker::{Engine, Error, OpContext, RunRequest};
-use criterion::measurement::WallTime;
-use criterion::{
-    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main,
-};
-use rhai::packages::{
-    BasicArrayPackage, BasicMapPackage, BasicMathPackage, BitFieldPackage, CorePackage,
-    LogicPackage, MoreStringPackage, Package,
-};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use rhai::{AST, Dynamic, EvalAltResult, Scope};
 use serde_json::{Value, json};
 use std::cell::RefCell;
-use std::hint::black_box;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-type Group<'a> = BenchmarkGroup<'a, WallTime>;
+use std::time::Duration;
 
 /// The doctype the CSV handler exports.
 const DOCTYPE: &str = "Customer";
@@ -156,31 +150,21 @@ fn compute_workloads() -> Vec<(&'static str, String)> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Mirror: a Rhai engine configured like `src/script/mod.rs`'s sandbox.
+// Mirror: the sandbox's own Rhai engine, driven without the engine around it.
 // ---------------------------------------------------------------------------------------
 
-/// How many progress ticks pass between two looks at the clock (as in the sandbox).
-const CLOCK_EVERY: u64 = 1024;
-
-/// What the sandbox keeps per script run and `on_progress` reads.
-struct RunState {
-    name: String,
-    deadline: Instant,
-    timeout_ms: u64,
-}
-
 thread_local! {
-    /// The script running on this thread, as the sandbox's `CURRENT`.
-    static CURRENT: RefCell<Option<RunState>> = const { RefCell::new(None) };
     /// The child run the mirror's `run` host function hands to the script (JSON).
     static PREFETCHED: RefCell<Option<Value>> = const { RefCell::new(None) };
 }
 
-/// A Rhai engine built as the sandbox builds its own (`Sandbox::new`, default limits), with or
-/// without its `on_progress` deadline check, and a `run` host function that returns the
-/// child run prepared in [`PREFETCHED`].
+/// The sandbox's Rhai engine, built by the production constructor
+/// (`coworker::bench_support::sandbox_engine`, default limits but `max_operations`), with or
+/// without its hooks (the `on_progress` deadline check and value measures), and a `run` host
+/// function that returns the child run prepared in [`PREFETCHED`] in place of the sandbox's.
 struct Mirror {
     engine: rhai::Engine,
+    limits: coworker::Limits,
 }
 
 impl Mirror {
@@ -189,50 +173,7 @@ impl Mirror {
             max_operations,
             ..Default::default()
         };
-        let mut engine = rhai::Engine::new_raw();
-        for package in [
-            CorePackage::new().as_shared_module(),
-            LogicPackage::new().as_shared_module(),
-            BitFieldPackage::new().as_shared_module(),
-            BasicMathPackage::new().as_shared_module(),
-            BasicArrayPackage::new().as_shared_module(),
-            BasicMapPackage::new().as_shared_module(),
-            MoreStringPackage::new().as_shared_module(),
-        ] {
-            engine.register_global_module(package);
-        }
-        engine.disable_symbol("eval");
-        engine.disable_symbol("import");
-        engine.disable_symbol("export");
-        engine.set_max_modules(0);
-        engine.set_strict_variables(true);
-        engine.set_max_operations(limits.max_operations);
-        engine.set_max_call_levels(limits.max_call_depth);
-        engine.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
-        engine.set_max_string_size(limits.max_string_size);
-        engine.set_max_array_size(limits.max_array_size);
-        engine.set_max_map_size(limits.max_map_size);
-        engine.set_max_variables(10_000);
-        engine.set_max_functions(1_000);
-        if deadline_check {
-            engine.on_progress(|count| {
-                if count % CLOCK_EVERY != 0 {
-                    return None;
-                }
-                CURRENT
-                    .with(|cell| {
-                        cell.borrow_mut().as_mut().map(|state| {
-                            (Instant::now() > state.deadline).then(|| {
-                                Dynamic::from(format!(
-                                    "`{}` ran longer than {} ms (limit: timeoutMs)",
-                                    state.name, state.timeout_ms
-                                ))
-                            })
-                        })
-                    })
-                    .flatten()
-            });
-        }
+        let mut engine = sandbox_engine(limits, deadline_check);
         engine.register_fn(
             "run",
             |request: rhai::Map| -> Result<Dynamic, Box<EvalAltResult>> {
@@ -245,7 +186,7 @@ impl Mirror {
                 rhai::serde::to_dynamic(child)
             },
         );
-        Mirror { engine }
+        Mirror { engine, limits }
     }
 
     fn compile(&self, code: &str) -> AST {
@@ -256,21 +197,15 @@ impl Mirror {
             .expect("the script compiles")
     }
 
-    /// Evaluate `ast` with `context` in scope, with a deadline set as the sandbox sets it.
+    /// Evaluate `ast` with `context` in scope, as the sandbox runs a script on this thread
+    /// (its deadline set, its values measured).
     fn eval(&self, ast: &AST, context: &Value) -> Value {
         let mut scope = Scope::new();
         let context = rhai::serde::to_dynamic(context).expect("context converts");
         scope.push_constant("context", context);
-        let timeout_ms = coworker::Limits::DEFAULT_TIMEOUT_MS;
-        CURRENT.with(|cell| {
-            *cell.borrow_mut() = Some(RunState {
-                name: "bench".into(),
-                deadline: Instant::now() + Duration::from_millis(timeout_ms),
-                timeout_ms,
-            })
+        let outcome = in_script("bench", self.limits, || {
+            self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast)
         });
-        let outcome = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
-        CURRENT.with(|cell| cell.borrow_mut().take());
         let value = outcome.unwrap_or_else(|e| panic!("the script fails: {e}"));
         rhai::serde::from_dynamic(&value).expect("the result is JSON")
     }
@@ -369,10 +304,7 @@ fn create(engine: &Engine, doctype: &str, data: Value) {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::Builder::new()
-            .prefix("coworker-bench-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temporary folder");
+        let dir = common::temp_dir();
         let mut builder = Engine::builder()
             .operation("export_csv_native", export_csv_native)
             .operation("export_csv_compiled", export_csv_compiled)
@@ -413,51 +345,8 @@ fn output_of(engine: &Engine, request: RunRequest) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------
-// Peers and groups.
+// Groups: every peer is a `common::Peer`.
 // ---------------------------------------------------------------------------------------
-
-/// One way of doing a group's work. Every peer of a group returns the same value.
-trait Peer {
-    /// Its name in criterion's report.
-    fn name(&self) -> &str;
-    /// Do the work once.
-    fn call(&self) -> Value;
-}
-
-/// A peer made of a name and a closure.
-struct By<F>(&'static str, F);
-
-impl<F: Fn() -> Value> Peer for By<F> {
-    fn name(&self) -> &str {
-        self.0
-    }
-
-    fn call(&self) -> Value {
-        (self.1)()
-    }
-}
-
-/// Check that every peer returns the same value, then time each (as `<name>/<param>` when
-/// `param` is given).
-fn compare(group: &mut Group<'_>, param: Option<&str>, peers: &[&dyn Peer]) {
-    let expected = peers[0].call();
-    for peer in &peers[1..] {
-        assert_eq!(
-            peer.call(),
-            expected,
-            "{} differs from {}",
-            peer.name(),
-            peers[0].name()
-        );
-    }
-    for peer in peers {
-        let id = match param {
-            Some(p) => BenchmarkId::new(peer.name(), p),
-            None => BenchmarkId::from_parameter(peer.name()),
-        };
-        group.bench_function(id, |b| b.iter(|| black_box(peer.call())));
-    }
-}
 
 fn csv_request(operation: &str) -> RunRequest {
     RunRequest::new(operation).from(DOCTYPE)

@@ -8,12 +8,15 @@
 //! - `ten_creates`: 10 single-document creates. Direct: 10 durable commits. Workflow: one
 //!   run, one durable commit for all ten.
 //!
-//! Every peer runs on a fresh store with the same documents: the run records a peer leaves
+//! Every peer is a `common::Peer` (the one trait of every bench) and runs on a fresh store with the same documents: the run records a peer leaves
 //! (hundreds of thousands in a few seconds) would otherwise slow down the peers after it.
 
 // `criterion_group!` defines an undocumented `pub fn`.
 #![allow(missing_docs)]
 
+mod common;
+
+use common::{By, bench};
 use coworker::{Engine, RunRequest};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
@@ -21,10 +24,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 fn temp_store() -> (tempfile::TempDir, Engine) {
-    let dir = tempfile::Builder::new()
-        .prefix("coworker-bench-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir");
+    let dir = common::temp_dir();
     let engine = Engine::open(dir.path().join("bench.redb")).expect("store opens");
     (dir, engine)
 }
@@ -68,36 +68,45 @@ fn ten_selects(c: &mut Criterion) {
     // Each peer's store is closed (and removed) before the next peer's is made.
     {
         let (_dir, engine) = selects_store(&steps);
-        group.bench_function("direct", |b| {
-            b.iter(|| {
+        bench(
+            &mut group,
+            None,
+            &By("direct", || {
                 for i in 0..10 {
                     let run = engine.run_value(select_request(i));
                     assert_eq!(run.data().len(), 1);
                     black_box(run);
                 }
-            })
-        });
+                Value::Null
+            }),
+        );
     }
     {
         let (_dir, engine) = selects_store(&steps);
         let request = json!({"operation": "workflow", "input": {"children": steps}});
-        group.bench_function("workflow_inline", |b| {
-            b.iter(|| {
+        bench(
+            &mut group,
+            None,
+            &By("workflow_inline", || {
                 let run = engine.run_value(request.clone());
                 assert!(run.success, "{:?}", run.error);
                 black_box(run);
-            })
-        });
+                Value::Null
+            }),
+        );
     }
     {
         let (_dir, engine) = selects_store(&steps);
-        group.bench_function("workflow_template", |b| {
-            b.iter(|| {
+        bench(
+            &mut group,
+            None,
+            &By("workflow_template", || {
                 let run = engine.run(RunRequest::new("workflow").template("Ten Selects"));
                 assert!(run.success, "{:?}", run.error);
                 black_box(run);
-            })
-        });
+                Value::Null
+            }),
+        );
     }
     group.finish();
 }
@@ -112,13 +121,16 @@ fn ten_creates(c: &mut Criterion) {
     // Each peer on a fresh store, as above.
     {
         let (_dir, engine) = temp_store();
-        group.bench_function("direct", |b| {
-            b.iter(|| {
+        bench(
+            &mut group,
+            None,
+            &By("direct", || {
                 for i in 0..10 {
                     assert!(engine.run_value(create(i)).success);
                 }
-            })
-        });
+                Value::Null
+            }),
+        );
     }
     let steps: Vec<Value> = (0..10)
         .map(|i| {
@@ -130,13 +142,16 @@ fn ten_creates(c: &mut Criterion) {
     {
         let (_dir, engine) = temp_store();
         let request = json!({"operation": "workflow", "input": {"children": steps}});
-        group.bench_function("workflow_inline", |b| {
-            b.iter(|| {
+        bench(
+            &mut group,
+            None,
+            &By("workflow_inline", || {
                 let run = engine.run_value(request.clone());
                 assert!(run.success, "{:?}", run.error);
                 black_box(run);
-            })
-        });
+                Value::Null
+            }),
+        );
     }
     group.finish();
 }

@@ -43,6 +43,7 @@ mod audit;
 mod doc;
 mod engine;
 mod error;
+mod limits;
 mod ops;
 mod pack;
 mod query;
@@ -61,7 +62,7 @@ pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use ops::{MAX_SELECT_ROWS, NativeHandler};
 pub use pack::Pack;
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
-pub use script::Limits;
+pub use script::{Limits, bench_support};
 pub use testing::{TestOutcome, TestReport, run_script_tests};
 pub use value::MAX_VALUE_DEPTH;
 

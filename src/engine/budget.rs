@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The deadline of a top-level run that names no `options.timeoutMs`, in milliseconds: a
-/// run holding the store's writer (a retry loop, a slow handler) lets go within it.
-pub(crate) const DEFAULT_RUN_TIMEOUT_MS: u64 = 60_000;
+pub(crate) use crate::limits::DEFAULT_RUN_TIMEOUT_MS;
 
 /// When a run tree must be done, and whose budget that is (for the message).
 #[derive(Debug, Clone)]

@@ -41,8 +41,7 @@ const CATALOG: crate::store::Catalog = crate::store::Catalog {
     audit_doctype: crate::audit::AUDIT_TRAIL,
 };
 
-/// How deep runs may nest (a handler calling `run` that calls a handler ...).
-pub const MAX_NESTED_DEPTH: usize = 16;
+pub use crate::limits::MAX_NESTED_DEPTH;
 
 /// A unique id, larger than every id this process made before (ULIDs sort by time).
 pub(crate) fn new_ulid() -> ulid::Ulid {

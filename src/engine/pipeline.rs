@@ -123,9 +123,7 @@ impl Trail {
     }
 }
 
-/// How many bytes the run records of a failed tree may take before its nested runs' records
-/// are kept as stubs (their input and output left out).
-pub(crate) const FAILED_TREE_RECORD_BYTES: usize = 1 << 20;
+pub(crate) use crate::limits::FAILED_TREE_RECORD_BYTES;
 
 /// Who started a nested run: what it inherits.
 pub(super) struct Parent<'p> {

@@ -37,8 +37,7 @@ pub(crate) const META_FIELDS: [&str; 7] = [
     "createdByTemplate",
 ];
 
-/// The most rows a select returns; `output.meta.truncated` says when it cut the result.
-pub const MAX_SELECT_ROWS: usize = 10_000;
+pub use crate::limits::MAX_SELECT_ROWS;
 
 /// A handler written in Rust and registered by the embedding host.
 pub type NativeHandler = dyn Fn(&mut OpContext<'_, '_>) -> Result<Value> + Send + Sync;

@@ -11,11 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// The stack of a script thread. Rhai drops, clones and compares values recursively; the
-/// sandbox measures a script's values often enough (see `depth`) that what it holds between
-/// two measures nests at most some 65,000 levels, a few hundred bytes of stack each even in
-/// a debug build. The memory is reserved, not used, until a script goes that deep.
-pub(crate) const STACK_BYTES: usize = 64 << 20;
+pub(crate) use crate::limits::STACK_BYTES;
 
 /// How long an idle script thread waits for work before it exits.
 const IDLE_FOR: Duration = Duration::from_secs(30);

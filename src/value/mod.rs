@@ -8,18 +8,8 @@
 
 use serde_json::Value;
 
-/// How deep a JSON value may nest (arrays and objects, the outermost counting as 1) where it
-/// enters the engine: requests, script values, resolved references, stored documents.
-///
-/// What cannot be read back must not be written: serde_json refuses to parse more than 128
-/// levels, and a stored run record wraps a document in a few levels of its own
-/// (`input.data[i]`, `output.data[i]`), so values stop well below that.
-pub const MAX_VALUE_DEPTH: usize = 100;
-
-/// How deep a request's `input` may nest: a document of [`MAX_VALUE_DEPTH`] levels inside
-/// `input.data` (an object) or `input.data[i]` (a list of them). Scripts' requests to `run`
-/// are held to the same.
-pub(crate) const MAX_INPUT_DEPTH: usize = MAX_VALUE_DEPTH + 2;
+pub(crate) use crate::limits::MAX_INPUT_DEPTH;
+pub use crate::limits::MAX_VALUE_DEPTH;
 
 /// The nesting depth of `value` (a scalar is 0, `[]` and `{}` are 1), counting no further
 /// than `stop_at + 1`: the walk ends as soon as the limit is passed, whatever the size.
@@ -53,8 +43,7 @@ pub(crate) fn drop_deep(value: Value) {
     }
 }
 
-/// Characters of a value echoed in a message before it is cut.
-pub(crate) const ECHO_CHARS: usize = 120;
+pub(crate) use crate::limits::ECHO_CHARS;
 
 /// `text` for a message: at most [`ECHO_CHARS`] characters, then `… (10.0 MB string)`.
 pub(crate) fn echo_str(text: &str) -> String {

@@ -39,11 +39,11 @@ pub(crate) struct SizeLimits {
 
 impl SizeLimits {
     /// Default `maxRequestBytes`: 16 MiB.
-    pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 16 << 20;
+    pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = crate::limits::DEFAULT_MAX_REQUEST_BYTES;
     /// Default `maxValueBytes`: 4 MiB.
-    pub(crate) const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
+    pub(crate) const DEFAULT_MAX_VALUE_BYTES: usize = crate::limits::DEFAULT_MAX_VALUE_BYTES;
     /// Default `maxDocumentBytes`: 8 MiB.
-    pub(crate) const DEFAULT_MAX_DOCUMENT_BYTES: usize = 8 << 20;
+    pub(crate) const DEFAULT_MAX_DOCUMENT_BYTES: usize = crate::limits::DEFAULT_MAX_DOCUMENT_BYTES;
 
     /// The limits of a `limits` settings document.
     pub(crate) fn from_doc(doc: &Map<String, Value>) -> SizeLimits {

@@ -26,15 +26,8 @@ pub(crate) use template::{Template, reads_only};
 
 /// The doctype of workflow templates.
 pub(crate) const TEMPLATE: &str = "Workflow Template";
-/// Step runs one workflow run may start (retries, map items and fallbacks included).
-pub const MAX_WORKFLOW_STEPS: usize = 1_000;
-/// Items one `map` step may fan out over.
-pub const MAX_MAP_ITEMS: usize = 1_000;
-/// The longest wait between two attempts of a retried step (the transaction stays open
-/// meanwhile, so waits are kept short).
-pub const MAX_BACKOFF_MS: u64 = 1_000;
-/// The most retries a step may ask for (`retry.max`).
-pub const MAX_RETRIES: u64 = 10;
-/// How long, in total, a top-level run and everything beneath it may wait between retries
-/// (nested workflows included); a retry that would wait past it fails LIMIT_EXCEEDED.
-pub const MAX_TOTAL_BACKOFF_MS: u64 = 10_000;
+pub use crate::limits::MAX_BACKOFF_MS;
+pub use crate::limits::MAX_MAP_ITEMS;
+pub use crate::limits::MAX_RETRIES;
+pub use crate::limits::MAX_TOTAL_BACKOFF_MS;
+pub use crate::limits::MAX_WORKFLOW_STEPS;

@@ -17,11 +17,8 @@ use crate::value::json_size;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 
-/// The longest string a step may build by interpolating references, in bytes (1 MiB).
-pub const MAX_INTERPOLATED_BYTES: u64 = 1 << 20;
-/// What the references of one resolved step request (or `map`, or `if`) may bring in
-/// together, in bytes of JSON (16 MiB).
-pub const MAX_RESOLVED_BYTES: u64 = 16 << 20;
+pub use crate::limits::MAX_INTERPOLATED_BYTES;
+pub use crate::limits::MAX_RESOLVED_BYTES;
 
 /// How much more the references of one resolved request may bring in.
 pub(crate) struct Allowance {
