@@ -40,8 +40,10 @@
 
 mod acl;
 mod audit;
+mod clock;
 mod engine;
 mod error;
+mod handler;
 mod ops;
 mod pack;
 mod query;
@@ -55,9 +57,10 @@ mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
 pub use audit::{AuditReport, BrokenLink};
-pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunHook, RunQuery, RunTree};
+pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, RunHook, RunQuery, RunTree};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
-pub use ops::{MAX_SELECT_ROWS, NativeHandler};
+pub use handler::{NativeHandler, OpContext};
+pub use ops::MAX_SELECT_ROWS;
 pub use pack::Pack;
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
 pub use script::Limits;

@@ -16,8 +16,8 @@ use super::{
 };
 use super::{include, integrity};
 use crate::audit::{self, Action};
-use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
+use crate::handler::OpContext;
 use crate::query::{Doc, Query};
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};

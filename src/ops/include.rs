@@ -9,8 +9,8 @@
 //! cost is one point read per distinct link of the returned page, never a scan.
 
 use crate::acl::{self, Access, Grant};
-use crate::engine::OpContext;
 use crate::error::{Error, Result};
+use crate::handler::OpContext;
 use crate::query::{Doc, parse_include};
 use crate::schema::{Kind, SCHEMA, Schema};
 use serde_json::{Value, json};

@@ -7,8 +7,8 @@
 //! duplicates: its later updates would fail the same way. The last superuser keeps the role.
 //! These checks read; they never write.
 
-use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
+use crate::handler::OpContext;
 use crate::query::{Doc, values_equal};
 use crate::schema::frappe::canonical_doctype;
 use crate::schema::{Kind, SCHEMA, Schema};
