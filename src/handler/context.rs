@@ -1,5 +1,7 @@
 //! What a handler sees while it executes ([`OpContext`]): its request, its run, the
-//! store through the run's transaction, and nested runs. It never commits.
+//! store through the run's transaction, the catalog, and nested runs (started through the
+//! engine's [`Runner`]). Savepoints take a run's writes back (the one place writes are
+//! undone, for the pipeline and for workflow steps alike). It never commits.
 
 use super::budget::{Deadline, WriteCeiling};
 use super::{Operation, Parent, RunLog, Runner, Tx};
