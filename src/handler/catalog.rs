@@ -70,7 +70,7 @@ impl Catalog {
         let store = &self.store;
         self.operations.get(
             tx.view(),
-            crate::ops::OPERATION,
+            super::OPERATION,
             name,
             self.generation(tx),
             || store.schema_generation(),

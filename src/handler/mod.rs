@@ -18,7 +18,7 @@ pub use context::OpContext;
 pub(crate) use context::Savepoint;
 pub use operation::NativeHandler;
 pub(crate) use operation::{
-    BUILTIN_NAMES, Builtin, Handler, Operation, TargetKey, builtin_named, flag,
+    BUILTIN_NAMES, Builtin, Handler, OPERATION, Operation, TargetKey, builtin_named, flag,
 };
 pub(crate) use record::RunLog;
 

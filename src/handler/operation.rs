@@ -11,6 +11,9 @@ use crate::script::{self, Limits};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// The doctype of operation documents.
+pub(crate) const OPERATION: &str = "Operation";
+
 /// A handler written in Rust and registered by the embedding host.
 pub type NativeHandler = dyn Fn(&mut OpContext<'_, '_>) -> Result<Value> + Send + Sync;
 

@@ -21,7 +21,7 @@ pub(crate) use integrity::LinkPlan;
 
 // The operation model lives with the handler contract; these paths stay for its users.
 pub use crate::handler::NativeHandler;
-pub(crate) use crate::handler::{Builtin, Handler, Operation, TargetKey, builtin_named};
+pub(crate) use crate::handler::{Builtin, Handler, OPERATION, Operation, TargetKey, builtin_named};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::handler::{BUILTIN_NAMES, flag};
@@ -45,9 +45,6 @@ pub(crate) const META_FIELDS: [&str; 7] = [
 
 /// The most rows a select returns; `output.meta.truncated` says when it cut the result.
 pub const MAX_SELECT_ROWS: usize = 10_000;
-
-/// The doctype of operation documents.
-pub(crate) const OPERATION: &str = "Operation";
 
 /// The seeded, protected operation documents of the built-ins.
 const SEEDS: &str = include_str!("seeds.json");
