@@ -146,7 +146,7 @@ impl Core {
         match &request.template {
             Some(name) => self
                 .catalog
-                .cached_template(name, generation)
+                .peek::<crate::workflow::Template>(name, generation)
                 .is_some_and(|template| template.reads_only),
             None => request
                 .input

@@ -1,6 +1,7 @@
 //! The catalog: meta documents (schemas, operations, access control and size settings,
-//! users, workflow templates, and the link plans derived from schemas) parsed once and
-//! cached per meta generation of the store, so a change is never served stale. A
+//! users) parsed once and cached per meta generation of the store, so a change is never
+//! served stale; and, for the handler families, what they parse or derive from meta
+//! documents (workflow templates, link plans), in caches keyed by type. A
 //! transaction holding uncommitted meta changes bypasses the caches. It reads the store,
 //! never writes it.
 
@@ -11,6 +12,7 @@ use crate::query::Doc;
 use crate::schema::{SCHEMA, Schema};
 use crate::store::{Store, View};
 use crate::value::{LIMITS_NAME, SizeLimits};
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -26,10 +28,10 @@ pub(crate) struct Catalog {
     /// Size limits (the `System Settings` document `limits`).
     limits: MetaCache<SizeLimits>,
     users: MetaCache<Doc>,
-    /// Workflow templates, read, versioned and checked once per meta generation.
-    templates: MetaCache<crate::workflow::Template>,
-    /// Where documents may link to each doctype (from the schemas), per meta generation.
-    links: MetaCache<crate::ops::LinkPlan>,
+    /// What handler families parse or derive from meta documents (workflow templates,
+    /// the link plans of doctypes), one cache per type: the catalog keeps them without
+    /// knowing them (it sits below the families).
+    families: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
 }
 
 impl Catalog {
@@ -42,8 +44,7 @@ impl Catalog {
             settings: MetaCache::default(),
             limits: MetaCache::default(),
             users: MetaCache::default(),
-            templates: MetaCache::default(),
-            links: MetaCache::default(),
+            families: Mutex::default(),
         }
     }
 
@@ -119,17 +120,19 @@ impl Catalog {
         )
     }
 
-    /// The workflow template `name`, parsed by `parse` once per meta generation.
-    pub(crate) fn template(
+    /// The document `name` of `doctype` as a `T` (a handler family's parse of a meta
+    /// document, e.g. a workflow template), parsed by `parse` once per meta generation.
+    pub(crate) fn parsed<T: Send + Sync + 'static>(
         &self,
         tx: &Tx<'_>,
+        doctype: &str,
         name: &str,
-        parse: impl Fn(&Doc) -> Result<crate::workflow::Template>,
-    ) -> Result<Option<Arc<crate::workflow::Template>>> {
+        parse: impl Fn(&Doc) -> Result<T>,
+    ) -> Result<Option<Arc<T>>> {
         let store = &self.store;
-        self.templates.get(
+        self.family::<T>().get(
             tx.view(),
-            crate::workflow::TEMPLATE,
+            doctype,
             name,
             self.generation(tx),
             || store.schema_generation(),
@@ -137,28 +140,41 @@ impl Catalog {
         )
     }
 
-    /// The template `name` if it is cached at `generation` (no store access).
-    pub(crate) fn cached_template(
+    /// The `T` parsed under `name` if it is cached at `generation` (no store access).
+    pub(crate) fn peek<T: Send + Sync + 'static>(
         &self,
         name: &str,
         generation: u64,
-    ) -> Option<Arc<crate::workflow::Template>> {
-        self.templates.peek(name, generation)
+    ) -> Option<Arc<T>> {
+        self.family::<T>().peek(name, generation)
     }
 
-    /// Where documents may link to `doctype` (read from the schemas once per generation).
-    pub(crate) fn link_plan(
+    /// What `compute` derives from the meta documents for `key` as a `T` (e.g. where
+    /// documents may link to a doctype), once per meta generation.
+    pub(crate) fn derived<T: Send + Sync + 'static>(
         &self,
         tx: &Tx<'_>,
-        doctype: &str,
-    ) -> Result<Arc<crate::ops::LinkPlan>> {
+        key: &str,
+        compute: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
         let store = &self.store;
-        self.links.derived(
-            doctype,
+        self.family::<T>().derived(
+            key,
             self.generation(tx),
             || store.schema_generation(),
-            || crate::ops::LinkPlan::to(tx.view(), doctype),
+            compute,
         )
+    }
+
+    /// The cache of the `T`s a handler family keeps (made empty on first use).
+    fn family<T: Send + Sync + 'static>(&self) -> MetaCache<T> {
+        let mut families = self.families.lock().unwrap_or_else(|p| p.into_inner());
+        families
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(MetaCache::<T>::default()))
+            .downcast_ref::<MetaCache<T>>()
+            .expect("a family's cache is keyed by its type")
+            .clone()
     }
 }
 

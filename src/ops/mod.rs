@@ -61,6 +61,15 @@ pub(crate) fn seeds() -> Vec<Doc> {
         .collect()
 }
 
+impl crate::handler::OpContext<'_, '_> {
+    /// Where documents may link to `doctype` (read from the schemas once per generation).
+    pub(crate) fn link_plan(&self, doctype: &str) -> Result<Arc<LinkPlan>> {
+        let tx = &*self.tx;
+        self.catalog()
+            .derived(tx, doctype, || LinkPlan::to(tx.view(), doctype))
+    }
+}
+
 /// The operations the host registered in Rust (not documents), each built once.
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
