@@ -218,9 +218,11 @@ pub struct Engine {
 /// What every handle of one engine shares: the store, the operations the host
 /// registered, the catalog of cached meta documents, the rate limiter and the hooks.
 struct Core {
+    /// Shared with the catalog; the store is dropped (its waiting records written) with
+    /// the catalog, right after this field, before the host's operations and hooks.
     store: Arc<Store>,
-    registry: Registry,
     catalog: Catalog,
+    registry: Registry,
     limiter: RateLimiter,
     hooks: Hooks,
 }

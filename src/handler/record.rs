@@ -54,7 +54,7 @@ impl RunLog {
         }
     }
 
-    /// How many records the trail holds (a point to mark rolled back from).
+    /// How many records the log holds (a point to mark rolled back from).
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
