@@ -40,9 +40,11 @@
 
 mod acl;
 mod audit;
+mod clock;
 mod doc;
 mod engine;
 mod error;
+mod handler;
 mod limits;
 mod ops;
 mod pack;
@@ -57,9 +59,10 @@ mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
 pub use audit::{AuditReport, BrokenLink};
-pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, OpContext, RunHook, RunQuery, RunTree};
+pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, RunHook, RunQuery, RunTree};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
-pub use ops::{MAX_SELECT_ROWS, NativeHandler};
+pub use handler::{NativeHandler, OpContext};
+pub use ops::MAX_SELECT_ROWS;
 pub use pack::Pack;
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
 pub use script::{Limits, bench_support};

@@ -7,8 +7,8 @@
 //! each document, so a pack is installed whole or not at all. This module never writes
 //! outside that run.
 
-use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, Result};
+use crate::handler::OpContext;
 use crate::ops::OPERATION;
 use crate::run::RunRequest;
 use crate::schema::{self, SCHEMA};

@@ -6,7 +6,7 @@
 //! store with its pack installed and the pack's fixtures loaded. This module never prints:
 //! it returns reports for the CLI to show.
 
-use crate::engine::Engine;
+use crate::Engine;
 use crate::error::{Error, Result};
 use crate::pack::{Pack, files};
 use crate::run::RunRequest;

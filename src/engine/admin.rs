@@ -1,7 +1,7 @@
 //! Administration from the host: access control on and off, the audit chain's check, and
 //! running many requests at once.
 
-use super::{Engine, Tx};
+use super::Engine;
 use crate::acl::{self, DEFAULT_SUPERUSER_ROLE};
 use crate::audit::{self, AuditReport};
 use crate::error::{Error, Result};
@@ -112,14 +112,13 @@ impl Engine {
 
     /// Whether access control is on.
     pub fn acl_enabled(&self) -> Result<bool> {
-        let generation = self.inner.store.schema_generation();
-        let tx = Tx::Read(self.inner.store.read()?, generation);
-        Ok(self.inner.acl_settings(&tx)?.is_some())
+        let tx = self.core.snapshot()?;
+        Ok(self.core.catalog.acl_settings(&tx)?.is_some())
     }
 
     /// Walk the audit trail's hash chain and report the first broken link, if any.
     pub fn verify_audit(&self) -> Result<AuditReport> {
-        audit::verify(&*self.inner.store.read()?)
+        audit::verify(&*self.core.store.read()?)
     }
 
     /// Run `requests` one after another; with `stop_on_error`, stop after the first failed

@@ -3,38 +3,22 @@
 //! `limits`. A refused request is recorded with a cut echo of its input, never the input
 //! itself: a refusal must not cost the store what the request would have.
 
-use super::Inner;
-use super::pipeline::Tx;
+use super::Core;
 use crate::error::Result;
+use crate::handler::Tx;
 use crate::run::{Run, RunRequest};
-use crate::value::{self, LIMITS_NAME, SizeLimits};
+use crate::value::{self, SizeLimits};
 use serde_json::Value;
 
-impl Inner {
-    /// The size limits `tx` sees (the defaults while there is no `limits` document).
-    pub(crate) fn size_limits(&self, tx: &Tx<'_>) -> Result<SizeLimits> {
-        let store = &self.store;
-        let limits = self.limits.get(
-            tx.view(),
-            crate::acl::SETTINGS,
-            LIMITS_NAME,
-            self.meta_generation(tx),
-            || store.schema_generation(),
-            |doc| Ok(SizeLimits::from_doc(doc)),
-        )?;
-        Ok(limits.map_or_else(SizeLimits::default, |limits| *limits))
-    }
-
+impl Core {
     /// The size limits as the store holds them now (before a request is even parsed).
     pub(super) fn size_limits_now(&self) -> Result<SizeLimits> {
-        let generation = self.store.schema_generation();
-        let tx = Tx::Read(self.store.read()?, generation);
-        self.size_limits(&tx)
+        self.catalog.size_limits(&self.snapshot()?)
     }
 
     /// Refuse a request whose input or text fields pass a size or depth limit.
     pub(super) fn admit(&self, tx: &Tx<'_>, request: &RunRequest) -> Result<()> {
-        let limits = self.size_limits(tx)?;
+        let limits = self.catalog.size_limits(tx)?;
         let texts = [
             ("operation", request.operation.as_deref()),
             ("from", request.from.as_deref()),

@@ -1,66 +1,34 @@
-//! The engine: open a store, run requests through the pipeline (`pipeline.rs`), read runs
-//! back. `Engine` is a cheap handle over one shared `Inner`; `impl Engine` is split by
-//! concern across this module's files.
+//! The engine: open a store, run requests through the pipeline (`pipeline.rs`, its stages
+//! in `stages.rs`, the top-level read or write path in `top.rs`), read runs back. `Engine`
+//! is a cheap handle over one shared `Core`; `impl Engine` is split by concern across this
+//! module's files. Handlers reach the engine only through `handler::Runner`.
 //!
 //! The engine must never let a panic or a bad request escape as anything but a failed run,
 //! and never leave a failed run's writes behind.
 
-use crate::acl::{self, RateLimiter};
+use crate::acl::RateLimiter;
 use crate::error::{Error, Result};
-use crate::ops::{self, NativeHandler, Registry};
-use crate::query::Doc;
+use crate::handler::{Catalog, NativeHandler, Tx};
+use crate::ops::{self, Registry};
 use crate::run::{Run, RunRequest};
-use crate::schema::{self, MetaCache, SchemaCache};
+use crate::schema;
 use crate::store::{Store, View};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 mod admin;
 mod admit;
-mod budget;
-mod context;
 mod pipeline;
 mod runs;
+mod stages;
+mod top;
 
-pub use context::OpContext;
-pub(crate) use pipeline::Tx;
+// `workflow` still names the context by its old path (the lead retargets it at merge).
+use crate::handler::OpContext;
 pub use runs::{RunQuery, RunTree};
 
-/// What the store is told about doctypes: the meta doctypes, whose writes change the meta
-/// generation the caches compare, and the audit trail's.
-const CATALOG: crate::store::Catalog = crate::store::Catalog {
-    meta_doctypes: &[
-        schema::SCHEMA,
-        ops::OPERATION,
-        crate::workflow::TEMPLATE,
-        acl::USER,
-        "Role",
-        acl::SETTINGS,
-    ],
-    audit_doctype: crate::audit::AUDIT_TRAIL,
-};
-
 pub use crate::limits::MAX_NESTED_DEPTH;
-
-/// A unique id, larger than every id this process made before (ULIDs sort by time).
-pub(crate) fn new_ulid() -> ulid::Ulid {
-    new_ulid_at(std::time::SystemTime::now())
-}
-
-/// A unique id for an instant (its millisecond leads the id, so ids sort by start time).
-pub(crate) fn new_ulid_at(instant: std::time::SystemTime) -> ulid::Ulid {
-    static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
-    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
-    generator
-        .get_or_insert_with(ulid::Generator::new)
-        .generate_from_datetime(instant)
-        .unwrap_or_else(|_| ulid::Ulid::from_datetime(instant))
-}
-
-fn now_rfc3339() -> String {
-    format!("{:.6}", jiff::Timestamp::now())
-}
 
 /// Builds an [`Engine`] with host-provided native operations.
 ///
@@ -90,7 +58,7 @@ impl Default for EngineBuilder {
     fn default() -> Self {
         let mut registry = Registry::default();
         let install: Arc<NativeHandler> = Arc::new(crate::pack::install);
-        registry.add_native(crate::pack::INSTALL_PACK.to_string(), install);
+        registry.add_superuser_only(crate::pack::INSTALL_PACK.to_string(), install);
         EngineBuilder {
             registry,
             hooks: Hooks::default(),
@@ -154,7 +122,7 @@ impl EngineBuilder {
             shared: self.share_with_readers,
             lock_timeout: self.lock_timeout,
         };
-        let store = Store::open(path.as_ref(), options, CATALOG)?;
+        let store = Store::open(path.as_ref(), options, crate::ops::system::store_catalog())?;
         self.build(store)
     }
 
@@ -163,13 +131,17 @@ impl EngineBuilder {
     /// cannot execute requests: a run would have nowhere to be recorded. A file that a
     /// killed process left unclean is repaired first when no process has it open.
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Engine> {
-        let store = Store::open_read_only(path.as_ref(), self.lock_timeout, CATALOG)?;
+        let store = Store::open_read_only(
+            path.as_ref(),
+            self.lock_timeout,
+            crate::ops::system::store_catalog(),
+        )?;
         Ok(self.engine_over(store))
     }
 
     /// A store in memory, gone when the engine is dropped.
     pub fn in_memory(self) -> Result<Engine> {
-        self.build(Store::in_memory(CATALOG)?)
+        self.build(Store::in_memory(crate::ops::system::store_catalog())?)
     }
 
     fn build(self, store: Store) -> Result<Engine> {
@@ -206,18 +178,14 @@ impl EngineBuilder {
     }
 
     fn engine_over(self, store: Store) -> Engine {
+        let store = Arc::new(store);
         Engine {
             owner: None,
             pinned: false,
-            inner: Arc::new(Inner {
+            core: Arc::new(Core {
+                catalog: Catalog::new(store.clone()),
                 store,
                 registry: self.registry,
-                schemas: SchemaCache::default(),
-                settings: MetaCache::default(),
-                limits: MetaCache::default(),
-                users: MetaCache::default(),
-                templates: MetaCache::default(),
-                links: MetaCache::default(),
                 limiter: RateLimiter::default(),
                 hooks: self.hooks,
             }),
@@ -241,7 +209,7 @@ impl EngineBuilder {
 /// ```
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    core: Arc<Core>,
     /// The owner of requests that name none (see [`Engine::with_owner`]); reading runs back
     /// through this handle applies that owner's permissions.
     owner: Option<Arc<str>>,
@@ -250,22 +218,25 @@ pub struct Engine {
     pinned: bool,
 }
 
-/// What every handle of one engine shares.
-struct Inner {
-    store: Store,
+/// What every handle of one engine shares: the store, the operations the host
+/// registered, the catalog of cached meta documents, the rate limiter and the hooks.
+struct Core {
+    /// Shared with the catalog; the store is dropped (its waiting records written) with
+    /// the catalog, right after this field, before the host's operations and hooks.
+    store: Arc<Store>,
+    catalog: Catalog,
     registry: Registry,
-    schemas: SchemaCache,
-    /// Access control settings (the `System Settings` document `acl`).
-    settings: MetaCache<acl::Settings>,
-    /// Size limits (the `System Settings` document `limits`).
-    limits: MetaCache<crate::value::SizeLimits>,
-    users: MetaCache<Doc>,
-    /// Workflow templates, read, versioned and checked once per meta generation.
-    templates: MetaCache<crate::workflow::Template>,
-    /// Where documents may link to each doctype (from the schemas), per meta generation.
-    links: MetaCache<ops::LinkPlan>,
     limiter: RateLimiter,
     hooks: Hooks,
+}
+
+impl Core {
+    /// A read snapshot of the store as it is now (with the meta generation observed
+    /// before it was taken).
+    fn snapshot(&self) -> Result<Tx<'static>> {
+        let generation = self.store.schema_generation();
+        Ok(Tx::Read(self.store.read()?, generation))
+    }
 }
 
 /// A host callback that receives a run.
@@ -281,6 +252,15 @@ struct Hooks {
 }
 
 impl Hooks {
+    /// Call the `before_run` hooks with a top-level run about to execute (its input filled
+    /// in only when there is a hook to see it).
+    fn before_run(&self, run: &mut Run, request: &RunRequest) {
+        if !self.before.is_empty() {
+            run.input = request.input.clone();
+            Hooks::call(&self.before, run);
+        }
+    }
+
     fn call(hooks: &[Arc<RunHook>], run: &Run) {
         for hook in hooks {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(run))).is_err() {
@@ -334,7 +314,7 @@ impl Engine {
         if request.owner.is_none() {
             request.owner = self.owner.as_deref().map(str::to_string);
         }
-        self.inner.run_top(Ok(request), None)
+        self.core.run_top(Ok(request), None)
     }
 
     /// A handle on the same engine whose requests act for `owner` when they name no owner
@@ -352,7 +332,7 @@ impl Engine {
     /// ```
     pub fn with_owner(&self, owner: impl Into<String>) -> Engine {
         Engine {
-            inner: self.inner.clone(),
+            core: self.core.clone(),
             owner: Some(Arc::from(owner.into())),
             pinned: false,
         }
@@ -392,9 +372,9 @@ impl Engine {
             let snippet: String = text.chars().take(200).collect();
             json!({ "received": snippet })
         };
-        let max = match self.inner.size_limits_now() {
+        let max = match self.core.size_limits_now() {
             Ok(limits) => limits.max_request_bytes,
-            Err(error) => return self.inner.run_top(Err(error), None),
+            Err(error) => return self.core.run_top(Err(error), None),
         };
         if text.len() > max {
             let error = Error::new(
@@ -406,7 +386,7 @@ impl Engine {
                 ),
             )
             .with_details(json!({"limit": "maxRequestBytes", "max": max, "size": text.len()}));
-            return self.inner.run_top(Err(error), None);
+            return self.core.run_top(Err(error), None);
         }
         match serde_json::from_str::<Value>(text) {
             Ok(value) => self.run_value(value),
@@ -424,7 +404,7 @@ impl Engine {
                     other => other,
                 };
                 let owner = self.owner.as_deref().map(|o| json!({ "owner": o }));
-                self.inner.run_top(Err(error), owner.as_ref())
+                self.core.run_top(Err(error), owner.as_ref())
             }
         }
     }
@@ -458,11 +438,11 @@ impl Engine {
         }
         if let Err(error) = crate::value::check_request_depth(&value) {
             crate::value::drop_deep(value);
-            return self.inner.run_top(Err(error), Some(&partial));
+            return self.core.run_top(Err(error), Some(&partial));
         }
         match RunRequest::from_value(value) {
             Ok(request) => self.run(request),
-            Err(error) => self.inner.run_top(Err(error), Some(&partial)),
+            Err(error) => self.core.run_top(Err(error), Some(&partial)),
         }
     }
 
@@ -537,15 +517,7 @@ impl Engine {
     /// assert!(engine.schema("ToDo").unwrap().is_none());
     /// ```
     pub fn schema(&self, doctype: &str) -> Result<Option<Value>> {
-        let store = &self.inner.store;
-        let generation = store.schema_generation();
-        let snapshot = store.read()?;
-        let schema = self
-            .inner
-            .schemas
-            .schema(&*snapshot, doctype, Some(generation), || {
-                store.schema_generation()
-            })?;
+        let schema = self.core.catalog.schema(&self.core.snapshot()?, doctype)?;
         Ok(schema.map(|s| Value::Object(s.doc.clone())))
     }
 
@@ -553,7 +525,7 @@ impl Engine {
     /// nothing; a handler that no longer compiles is reported, and its runs fail with
     /// SCRIPT_COMPILE_ERROR.
     fn compile_operations(&self) {
-        let Ok(snapshot) = self.inner.store.read() else {
+        let Ok(snapshot) = self.core.store.read() else {
             return;
         };
         let mut names = Vec::new();
@@ -563,10 +535,10 @@ impl Engine {
             }
             true
         });
-        let generation = self.inner.store.schema_generation();
+        let generation = self.core.store.schema_generation();
         let tx = Tx::Read(snapshot, generation);
         for name in names {
-            if let Err(e) = self.inner.resolve(&tx, Some(&name)) {
+            if let Err(e) = self.core.resolve(&tx, Some(&name)) {
                 tracing::error!("operation `{name}` cannot be loaded: {e}");
             }
         }
@@ -574,7 +546,7 @@ impl Engine {
 
     /// Record a request that failed before it could run (what `partial` names of it is kept).
     pub(crate) fn reject_request(&self, error: Error, partial: Value) -> Run {
-        self.inner.run_top(Err(error), Some(&partial))
+        self.core.run_top(Err(error), Some(&partial))
     }
 
     /// Close the store file and open it again. After an I/O error (a full disk) the engine
@@ -582,13 +554,13 @@ impl Engine {
     /// this does it now. Everything committed is kept. Fails while the cause persists, or
     /// while a write is being committed.
     pub fn reopen(&self) -> Result<()> {
-        self.inner.store.reopen()
+        self.core.store.reopen()
     }
 
     /// Make every run record durable, including those of read-only runs (which are
     /// otherwise written with the next write, or when the engine is dropped).
     pub fn flush(&self) -> Result<()> {
-        self.inner.store.flush()
+        self.core.store.flush()
     }
 }
 

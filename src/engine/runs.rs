@@ -2,7 +2,7 @@
 //! tree under a run and the root above it. Lists use the run indexes, never a scan of all
 //! runs; records of read-only runs still waiting in memory are included.
 
-use super::{Engine, Tx};
+use super::Engine;
 use crate::acl::{self, Access, Grant};
 use crate::error::{Error, ErrorCode, Result};
 use crate::run::{Run, RunStatus};
@@ -91,18 +91,11 @@ impl Engine {
         let Some(owner) = self.owner.as_deref() else {
             return Ok(Scope::All);
         };
-        let store = &self.inner.store;
-        let generation = store.schema_generation();
-        let tx = Tx::Read(store.read()?, generation);
-        let Some(identity) = self.inner.identity(&tx, Some(owner))? else {
+        let tx = self.core.snapshot()?;
+        let Some(identity) = self.core.identity(&tx, Some(owner))? else {
             return Ok(Scope::All);
         };
-        let schema = self
-            .inner
-            .schemas
-            .schema(tx.view(), RUN, Some(generation), || {
-                store.schema_generation()
-            })?;
+        let schema = self.core.catalog.schema(&tx, RUN)?;
         Ok(
             match acl::doctype_access(&identity, schema.as_deref(), RUN, Access::Read, "select") {
                 Ok(Grant::All) => Scope::All,
@@ -115,7 +108,7 @@ impl Engine {
     /// is refused (PERMISSION_DENIED; see [`Engine::with_owner`]).
     pub fn get_run(&self, id: &str) -> Result<Option<Run>> {
         let scope = self.run_scope()?;
-        match self.inner.store.get_run(id)? {
+        match self.core.store.get_run(id)? {
             Some(run) if !scope.sees(&run) => Err(Error::new(
                 ErrorCode::PermissionDenied,
                 format!(
@@ -165,8 +158,8 @@ impl Engine {
         };
         // Records waiting in memory first, then the snapshot: a record committed in between
         // is in one or the other, never in neither.
-        let pending = self.inner.store.pending_runs(&matches)?;
-        let read = self.inner.store.read()?;
+        let pending = self.core.store.pending_runs(&matches)?;
+        let read = self.core.store.read()?;
         let mut runs: Vec<Run> = match filters.iter().find(|(_, v)| v.is_some()) {
             Some((field, Some(value))) => read.runs_where(field, value)?,
             // No filter but time: the runs table is keyed by time.
@@ -212,7 +205,7 @@ impl Engine {
     fn subtree(&self, run: Run, scope: &Scope) -> Result<RunTree> {
         let mut children = Vec::with_capacity(run.child_run_ids.len());
         for child in &run.child_run_ids {
-            if let Some(child) = self.inner.store.get_run(child)?
+            if let Some(child) = self.core.store.get_run(child)?
                 && scope.sees(&child)
             {
                 children.push(self.subtree(child, scope)?);
@@ -227,7 +220,7 @@ impl Engine {
         let mut current = self.get_run(id)?;
         let scope = self.run_scope()?;
         while let Some(parent) = current.as_ref().and_then(|r| r.parent_run_id.clone()) {
-            match self.inner.store.get_run(&parent)? {
+            match self.core.store.get_run(&parent)? {
                 Some(run) if scope.sees(&run) => current = Some(run),
                 _ => break,
             }
@@ -265,7 +258,7 @@ mod tests {
             .clone();
         twin.insert("name".into(), json!("I-2"));
         engine
-            .inner
+            .core
             .store
             .write(|mut tables| tables.put_doc("Item", "I-2", &twin, &["code".to_string()]))
             .unwrap()

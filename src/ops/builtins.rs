@@ -25,8 +25,8 @@ pub(super) use update::modify;
 
 use super::{Builtin, META_FIELDS, lifecycle, system};
 use crate::doc::Doc;
-use crate::engine::OpContext;
 use crate::error::{Error, FieldError, Result};
+use crate::handler::OpContext;
 use crate::query::Query;
 use crate::run::type_name;
 use crate::schema::validate::{Checker, Mode};

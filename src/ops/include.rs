@@ -10,8 +10,8 @@
 
 use crate::acl::{self, Access, Grant};
 use crate::doc::Doc;
-use crate::engine::OpContext;
 use crate::error::{Error, Result};
+use crate::handler::OpContext;
 use crate::query::parse_include;
 use crate::schema::{Kind, SCHEMA, Schema};
 use serde_json::{Value, json};

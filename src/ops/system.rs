@@ -22,15 +22,17 @@
 //! `update` and `delete` outright.
 
 use super::{Builtin, OPERATION, check_operation_delete, check_operation_doc, integrity};
+use crate::audit::AUDIT_TRAIL;
 use crate::audit::{self, Action};
 use crate::doc::Doc;
-use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, Result};
+use crate::handler::OpContext;
 use crate::schema::{self, SCHEMA, SEEDED, Schema};
-use crate::store::{AUDIT_TRAIL, WriteTables};
+use crate::store::{Catalog, WriteTables};
 use crate::workflow::TEMPLATE;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// A check of one write: the document `before` (`None`: created) and `after` (`None`: deleted).
 type Check = fn(&OpContext<'_, '_>, Option<&Doc>, Option<&Doc>) -> Result<()>;
@@ -163,8 +165,7 @@ pub(crate) fn rules(doctype: &str) -> &'static SaveRules {
 
 /// The doctypes whose documents change the meta generation when written (what the store
 /// must be told when it opens).
-#[allow(dead_code)] // The store takes it once issue 13's branches are merged.
-pub(crate) fn meta_doctypes() -> Vec<&'static str> {
+fn meta_doctypes() -> Vec<&'static str> {
     SYSTEM
         .iter()
         .filter(|rules| rules.meta)
@@ -172,9 +173,18 @@ pub(crate) fn meta_doctypes() -> Vec<&'static str> {
         .collect()
 }
 
+/// What the store is told about the system doctypes when it opens: which are meta, and
+/// which holds the audit trail.
+pub(crate) fn store_catalog() -> Catalog {
+    static META: LazyLock<Vec<&'static str>> = LazyLock::new(meta_doctypes);
+    Catalog {
+        meta_doctypes: &META,
+        audit_doctype: AUDIT_TRAIL,
+    }
+}
+
 /// Refuse what the built-in may not do to `doctype` at all, before anything else is checked:
 /// the Audit Trail's entries are never updated or deleted (IMMUTABLE).
-#[allow(dead_code)] // The pipeline calls it once issue 13's branches are merged.
 pub(crate) fn refuse_builtin(doctype: Option<&str>, builtin: Builtin) -> Result<()> {
     match doctype {
         Some(doctype)

@@ -16,10 +16,7 @@ pub(crate) mod validate;
 
 use crate::error::{Error, Result};
 use crate::query::Doc;
-use crate::store::View;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 /// The doctype of schema documents.
 pub(crate) const SCHEMA: &str = "Schema";
@@ -361,117 +358,6 @@ pub(crate) fn import_order(docs: Vec<Value>) -> Vec<Value> {
     }
     let mut slots: Vec<Option<Value>> = docs.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
-}
-
-/// A cached parse (`None`: no such document) and the generation it was read at.
-type CacheEntry<T> = (u64, Option<Arc<T>>);
-
-/// Parsed meta documents (schemas, operations) of committed state, tagged with the store's
-/// meta generation so that a change is never served stale.
-pub(crate) struct MetaCache<T> {
-    entries: Arc<Mutex<HashMap<String, CacheEntry<T>>>>,
-}
-
-impl<T> Default for MetaCache<T> {
-    fn default() -> Self {
-        MetaCache {
-            entries: Arc::default(),
-        }
-    }
-}
-
-impl<T> Clone for MetaCache<T> {
-    fn clone(&self) -> Self {
-        MetaCache {
-            entries: self.entries.clone(),
-        }
-    }
-}
-
-impl<T> MetaCache<T> {
-    /// The cached parse of `name`, if it was cached at `generation` (no store access).
-    pub(crate) fn peek(&self, name: &str, generation: u64) -> Option<Arc<T>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        match entries.get(name) {
-            Some((cached_at, found)) if *cached_at == generation => found.clone(),
-            _ => None,
-        }
-    }
-
-    /// The document `name` of `doctype` as `view` sees it, parsed by `parse`.
-    ///
-    /// `generation` is the store's meta generation observed before `view` was opened, or
-    /// `None` when `view` holds uncommitted meta changes (then the cache is bypassed).
-    pub(crate) fn get(
-        &self,
-        view: &dyn View,
-        doctype: &str,
-        name: &str,
-        generation: Option<u64>,
-        current: impl Fn() -> u64,
-        parse: impl Fn(&Doc) -> Result<T>,
-    ) -> Result<Option<Arc<T>>> {
-        if let Some(generation) = generation {
-            let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((cached_at, found)) = entries.get(name)
-                && *cached_at == generation
-            {
-                return Ok(found.clone());
-            }
-        }
-        let found = match view.get_doc(doctype, name)? {
-            Some(doc) => Some(Arc::new(parse(&doc)?)),
-            None => None,
-        };
-        if let Some(generation) = generation
-            && generation == current()
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.insert(name.to_string(), (generation, found.clone()));
-        }
-        Ok(found)
-    }
-}
-
-impl<T> MetaCache<T> {
-    /// What `compute` derives from the meta documents for `key` (e.g. the Link fields that
-    /// point to a doctype), cached like a parse: per generation, bypassed when `generation`
-    /// is `None` (uncommitted meta changes in view).
-    pub(crate) fn derived(
-        &self,
-        key: &str,
-        generation: Option<u64>,
-        current: impl Fn() -> u64,
-        compute: impl FnOnce() -> Result<T>,
-    ) -> Result<Arc<T>> {
-        if let Some(found) = generation.and_then(|g| self.peek(key, g)) {
-            return Ok(found);
-        }
-        let found = Arc::new(compute()?);
-        if let Some(generation) = generation
-            && generation == current()
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.insert(key.to_string(), (generation, Some(found.clone())));
-        }
-        Ok(found)
-    }
-}
-
-/// The schemas of a store.
-pub(crate) type SchemaCache = MetaCache<Schema>;
-
-impl SchemaCache {
-    /// The schema of `doctype` (`None`: the null schema, anything goes).
-    pub(crate) fn schema(
-        &self,
-        view: &dyn View,
-        doctype: &str,
-        generation: Option<u64>,
-        current: impl Fn() -> u64,
-    ) -> Result<Option<Arc<Schema>>> {
-        self.get(view, SCHEMA, doctype, generation, current, Schema::from_doc)
-    }
 }
 
 /// The closest known name to `unknown`, if one is close enough to suggest.

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 /// A fresh hash-style name (10 characters), checked against the store.
 pub(crate) fn random_name(view: &dyn View, doctype: &str) -> Result<String> {
     loop {
-        let id = crate::engine::new_ulid();
+        let id = crate::clock::new_ulid();
         // Mix the time part into the random part so consecutive names do not look alike.
         let mixed = (id.random()
             ^ u128::from(id.timestamp_ms()).wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -149,7 +149,7 @@ fn name_by_rule(
             ));
         }
         "uuid" => {
-            let hex = format!("{:032x}", crate::engine::new_ulid().0);
+            let hex = format!("{:032x}", crate::clock::new_ulid().0);
             return Ok(Some(format!(
                 "{}-{}-{}-{}-{}",
                 &hex[..8],

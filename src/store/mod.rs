@@ -121,7 +121,6 @@ mod waiting;
 mod write;
 
 /// Re-exported for the modules that still import it from here; its home is `audit`.
-pub(crate) use crate::audit::AUDIT_TRAIL;
 pub use backend::fail_writes;
 use database::Db;
 pub(crate) use database::RedbStore;

@@ -6,8 +6,8 @@
 use super::MAX_RETRIES;
 use super::refs::references;
 use super::template::{CONTROL_KEYS, condition_source, request_part, step_id};
-use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, Result};
+use crate::handler::OpContext;
 use crate::query::Doc;
 use crate::script;
 use serde_json::{Value, json};

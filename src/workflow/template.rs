@@ -64,7 +64,7 @@ pub(super) fn condition_source(condition: &str) -> Result<(String, Vec<Reference
 pub(crate) type OperationWrites<'a> = &'a dyn Fn(&str) -> bool;
 
 /// A workflow's steps as the executor runs them: a saved template (cached, see
-/// [`OpContext::template`](crate::engine::OpContext::template)) or inline steps, checked.
+/// [`OpContext::template`](crate::handler::OpContext::template)) or inline steps, checked.
 pub(crate) struct Template {
     pub(super) name: Option<String>,
     pub(super) version: Option<String>,

@@ -3,8 +3,8 @@
 
 use super::{data_output, doc_name, targets};
 use crate::audit::Action;
-use crate::engine::OpContext;
 use crate::error::Result;
+use crate::handler::OpContext;
 use crate::ops::{lifecycle, system};
 use crate::schema::Schema;
 use crate::store::unreadable_doc;

@@ -4,8 +4,8 @@
 use super::{check, data_output, fill_child_rows, records, strip_engine_fields, validation_failed};
 use crate::audit::Action;
 use crate::doc::Doc;
-use crate::engine::OpContext;
 use crate::error::{Error, ErrorCode, FieldError, Result};
+use crate::handler::OpContext;
 use crate::ops::{lifecycle, system};
 use crate::run::type_name;
 use crate::schema::validate::Mode;

@@ -3,8 +3,8 @@
 
 use super::data_output;
 use crate::doc::Doc;
-use crate::engine::OpContext;
 use crate::error::{Error, Result};
+use crate::handler::OpContext;
 use crate::ops::{MAX_SELECT_ROWS, include};
 use crate::query::Query;
 use crate::run::type_name;

@@ -7,8 +7,8 @@ use super::{
 };
 use crate::audit;
 use crate::doc::Doc;
-use crate::engine::OpContext;
 use crate::error::{Error, Result};
+use crate::handler::OpContext;
 use crate::ops::{lifecycle, system};
 use crate::run::type_name;
 use crate::schema::Schema;

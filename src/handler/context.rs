@@ -1,13 +1,13 @@
 //! What a handler sees while it executes ([`OpContext`]): its request, its run, the
-//! store through the run's transaction, and nested runs. It never commits.
+//! store through the run's transaction, the catalog, and nested runs (started through the
+//! engine's [`Runner`]). Savepoints take a run's writes back (the one place writes are
+//! undone, for the pipeline and for workflow steps alike). It never commits.
 
-use super::Inner;
 use super::budget::{Deadline, WriteCeiling};
-use super::pipeline::{Parent, Trail, Tx};
+use super::{Operation, Parent, RunLog, Runner, Tx};
 use crate::acl::{Grant, Identity};
 use crate::audit::{self, Action};
 use crate::error::{Error, ErrorCode, Result};
-use crate::ops::Operation;
 use crate::run::{Run, RunRequest};
 use crate::schema::Schema;
 use crate::store::{Mark, View, WriteTables};
@@ -16,27 +16,29 @@ use std::sync::Arc;
 
 /// What a handler sees while it executes: its request, its run, and nested runs.
 pub struct OpContext<'c, 't> {
-    pub(super) inner: &'c Inner,
-    pub(super) tx: &'c mut Tx<'t>,
-    pub(super) trail: &'c mut Trail,
-    pub(super) request: &'c RunRequest,
-    pub(super) run: &'c Run,
-    pub(super) depth: usize,
-    pub(super) children: &'c mut Vec<String>,
-    pub(super) op: Arc<Operation>,
+    /// The engine, as far as a handler reaches it (nested runs, operations, the catalog).
+    pub(crate) runner: &'c dyn Runner,
+    pub(crate) tx: &'c mut Tx<'t>,
+    /// The run tree's records, this run's nested runs' among them.
+    pub(crate) log: &'c mut RunLog,
+    pub(crate) request: &'c RunRequest,
+    pub(crate) run: &'c Run,
+    pub(crate) depth: usize,
+    pub(crate) children: &'c mut Vec<String>,
+    pub(crate) op: Arc<Operation>,
     /// The innermost workflow template this run belongs to.
-    pub(super) template: Option<String>,
+    pub(crate) template: Option<String>,
     /// Which attempt of a retried step this run is.
-    pub(super) attempt: u32,
+    pub(crate) attempt: u32,
     /// Who the run acts for (access control on).
-    pub(super) identity: Option<Identity>,
+    pub(crate) identity: Option<Identity>,
     /// How far the owner's permission reaches on the target doctype (built-ins).
-    pub(super) grant: Option<Grant>,
+    pub(crate) grant: Option<Grant>,
     /// When this run must be done: its own `options.timeoutMs` (or the default of a
     /// top-level run), its handler's `timeoutMs`, or an ancestor's, whichever comes first.
-    pub(super) deadline: Deadline,
+    pub(crate) deadline: Deadline,
     /// How much more the run and those beneath it may write.
-    pub(super) ceiling: WriteCeiling,
+    pub(crate) ceiling: WriteCeiling,
 }
 
 /// A point inside a run to take its writes back to, and where its nested runs' records
@@ -44,6 +46,35 @@ pub struct OpContext<'c, 't> {
 pub(crate) struct Savepoint {
     mark: Mark,
     records: usize,
+}
+
+impl Savepoint {
+    /// A point to roll `tx` back to (`None` outside a write transaction).
+    pub(crate) fn take(tx: &Tx<'_>, log: &RunLog) -> Option<Savepoint> {
+        match tx {
+            Tx::Write(tables) => Some(Savepoint {
+                mark: tables.mark(),
+                records: log.len(),
+            }),
+            Tx::Read(..) => None,
+        }
+    }
+
+    /// Take back every write since `savepoint`; the runs that completed since are recorded
+    /// as rolled back. The one place a run's writes are undone.
+    pub(crate) fn roll_back(
+        savepoint: Option<Savepoint>,
+        tx: &mut Tx<'_>,
+        log: &mut RunLog,
+    ) -> Result<()> {
+        match (tx, savepoint) {
+            (Tx::Write(tables), Some(savepoint)) => {
+                tables.rollback_to(savepoint.mark)?;
+                log.rolled_back_from(savepoint.records)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Who and what stamps the documents a run writes.
@@ -90,9 +121,7 @@ impl<'c, 't> OpContext<'c, 't> {
             deadline: &self.deadline,
             ceiling: &self.ceiling,
         };
-        let child = self
-            .inner
-            .execute(self.tx, self.trail, request, Some(&parent));
+        let child = self.runner.run_nested(self.tx, self.log, request, &parent);
         self.children.push(child.id.clone());
         child
     }
@@ -130,17 +159,12 @@ impl<'c, 't> OpContext<'c, 't> {
         step: &str,
         operation: Option<&str>,
     ) -> Run {
-        let parent = Parent {
-            run: self.run,
-            depth: self.depth,
-            template: self.template.as_deref(),
-            attempt: 1,
-            deadline: &self.deadline,
-            ceiling: &self.ceiling,
-        };
-        let child = self
-            .inner
-            .reject_nested(self.trail, error, &parent, step, operation);
+        let started = std::time::Instant::now();
+        let mut child = Run::start(&RunRequest::default(), Some(self.run));
+        child.step_id = (!step.is_empty()).then(|| step.to_string());
+        child.operation = operation.map(str::to_string);
+        child.finish(Err(error), started);
+        self.log.keep(&child);
         self.children.push(child.id.clone());
         child
     }
@@ -148,6 +172,18 @@ impl<'c, 't> OpContext<'c, 't> {
     /// This run's deadline.
     pub(crate) fn deadline(&self) -> &Deadline {
         &self.deadline
+    }
+
+    /// Fail a run that outlived its deadline (its own or an ancestor's); the pipeline then
+    /// rolls it back.
+    pub(crate) fn check_deadline(&self) -> Result<()> {
+        if self.deadline.passed() {
+            return Err(self.deadline.error(
+                &format!("`{}` was still running when", self.op.name),
+                serde_json::json!({"operation": self.op.name}),
+            ));
+        }
+        Ok(())
     }
 
     /// Charge writing a document of `bytes` (as measured by its size check; 0 for a delete)
@@ -159,56 +195,28 @@ impl<'c, 't> OpContext<'c, 't> {
             return Ok(());
         }
         self.ceiling
-            .charge(&mut self.trail.spent, bytes, doctype, name)
-    }
-
-    /// Wait `ms` before the next attempt of a retried step, within the run tree's total
-    /// backoff budget and never past the deadline. Returns `false` (without waiting) when
-    /// the wait would take the tree past its backoff budget.
-    pub(crate) fn back_off(&mut self, ms: u64) -> bool {
-        let spent = &mut self.trail.spent;
-        if spent.backoff_ms.saturating_add(ms) > crate::workflow::MAX_TOTAL_BACKOFF_MS {
-            return false;
-        }
-        spent.backoff_ms += ms;
-        let wait = std::time::Duration::from_millis(ms).min(self.deadline.left());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-        true
+            .charge(&mut self.log.spent, bytes, doctype, name)
     }
 
     /// A point to roll this run's writes back to (`None` outside a write transaction).
     pub(crate) fn savepoint(&self) -> Option<Savepoint> {
-        match &*self.tx {
-            Tx::Write(tables) => Some(Savepoint {
-                mark: tables.mark(),
-                records: self.trail.len(),
-            }),
-            Tx::Read(..) => None,
-        }
+        Savepoint::take(self.tx, self.log)
     }
 
     /// Take back every write since `savepoint` (a workflow step that failed as a whole); the
     /// runs that completed since are recorded as rolled back.
     pub(crate) fn rollback(&mut self, savepoint: Option<Savepoint>) -> Result<()> {
-        match (&mut *self.tx, savepoint) {
-            (Tx::Write(tables), Some(savepoint)) => {
-                tables.rollback_to(savepoint.mark)?;
-                self.trail.rolled_back_from(savepoint.records)
-            }
-            _ => Ok(()),
-        }
+        Savepoint::roll_back(savepoint, self.tx, self.log)
     }
 
     /// Whether `name` resolves to an operation in this run's view of the store.
     pub(crate) fn operation_exists(&self, name: &str) -> bool {
-        self.inner.resolve(self.tx, Some(name)).is_ok()
+        self.runner.resolve(self.tx, Some(name)).is_ok()
     }
 
     /// Whether a run of operation `name` may write (only selects are known not to).
     pub(crate) fn operation_may_write(&self, name: &str) -> bool {
-        self.inner.registry.may_write(Some(name))
+        self.runner.may_write(name)
     }
 
     /// The operation being executed, with its settings.
@@ -240,57 +248,24 @@ impl<'c, 't> OpContext<'c, 't> {
 
     /// The size limits in force (the `System Settings` document `limits`).
     pub(crate) fn size_limits(&self) -> Result<crate::value::SizeLimits> {
-        self.inner.size_limits(self.tx)
+        self.runner.catalog().size_limits(self.tx)
     }
 
     /// The schema of `doctype` (`None`: the null schema, anything goes).
     pub(crate) fn schema(&self, doctype: &str) -> Result<Option<Arc<Schema>>> {
-        let store = &self.inner.store;
-        let generation = self.inner.meta_generation(self.tx);
-        self.inner
-            .schemas
-            .schema(self.tx.view(), doctype, generation, || {
-                store.schema_generation()
-            })
+        self.runner.catalog().schema(self.tx, doctype)
     }
 
-    /// The workflow template `name`, as this run sees it: read, versioned and checked once
-    /// per meta generation (templates and the operations they name are meta documents).
-    pub(crate) fn template(&self, name: &str) -> Result<Option<Arc<crate::workflow::Template>>> {
-        let store = &self.inner.store;
-        let generation = self.inner.meta_generation(self.tx);
-        self.inner.templates.get(
-            self.tx.view(),
-            crate::workflow::TEMPLATE,
-            name,
-            generation,
-            || store.schema_generation(),
-            |doc| {
-                crate::workflow::Template::from_doc(
-                    doc,
-                    &|op: &str| self.operation_exists(op),
-                    &|op: &str| self.operation_may_write(op),
-                )
-            },
-        )
-    }
-
-    /// Where documents may link to `doctype` (read from the schemas once per generation).
-    pub(crate) fn link_plan(&self, doctype: &str) -> Result<Arc<crate::ops::LinkPlan>> {
-        let store = &self.inner.store;
-        let generation = self.inner.meta_generation(self.tx);
-        self.inner.links.derived(
-            doctype,
-            generation,
-            || store.schema_generation(),
-            || crate::ops::LinkPlan::to(self.tx.view(), doctype),
-        )
+    /// The catalog of cached meta documents, as this run sees them.
+    pub(crate) fn catalog(&self) -> &super::Catalog {
+        self.runner.catalog()
     }
 
     /// The superuser role while access control is on (`None` while it is off).
     pub(crate) fn superuser_role(&self) -> Result<Option<String>> {
         Ok(self
-            .inner
+            .runner
+            .catalog()
             .acl_settings(self.tx)?
             .map(|s| s.superuser_role.clone()))
     }
@@ -340,7 +315,7 @@ impl<'c, 't> OpContext<'c, 't> {
     ) -> Result<()> {
         let mut entry = audit::entry(action, self.run, Some(doctype), Some(name));
         entry.extend(extra);
-        let timestamp = super::now_rfc3339();
+        let timestamp = crate::clock::now_rfc3339();
         match self.tables_if_writing() {
             Some(tables) => audit::append(tables, entry, &timestamp),
             None => Ok(()),
@@ -354,5 +329,39 @@ impl<'c, 't> OpContext<'c, 't> {
             run_id: self.run.id.clone(),
             template: self.template.clone(),
         }
+    }
+}
+
+/// The workflow family's own reach into the context (the only place this module names
+/// `workflow`): an `impl` block that can move into `workflow/` as it is, which breaks the
+/// last arrow from the handler contract up into a family.
+impl OpContext<'_, '_> {
+    /// The workflow template `name`, as this run sees it: read, versioned and checked once
+    /// per meta generation (templates and the operations they name are meta documents).
+    pub(crate) fn template(&self, name: &str) -> Result<Option<Arc<crate::workflow::Template>>> {
+        let catalog = self.runner.catalog();
+        catalog.parsed(self.tx, crate::workflow::TEMPLATE, name, |doc| {
+            crate::workflow::Template::from_doc(
+                doc,
+                &|op: &str| self.operation_exists(op),
+                &|op: &str| self.operation_may_write(op),
+            )
+        })
+    }
+
+    /// Wait `ms` before the next attempt of a retried step, within the run tree's total
+    /// backoff budget and never past the deadline. Returns `false` (without waiting) when
+    /// the wait would take the tree past its backoff budget.
+    pub(crate) fn back_off(&mut self, ms: u64) -> bool {
+        let spent = &mut self.log.spent;
+        if spent.backoff_ms.saturating_add(ms) > crate::workflow::MAX_TOTAL_BACKOFF_MS {
+            return false;
+        }
+        spent.backoff_ms += ms;
+        let wait = std::time::Duration::from_millis(ms).min(self.deadline.left());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        true
     }
 }

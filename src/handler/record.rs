@@ -1,0 +1,207 @@
+//! Recording: what a run tree leaves to store ([`RunLog`]). Every run's record, cut to
+//! what is worth keeping (a select keeps its names, a workflow its steps without their
+//! outputs), and an audit entry for each denial and validation failure. The log is written
+//! by the engine when the tree ends; handlers only mark records rolled back (savepoints).
+
+use super::budget::Spent;
+use crate::audit::{self, Action};
+use crate::error::{ErrorCode, Result};
+use crate::run::Run;
+use crate::store::{Record, WriteTables};
+use serde_json::{Map, Value};
+
+/// What a run tree leaves to store: every run's record, and an audit entry for each denial
+/// and validation failure among them.
+#[derive(Default)]
+pub(crate) struct RunLog {
+    records: Vec<Record>,
+    failures: Vec<Map<String, Value>>,
+    /// The tree is a dry run's: it writes nothing but its run records (no audit entry for
+    /// its denials and validation failures either).
+    dry_run: bool,
+    /// What the tree has written and waited so far (its budget's counters).
+    pub(crate) spent: Spent,
+}
+
+impl RunLog {
+    /// An empty log for a run tree (`dry_run`: the tree's root is a dry run).
+    pub(crate) fn new(dry_run: bool) -> RunLog {
+        RunLog {
+            dry_run,
+            ..RunLog::default()
+        }
+    }
+
+    /// Whether the tree holds denials or validation failures to audit.
+    pub(crate) fn has_failures(&self) -> bool {
+        !self.failures.is_empty()
+    }
+
+    /// Keep the record of the finished `run` (and its audit entry, if it must be audited).
+    pub(crate) fn keep(&mut self, run: &Run) {
+        let output = match (run.operation.as_deref(), run.success, &run.output) {
+            (_, _, Value::Null) => None,
+            (Some("select"), true, output) => Some(StoredOutput::Select(output)),
+            (Some("workflow"), true, output) => Some(StoredOutput::Workflow(output)),
+            (_, _, output) => Some(StoredOutput::Own(output)),
+        };
+        let record = Record::new(run, output.as_ref());
+        self.spent.bytes = self.spent.bytes.saturating_add(record.size() as u64);
+        self.records.push(record);
+        let dry_run = self.dry_run || run.options.dry_run.unwrap_or(false);
+        if let Some(action) = failure_action(run).filter(|_| !dry_run) {
+            self.failures.push(audit::failure(action, run));
+        }
+    }
+
+    /// How many records the log holds (a point to mark rolled back from).
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Mark the records kept since `from` as those of runs whose writes were taken back.
+    pub(crate) fn rolled_back_from(&mut self, from: usize) -> Result<()> {
+        for record in self.records.iter_mut().skip(from) {
+            *record = record.rolled_back()?;
+        }
+        Ok(())
+    }
+
+    /// The records, oldest run first. A run finishes after the runs it started, so its
+    /// record comes after theirs; stored in id order, they are appended to the runs
+    /// table's last pages instead of splitting pages in the middle (half-empty pages
+    /// doubled the store's growth under workflows).
+    ///
+    /// The records of a failed tree are no more than a stub each (id, operation, status,
+    /// error, tree links) for its nested runs once they pass [`FAILED_TREE_RECORD_BYTES`]
+    /// together: a short request whose script loops over large nested runs and then fails
+    /// must not leave the write budget's worth of records behind (issue 11: no
+    /// amplification). The root's record, which holds the request, stays whole.
+    pub(crate) fn into_records(mut self, root: &Run) -> Vec<Record> {
+        let total: usize = self.records.iter().map(Record::size).sum();
+        if !root.success && total > FAILED_TREE_RECORD_BYTES {
+            for record in self.records.iter_mut().filter(|r| r.id() != root.id) {
+                match record.trimmed() {
+                    Ok(trimmed) => *record = trimmed,
+                    // A record that cannot be read back is kept as it is (it was encoded
+                    // here, so this does not happen).
+                    Err(e) => tracing::error!("a run record could not be trimmed: {e}"),
+                }
+            }
+        }
+        self.records.sort_unstable_by(|a, b| a.id().cmp(b.id()));
+        self.records
+    }
+
+    /// Append the audit entries of the tree's denials and validation failures.
+    pub(crate) fn audit_failures(&self, tables: &mut WriteTables<'_>) -> Result<()> {
+        for entry in &self.failures {
+            audit::append(tables, entry.clone(), &crate::clock::now_rfc3339())?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) use crate::limits::FAILED_TREE_RECORD_BYTES;
+
+/// The audit action for a failed run that must be audited (denials, validation failures).
+fn failure_action(run: &Run) -> Option<Action> {
+    let error = run.error.as_ref()?;
+    // A failure passed up from a nested run (a workflow's failed step, named by its
+    // `runId`) has that run's entry already, or none when it was a dry run: it is
+    // recorded once.
+    let passed_up = error.details["runId"]
+        .as_str()
+        .is_some_and(|child| run.child_run_ids.iter().any(|id| id == child));
+    if passed_up {
+        return None;
+    }
+    match error.code {
+        ErrorCode::PermissionDenied => Some(Action::Denied),
+        ErrorCode::ValidationFailed => Some(Action::Invalid),
+        _ => None,
+    }
+}
+
+/// The output a run is stored with: a select keeps its count and names, not its documents;
+/// a workflow keeps its steps' ids, runs and statuses (their outputs are in the step runs).
+/// Written straight from the run's output, without copying it.
+enum StoredOutput<'a> {
+    Own(&'a Value),
+    Select(&'a Value),
+    Workflow(&'a Value),
+}
+
+impl serde::Serialize for StoredOutput<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            StoredOutput::Own(output) => output.serialize(serializer),
+            StoredOutput::Select(output) => {
+                let docs = output
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("names", &Names(docs))?;
+                map.serialize_entry("meta", output.get("meta").unwrap_or(&Value::Null))?;
+                map.end()
+            }
+            StoredOutput::Workflow(output) => {
+                let steps = output
+                    .get("steps")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("template", &output["template"])?;
+                map.serialize_entry("version", &output["version"])?;
+                map.serialize_entry("steps", &StepsWithoutOutput(steps))?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// The names of a select's documents.
+struct Names<'a>(&'a [Value]);
+
+impl serde::Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .map(|doc| doc.get("name").unwrap_or(&Value::Null)),
+        )
+    }
+}
+
+/// A workflow's step entries without their outputs.
+struct StepsWithoutOutput<'a>(&'a [Value]);
+
+impl serde::Serialize for StepsWithoutOutput<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|step| match step {
+            Value::Object(fields) => Entries::Without(fields, "output"),
+            other => Entries::Value(other),
+        }))
+    }
+}
+
+/// An object without one key, or any value.
+enum Entries<'a> {
+    Without(&'a Map<String, Value>, &'static str),
+    Value(&'a Value),
+}
+
+impl serde::Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Entries::Without(fields, left_out) => {
+                serializer.collect_map(fields.iter().filter(|(k, _)| k != left_out))
+            }
+            Entries::Value(value) => value.serialize(serializer),
+        }
+    }
+}
