@@ -11,7 +11,7 @@
 use crate::error::{Error, ErrorCode, Result};
 use crate::query::Doc;
 use crate::run::Run;
-use crate::store::{ReadTables, WriteTables};
+use crate::store::{Snapshot, WriteTx};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -151,7 +151,7 @@ fn stored_hash(seq: u64, bytes: &[u8]) -> Result<String> {
 
 /// Chain `entry` to the last one and append it in `tables`' transaction.
 pub(crate) fn append(
-    tables: &mut WriteTables<'_>,
+    tables: &mut impl WriteTx,
     mut entry: Map<String, Value>,
     timestamp: &str,
 ) -> Result<()> {
@@ -207,7 +207,7 @@ pub struct BrokenLink {
 }
 
 /// Walk the chain from the first entry; stop at the first broken link.
-pub(crate) fn verify(read: &ReadTables) -> Result<AuditReport> {
+pub(crate) fn verify(read: &impl Snapshot) -> Result<AuditReport> {
     let mut expected_prev = GENESIS.to_string();
     let mut expected_seq = 1;
     let mut entries = 0;
@@ -267,7 +267,7 @@ pub(crate) fn verify(read: &ReadTables) -> Result<AuditReport> {
 }
 
 /// Does the trail end where its head says it does?
-fn check_head(read: &ReadTables, last_seq: u64, last_hash: &str) -> Result<Option<BrokenLink>> {
+fn check_head(read: &impl Snapshot, last_seq: u64, last_hash: &str) -> Result<Option<BrokenLink>> {
     let Some(bytes) = read.meta(HEAD)? else {
         return Ok((last_seq > 0).then(|| BrokenLink {
             seq: last_seq,

@@ -6,6 +6,7 @@ use crate::acl::{self, DEFAULT_SUPERUSER_ROLE};
 use crate::audit::{self, AuditReport};
 use crate::error::{Error, Result};
 use crate::run::{Run, RunRequest};
+use crate::store::Backend;
 use serde_json::json;
 
 impl Engine {

@@ -12,7 +12,7 @@ use crate::handler::{Catalog, NativeHandler, Tx};
 use crate::ops::{self, Registry};
 use crate::run::{Run, RunRequest};
 use crate::schema;
-use crate::store::{Store, View};
+use crate::store::{Backend, Store, View, WriteTx};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;

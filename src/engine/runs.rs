@@ -6,7 +6,7 @@ use super::Engine;
 use crate::acl::{self, Access, Grant};
 use crate::error::{Error, ErrorCode, Result};
 use crate::run::{Run, RunStatus};
-use crate::store::{RunKeys, run_keys};
+use crate::store::{Backend, RunKeys, Snapshot, run_keys};
 use serde::Serialize;
 
 /// Which runs to list; see [`Engine::list_runs`]. Filters combine (all must hold).
@@ -231,6 +231,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::{Backend, WriteTx};
     use crate::{Engine, RunRequest};
     use serde_json::json;
 

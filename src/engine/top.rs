@@ -9,6 +9,7 @@ use super::{Core, Hooks};
 use crate::error::{Error, Result};
 use crate::handler::{RunLog, Tx};
 use crate::run::{Run, RunRequest};
+use crate::store::{Backend, WriteTx};
 use serde_json::Value;
 use std::time::Instant;
 

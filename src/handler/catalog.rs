@@ -10,7 +10,7 @@ use crate::acl;
 use crate::error::Result;
 use crate::query::Doc;
 use crate::schema::{SCHEMA, Schema};
-use crate::store::{Store, View};
+use crate::store::{Backend, Store, View};
 use crate::value::{LIMITS_NAME, SizeLimits};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;

@@ -10,7 +10,7 @@ use crate::audit::{self, Action};
 use crate::error::{Error, ErrorCode, Result};
 use crate::run::{Run, RunRequest};
 use crate::schema::Schema;
-use crate::store::{Mark, View, WriteTables};
+use crate::store::{Mark, StoreTx, View, WriteTx};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -239,7 +239,7 @@ impl<'c, 't> OpContext<'c, 't> {
     }
 
     /// The write tables, or `None` in a dry run or a read-only run.
-    pub(crate) fn tables_if_writing(&mut self) -> Option<&mut WriteTables<'t>> {
+    pub(crate) fn tables_if_writing(&mut self) -> Option<&mut StoreTx<'t>> {
         match (self.request.options.dry_run.unwrap_or(false), &mut *self.tx) {
             (false, Tx::Write(tables)) => Some(tables),
             _ => None,

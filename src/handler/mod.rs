@@ -24,7 +24,7 @@ pub(crate) use record::RunLog;
 
 use crate::error::Result;
 use crate::run::{Run, RunRequest, RunStatus};
-use crate::store::{ReadTables, View, WriteTables};
+use crate::store::{StoreSnapshot, StoreTx, View};
 use budget::{Deadline, WriteCeiling};
 use serde_json::Value;
 use std::sync::Arc;
@@ -63,8 +63,8 @@ pub(crate) trait Runner {
     reason = "one Tx per top-level run, on its stack; boxing buys nothing"
 )]
 pub(crate) enum Tx<'t> {
-    Read(Arc<ReadTables>, u64),
-    Write(WriteTables<'t>),
+    Read(Arc<StoreSnapshot>, u64),
+    Write(StoreTx<'t>),
 }
 
 impl Tx<'_> {

@@ -7,7 +7,7 @@ use super::budget::Spent;
 use crate::audit::{self, Action};
 use crate::error::{ErrorCode, Result};
 use crate::run::Run;
-use crate::store::{Record, WriteTables};
+use crate::store::{Record, WriteTx};
 use serde_json::{Map, Value};
 
 /// What a run tree leaves to store: every run's record, and an audit entry for each denial
@@ -94,7 +94,7 @@ impl RunLog {
     }
 
     /// Append the audit entries of the tree's denials and validation failures.
-    pub(crate) fn audit_failures(&self, tables: &mut WriteTables<'_>) -> Result<()> {
+    pub(crate) fn audit_failures(&self, tables: &mut impl WriteTx) -> Result<()> {
         for entry in &self.failures {
             audit::append(tables, entry.clone(), &crate::clock::now_rfc3339())?;
         }

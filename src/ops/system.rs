@@ -28,7 +28,7 @@ use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, Result};
 use crate::handler::OpContext;
 use crate::schema::{self, SCHEMA, SEEDED, Schema};
-use crate::store::{Catalog, WriteTables};
+use crate::store::{Catalog, StoreTx, WriteTx};
 use crate::workflow::TEMPLATE;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -38,7 +38,7 @@ use std::sync::LazyLock;
 type Check = fn(&OpContext<'_, '_>, Option<&Doc>, Option<&Doc>) -> Result<()>;
 
 /// Work in the write transaction after one write, `before` → `after`.
-type AfterWrite = fn(&mut WriteTables<'_>, Option<&Doc>, Option<&Doc>) -> Result<()>;
+type AfterWrite = fn(&mut StoreTx<'_>, Option<&Doc>, Option<&Doc>) -> Result<()>;
 
 /// What one create request's records tell the validation of each: name → flag.
 type Batch = fn(&[Doc]) -> HashMap<String, bool>;
@@ -275,7 +275,7 @@ impl SaveRules {
     /// The follow-up work of one write, `before` → `after`, in its transaction.
     pub(crate) fn after_write(
         &self,
-        tables: &mut WriteTables<'_>,
+        tables: &mut StoreTx<'_>,
         before: Option<&Doc>,
         after: Option<&Doc>,
     ) -> Result<()> {
@@ -317,7 +317,7 @@ fn schema_integrity(
 /// After a schema document was written: build indexes for newly indexed fields of the
 /// doctype it describes, drop those no longer indexed.
 fn reindex_after_schema_change(
-    tables: &mut WriteTables<'_>,
+    tables: &mut StoreTx<'_>,
     before: Option<&Doc>,
     after: Option<&Doc>,
 ) -> Result<()> {

@@ -7,7 +7,7 @@
 
 use crate::error::{Error, FieldError, Result};
 use crate::query::Doc;
-use crate::store::{View, WriteTables};
+use crate::store::{StoreTx, View, WriteTx};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -106,9 +106,9 @@ fn invalid(path: &str, message: String) -> Error {
 }
 
 /// Where names are looked up and counters advanced: a dry run only reads.
-pub(crate) enum Names<'a, 't> {
+pub(crate) enum Names<'a, 't: 'a> {
     Read(&'a dyn View),
-    Write(&'a mut WriteTables<'t>),
+    Write(&'a mut StoreTx<'t>),
 }
 
 /// The name for a new document of `doctype` by rule `autoname`. In a dry run counters are
@@ -137,7 +137,7 @@ fn name_by_rule(
     autoname: Option<&str>,
     doctype: &str,
     doc: &Doc,
-    tables: Option<&mut WriteTables<'_>>,
+    tables: Option<&mut StoreTx<'_>>,
 ) -> Result<Option<String>> {
     let rule = autoname.unwrap_or("hash").trim();
     let lower = rule.to_lowercase();
@@ -207,7 +207,7 @@ fn name_by_rule(
 fn series_name(
     pattern: &str,
     doc: &Doc,
-    tables: Option<&mut WriteTables<'_>>,
+    tables: Option<&mut StoreTx<'_>>,
 ) -> Result<Option<String>> {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)

@@ -81,7 +81,7 @@ impl RedbStore {
     ///
     /// `job` must leave the tables consistent: on failure it rolls its own changes back
     /// (see [`WriteTables::mark`]). It writes its run records itself.
-    pub(crate) fn write<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<R> {
+    pub(super) fn write<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R) -> Result<R> {
         self.write_owing(job, false)
     }
 
@@ -144,7 +144,7 @@ impl RedbStore {
     }
 
     /// Write every waiting record and make everything durable.
-    pub(crate) fn flush(&self) -> Result<()> {
+    pub(super) fn flush(&self) -> Result<()> {
         self.write_owing(|_| (), true)
     }
 

@@ -120,7 +120,7 @@ impl RedbStore {
     }
 
     /// Whether this store only reads (see [`super::Store::open_read_only`]).
-    pub(crate) fn read_only(&self) -> bool {
+    pub(super) fn read_only(&self) -> bool {
         self.file.read_only
     }
 
@@ -193,7 +193,7 @@ impl RedbStore {
     /// does once the cause is fixed. Everything committed before the failure is there;
     /// what failed to commit was reported to its runs as failed. Refused while a write
     /// that is not yet committed waits (it commits, or fails, first).
-    pub(crate) fn reopen(&self) -> Result<()> {
+    pub(super) fn reopen(&self) -> Result<()> {
         let Some((path, options)) = &self.file.origin else {
             return match self.file.health.failure() {
                 Some(cause) => Err(self.failed_earlier(&cause, None)),
@@ -265,12 +265,12 @@ impl RedbStore {
 
     /// The schema generation: a cache filled from a snapshot taken at generation `g` is
     /// valid while this still returns `g`.
-    pub(crate) fn schema_generation(&self) -> u64 {
+    pub(super) fn schema_generation(&self) -> u64 {
         self.meta.generation.load(Ordering::SeqCst)
     }
 
     /// Whether the open write transaction changed a schema (caches must not be used then).
-    pub(crate) fn schemas_dirty(&self) -> bool {
+    pub(super) fn schemas_dirty(&self) -> bool {
         self.meta.dirty.load(Ordering::SeqCst)
     }
 }

@@ -16,11 +16,12 @@
 //! own append-only table). The store names no doctype. `conformance` checks a backend
 //! through the traits alone.
 //!
-//! The engine still names the redb types in a few signatures (`Tx`'s two variants, the
-//! `&mut WriteTables` of naming, the built-ins and the audit append, `audit::verify`'s
-//! `&ReadTables`); each becomes `impl WriteTx`, `&impl Snapshot` or `<Store as
-//! Backend>::Tx<'t>`. A second backend then enters behind [`Store`], which `Store::open`
-//! picks (an enum over the backends, one `match` per call: static dispatch, no `dyn`).
+//! Above `store/`, code names no redb type: it calls [`Store`] through [`Backend`], takes
+//! `&mut impl WriteTx` or `&impl Snapshot`, and where a type must be named (`handler::Tx`'s
+//! two variants, a function pointer) spells it [`StoreSnapshot`] or [`StoreTx`], the
+//! backend's associated types. A second backend then enters behind [`Store`], which
+//! `Store::open` picks (an enum over the backends, one `match` per call: static dispatch,
+//! no `dyn`).
 //!
 //! # The redb backend
 //!
@@ -166,10 +167,6 @@ pub(crate) trait View {
 
 /// A consistent read-only snapshot of everything committed when it was taken: a [`View`],
 /// and ordered scans over the runs and the audit trail, and the store's facts.
-#[allow(
-    dead_code,
-    reason = "the boundary a second backend implements: callers still use the redb types' inherent methods, and move to it at merge"
-)]
 pub(crate) trait Snapshot: View {
     /// A store fact by name (e.g. `audit_head`).
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -191,10 +188,6 @@ pub(crate) trait Snapshot: View {
 /// One writer's part of the shared write transaction: documents with their indexes,
 /// counters, store facts, the audit trail's tail and run records, every change taken back
 /// to a [`Mark`] on request. Nothing is durable until [`Backend::write`] returns.
-#[allow(
-    dead_code,
-    reason = "the boundary a second backend implements: callers still use the redb types' inherent methods, and move to it at merge"
-)]
 pub(crate) trait WriteTx: View {
     /// Insert or replace a document and maintain the indexes of its `indexed` fields.
     fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc, indexed: &[String]) -> Result<()>;
@@ -224,10 +217,6 @@ pub(crate) trait WriteTx: View {
 
 /// The store as the engine uses it: snapshots, writes made durable by a (group) commit,
 /// records of read-only runs kept for a later commit, and the meta generation.
-#[allow(
-    dead_code,
-    reason = "the boundary a second backend implements: callers still use the redb types' inherent methods, and move to it at merge"
-)]
 pub(crate) trait Backend {
     /// A consistent read-only snapshot.
     type Snapshot: Snapshot;
@@ -260,8 +249,14 @@ pub(crate) trait Backend {
     fn schemas_dirty(&self) -> bool;
 }
 
-/// The redb store implements the boundary by its inherent methods (which its callers use
-/// today without importing the traits).
+/// The store's snapshot, as the code above `store/` names it.
+pub(crate) type StoreSnapshot = <Store as Backend>::Snapshot;
+
+/// The store's writer in the shared write transaction, as the code above `store/` names it.
+pub(crate) type StoreTx<'t> = <Store as Backend>::Tx<'t>;
+
+/// The redb store implements the boundary by its inherent methods (private to `store/`:
+/// callers above reach them only through the traits).
 impl Backend for Store {
     type Snapshot = ReadTables;
     type Tx<'t> = WriteTables<'t>;

@@ -139,12 +139,12 @@ impl ReadTables {
     }
 
     /// A store fact by name.
-    pub(crate) fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    pub(super) fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.meta.get(key.as_bytes())?.map(|v| v.value().to_vec()))
     }
 
     /// Every audit entry, oldest first, as stored bytes (for verification).
-    pub(crate) fn audit_entries(
+    pub(super) fn audit_entries(
         &self,
         visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
     ) -> Result<()> {
@@ -159,7 +159,7 @@ impl ReadTables {
     /// through an index or the run tree, never a scan of all runs. A chain is its root's
     /// tree; a parent's children are listed in its record; a flow is its indexed runs and
     /// the chain of the same id (see [`super::record::RUN_INDEX_FIELDS`]).
-    pub(crate) fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>> {
+    pub(super) fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>> {
         let by_ids = |ids: Vec<String>| -> Result<Vec<Run>> {
             let mut runs = Vec::with_capacity(ids.len());
             for id in ids {
@@ -221,7 +221,7 @@ impl ReadTables {
 
     /// Runs with ids in `[since, until)` (ids sort by start time), oldest first; with
     /// `limit`, the newest `limit` of them.
-    pub(crate) fn runs_between(
+    pub(super) fn runs_between(
         &self,
         since: Option<&str>,
         until: Option<&str>,
@@ -333,7 +333,7 @@ impl RedbStore {
     ///
     /// Snapshots are shared until the next commit: opening one costs a redb read
     /// transaction and six tables, and waits while a commit is being made durable.
-    pub(crate) fn read(&self) -> Result<Arc<ReadTables>> {
+    pub(super) fn read(&self) -> Result<Arc<ReadTables>> {
         let commits = self.snapshots.commits.load(Ordering::SeqCst);
         if let Some((taken_at, snapshot)) = &*lock(&self.snapshots.shared)
             && *taken_at == commits

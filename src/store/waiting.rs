@@ -44,7 +44,7 @@ pub(super) struct WaitingRecords {
 
 impl RedbStore {
     /// A run record, wherever it is: written, or still waiting in memory.
-    pub(crate) fn get_run(&self, id: &str) -> Result<Option<Run>> {
+    pub(super) fn get_run(&self, id: &str) -> Result<Option<Run>> {
         {
             // A record leaves memory only once its commit is done: it is here or written.
             let waiting = lock(&self.waiting.list);
@@ -58,7 +58,7 @@ impl RedbStore {
 
     /// The runs whose records are not yet written, oldest first, that `wanted` picks by
     /// id and [`RunKeys`] (only those are read back).
-    pub(crate) fn pending_runs(
+    pub(super) fn pending_runs(
         &self,
         wanted: &dyn Fn(&str, RunKeys<'_>) -> bool,
     ) -> Result<Vec<Run>> {
@@ -78,7 +78,7 @@ impl RedbStore {
     ///
     /// The records of one run tree come together and stay together (one commit writes all
     /// of them), so a tree is never half in memory and half written.
-    pub(crate) fn record_later(&self, records: Vec<Record>) -> Result<()> {
+    pub(super) fn record_later(&self, records: Vec<Record>) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }

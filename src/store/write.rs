@@ -119,7 +119,7 @@ impl<'t> WriteTables<'t> {
     }
 
     /// The last audit entry (sequence number and bytes), if any.
-    pub(crate) fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>> {
+    pub(super) fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>> {
         Ok(self
             .audit
             .last()?
@@ -127,19 +127,19 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Set a store fact (taken back with the run like any change).
-    pub(crate) fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+    pub(super) fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         self.set(TableKind::Meta, key.as_bytes().to_vec(), value)
             .map(|_| ())
     }
 
     /// The remembered tail of the audit trail (see [`WriteTables::append_audit`]).
-    pub(crate) fn audit_tail(&self) -> Option<&(u64, String)> {
+    pub(super) fn audit_tail(&self) -> Option<&(u64, String)> {
         self.audit_tail.as_ref()
     }
 
     /// Append audit entry `seq` (which must follow the last one). Within the run that
     /// appends it, a rollback takes it back like any change; once committed, nothing can.
-    pub(crate) fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()> {
+    pub(super) fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()> {
         let last = match &self.audit_tail {
             Some((last, _)) => *last,
             None => self.last_audit()?.map_or(0, |(last, _)| last),
@@ -221,7 +221,7 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Build (or drop) the index of one field over every existing document of `doctype`.
-    pub(crate) fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()> {
+    pub(super) fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()> {
         let prefix = index_prefix(doctype, field, None);
         let end = prefix_end(&prefix);
         let mut stale = Vec::new();
@@ -258,7 +258,7 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Increment a counter and return its new value (1 for a new counter).
-    pub(crate) fn next_counter(&mut self, name: &str) -> Result<u64> {
+    pub(super) fn next_counter(&mut self, name: &str) -> Result<u64> {
         let current = match self.counters.get(name.as_bytes())? {
             Some(bytes) => u64::from_be_bytes(
                 bytes
@@ -278,7 +278,7 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Insert or replace a document and maintain the indexes of its `indexed` fields.
-    pub(crate) fn put_doc(
+    pub(super) fn put_doc(
         &mut self,
         doctype: &str,
         name: &str,
@@ -328,7 +328,7 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Remove a document and its index entries; returns whether it existed.
-    pub(crate) fn remove_doc(
+    pub(super) fn remove_doc(
         &mut self,
         doctype: &str,
         name: &str,
@@ -351,17 +351,17 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Whether this writer changed any document, index or counter (and did not take it back).
-    pub(crate) fn has_changes(&self) -> bool {
+    pub(super) fn has_changes(&self) -> bool {
         !self.undo.is_empty()
     }
 
     /// The current position in the undo log.
-    pub(crate) fn mark(&self) -> Mark {
+    pub(super) fn mark(&self) -> Mark {
         Mark(self.undo.len())
     }
 
     /// Take back every change made since `mark`, newest first.
-    pub(crate) fn rollback_to(&mut self, mark: Mark) -> Result<()> {
+    pub(super) fn rollback_to(&mut self, mark: Mark) -> Result<()> {
         while self.undo.len() > mark.0 {
             let undo = self.undo.pop().expect("length checked above");
             if let TableKind::Audit = undo.table {
@@ -388,7 +388,7 @@ impl<'t> WriteTables<'t> {
 
     /// Store a run's record and its index entries. Run records are written once: a record
     /// that is already stored is never replaced.
-    pub(crate) fn put_record(&mut self, record: &Record) -> Result<()> {
+    pub(super) fn put_record(&mut self, record: &Record) -> Result<()> {
         // One descent of the tree: the insert reports a record it replaced, which is put back.
         let replaced = self
             .runs

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::handler::OpContext;
 use crate::ops::{lifecycle, system};
 use crate::schema::Schema;
-use crate::store::unreadable_doc;
+use crate::store::{WriteTx, unreadable_doc};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 

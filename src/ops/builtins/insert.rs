@@ -10,6 +10,7 @@ use crate::ops::{lifecycle, system};
 use crate::run::type_name;
 use crate::schema::validate::Mode;
 use crate::schema::{Schema, naming};
+use crate::store::WriteTx;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 

@@ -13,6 +13,7 @@ use crate::ops::{lifecycle, system};
 use crate::run::type_name;
 use crate::schema::Schema;
 use crate::schema::validate::Mode;
+use crate::store::WriteTx;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
