@@ -9,7 +9,6 @@
 //! more than its owner may. This module decides; it never writes.
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::ops::Operation;
 use crate::query::Doc;
 use crate::schema::{Schema, flag};
 use serde_json::Value;
@@ -234,25 +233,31 @@ pub(crate) fn doctype_access(
     })
 }
 
-/// May `identity` run the custom operation `op`? An operation without `roles` is open to
+/// May `identity` run the custom operation `name`, open to holders of `roles` (or, with
+/// `superuser_only`, to the superuser alone)? An operation without `roles` is open to
 /// every user (its nested runs are checked on their own).
-pub(crate) fn operation_access(identity: &Identity, op: &Operation) -> Result<()> {
+pub(crate) fn operation_access(
+    identity: &Identity,
+    name: &str,
+    roles: &[String],
+    superuser_only: bool,
+) -> Result<()> {
     if identity.superuser {
         return Ok(());
     }
-    if op.superuser_only {
-        return Err(denied(format!("only the superuser may run `{}`", op.name)));
+    if superuser_only {
+        return Err(denied(format!("only the superuser may run `{name}`")));
     }
-    if op.roles.is_empty() || op.roles.iter().any(|r| identity.roles.contains(r)) {
+    if roles.is_empty() || roles.iter().any(|r| identity.roles.contains(r)) {
         return Ok(());
     }
     Err(denied(format!(
         "`{}` may not run `{}` (it needs one of the roles: {})",
         identity.user,
-        op.name,
-        op.roles.join(", ")
+        name,
+        roles.join(", ")
     ))
-    .with_details(serde_json::json!({"operation": op.name})))
+    .with_details(serde_json::json!({"operation": name})))
 }
 
 /// Token buckets per owner.

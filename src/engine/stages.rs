@@ -102,7 +102,7 @@ impl Core {
             // A workflow's steps are checked one by one.
             Handler::Builtin(Builtin::Workflow) => return Ok(None),
             Handler::Native(_) | Handler::Script(_) => {
-                acl::operation_access(identity, op)?;
+                acl::operation_access(identity, &op.name, &op.roles, op.superuser_only)?;
                 return Ok(None);
             }
         };
