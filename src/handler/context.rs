@@ -331,37 +331,3 @@ impl<'c, 't> OpContext<'c, 't> {
         }
     }
 }
-
-/// The workflow family's own reach into the context (the only place this module names
-/// `workflow`): an `impl` block that can move into `workflow/` as it is, which breaks the
-/// last arrow from the handler contract up into a family.
-impl OpContext<'_, '_> {
-    /// The workflow template `name`, as this run sees it: read, versioned and checked once
-    /// per meta generation (templates and the operations they name are meta documents).
-    pub(crate) fn template(&self, name: &str) -> Result<Option<Arc<crate::workflow::Template>>> {
-        let catalog = self.runner.catalog();
-        catalog.parsed(self.tx, crate::workflow::TEMPLATE, name, |doc| {
-            crate::workflow::Template::from_doc(
-                doc,
-                &|op: &str| self.operation_exists(op),
-                &|op: &str| self.operation_may_write(op),
-            )
-        })
-    }
-
-    /// Wait `ms` before the next attempt of a retried step, within the run tree's total
-    /// backoff budget and never past the deadline. Returns `false` (without waiting) when
-    /// the wait would take the tree past its backoff budget.
-    pub(crate) fn back_off(&mut self, ms: u64) -> bool {
-        let spent = &mut self.log.spent;
-        if spent.backoff_ms.saturating_add(ms) > crate::workflow::MAX_TOTAL_BACKOFF_MS {
-            return false;
-        }
-        spent.backoff_ms += ms;
-        let wait = std::time::Duration::from_millis(ms).min(self.deadline.left());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-        true
-    }
-}

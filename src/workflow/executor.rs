@@ -439,6 +439,25 @@ impl Executor<'_, '_, '_> {
     }
 }
 
+/// The workflow family's reach into the handler context: retries' backoff.
+impl OpContext<'_, '_> {
+    /// Wait `ms` before the next attempt of a retried step, within the run tree's total
+    /// backoff budget and never past the deadline. Returns `false` (without waiting) when
+    /// the wait would take the tree past its backoff budget.
+    pub(crate) fn back_off(&mut self, ms: u64) -> bool {
+        let spent = &mut self.log.spent;
+        if spent.backoff_ms.saturating_add(ms) > MAX_TOTAL_BACKOFF_MS {
+            return false;
+        }
+        spent.backoff_ms += ms;
+        let wait = std::time::Duration::from_millis(ms).min(self.deadline.left());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        true
+    }
+}
+
 /// The `workflow` operation: load the template (or take `input.children`), check it, run
 /// its steps. Output: `{template, version, steps: [{id, runId, status, output}]}`.
 pub(crate) fn execute(ctx: &mut OpContext<'_, '_>) -> Result<Value> {

@@ -6,9 +6,11 @@
 use super::check::{OperationExists, check};
 use super::refs::{self, Reference};
 use crate::error::{Error, Result};
+use crate::handler::OpContext;
 use crate::query::Doc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// Keys of a step that steer the workflow; every other key is part of the step's request.
 pub(super) const CONTROL_KEYS: [&str; 10] = [
@@ -119,6 +121,20 @@ impl Template {
             reads_only: reads_only(&steps, may_write),
             steps,
             variables: doc.get("variables").cloned().unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// The workflow family's reach into the handler context: its templates.
+impl OpContext<'_, '_> {
+    /// The workflow template `name`, as this run sees it: read, versioned and checked once
+    /// per meta generation (templates and the operations they name are meta documents).
+    pub(crate) fn template(&self, name: &str) -> Result<Option<Arc<Template>>> {
+        let catalog = self.runner.catalog();
+        catalog.parsed(self.tx, super::TEMPLATE, name, |doc| {
+            Template::from_doc(doc, &|op: &str| self.operation_exists(op), &|op: &str| {
+                self.operation_may_write(op)
+            })
         })
     }
 }
