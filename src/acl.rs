@@ -8,8 +8,8 @@
 //! started by a script or a workflow step acts for the same owner, so an agent never does
 //! more than its owner may. This module decides; it never writes.
 
+use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, Result};
-use crate::query::Doc;
 use crate::schema::{Schema, flag};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -8,8 +8,8 @@
 //! only append to: no update, no delete, through any path. A correction is a new entry that
 //! names the one it corrects.
 
+use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, Result};
-use crate::query::Doc;
 use crate::run::Run;
 use crate::store::{Snapshot, WriteTx};
 use serde::Serialize;

@@ -32,11 +32,11 @@ mod filter;
 mod tests;
 mod values;
 
-pub(crate) use crate::doc::Doc;
 pub(crate) use filter::Filter;
-pub(crate) use values::{compare, values_equal};
+use values::compare;
+pub(crate) use values::values_equal;
 
-use crate::doc::field_of;
+use crate::doc::{Doc, field_of};
 use crate::error::{Error, Result};
 use crate::value::{echo, echo_str};
 use serde_json::{Map, Value, json};

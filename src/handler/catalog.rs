@@ -7,8 +7,8 @@
 
 use super::{Operation, Tx};
 use crate::acl;
+use crate::doc::Doc;
 use crate::error::Result;
-use crate::query::Doc;
 use crate::schema::{SCHEMA, Schema};
 use crate::store::{Backend, Store, View};
 use crate::value::{LIMITS_NAME, SizeLimits};

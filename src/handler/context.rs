@@ -285,7 +285,7 @@ impl<'c, 't> OpContext<'c, 't> {
     }
 
     /// Refuse to change `doc` unless the owner's grant reaches it.
-    pub(crate) fn may_change(&self, doctype: &str, doc: &crate::query::Doc) -> Result<()> {
+    pub(crate) fn may_change(&self, doctype: &str, doc: &crate::doc::Doc) -> Result<()> {
         let Some(user) = self.own_only() else {
             return Ok(());
         };

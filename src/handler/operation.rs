@@ -4,8 +4,8 @@
 //! the registry (`ops`) and the catalog resolve names to operations.
 
 use super::OpContext;
+use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, Result};
-use crate::query::Doc;
 use crate::run::{RunRequest, type_name};
 use crate::script::{self, Limits};
 use serde_json::{Value, json};

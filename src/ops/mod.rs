@@ -24,9 +24,9 @@ pub(crate) use integrity::LinkPlan;
 pub use crate::handler::NativeHandler;
 pub(crate) use crate::handler::{Builtin, Handler, OPERATION, Operation, TargetKey, builtin_named};
 
+use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, Result};
 use crate::handler::{BUILTIN_NAMES, flag};
-use crate::query::Doc;
 use crate::script::{self, Limits};
 use crate::store::View;
 use serde_json::{Value, json};

@@ -6,8 +6,8 @@
 
 use super::validate::{Checker, Mode};
 use super::{Kind, Schema};
+use crate::doc::Doc;
 use crate::error::Result;
-use crate::query::Doc;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 

@@ -6,8 +6,8 @@
 
 use super::validate::{Checker, join, push};
 use super::{Field, Kind, Schema, formats, suggest};
+use crate::doc::Doc;
 use crate::error::{FieldError, Result};
-use crate::query::Doc;
 use crate::value::{echo, echo_str};
 use serde_json::{Value, json};
 

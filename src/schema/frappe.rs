@@ -6,8 +6,8 @@
 //! touches the store.
 
 use super::{Kind, SCHEMA, STANDARD_FIELDS, edit_distance, kind_of};
+use crate::doc::Doc;
 use crate::error::{Error, Result};
-use crate::query::Doc;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

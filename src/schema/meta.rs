@@ -7,8 +7,8 @@
 use super::frappe::{self, KeySet, agrees_with_seed, agrees_with_standard, near_miss};
 use super::validate::{Checker, Mode, join, push};
 use super::{Kind, SCHEMA, SEEDED, Schema, flag, kind_of};
+use crate::doc::Doc;
 use crate::error::{FieldError, Result};
-use crate::query::Doc;
 use crate::value::echo_str;
 use serde_json::Value;
 use std::collections::HashSet;

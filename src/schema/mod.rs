@@ -14,8 +14,8 @@ mod meta;
 pub(crate) mod naming;
 pub(crate) mod validate;
 
+use crate::doc::Doc;
 use crate::error::{Error, Result};
-use crate::query::Doc;
 use serde_json::Value;
 
 /// The doctype of schema documents.

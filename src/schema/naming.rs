@@ -5,8 +5,8 @@
 //! Series counters live in the store and advance in the run's transaction, so a failed run
 //! does not consume a number. This module never writes documents.
 
+use crate::doc::Doc;
 use crate::error::{Error, FieldError, Result};
-use crate::query::Doc;
 use crate::store::{StoreTx, View, WriteTx};
 use serde_json::Value;
 use std::collections::HashSet;

@@ -8,8 +8,9 @@
 //! fieldtype in `fieldtype`.
 
 use super::{Field, Kind, SCHEMA, STANDARD_FIELDS, Schema, flag, formats, naming, suggest};
+use crate::doc::Doc;
 use crate::error::{FieldError, Result};
-use crate::query::{Doc, values_equal};
+use crate::query::values_equal;
 use crate::store::View;
 use crate::value::{echo, echo_str};
 use serde_json::{Value, json};

@@ -304,7 +304,7 @@ impl Drop for Committing<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::Doc;
+    use crate::doc::Doc;
     use crate::store::{OpenOptions, Store, View};
 
     /// Makes the next commit panic once it has taken its batch.

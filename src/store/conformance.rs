@@ -4,7 +4,7 @@
 //! These checks must never reach past the traits into one backend's types.
 
 use super::{Backend, Record, Snapshot, Store, TEST_CATALOG, View, WriteTx};
-use crate::query::Doc;
+use crate::doc::Doc;
 use serde_json::{Value, json};
 
 fn doc(value: Value) -> Doc {

@@ -5,8 +5,8 @@
 //! listing (a doctype's documents, an index value's names, a field's runs) is one ordered
 //! range. This module must never interpret a document beyond its key and indexed values.
 
+use crate::doc::Doc;
 use crate::error::{Error, Result};
-use crate::query::Doc;
 use redb::{TableDefinition, TableError, WriteTransaction};
 use serde_json::{Value, json};
 

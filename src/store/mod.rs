@@ -98,8 +98,8 @@
 //! This module must never interpret documents beyond their key and indexed values:
 //! validation, queries and permissions live elsewhere.
 
+use crate::doc::Doc;
 use crate::error::Result;
-use crate::query::Doc;
 use crate::run::Run;
 use serde_json::Value;
 use std::path::Path;

@@ -11,8 +11,8 @@ use super::layout::{
 };
 use super::record::{parse_run_named, parse_run_or_stub};
 use super::{Catalog, Db, RedbStore, Snapshot, View, lock};
+use crate::doc::Doc;
 use crate::error::{Error, Result};
-use crate::query::Doc;
 use crate::run::Run;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde_json::Value;
@@ -252,7 +252,7 @@ macro_rules! impl_view {
                 &self,
                 doctype: &str,
                 name: &str,
-            ) -> $crate::error::Result<Option<$crate::query::Doc>> {
+            ) -> $crate::error::Result<Option<$crate::doc::Doc>> {
                 $crate::store::read::get_doc_in(
                     &self.docs,
                     &self.audit,
@@ -264,7 +264,7 @@ macro_rules! impl_view {
             fn scan_docs(
                 &self,
                 doctype: &str,
-                visit: &mut dyn FnMut($crate::query::Doc) -> bool,
+                visit: &mut dyn FnMut($crate::doc::Doc) -> bool,
             ) -> $crate::error::Result<()> {
                 $crate::store::read::scan_docs_in(
                     &self.docs,
@@ -278,7 +278,7 @@ macro_rules! impl_view {
             fn scan_readable_docs(
                 &self,
                 doctype: &str,
-                visit: &mut dyn FnMut($crate::query::Doc) -> bool,
+                visit: &mut dyn FnMut($crate::doc::Doc) -> bool,
                 unreadable: &mut dyn FnMut(String),
             ) -> $crate::error::Result<()> {
                 $crate::store::read::scan_docs_in(

@@ -13,8 +13,8 @@ use super::layout::{
 use super::read::{impl_view, scan_docs_in};
 use super::record::{RUN_INDEX_FIELDS, Record};
 use super::{Catalog, Mark, WriteTx, backend};
+use crate::doc::Doc;
 use crate::error::{Error, Result};
-use crate::query::Doc;
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,9 +6,9 @@
 use super::MAX_RETRIES;
 use super::refs::references;
 use super::template::{CONTROL_KEYS, condition_source, request_part, step_id};
+use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, Result};
 use crate::handler::OpContext;
-use crate::query::Doc;
 use crate::script;
 use serde_json::{Value, json};
 use std::collections::HashSet;

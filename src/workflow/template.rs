@@ -5,9 +5,9 @@
 
 use super::check::{OperationExists, check};
 use super::refs::{self, Reference};
+use crate::doc::Doc;
 use crate::error::{Error, Result};
 use crate::handler::OpContext;
-use crate::query::Doc;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
