@@ -12,6 +12,7 @@ use crate::handler::OpContext;
 use crate::ops::OPERATION;
 use crate::run::RunRequest;
 use crate::schema::{self, SCHEMA};
+use crate::workflow::TEMPLATE;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
@@ -20,8 +21,6 @@ use std::path::{Path, PathBuf};
 
 /// The doctype recording installed packs.
 pub(crate) const PACK: &str = "Pack";
-/// The doctype of workflow templates shipped in packs.
-pub(crate) const WORKFLOW_TEMPLATE: &str = "Workflow Template";
 /// The native operation that installs a loaded pack.
 pub(crate) const INSTALL_PACK: &str = "install_pack";
 
@@ -343,14 +342,14 @@ pub(crate) fn install(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
         save(ctx, OPERATION, doc, "operation")?;
     }
     for doc in &pack.workflows {
-        save(ctx, WORKFLOW_TEMPLATE, doc, "workflow")?;
+        save(ctx, TEMPLATE, doc, "workflow")?;
     }
     // Templates may name each other in any order; once all are saved, every name resolves.
     for doc in &pack.workflows {
         let mut named = Vec::new();
         templates_named(doc.get("children").unwrap_or(&Value::Null), &mut named);
         for template in named {
-            if ctx.view().get_doc(WORKFLOW_TEMPLATE, &template)?.is_none() {
+            if ctx.view().get_doc(TEMPLATE, &template)?.is_none() {
                 let owner = doc.get("name").and_then(Value::as_str).unwrap_or("?");
                 return Err(Error::not_found(format!(
                     "workflow `{owner}` runs template `{template}`, which neither the pack nor the store has"

@@ -224,7 +224,7 @@ impl Record {
     }
 
     /// This record without the run's input and output: what is kept of a nested run of a
-    /// failed tree whose records grew large (see the pipeline's `Trail`). The output says
+    /// failed tree whose records grew large (see `handler::RunLog`). The output says
     /// so: `{"trimmed": true, "recordBytes": N}`, N being the full record's size.
     pub(crate) fn trimmed(&self) -> Result<Record> {
         let mut run = parse_run(&self.bytes)?;
