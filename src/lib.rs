@@ -36,6 +36,13 @@
 //! missing/null < booleans < numbers < strings < arrays < objects, and breaks ties by `name`.
 //! Without `take`, a select returns at most [`MAX_SELECT_ROWS`] documents and says so in
 //! `output.meta.truncated`.
+//!
+//! ## Architecture
+//! One module per concept, arrows pointing down: `engine` (the pipeline as named stages) →
+//! handler families (`ops`, `workflow`, `pack`) → `handler` (the handler contract and the
+//! `Runner` trait the engine implements) → `script`, `schema`, `acl`, `audit`, `query`,
+//! `run`, `limits` → `store` (behind traits a second backend can implement). The README's
+//! "Architecture" section draws the tree and says where each concept lives.
 #![forbid(unsafe_code)]
 
 mod acl;

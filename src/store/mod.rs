@@ -121,7 +121,7 @@ mod record;
 mod waiting;
 mod write;
 
-/// Re-exported for the modules that still import it from here; its home is `audit`.
+/// Fault injection for tests of I/O failures (`coworker::faults`, hidden from the docs).
 pub use backend::fail_writes;
 use database::Db;
 pub(crate) use database::RedbStore;
@@ -296,7 +296,7 @@ impl Backend for Store {
 #[cfg(test)]
 pub(super) const TEST_CATALOG: Catalog = Catalog {
     meta_doctypes: &["Meta"],
-    audit_doctype: crate::audit::AUDIT_TRAIL,
+    audit_doctype: "Audit Trail",
 };
 
 /// A point in a writer's undo log to roll back to.
