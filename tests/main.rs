@@ -4,6 +4,7 @@ mod harness;
 
 mod access;
 mod access_hardening;
+mod architecture;
 mod audit;
 mod bad_input;
 mod budgets;

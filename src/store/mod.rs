@@ -292,11 +292,12 @@ impl Backend for Store {
     }
 }
 
-/// The catalog of the store's own tests: one meta doctype, `Meta`.
+/// The catalog of the store's own tests: one meta doctype, `Meta`, and the audit doctype
+/// `Audit`.
 #[cfg(test)]
 pub(super) const TEST_CATALOG: Catalog = Catalog {
     meta_doctypes: &["Meta"],
-    audit_doctype: "Audit Trail",
+    audit_doctype: "Audit",
 };
 
 /// A point in a writer's undo log to roll back to.
