@@ -92,30 +92,7 @@ fn run_json_prints_the_completed_run_and_exits_zero() {
     assert_eq!(run["output"]["data"][0]["description"], json!("buy milk"));
     assert_eq!(run["output"]["data"][0]["createdByRun"], run["id"]);
     // Every key of the run record is present, set or null.
-    for key in [
-        "id",
-        "timestamp",
-        "operation",
-        "status",
-        "duration",
-        "doctype",
-        "from",
-        "into",
-        "template",
-        "input",
-        "output",
-        "success",
-        "error",
-        "parentRunId",
-        "childRunIds",
-        "chainId",
-        "owner",
-        "agent",
-        "flowType",
-        "flowId",
-        "stepId",
-        "options",
-    ] {
+    for key in RUN_RECORD_KEYS {
         assert!(
             run.get(key).is_some(),
             "the printed run lacks `{key}`: {run}"

@@ -6,6 +6,32 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Every key of a run record's JSON (the design's names, camelCase), set or null.
+pub const RUN_RECORD_KEYS: [&str; 22] = [
+    "id",
+    "timestamp",
+    "operation",
+    "status",
+    "duration",
+    "doctype",
+    "from",
+    "into",
+    "template",
+    "input",
+    "output",
+    "success",
+    "error",
+    "parentRunId",
+    "childRunIds",
+    "chainId",
+    "owner",
+    "agent",
+    "flowType",
+    "flowId",
+    "stepId",
+    "options",
+];
+
 /// An engine on a fresh in-memory store.
 pub fn engine() -> Engine {
     Engine::in_memory().expect("in-memory store opens")

@@ -42,30 +42,7 @@ fn a_completed_run_carries_every_field_of_the_design() {
     assert!(run.child_run_ids.is_empty());
     // The JSON shape: every key of the design, camelCase, null when unset.
     let value = run.to_value();
-    for key in [
-        "id",
-        "timestamp",
-        "operation",
-        "status",
-        "duration",
-        "doctype",
-        "from",
-        "into",
-        "template",
-        "input",
-        "output",
-        "success",
-        "error",
-        "parentRunId",
-        "childRunIds",
-        "chainId",
-        "owner",
-        "agent",
-        "flowType",
-        "flowId",
-        "stepId",
-        "options",
-    ] {
+    for key in RUN_RECORD_KEYS {
         assert!(value.get(key).is_some(), "run JSON has `{key}`: {value}");
     }
     assert_eq!(value["status"], json!("completed"));
