@@ -32,8 +32,8 @@ mod filter;
 mod tests;
 mod values;
 
-pub(crate) use filter::Filter;
-use values::compare;
+pub(crate) use filter::{Filter, ValueRange};
+pub(crate) use values::compare;
 pub(crate) use values::values_equal;
 
 use crate::doc::{Doc, field_of};
@@ -107,24 +107,30 @@ impl Query {
     }
 
     /// Sort (stable), then skip and take; for documents that are already filtered.
+    /// (The reference the planned select is checked against.)
+    #[cfg(test)]
     pub(crate) fn sort_and_page(&self, mut docs: Vec<Doc>) -> Vec<Doc> {
-        docs.sort_by(|a, b| {
-            let key = |(field, dir): &(String, Direction)| {
-                let o = compare(field_of(a, field), field_of(b, field));
-                if *dir == Direction::Desc {
-                    o.reverse()
-                } else {
-                    o
-                }
-            };
-            self.order
-                .iter()
-                .map(key)
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        });
+        docs.sort_by(|a, b| self.compare_docs(a, b));
         let take = self.take.unwrap_or(usize::MAX);
         docs.into_iter().skip(self.skip).take(take).collect()
+    }
+
+    /// Which of two documents comes first in the query's order (the `orderBy` keys, then
+    /// `name` ascending unless `name` is among them).
+    pub(crate) fn compare_docs(&self, a: &Doc, b: &Doc) -> Ordering {
+        let key = |(field, dir): &(String, Direction)| {
+            let o = compare(field_of(a, field), field_of(b, field));
+            if *dir == Direction::Desc {
+                o.reverse()
+            } else {
+                o
+            }
+        };
+        self.order
+            .iter()
+            .map(key)
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
     }
 
     /// Project one document to the `select` fields, in their order; missing fields are omitted.

@@ -252,13 +252,9 @@ fn targets(ctx: &OpContext<'_, '_>, doctype: &str, schema: Option<&Schema>) -> R
         )),
         (None, Some(filter)) => {
             let query = Query::parse(&json!({ "where": filter }))?;
-            let mut found = matching(view, doctype, schema, &query, None)?;
             // `if_owner`: a `where` reaches only the owner's documents, as a select's does,
             // so matching reveals nothing about the others (no refusal naming one).
-            if let Some(user) = ctx.own_only() {
-                found.retain(|doc| doc.get("owner").and_then(Value::as_str) == Some(user));
-            }
-            Ok(found)
+            matching(ctx, doctype, schema, &query)
         }
         (None, None) => Err(Error::bad_request("give `input.name` or `input.where`")),
     }

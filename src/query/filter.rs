@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::value::echo_str;
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
+use std::ops::Bound;
 
 /// The operators a field may be given, as error messages list them.
 const OPERATORS: &str = "equals, in, notIn, not, lt, lte, gt, gte, contains, startsWith, endsWith";
@@ -94,6 +95,101 @@ impl Filter {
                     })
             }
             _ => None,
+        }
+    }
+}
+
+/// The values a field may hold to pass the range operators on it: from `lower` to
+/// `upper` in [`compare`] order. Bounds the operators leave open are closed by the edges of
+/// the operators' kind (numbers from the smallest JSON number up to the empty string,
+/// strings from the empty string up to the empty array), so the range holds values of that
+/// kind only, as the operators match. Operators of two kinds leave it empty (`lower` above
+/// `upper`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ValueRange {
+    /// The least value (or the greatest one excluded).
+    pub(crate) lower: Bound<Value>,
+    /// The greatest value (or the least one excluded).
+    pub(crate) upper: Bound<Value>,
+}
+
+impl ValueRange {
+    /// The values of one range operator.
+    fn of(want: Ordering, or_equal: bool, bound: &Value) -> ValueRange {
+        let (kind_lower, kind_upper) = match bound {
+            Value::Number(_) => (json!(f64::MIN), json!("")),
+            _ => (json!(""), json!([])),
+        };
+        let at = if or_equal {
+            Bound::Included(bound.clone())
+        } else {
+            Bound::Excluded(bound.clone())
+        };
+        match want {
+            Ordering::Less => ValueRange {
+                lower: Bound::Included(kind_lower),
+                upper: at,
+            },
+            _ => ValueRange {
+                lower: at,
+                upper: Bound::Excluded(kind_upper),
+            },
+        }
+    }
+
+    /// The values in both ranges.
+    fn intersect(self, other: ValueRange) -> ValueRange {
+        // Of two bounds on the same side, the tighter; at the same value, the exclusive one.
+        let tighter = |a: Bound<Value>, b: Bound<Value>, lower: bool| {
+            let (Bound::Included(x) | Bound::Excluded(x)) = &a else {
+                return b;
+            };
+            let (Bound::Included(y) | Bound::Excluded(y)) = &b else {
+                return a;
+            };
+            match (compare(x, y), lower) {
+                (Ordering::Greater, true) | (Ordering::Less, false) => a,
+                (Ordering::Less, true) | (Ordering::Greater, false) => b,
+                (Ordering::Equal, _) if matches!(a, Bound::Excluded(_)) => a,
+                (Ordering::Equal, _) => b,
+            }
+        };
+        ValueRange {
+            lower: tighter(self.lower, other.lower, true),
+            upper: tighter(self.upper, other.upper, false),
+        }
+    }
+}
+
+impl Filter {
+    /// If every match must have `field` within a range because of range operators at the top
+    /// level or inside top-level ANDs, that range (see [`ValueRange`]). Conservative: `None`
+    /// when no such operator is there.
+    pub(crate) fn range_of(&self, field: &str) -> Option<ValueRange> {
+        match self {
+            Filter::Field(
+                f,
+                Op::Range {
+                    want,
+                    or_equal,
+                    bound,
+                },
+            ) if f == field => Some(ValueRange::of(*want, *or_equal, bound)),
+            Filter::And(parts) => parts
+                .iter()
+                .filter_map(|p| p.range_of(field))
+                .reduce(ValueRange::intersect),
+            _ => None,
+        }
+    }
+
+    /// Whether the filter tests `field` alone, with equalities, `in` and range operators
+    /// joined by AND (so an index of `field` answers it without reading documents).
+    pub(crate) fn tests_only(&self, field: &str) -> bool {
+        match self {
+            Filter::And(parts) => parts.iter().all(|p| p.tests_only(field)),
+            Filter::Field(f, Op::Equals(_) | Op::In(_) | Op::Range { .. }) => f == field,
+            _ => false,
         }
     }
 }

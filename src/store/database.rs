@@ -94,10 +94,11 @@ impl RedbStore {
         Ok(shared)
     }
 
-    /// Make sure every table exists.
+    /// Make sure every table exists and the indexes are in the current format.
     fn with_tables(db: &Database) -> Result<()> {
         let txn = db.begin_write()?;
         layout::create_tables(&txn)?;
+        super::migrate::migrate_indexes(&txn)?;
         txn.commit()?;
         Ok(())
     }

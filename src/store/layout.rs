@@ -9,6 +9,7 @@ use crate::doc::Doc;
 use crate::error::{Error, Result};
 use redb::{TableDefinition, TableError, WriteTransaction};
 use serde_json::{Value, json};
+use std::ops::Bound;
 
 pub(super) type Bytes = &'static [u8];
 
@@ -19,8 +20,9 @@ pub(super) const RUNS: TableDefinition<Bytes, Bytes> = TableDefinition::new("run
 /// Run indexes: key `field \0 value \0 run id`, empty value. Fields: `flow`, `chain`,
 /// `parent`, `owner`, `status`.
 pub(super) const RUN_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("run_index");
-/// Secondary indexes of documents: key `doctype \0 field \0 encoded value \0 name`, empty
-/// value (see [`index_value`]).
+/// Secondary indexes of documents: key `doctype \0 field \0 index form name`, empty value
+/// (see [`IndexKey`]); every document has one entry per indexed field (null when missing),
+/// and `doctype \0 field \0 \0` marks an index that was built over every document.
 pub(super) const DOC_INDEX: TableDefinition<Bytes, Bytes> = TableDefinition::new("doc_index");
 /// Counters (naming series, autoincrement): key the counter's name, value a u64 (big endian).
 pub(super) const COUNTERS: TableDefinition<Bytes, Bytes> = TableDefinition::new("counters");
@@ -72,41 +74,198 @@ pub(super) fn run_index_key(field: &str, value: &str, run_id: &str) -> Vec<u8> {
     .concat()
 }
 
-/// The index form of a value: type-tagged, so `"1"` and `1` differ while `1` and `1.0`
-/// agree (as in queries). Values that are not scalars are not indexed.
+/// The index form of a scalar that is not null (strings, numbers, booleans): what a unique
+/// field may hold. `None` for null, arrays and objects (see [`IndexKey::of`] for their
+/// place in an index).
 pub(crate) fn index_value(value: &Value) -> Option<Vec<u8>> {
-    let text = match value {
-        Value::String(s) => format!("s{s}"),
-        Value::Bool(b) => format!("b{}", u8::from(*b)),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => format!("n{i}"),
-            (_, Some(u), _) => format!("n{u}"),
-            // Integral floats read as the integers they equal (1e16 == 10000000000000000).
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1.0e38 => format!("n{}", f as i128),
-            (_, _, Some(f)) => format!("n{f:?}"),
-            _ => return None,
-        },
-        _ => return None,
-    };
-    // NUL separates key parts: escape it (and the escape byte) inside values.
-    let mut out = Vec::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            0 => out.extend_from_slice(&[1, 2]),
-            1 => out.extend_from_slice(&[1, 1]),
-            b => out.push(b),
-        }
+    match value {
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+        scalar => Some(IndexKey::of(scalar).0),
     }
-    Some(out)
 }
 
-pub(super) fn index_prefix(doctype: &str, field: &str, value: Option<&[u8]>) -> Vec<u8> {
-    let mut key = [doctype.as_bytes(), &[0], field.as_bytes(), &[0]].concat();
-    if let Some(value) = value {
-        key.extend_from_slice(value);
-        key.push(0);
+/// Tags of the index form, in the order `query`'s `compare` puts the kinds of values.
+const TAG_COMPLETE: u8 = 0x00;
+const TAG_NULL: u8 = 0x10;
+const TAG_FALSE: u8 = 0x20;
+const TAG_TRUE: u8 = 0x21;
+const TAG_NUMBER: u8 = 0x30;
+const TAG_STRING: u8 = 0x40;
+const TAG_COMPLEX: u8 = 0x50;
+
+/// A byte no UTF-8 name contains: it ends the range of one value's entries.
+const AFTER_ANY_NAME: u8 = 0xFF;
+
+/// The index form of a value: bytes whose order is the query language's order of values,
+/// and whose equality is its equality (`1` and `1.0` agree, `"1"` and `1` differ).
+///
+/// null (a missing field reads as null) < `false` < `true` < numbers (by exact value) <
+/// strings (byte-wise) < arrays and objects, which share one form: among themselves they
+/// are ordered by whoever reads them. Each form is self-delimiting, so the document's name
+/// follows it directly in an index key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct IndexKey(Vec<u8>);
+
+impl IndexKey {
+    /// The index form of `value`.
+    pub(crate) fn of(value: &Value) -> IndexKey {
+        let mut out = Vec::new();
+        match value {
+            Value::Null => out.push(TAG_NULL),
+            Value::Bool(false) => out.push(TAG_FALSE),
+            Value::Bool(true) => out.push(TAG_TRUE),
+            Value::Number(n) => {
+                out.push(TAG_NUMBER);
+                encode_number(n, &mut out);
+            }
+            Value::String(s) => {
+                out.push(TAG_STRING);
+                for byte in s.bytes() {
+                    out.push(byte);
+                    // NUL ends the string below: one inside it is followed by 0xFF.
+                    if byte == 0 {
+                        out.push(0xFF);
+                    }
+                }
+                out.extend_from_slice(&[0, 1]);
+            }
+            Value::Array(_) | Value::Object(_) => out.push(TAG_COMPLEX),
+        }
+        IndexKey(out)
     }
-    key
+
+    /// Whether this is the form every array and object shares (their order is not in it).
+    pub(crate) fn is_complex(&self) -> bool {
+        self.0 == [TAG_COMPLEX]
+    }
+
+    /// The length of the index form at the start of `bytes`, if one is there.
+    fn length_in(bytes: &[u8]) -> Option<usize> {
+        match *bytes.first()? {
+            TAG_NULL | TAG_FALSE | TAG_TRUE | TAG_COMPLEX => Some(1),
+            TAG_NUMBER => (bytes.len() >= 11).then_some(11),
+            TAG_STRING => bytes
+                .windows(2)
+                .position(|w| w == [0, 1])
+                .map(|at| at + 2),
+            _ => None,
+        }
+    }
+}
+
+/// Numbers by exact value: the largest `f64` not above the number (sign-flipped so its bits
+/// sort as numbers do), then how far above it the number is (non-zero only for integers
+/// beyond 2^53, where it is below 2^12). `-0.0` is `0`.
+fn encode_number(n: &serde_json::Number, out: &mut Vec<u8>) {
+    let exact = |i: i128| -> (f64, u16) {
+        #[allow(clippy::cast_precision_loss, reason = "corrected below")]
+        let mut floor = i as f64;
+        #[allow(clippy::cast_possible_truncation, reason = "below 2^65: exact")]
+        if floor as i128 > i {
+            // Rounded up: step to the next float down (never zero: |i| > 2^53 here).
+            let bits = floor.to_bits();
+            floor = f64::from_bits(if floor > 0.0 { bits - 1 } else { bits + 1 });
+        }
+        #[allow(clippy::cast_possible_truncation, reason = "below 2^65: exact")]
+        let above = i - floor as i128;
+        (floor, u16::try_from(above).expect("an integer below 2^64 is within 2^12 of a float"))
+    };
+    let (floor, above) = match (n.as_i64(), n.as_u64()) {
+        (Some(i), _) => exact(i128::from(i)),
+        (_, Some(u)) => exact(i128::from(u)),
+        _ => {
+            let f = n.as_f64().unwrap_or(0.0);
+            (if f == 0.0 { 0.0 } else { f }, 0)
+        }
+    };
+    let bits = floor.to_bits();
+    let sortable = if bits >> 63 == 1 { !bits } else { bits | 1 << 63 };
+    out.extend_from_slice(&sortable.to_be_bytes());
+    out.extend_from_slice(&above.to_be_bytes());
+}
+
+/// Which index entries of one field a walk or a count covers: bounds on the index form of
+/// the value, each inclusive, exclusive or absent (the whole field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyRange {
+    /// Where the range starts.
+    pub(crate) lower: Bound<IndexKey>,
+    /// Where the range ends.
+    pub(crate) upper: Bound<IndexKey>,
+}
+
+impl KeyRange {
+    /// Every entry of the field.
+    pub(crate) fn all() -> KeyRange {
+        KeyRange {
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+        }
+    }
+
+    /// The entries of one value.
+    pub(crate) fn exactly(key: IndexKey) -> KeyRange {
+        KeyRange {
+            lower: Bound::Included(key.clone()),
+            upper: Bound::Included(key),
+        }
+    }
+
+    /// The byte range `[start, end)` of its entries in DOC_INDEX (`None` when empty).
+    pub(super) fn bytes(&self, doctype: &str, field: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+        let prefix = index_prefix(doctype, field);
+        let at = |key: &IndexKey, after: bool| {
+            let mut bytes = [prefix.as_slice(), &key.0].concat();
+            if after {
+                bytes.push(AFTER_ANY_NAME);
+            }
+            bytes
+        };
+        let start = match &self.lower {
+            Bound::Unbounded => [prefix.as_slice(), &[TAG_NULL]].concat(),
+            Bound::Included(key) => at(key, false),
+            Bound::Excluded(key) => at(key, true),
+        };
+        let end = match &self.upper {
+            Bound::Unbounded => prefix_end(&prefix),
+            Bound::Included(key) => at(key, true),
+            Bound::Excluded(key) => at(key, false),
+        };
+        (start < end).then_some((start, end))
+    }
+}
+
+/// The index key of document `name` under `key` in `doctype`'s index of `field`.
+pub(super) fn index_entry(doctype: &str, field: &str, key: &IndexKey, name: &str) -> Vec<u8> {
+    [
+        index_prefix(doctype, field).as_slice(),
+        &key.0,
+        name.as_bytes(),
+    ]
+    .concat()
+}
+
+/// The key saying that `doctype`'s index of `field` holds every document (written when the
+/// index is built), so an ordered walk over it visits them all.
+pub(super) fn index_complete_key(doctype: &str, field: &str) -> Vec<u8> {
+    [index_prefix(doctype, field).as_slice(), &[TAG_COMPLETE]].concat()
+}
+
+/// The index form and the name of an entry of DOC_INDEX, `prefix_len` bytes into its key
+/// (`None` for the completeness mark, or a key this format did not write).
+pub(super) fn split_index_entry(key: &[u8], prefix_len: usize) -> Option<(IndexKey, String)> {
+    let rest = key.get(prefix_len..)?;
+    let len = IndexKey::length_in(rest)?;
+    let name = String::from_utf8_lossy(&rest[len..]).into_owned();
+    Some((IndexKey(rest[..len].to_vec()), name))
+}
+
+/// The index format this code writes, kept as META `index_format` (see `migrate`).
+pub(super) const INDEX_FORMAT: &[u8] = b"2";
+
+/// The start of every key of `doctype`'s index of `field`: `doctype \0 field \0`.
+pub(super) fn index_prefix(doctype: &str, field: &str) -> Vec<u8> {
+    [doctype.as_bytes(), &[0], field.as_bytes(), &[0]].concat()
 }
 
 /// The end of the key range that starts with `prefix` (which ends with a NUL).

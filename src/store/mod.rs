@@ -115,6 +115,7 @@ mod conformance;
 mod create;
 mod database;
 mod layout;
+mod migrate;
 mod open;
 mod read;
 mod record;
@@ -125,7 +126,7 @@ mod write;
 pub use backend::fail_writes;
 use database::Db;
 pub(crate) use database::RedbStore;
-pub(crate) use layout::{index_value, unreadable_doc};
+pub(crate) use layout::{IndexKey, KeyRange, index_value, unreadable_doc};
 pub(crate) use open::{DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
 pub(crate) use record::{Record, RunKeys, run_keys};
@@ -145,7 +146,8 @@ pub(crate) struct Catalog {
 }
 
 /// Reads shared by read-only snapshots and the write transaction: documents by key,
-/// ordered scans over a doctype's documents and over one value of an index, a run by id.
+/// ordered walks over a doctype's documents and over an index (by value, then name, with
+/// early stop, either way), counts of index entries, a run by id.
 pub(crate) trait View {
     /// One document by doctype and name.
     fn get_doc(&self, doctype: &str, name: &str) -> Result<Option<Doc>>;
@@ -161,9 +163,49 @@ pub(crate) trait View {
     ) -> Result<()>;
     /// One run record.
     fn get_run(&self, id: &str) -> Result<Option<Run>>;
-    /// Names of the documents whose indexed `field` equals `value`, in name order.
+    /// Names of the documents whose indexed `field` equals `value` (a scalar; null matches
+    /// a missing field), in name order.
     fn index_lookup(&self, doctype: &str, field: &str, value: &Value) -> Result<Vec<String>>;
+    /// The documents of a doctype in name order (`reverse`: descending), unparsed, read as
+    /// the walk advances (drop it to stop); `None` when the doctype's documents are not kept
+    /// in name order (the audit trail: use [`View::scan_docs`]).
+    fn walk_docs(&self, doctype: &str, reverse: bool) -> Result<Option<DocWalk<'_>>>;
+    /// The entries of an index in `range`, in (value, name) order (`reverse`: both
+    /// descending): each document's name under the [`IndexKey`] of its value, read as the
+    /// walk advances, without reading a document.
+    fn walk_index(
+        &self,
+        doctype: &str,
+        field: &str,
+        range: &KeyRange,
+        reverse: bool,
+    ) -> Result<IndexWalk<'_>>;
+    /// How many entries of an index lie in `range` (no document is read).
+    fn count_index(&self, doctype: &str, field: &str, range: &KeyRange) -> Result<u64>;
+    /// Whether an index holds every document of its doctype (it was built by
+    /// [`WriteTx::rebuild_index`] or migrated whole), so a walk over it visits them all.
+    fn index_complete(&self, doctype: &str, field: &str) -> Result<bool>;
 }
+
+/// A document as stored, handed over by a walk: its name, and its body, parsed on request.
+pub(crate) struct StoredDoc {
+    /// The document's name.
+    pub(crate) name: String,
+    bytes: Vec<u8>,
+}
+
+impl StoredDoc {
+    /// Read the body back (an unreadable one is named, see [`unreadable_doc`]).
+    pub(crate) fn parse(&self, doctype: &str) -> Result<Doc> {
+        layout::parse_doc(doctype, &self.name, &self.bytes)
+    }
+}
+
+/// An ordered walk over a doctype's documents ([`View::walk_docs`]).
+pub(crate) type DocWalk<'a> = Box<dyn Iterator<Item = Result<StoredDoc>> + 'a>;
+
+/// An ordered walk over an index's entries ([`View::walk_index`]): index form and name.
+pub(crate) type IndexWalk<'a> = Box<dyn Iterator<Item = Result<(IndexKey, String)>> + 'a>;
 
 /// A consistent read-only snapshot of everything committed when it was taken: a [`View`],
 /// and ordered scans over the runs and the audit trail, and the store's facts.

@@ -6,11 +6,12 @@
 //! committed before it began.
 
 use super::layout::{
-    AUDIT, Bytes, DOC_INDEX, DOCS, META, RUN_INDEX, RUNS, doc_key, doctype_range, index_prefix,
-    index_value, key_name, parse_doc, prefix_end, run_index_key,
+    AUDIT, Bytes, DOC_INDEX, DOCS, IndexKey, KeyRange, META, RUN_INDEX, RUNS, doc_key,
+    doctype_range, index_complete_key, index_prefix, key_name, parse_doc, prefix_end,
+    run_index_key, split_index_entry,
 };
 use super::record::{parse_run_named, parse_run_or_stub};
-use super::{Catalog, Db, RedbStore, Snapshot, View, lock};
+use super::{Catalog, Db, DocWalk, IndexWalk, RedbStore, Snapshot, StoredDoc, View, lock};
 use crate::doc::Doc;
 use crate::error::{Error, Result};
 use crate::run::Run;
@@ -25,17 +26,78 @@ pub(super) fn index_lookup_in(
     field: &str,
     value: &Value,
 ) -> Result<Vec<String>> {
-    let Some(encoded) = index_value(value) else {
+    let key = IndexKey::of(value);
+    if key.is_complex() {
+        // Arrays and objects share one form: it says nothing about equality.
         return Ok(Vec::new());
-    };
-    let start = index_prefix(doctype, field, Some(&encoded));
-    let end = prefix_end(&start);
-    let mut names = Vec::new();
-    for entry in table.range(start.as_slice()..end.as_slice())? {
-        let (key, _) = entry?;
-        names.push(String::from_utf8_lossy(&key.value()[start.len()..]).into_owned());
     }
-    Ok(names)
+    walk_index_in(table, doctype, field, &KeyRange::exactly(key), false)?
+        .map(|entry| entry.map(|(_, name)| name))
+        .collect()
+}
+
+/// The entries of `doctype`'s index of `field` in `range`, in (index form, name) order or
+/// its reverse; the completeness mark and keys of no known format are passed over.
+pub(super) fn walk_index_in<'a>(
+    table: &'a impl ReadableTable<Bytes, Bytes>,
+    doctype: &str,
+    field: &str,
+    range: &KeyRange,
+    reverse: bool,
+) -> Result<IndexWalk<'a>> {
+    let Some((start, end)) = range.bytes(doctype, field) else {
+        return Ok(Box::new(std::iter::empty()));
+    };
+    let prefix_len = index_prefix(doctype, field).len();
+    let entries = table.range(start.as_slice()..end.as_slice())?;
+    let entries: Box<dyn Iterator<Item = _>> = if reverse {
+        Box::new(entries.rev())
+    } else {
+        Box::new(entries)
+    };
+    Ok(Box::new(entries.filter_map(move |entry| match entry {
+        Ok((key, _)) => split_index_entry(key.value(), prefix_len).map(Ok),
+        Err(e) => Some(Err(e.into())),
+    })))
+}
+
+/// Whether `doctype`'s index of `field` was built over every document (see
+/// [`index_complete_key`]).
+pub(super) fn index_complete_in(
+    table: &impl ReadableTable<Bytes, Bytes>,
+    doctype: &str,
+    field: &str,
+) -> Result<bool> {
+    Ok(table
+        .get(index_complete_key(doctype, field).as_slice())?
+        .is_some())
+}
+
+/// The documents of `doctype` in name order (or its reverse), unparsed; `None` for the
+/// audit trail, whose entries are kept in sequence order.
+pub(super) fn walk_docs_in<'a>(
+    table: &'a impl ReadableTable<Bytes, Bytes>,
+    audit_doctype: &str,
+    doctype: &str,
+    reverse: bool,
+) -> Result<Option<DocWalk<'a>>> {
+    if doctype == audit_doctype {
+        return Ok(None);
+    }
+    let (start, end) = doctype_range(doctype);
+    let entries = table.range(start.as_slice()..end.as_slice())?;
+    let entries: Box<dyn Iterator<Item = _>> = if reverse {
+        Box::new(entries.rev())
+    } else {
+        Box::new(entries)
+    };
+    Ok(Some(Box::new(entries.map(|entry| {
+        let (key, value) = entry?;
+        Ok(StoredDoc {
+            name: key_name(key.value()),
+            bytes: value.value().to_vec(),
+        })
+    }))))
 }
 
 pub(super) fn get_doc_in(
@@ -300,6 +362,45 @@ macro_rules! impl_view {
                 value: &serde_json::Value,
             ) -> $crate::error::Result<Vec<String>> {
                 $crate::store::read::index_lookup_in(&self.doc_index, doctype, field, value)
+            }
+            fn walk_docs(
+                &self,
+                doctype: &str,
+                reverse: bool,
+            ) -> $crate::error::Result<Option<$crate::store::DocWalk<'_>>> {
+                $crate::store::read::walk_docs_in(
+                    &self.docs,
+                    self.catalog.audit_doctype,
+                    doctype,
+                    reverse,
+                )
+            }
+            fn walk_index(
+                &self,
+                doctype: &str,
+                field: &str,
+                range: &$crate::store::KeyRange,
+                reverse: bool,
+            ) -> $crate::error::Result<$crate::store::IndexWalk<'_>> {
+                $crate::store::read::walk_index_in(&self.doc_index, doctype, field, range, reverse)
+            }
+            fn count_index(
+                &self,
+                doctype: &str,
+                field: &str,
+                range: &$crate::store::KeyRange,
+            ) -> $crate::error::Result<u64> {
+                let mut count = 0;
+                for entry in
+                    $crate::store::read::walk_index_in(&self.doc_index, doctype, field, range, false)?
+                {
+                    entry?;
+                    count += 1;
+                }
+                Ok(count)
+            }
+            fn index_complete(&self, doctype: &str, field: &str) -> $crate::error::Result<bool> {
+                $crate::store::read::index_complete_in(&self.doc_index, doctype, field)
             }
         }
     };

@@ -7,8 +7,9 @@
 //! This module must never commit: the group commit does, once every writer of a batch is done.
 
 use super::layout::{
-    AUDIT, Bytes, COUNTERS, DOC_INDEX, DOCS, META, RUN_INDEX, RUNS, doc_key, encode, index_prefix,
-    index_value, parse_doc, prefix_end, run_index_key,
+    AUDIT, Bytes, COUNTERS, DOC_INDEX, DOCS, IndexKey, META, RUN_INDEX, RUNS, doc_key, encode,
+    index_complete_key, index_entry, index_prefix, parse_doc, prefix_end, run_index_key,
+    split_index_entry,
 };
 use super::read::{impl_view, scan_docs_in};
 use super::record::{RUN_INDEX_FIELDS, Record};
@@ -191,7 +192,8 @@ impl<'t> WriteTables<'t> {
         Ok(before)
     }
 
-    /// Update the index entries of `indexed` fields from `before` to `after`.
+    /// Update the index entries of `indexed` fields from `before` to `after` (a missing
+    /// document has none; a missing field is indexed as null).
     fn reindex(
         &mut self,
         doctype: &str,
@@ -200,29 +202,27 @@ impl<'t> WriteTables<'t> {
         before: Option<&Doc>,
         after: Option<&Doc>,
     ) -> Result<()> {
+        let key_of = |doc: &Doc, field: &str| IndexKey::of(doc.get(field).unwrap_or(&Value::Null));
         for field in indexed {
-            let old = before.and_then(|d| d.get(field)).and_then(index_value);
-            let new = after.and_then(|d| d.get(field)).and_then(index_value);
+            let old = before.map(|d| key_of(d, field));
+            let new = after.map(|d| key_of(d, field));
             if old == new {
                 continue;
             }
             if let Some(old) = old {
-                let mut key = index_prefix(doctype, field, Some(&old));
-                key.extend_from_slice(name.as_bytes());
-                self.unset(TableKind::DocIndex, key)?;
+                self.unset(TableKind::DocIndex, index_entry(doctype, field, &old, name))?;
             }
             if let Some(new) = new {
-                let mut key = index_prefix(doctype, field, Some(&new));
-                key.extend_from_slice(name.as_bytes());
-                self.set(TableKind::DocIndex, key, &[])?;
+                self.set(TableKind::DocIndex, index_entry(doctype, field, &new, name), &[])?;
             }
         }
         Ok(())
     }
 
-    /// Build (or drop) the index of one field over every existing document of `doctype`.
+    /// Build (or drop) the index of one field over every existing document of `doctype`;
+    /// a built index is marked complete (see [`index_complete_key`]).
     pub(super) fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()> {
-        let prefix = index_prefix(doctype, field, None);
+        let prefix = index_prefix(doctype, field);
         let end = prefix_end(&prefix);
         let mut stale = Vec::new();
         for entry in self.doc_index.range(prefix.as_slice()..end.as_slice())? {
@@ -253,6 +253,7 @@ impl<'t> WriteTables<'t> {
                     .to_string();
                 self.reindex(doctype, &name, &fields, None, Some(&doc))?;
             }
+            self.set(TableKind::DocIndex, index_complete_key(doctype, field), &[])?;
         }
         Ok(())
     }
@@ -307,16 +308,13 @@ impl<'t> WriteTables<'t> {
     /// (so its indexed values are unknown): every entry of its `indexed` fields that ends
     /// with its name.
     fn unindex_unreadable(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<()> {
-        let suffix = [&[0], name.as_bytes()].concat();
         for field in indexed {
-            let prefix = index_prefix(doctype, field, None);
+            let prefix = index_prefix(doctype, field);
             let end = prefix_end(&prefix);
             let mut stale = Vec::new();
             for entry in self.doc_index.range(prefix.as_slice()..end.as_slice())? {
                 let key = entry?.0.value().to_vec();
-                // Values escape NUL, so the last NUL of a key precedes the name.
-                let tail = key.iter().rposition(|b| *b == 0).map(|at| &key[at..]);
-                if tail == Some(suffix.as_slice()) {
+                if split_index_entry(&key, prefix.len()).is_some_and(|(_, of)| of == name) {
                     stale.push(key);
                 }
             }

@@ -1,5 +1,6 @@
-//! The `select` built-in: the documents a query matches (by name, by index or by a scan),
-//! sorted, paged, projected and expanded by `include`.
+//! The `select` built-in: the page of documents a query matches (found by [`plan`], which
+//! reads O(skip + take) of them where an order can be streamed), projected and expanded by
+//! `include`, with `meta` saying how many, whether a limit cut them, and how they were found.
 
 use super::data_output;
 use crate::doc::Doc;
@@ -9,93 +10,41 @@ use crate::ops::{MAX_SELECT_ROWS, include};
 use crate::query::Query;
 use crate::run::type_name;
 use crate::schema::Schema;
-use crate::store::{View, index_value, unreadable_doc};
+use plan::Ask;
 use serde_json::{Value, json};
 
-/// The documents of `doctype` a filter selects, by the cheapest path: names pinned by the
-/// filter, then an indexed field pinned by it, then a scan.
-///
-/// With `unreadable`, documents whose stored body cannot be read back are skipped and
-/// named there; without, the first one fails the whole match, naming it.
+mod plan;
+
+/// Every document of `doctype` the query's filter selects (under an `if_owner` grant, the
+/// owner's only), in name order, by the cheapest path (see [`plan`]).
 pub(super) fn matching(
-    view: &dyn View,
+    ctx: &OpContext<'_, '_>,
     doctype: &str,
     schema: Option<&Schema>,
     query: &Query,
-    mut unreadable: Option<&mut Vec<String>>,
 ) -> Result<Vec<Doc>> {
-    let mut found = Vec::new();
-    let scan =
-        |visit: &mut dyn FnMut(Doc) -> bool, unreadable: Option<&mut Vec<String>>| match unreadable
-        {
-            Some(names) => view.scan_readable_docs(doctype, visit, &mut |name| names.push(name)),
-            None => view.scan_docs(doctype, visit),
-        };
-    let Some(filter) = query.filter.as_ref() else {
-        scan(
-            &mut |doc| {
-                found.push(doc);
-                true
-            },
-            unreadable,
-        )?;
-        return Ok(found);
+    let ask = Ask {
+        query,
+        rows: None,
+        peek: false,
+        own_only: ctx.own_only(),
+        count: false,
+        skip_corrupt: false,
     };
     let indexed = schema.map(Schema::indexed_fields).unwrap_or_default();
-    let pinned_names = filter.candidates("name").map(|names| {
-        names
-            .iter()
-            .filter_map(|n| n.as_str().map(str::to_string))
-            .collect::<Vec<_>>()
-    });
-    let pinned_by_index = || -> Result<Option<Vec<String>>> {
-        for field in &indexed {
-            if let Some(values) = filter.candidates(field)
-                && values.iter().all(|v| index_value(v).is_some())
-            {
-                let mut names = Vec::new();
-                for value in &values {
-                    names.extend(view.index_lookup(doctype, field, value)?);
-                }
-                return Ok(Some(names));
-            }
-        }
-        Ok(None)
-    };
-    let candidates = match pinned_names {
-        Some(names) => Some(names),
-        None => pinned_by_index()?,
-    };
-    match candidates {
-        Some(mut names) => {
-            names.sort();
-            names.dedup();
-            for name in names {
-                let doc = match (view.get_doc(doctype, &name), &mut unreadable) {
-                    (Err(e), Some(names)) if unreadable_doc(&e).is_some() => {
-                        names.push(name);
-                        continue;
-                    }
-                    (doc, _) => doc?,
-                };
-                if let Some(doc) = doc
-                    && filter.matches(&doc)
-                {
-                    found.push(doc);
-                }
-            }
-        }
-        None => scan(
-            &mut |doc| {
-                if filter.matches(&doc) {
-                    found.push(doc);
-                }
-                true
-            },
-            unreadable,
-        )?,
+    Ok(plan::select(ctx.view(), doctype, &indexed, &ask)?.rows)
+}
+
+/// A flag of the select input: absent, null or false is false.
+fn flag(input: &Value, key: &str) -> Result<bool> {
+    match input.get(key) {
+        None | Some(Value::Null | Value::Bool(false)) => Ok(false),
+        Some(Value::Bool(true)) => Ok(true),
+        Some(other) => Err(Error::bad_request(format!(
+            "`input.{key}` must be true or false, got {}",
+            type_name(other)
+        ))),
     }
-    Ok(found)
 }
 
 pub(super) fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
@@ -125,44 +74,42 @@ pub(super) fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value
     let limit = requested.unwrap_or(MAX_SELECT_ROWS).min(MAX_SELECT_ROWS);
     query.take = Some(limit);
     // `input.skipCorrupt: true`: documents that cannot be read back are skipped and named
-    // in `meta.corrupt` (else the first one fails the select, naming it).
-    let skip_corrupt = match input.get("skipCorrupt") {
-        None | Some(Value::Null | Value::Bool(false)) => false,
-        Some(Value::Bool(true)) => true,
-        Some(other) => {
-            return Err(Error::bad_request(format!(
-                "`input.skipCorrupt` must be true or false, got {}",
-                type_name(other)
-            )));
-        }
+    // in `meta.corrupt` (else the first one read fails the select, naming it).
+    let skip_corrupt = flag(input, "skipCorrupt")?;
+    // `input.count: true`: `meta.total`, every match (from the index alone when it can).
+    let count = flag(input, "count")?;
+    let indexed = schema
+        .as_deref()
+        .map(Schema::indexed_fields)
+        .unwrap_or_default();
+    let ask = Ask {
+        query: &query,
+        rows: Some(limit),
+        // Whether rows beyond the limit match: one more is read to tell.
+        peek: requested.is_none_or(|t| t > limit),
+        own_only: ctx.own_only(),
+        count,
+        skip_corrupt,
     };
-    let mut corrupt = Vec::new();
-    let mut found = matching(
-        ctx.view(),
-        doctype,
-        schema.as_deref(),
-        &query,
-        skip_corrupt.then_some(&mut corrupt),
-    )?;
-    // `if_owner` read permission: the owner's documents only, never a failure.
-    if let Some(user) = ctx.own_only() {
-        found.retain(|doc| doc.get("owner").and_then(Value::as_str) == Some(user));
-    }
-    let total = found.len();
-    let mut page: Vec<Value> = query
-        .sort_and_page(found)
+    let found = plan::select(ctx.view(), doctype, &indexed, &ask)?;
+    let mut page: Vec<Value> = found
+        .rows
         .into_iter()
         .map(|doc| Value::Object(query.project(doc)))
         .collect();
     include::expand(ctx, &includes, &mut page)?;
-    let mut meta = json!({"count": page.len(), "total": total});
-    if skip_corrupt {
-        meta["corrupt"] = json!(corrupt);
+    let mut meta = json!({"count": page.len()});
+    if let Some(total) = found.total {
+        meta["total"] = json!(total);
     }
-    if total.saturating_sub(query.skip) > limit && requested.is_none_or(|t| t > limit) {
+    if skip_corrupt {
+        meta["corrupt"] = json!(found.corrupt);
+    }
+    if found.more {
         meta["truncated"] = json!(true);
         meta["limit"] = json!(MAX_SELECT_ROWS);
     }
+    meta["plan"] = found.plan;
     let mut output = data_output(page);
     output["meta"] = meta;
     let include_schema = ctx.request().options.include_schema;
