@@ -396,7 +396,7 @@ fn take_and_skip_walk_every_document_exactly_once() {
                 let run = ok(
                     &engine,
                     json!({"operation": "select", "from": "Page",
-                           "input": {"orderBy": order, "take": size, "skip": skip}}),
+                           "input": {"orderBy": order, "take": size, "skip": skip, "count": true}}),
                 );
                 assert_eq!(run.output["meta"]["total"], json!(37));
                 assert_eq!(run.output["meta"]["count"], json!(run.data().len()));
@@ -423,10 +423,21 @@ fn take_and_skip_edges_and_paging_under_a_filter() {
             &engine,
             json!({"operation": "select", "from": "ToDo", "input": input}),
         );
+        assert!(
+            run.output["meta"].get("total").is_none(),
+            "no total unless asked"
+        );
+        let mut counted = input.clone();
+        counted["count"] = json!(true);
+        let counted = ok(
+            &engine,
+            json!({"operation": "select", "from": "ToDo", "input": counted}),
+        );
+        assert_eq!(names(&counted), names(&run), "counting changes no row");
         (
             names(&run).concat(),
             run.output["meta"]["count"].clone(),
-            run.output["meta"]["total"].clone(),
+            counted.output["meta"]["total"].clone(),
         )
     };
     assert_eq!(
@@ -505,7 +516,8 @@ fn count_and_total_describe_the_page_and_the_matches() {
     let run = ok(
         &engine,
         json!({"operation": "select", "from": "ToDo",
-               "input": {"where": {"status": {"in": ["Open", "Pending"]}}, "take": 3, "skip": 2}}),
+               "input": {"where": {"status": {"in": ["Open", "Pending"]}}, "take": 3, "skip": 2,
+                         "count": true}}),
     );
     assert_eq!(names(&run), ["d", "e"]);
     assert_eq!(run.output["meta"]["count"], json!(2));
@@ -524,7 +536,10 @@ fn a_select_without_take_says_when_the_row_limit_cut_it() {
         &engine,
         json!({"operation": "create", "into": "Big", "input": {"data": data}}),
     );
-    let run = ok(&engine, json!({"operation": "select", "from": "Big"}));
+    let run = ok(
+        &engine,
+        json!({"operation": "select", "from": "Big", "input": {"count": true}}),
+    );
     assert_eq!(run.data().len(), MAX_SELECT_ROWS);
     let meta = &run.output["meta"];
     assert_eq!(meta["truncated"], json!(true), "{meta}");

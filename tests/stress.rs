@@ -557,7 +557,7 @@ fn stress_a_loaded_engine_drops_and_its_store_reopens_with_everything() {
             let all = engine.run(
                 RunRequest::new("select")
                     .from("Note")
-                    .input(json!({"take": 1})),
+                    .input(json!({"take": 1, "count": true})),
             );
             assert!(all.success, "{:?}", all.error);
             assert_eq!(

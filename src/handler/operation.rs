@@ -104,6 +104,7 @@ impl Builtin {
                 "select",
                 "view",
                 "skipCorrupt",
+                "count",
                 "include",
             ]),
             Builtin::Create => Some(&["data"]),

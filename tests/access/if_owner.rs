@@ -23,7 +23,7 @@ fn if_owner_filters_selects_and_guards_updates_and_deletes() {
             json!({"operation": "select", "from": "Invoice", "owner": "sales", "input": input}),
         )
     };
-    let mine = select(json!({"orderBy": {"name": "asc"}}));
+    let mine = select(json!({"orderBy": {"name": "asc"}, "count": true}));
     assert_eq!(names(&mine), ["s1", "s2"]);
     assert_eq!(
         mine.output["meta"]["total"],
@@ -41,7 +41,7 @@ fn if_owner_filters_selects_and_guards_updates_and_deletes() {
         )),
         ["s2"]
     );
-    let counted = select(json!({"orderBy": {"name": "asc"}, "take": 1}));
+    let counted = select(json!({"orderBy": {"name": "asc"}, "take": 1, "count": true}));
     assert_eq!(counted.output["meta"]["total"], json!(2));
     // Asking for someone else's document is an empty answer, not a failure.
     assert!(select(json!({"where": {"name": "c1"}})).data().is_empty());
