@@ -144,10 +144,7 @@ impl IndexKey {
         match *bytes.first()? {
             TAG_NULL | TAG_FALSE | TAG_TRUE | TAG_COMPLEX => Some(1),
             TAG_NUMBER => (bytes.len() >= 11).then_some(11),
-            TAG_STRING => bytes
-                .windows(2)
-                .position(|w| w == [0, 1])
-                .map(|at| at + 2),
+            TAG_STRING => bytes.windows(2).position(|w| w == [0, 1]).map(|at| at + 2),
             _ => None,
         }
     }
@@ -168,7 +165,10 @@ fn encode_number(n: &serde_json::Number, out: &mut Vec<u8>) {
         }
         #[allow(clippy::cast_possible_truncation, reason = "below 2^65: exact")]
         let above = i - floor as i128;
-        (floor, u16::try_from(above).expect("an integer below 2^64 is within 2^12 of a float"))
+        (
+            floor,
+            u16::try_from(above).expect("an integer below 2^64 is within 2^12 of a float"),
+        )
     };
     let (floor, above) = match (n.as_i64(), n.as_u64()) {
         (Some(i), _) => exact(i128::from(i)),
@@ -179,7 +179,11 @@ fn encode_number(n: &serde_json::Number, out: &mut Vec<u8>) {
         }
     };
     let bits = floor.to_bits();
-    let sortable = if bits >> 63 == 1 { !bits } else { bits | 1 << 63 };
+    let sortable = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    };
     out.extend_from_slice(&sortable.to_be_bytes());
     out.extend_from_slice(&above.to_be_bytes());
 }

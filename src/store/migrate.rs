@@ -12,8 +12,8 @@
 //! This module must never interpret a document beyond the fields its indexes name.
 
 use super::layout::{
-    DOC_INDEX, DOCS, INDEX_FORMAT, IndexKey, META, doctype_range, index_complete_key,
-    index_entry, key_name, parse_doc,
+    DOC_INDEX, DOCS, INDEX_FORMAT, IndexKey, META, doctype_range, index_complete_key, index_entry,
+    key_name, parse_doc,
 };
 use crate::error::{Error, Result};
 use redb::{ReadableTable, WriteTransaction};
@@ -23,7 +23,9 @@ use std::collections::BTreeSet;
 /// Migrate the store's indexes to [`INDEX_FORMAT`] unless they are in it already.
 pub(super) fn migrate_indexes(txn: &WriteTransaction) -> Result<()> {
     let mut meta = txn.open_table(META)?;
-    if meta.get(b"index_format".as_slice())?.map(|v| v.value().to_vec())
+    if meta
+        .get(b"index_format".as_slice())?
+        .map(|v| v.value().to_vec())
         == Some(INDEX_FORMAT.to_vec())
     {
         return Ok(());
@@ -62,7 +64,10 @@ pub(super) fn migrate_indexes(txn: &WriteTransaction) -> Result<()> {
                 index.insert(key.as_slice(), [].as_slice())?;
             }
         }
-        index.insert(index_complete_key(&doctype, &field).as_slice(), [].as_slice())?;
+        index.insert(
+            index_complete_key(&doctype, &field).as_slice(),
+            [].as_slice(),
+        )?;
     }
     meta.insert(b"index_format".as_slice(), INDEX_FORMAT)?;
     Ok(())
@@ -171,7 +176,10 @@ mod tests {
         ] {
             let key = [b"Task\0status\0".as_slice(), &format_1(&value), b"\0T-1"].concat();
             let (doctype, field, decoded, name) = decode_format_1(&key).unwrap();
-            assert_eq!((doctype.as_str(), field.as_str(), name.as_str()), ("Task", "status", "T-1"));
+            assert_eq!(
+                (doctype.as_str(), field.as_str(), name.as_str()),
+                ("Task", "status", "T-1")
+            );
             assert!(
                 crate::query::values_equal(&decoded, &value),
                 "{value} came back as {decoded}"

@@ -391,9 +391,13 @@ macro_rules! impl_view {
                 range: &$crate::store::KeyRange,
             ) -> $crate::error::Result<u64> {
                 let mut count = 0;
-                for entry in
-                    $crate::store::read::walk_index_in(&self.doc_index, doctype, field, range, false)?
-                {
+                for entry in $crate::store::read::walk_index_in(
+                    &self.doc_index,
+                    doctype,
+                    field,
+                    range,
+                    false,
+                )? {
                     entry?;
                     count += 1;
                 }

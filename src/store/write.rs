@@ -213,7 +213,11 @@ impl<'t> WriteTables<'t> {
                 self.unset(TableKind::DocIndex, index_entry(doctype, field, &old, name))?;
             }
             if let Some(new) = new {
-                self.set(TableKind::DocIndex, index_entry(doctype, field, &new, name), &[])?;
+                self.set(
+                    TableKind::DocIndex,
+                    index_entry(doctype, field, &new, name),
+                    &[],
+                )?;
             }
         }
         Ok(())

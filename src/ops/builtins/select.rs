@@ -14,6 +14,7 @@ use plan::Ask;
 use serde_json::{Value, json};
 
 mod plan;
+mod sink;
 
 /// Every document of `doctype` the query's filter selects (under an `if_owner` grant, the
 /// owner's only), in name order, by the cheapest path (see [`plan`]).
@@ -118,3 +119,6 @@ pub(super) fn select(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value
     }
     Ok(output)
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,11 +14,12 @@
 //! This module must never write, and must never trust an index beyond what it holds: a
 //! walk over a whole index needs the index marked complete.
 
+use super::sink::Sink;
 use crate::doc::Doc;
 use crate::error::Result;
 use crate::query::{Direction, Filter, Query, ValueRange, compare};
-use crate::store::{IndexKey, KeyRange, StoredDoc, View, unreadable_doc};
-use serde_json::{Value, json};
+use crate::store::{IndexKey, KeyRange, View};
+use serde_json::Value;
 use std::cmp::Ordering;
 use std::ops::Bound;
 
@@ -55,10 +56,10 @@ pub(crate) struct Page {
 /// How the candidates came: their source (`path`: `names`, `index` or `scan`), the index
 /// field if any, and their order (`names` or `index` when streamed in the query's order,
 /// `heap` when kept in a bounded heap).
-struct Route {
-    path: &'static str,
-    field: Option<String>,
-    order: &'static str,
+pub(super) struct Route {
+    pub(super) path: &'static str,
+    pub(super) field: Option<String>,
+    pub(super) order: &'static str,
 }
 
 /// The select of `ask` over `doctype`, whose `indexed` fields have indexes.
@@ -86,7 +87,11 @@ pub(crate) fn select(
         (true, None, false, Some(filter)) => {
             let mut total = None;
             for field in indexed {
-                if filter.tests_only(field)
+                // Equalities and ranges both on it: the pin would answer one of them only.
+                let one_kind =
+                    filter.candidates(field).is_none() || filter.range_of(field).is_none();
+                if one_kind
+                    && filter.tests_only(field)
                     && let Some(pin) = by_index(field)?
                 {
                     total = Some(pin.count(view, doctype, field)?);
@@ -231,13 +236,19 @@ enum Pin {
 
 /// How `filter` pins `field`, if its index can list exactly the candidates: equality or
 /// `in` over scalars (null only in a complete index), or a range.
-fn pin(view: &dyn View, doctype: &str, field: &str, filter: Option<&Filter>) -> Result<Option<Pin>> {
+fn pin(
+    view: &dyn View,
+    doctype: &str,
+    field: &str,
+    filter: Option<&Filter>,
+) -> Result<Option<Pin>> {
     let Some(filter) = filter else {
         return Ok(None);
     };
     if let Some(values) = filter.candidates(field) {
         let listed = values.iter().all(|v| !v.is_array() && !v.is_object());
-        let nulls_listed = !values.iter().any(Value::is_null) || view.index_complete(doctype, field)?;
+        let nulls_listed =
+            !values.iter().any(Value::is_null) || view.index_complete(doctype, field)?;
         if listed && nulls_listed {
             let mut keys: Vec<IndexKey> = values.iter().map(IndexKey::of).collect();
             keys.sort();
@@ -316,9 +327,9 @@ impl Pin {
                     Ok((_, name)) => name,
                     Err(_) => return Err(walk.next().expect("peeked").unwrap_err()),
                 };
-                let earlier = next.as_ref().is_none_or(|(_, best)| {
-                    if reverse { name > best } else { name < best }
-                });
+                let earlier = next
+                    .as_ref()
+                    .is_none_or(|(_, best)| if reverse { name > best } else { name < best });
                 if earlier {
                     next = Some((i, name.clone()));
                 }
@@ -381,7 +392,9 @@ impl Pin {
                 let group = KeyRange::exactly(key.clone());
                 let names = view.walk_index(doctype, field, &group, !reverse)?;
                 let more = if key.is_complex() {
-                    let names = names.map(|e| e.map(|(_, name)| name)).collect::<Result<_>>()?;
+                    let names = names
+                        .map(|e| e.map(|(_, name)| name))
+                        .collect::<Result<_>>()?;
                     complex_group(field, names, value_dir, name_dir, sink)?
                 } else {
                     let mut more = true;
@@ -422,9 +435,18 @@ fn complex_group(
             docs.push(doc);
         }
     }
-    let directed = |o: Ordering, dir| if dir == Direction::Desc { o.reverse() } else { o };
+    let directed = |o: Ordering, dir| {
+        if dir == Direction::Desc {
+            o.reverse()
+        } else {
+            o
+        }
+    };
     docs.sort_by(|a, b| {
-        let by_value = compare(a.get(field).unwrap_or(&Value::Null), b.get(field).unwrap_or(&Value::Null));
+        let by_value = compare(
+            a.get(field).unwrap_or(&Value::Null),
+            b.get(field).unwrap_or(&Value::Null),
+        );
         directed(by_value, value_dir).then_with(|| {
             let name = |d: &Doc| d.get("name").and_then(Value::as_str).map(str::to_owned);
             directed(name(a).cmp(&name(b)), name_dir)
@@ -436,162 +458,4 @@ fn complex_group(
         }
     }
     Ok(true)
-}
-
-/// Where candidates go: matched against the filter and the owner, then paged (streamed in
-/// order) or kept in a bounded heap.
-struct Sink<'a> {
-    view: &'a dyn View,
-    doctype: &'a str,
-    filter: Option<&'a Filter>,
-    query: &'a Query,
-    own_only: Option<&'a str>,
-    skip_corrupt: bool,
-    /// Candidates do not come in the query's order: keep the best `keep` in order.
-    heap: bool,
-    /// `skip` + rows (+ the peeked one); `usize::MAX` for every match.
-    keep: usize,
-    /// Matches to skip before the page (streamed), or the heap's first rows.
-    skip: usize,
-    /// Count every match, so never stop early.
-    counting: bool,
-    /// Rows wanted after `skip`, and whether one more is read to tell if more match.
-    wanted: Option<usize>,
-    peek: bool,
-    /// Matched so far.
-    matched: usize,
-    /// Streamed: the page so far. Heap: the best `keep` so far, in order.
-    rows: Vec<Doc>,
-    /// Documents parsed.
-    examined: usize,
-    corrupt: Vec<String>,
-}
-
-impl<'a> Sink<'a> {
-    fn new(view: &'a dyn View, doctype: &'a str, ask: &'a Ask<'a>, counting: bool) -> Self {
-        let rows = ask.rows.map(|r| r.saturating_add(usize::from(ask.peek)));
-        Sink {
-            view,
-            doctype,
-            filter: ask.query.filter.as_ref(),
-            query: ask.query,
-            own_only: ask.own_only,
-            skip_corrupt: ask.skip_corrupt,
-            heap: false,
-            keep: rows.map_or(usize::MAX, |r| r.saturating_add(ask.query.skip)),
-            skip: ask.query.skip,
-            counting: ask.count && counting,
-            wanted: ask.rows,
-            peek: ask.peek,
-            matched: 0,
-            rows: Vec::new(),
-            examined: 0,
-            corrupt: Vec::new(),
-        }
-    }
-
-    /// Every candidate matches unless read: no filter and no owner to check.
-    fn matches_unread(&self) -> bool {
-        self.filter.is_none() && self.own_only.is_none() && !self.skip_corrupt
-    }
-
-    /// Whether the candidate at this point of a streamed walk is needed as a row.
-    fn wanted_now(&self) -> bool {
-        self.heap || (self.matched >= self.skip && self.matched < self.keep)
-    }
-
-    /// Whether the walk may stop.
-    fn done(&self) -> bool {
-        !self.heap && !self.counting && self.matched >= self.keep
-    }
-
-    /// A candidate by name (from an index or the filter); `false` stops the walk.
-    fn offer_named(&mut self, name: String) -> Result<bool> {
-        if self.matches_unread() && !self.wanted_now() {
-            self.matched += 1;
-            return Ok(!self.done());
-        }
-        match self.read(&name)? {
-            Some(doc) => self.offer(doc),
-            None => Ok(!self.done()),
-        }
-    }
-
-    /// A candidate as stored; `false` stops the walk.
-    fn offer_stored(&mut self, stored: StoredDoc) -> Result<bool> {
-        if self.matches_unread() && !self.wanted_now() {
-            self.matched += 1;
-            return Ok(!self.done());
-        }
-        self.examined += 1;
-        match stored.parse(self.doctype) {
-            Ok(doc) => self.offer(doc),
-            Err(e) if self.skip_corrupt && unreadable_doc(&e).is_some() => {
-                self.corrupt.push(stored.name);
-                Ok(!self.done())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Read a candidate (`None`: gone, or unreadable and skipped).
-    fn read(&mut self, name: &str) -> Result<Option<Doc>> {
-        self.examined += 1;
-        match self.view.get_doc(self.doctype, name) {
-            Err(e) if self.skip_corrupt && unreadable_doc(&e).is_some() => {
-                self.corrupt.push(name.to_string());
-                Ok(None)
-            }
-            other => other,
-        }
-    }
-
-    /// A parsed candidate; `false` stops the walk.
-    fn offer(&mut self, doc: Doc) -> Result<bool> {
-        let passes = self.filter.is_none_or(|f| f.matches(&doc))
-            && self
-                .own_only
-                .is_none_or(|user| doc.get("owner").and_then(Value::as_str) == Some(user));
-        if !passes {
-            return Ok(true);
-        }
-        if self.heap {
-            self.matched += 1;
-            let at = self
-                .rows
-                .partition_point(|kept| self.query.compare_docs(kept, &doc) != Ordering::Greater);
-            if at < self.keep {
-                self.rows.insert(at, doc);
-                self.rows.truncate(self.keep);
-            }
-            return Ok(true);
-        }
-        if self.wanted_now() {
-            self.rows.push(doc);
-        }
-        self.matched += 1;
-        Ok(!self.done())
-    }
-
-    fn finish(self, route: Route, total_from_index: Option<usize>) -> Page {
-        let mut rows = self.rows;
-        if self.heap {
-            rows.drain(..self.skip.min(rows.len()));
-        }
-        let more = self.wanted.is_some_and(|wanted| self.peek && rows.len() > wanted);
-        if let Some(wanted) = self.wanted {
-            rows.truncate(wanted);
-        }
-        let mut plan = json!({"path": route.path, "order": route.order, "examined": self.examined});
-        if let Some(field) = route.field {
-            plan["field"] = json!(field);
-        }
-        Page {
-            rows,
-            more,
-            total: total_from_index.or(self.counting.then_some(self.matched)),
-            corrupt: self.corrupt,
-            plan,
-        }
-    }
 }
