@@ -28,6 +28,7 @@ mod request_errors;
 mod schemas;
 mod script_growth;
 mod script_limits;
+mod select_plans;
 mod shipped_packs;
 mod stress;
 mod workflows;

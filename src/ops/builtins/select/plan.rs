@@ -83,25 +83,23 @@ pub(crate) fn select(
     };
     let by_index = |field: &str| -> Result<Option<Pin>> { pin(view, doctype, field, filter) };
 
-    let total_from_index = match (ask.count, ask.own_only, ask.skip_corrupt, filter) {
-        (true, None, false, Some(filter)) => {
-            let mut total = None;
-            for field in indexed {
-                // Equalities and ranges both on it: the pin would answer one of them only.
-                let one_kind =
-                    filter.candidates(field).is_none() || filter.range_of(field).is_none();
-                if one_kind
-                    && filter.tests_only(field)
-                    && let Some(pin) = by_index(field)?
-                {
-                    total = Some(pin.count(view, doctype, field)?);
-                    break;
-                }
-            }
-            total
-        }
-        _ => None,
+    // Whether the pin of `field` answers the whole filter: it tests that field alone, with
+    // equalities or ranges (both: the pin would answer one of them only).
+    let answers = |field: &str| {
+        filter.is_some_and(|filter| {
+            filter.tests_only(field)
+                && (filter.candidates(field).is_none() || filter.range_of(field).is_none())
+        })
     };
+    let mut total_from_index = None;
+    if ask.count && ask.own_only.is_none() && !ask.skip_corrupt {
+        for field in indexed.iter().filter(|f| answers(f)) {
+            if let Some(pin) = by_index(field)? {
+                total_from_index = Some(pin.count(view, doctype, field)?);
+                break;
+            }
+        }
+    }
     let mut sink = Sink::new(view, doctype, ask, total_from_index.is_none());
 
     let route = if let Some(names) = filter.and_then(|f| f.candidates("name")) {
@@ -123,6 +121,7 @@ pub(crate) fn select(
         }
         route("names", None, if in_order { "names" } else { "heap" })
     } else if let Some((field, pin)) = pick_index(indexed, first, &by_index)? {
+        sink.answered = answers(&field);
         if first == "name" {
             sink.heap = false;
             pin.walk_by_name(view, doctype, &field, first_dir, &mut sink)?;

@@ -31,6 +31,8 @@ pub(super) struct Sink<'a> {
     skip: usize,
     /// Count every match, so never stop early.
     counting: bool,
+    /// The index walked answers the whole filter: its candidates all match.
+    pub(super) answered: bool,
     /// Rows wanted after `skip`, and whether one more is read to tell if more match.
     wanted: Option<usize>,
     peek: bool,
@@ -62,6 +64,7 @@ impl<'a> Sink<'a> {
             keep: rows.map_or(usize::MAX, |r| r.saturating_add(ask.query.skip)),
             skip: ask.query.skip,
             counting: ask.count && counting,
+            answered: false,
             wanted: ask.rows,
             peek: ask.peek,
             matched: 0,
@@ -71,9 +74,10 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Every candidate matches unless read: no filter and no owner to check.
+    /// Every candidate matches unread: no filter (or one the index walked answers whole)
+    /// and no owner to check.
     fn matches_unread(&self) -> bool {
-        self.filter.is_none() && self.own_only.is_none() && !self.skip_corrupt
+        (self.filter.is_none() || self.answered) && self.own_only.is_none() && !self.skip_corrupt
     }
 
     /// Whether the candidate at this point of a streamed walk is needed as a row.
@@ -88,6 +92,9 @@ impl<'a> Sink<'a> {
 
     /// A candidate by name (from an index or the filter); `false` stops the walk.
     pub(super) fn offer_named(&mut self, name: String) -> Result<bool> {
+        if self.done() {
+            return Ok(false);
+        }
         if self.matches_unread() && !self.wanted_now() {
             self.matched += 1;
             return Ok(!self.done());
@@ -100,6 +107,9 @@ impl<'a> Sink<'a> {
 
     /// A candidate as stored; `false` stops the walk.
     pub(super) fn offer_stored(&mut self, stored: StoredDoc) -> Result<bool> {
+        if self.done() {
+            return Ok(false);
+        }
         if self.matches_unread() && !self.wanted_now() {
             self.matched += 1;
             return Ok(!self.done());
