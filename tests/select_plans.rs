@@ -36,8 +36,8 @@ fn task(i: usize) -> Value {
     let status = ["Open", "Closed", "Open", "Pending"][i % 4];
     let mut doc = json!({"name": format!("t{i:04}"), "status": status, "title": format!("T{}", i * 7 % 1000)});
     match i {
-        _ if i % 250 == 0 => {}
-        _ if i % 100 == 0 => doc["n"] = json!(i as f64 + 0.5),
+        _ if i.is_multiple_of(250) => {}
+        _ if i.is_multiple_of(100) => doc["n"] = json!(i as f64 + 0.5),
         _ => doc["n"] = json!(i),
     }
     doc

@@ -54,9 +54,11 @@
 //! - `docs (doctype, name, body, PRIMARY KEY (doctype, name))`: `get_doc`; `scan_docs` is
 //!   `WHERE doctype = $1 ORDER BY name`.
 //! - `doc_index (doctype, field, value bytea, name, PRIMARY KEY (doctype, field, value,
-//!   name))`, `value` in [`index_value`]'s encoding: `index_lookup` is an equality on the
-//!   first three columns `ORDER BY name`; `rebuild_index` a `DELETE` and an `INSERT ...
-//!   SELECT` over `docs`.
+//!   name))`, `value` in [`IndexKey`]'s encoding: `index_lookup` is an equality on the
+//!   first three columns `ORDER BY name`; `walk_index` a range on `value` `ORDER BY value,
+//!   name` (or both `DESC`) read by a cursor, `count_index` its `count(*)`; `walk_docs` is
+//!   `scan_docs` by a cursor; `rebuild_index` a `DELETE` and an `INSERT ... SELECT` over
+//!   `docs`, and the completeness mark a row of its own (or a `complete_indexes` table).
 //! - `runs (id PRIMARY KEY, body)` and `run_index (field, value, run_id, PRIMARY KEY (field,
 //!   value, run_id))`: `put_record` is an `INSERT`, whose unique violation is the "already
 //!   recorded" refusal; `runs_between` is `WHERE id >= $1 AND id < $2 ORDER BY id DESC
