@@ -3,9 +3,10 @@
 //!
 //! These checks must never reach past the traits into one backend's types.
 
-use super::{Backend, Record, Snapshot, Store, TEST_CATALOG, View, WriteTx};
+use super::{Backend, IndexKey, KeyRange, Record, Snapshot, Store, TEST_CATALOG, View, WriteTx};
 use crate::doc::Doc;
 use serde_json::{Value, json};
+use std::ops::Bound;
 
 fn doc(value: Value) -> Doc {
     serde_json::from_value(value).expect("an object")
@@ -64,6 +65,68 @@ pub(super) fn conforms<B: Backend>(store: &B) {
         read.index_lookup("Note", "n", &json!("1")).unwrap(),
         Vec::<String>::new()
     );
+    let walked = |reverse| -> Vec<String> {
+        let walk = read
+            .walk_docs("Note", reverse)
+            .unwrap()
+            .expect("kept in name order");
+        walk.map(|d| d.unwrap().name).collect()
+    };
+    assert_eq!(walked(false), ["a", "b"], "documents walk in name order");
+    assert_eq!(walked(true), ["b", "a"], "and backwards");
+    assert_eq!(
+        read.walk_docs("Note", false)
+            .unwrap()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .parse("Note")
+            .unwrap(),
+        doc(json!({"name": "a", "n": 1}))
+    );
+    assert!(
+        read.walk_docs(TEST_CATALOG.audit_doctype, false)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(read.count_index("Note", "n", &KeyRange::all()).unwrap(), 2);
+    assert!(
+        !read.index_complete("Note", "n").unwrap(),
+        "never built whole"
+    );
+    store
+        .write(|mut tx| -> crate::error::Result<()> {
+            tx.put_doc("Note", "c", &doc(json!({"name": "c", "n": 10})), &indexed)?;
+            tx.put_doc("Note", "d", &doc(json!({"name": "d", "n": 2.5})), &indexed)?;
+            tx.put_doc("Note", "e", &doc(json!({"name": "e"})), &indexed)?;
+            tx.put_doc("Note", "f", &doc(json!({"name": "f", "n": "10"})), &indexed)?;
+            tx.rebuild_index("Note", "n", true)
+        })
+        .unwrap()
+        .unwrap();
+    let read = store.read().unwrap();
+    assert!(read.index_complete("Note", "n").unwrap());
+    let index = |range: &KeyRange, reverse| -> Vec<String> {
+        let walk = read.walk_index("Note", "n", range, reverse).unwrap();
+        walk.map(|e| e.unwrap().1).collect()
+    };
+    assert_eq!(
+        index(&KeyRange::all(), false),
+        ["e", "a", "b", "d", "c", "f"],
+        "missing, then numbers by value (ties by name), then strings"
+    );
+    assert_eq!(
+        index(&KeyRange::all(), true),
+        ["f", "c", "d", "b", "a", "e"]
+    );
+    let numbers = KeyRange {
+        lower: Bound::Excluded(IndexKey::of(&json!(1.0))),
+        upper: Bound::Included(IndexKey::of(&json!(10))),
+    };
+    assert_eq!(index(&numbers, false), ["d", "c"]);
+    assert_eq!(read.count_index("Note", "n", &numbers).unwrap(), 2);
+    assert_eq!(read.index_lookup("Note", "n", &json!(null)).unwrap(), ["e"]);
     assert_eq!(read.meta("fact").unwrap().as_deref(), Some(&b"42"[..]));
     let mut entries = Vec::new();
     read.audit_entries(&mut |seq, bytes| {

@@ -318,3 +318,70 @@ pub(super) fn key_name(key: &[u8]) -> String {
 pub(super) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::internal(format!("cannot encode: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{compare, values_equal};
+    use proptest::prelude::*;
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            (-5i64..5).prop_map(|i| Value::from(i as f64)),
+            (-5i64..5).prop_map(Value::from),
+            // Integers beyond 2^53 and the floats around them.
+            (0u64..4).prop_map(|d| Value::from((1u64 << 53) + d)),
+            (0i64..4).prop_map(|d| Value::from(-(1i64 << 53) - d)),
+            (0u64..4).prop_map(|d| Value::from(((1u64 << 53) + 2 * d) as f64)),
+            (0u64..3000).prop_map(|d| Value::from(u64::MAX - d)),
+            Just(Value::from(u64::MAX as f64)),
+            Just(Value::from(i64::MIN as f64)),
+            Just(Value::from(-0.0)),
+            "[a\u{0}\u{1}é]{0,3}".prop_map(Value::from),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn the_index_form_orders_and_equates_as_queries_do(a in scalar(), b in scalar()) {
+            let (x, y) = (IndexKey::of(&a), IndexKey::of(&b));
+            prop_assert_eq!(x.cmp(&y), compare(&a, &b), "{} vs {}", a, b);
+            prop_assert_eq!(x == y, values_equal(&a, &b), "{} vs {}", a, b);
+            prop_assert_eq!(IndexKey::length_in(&[x.0.as_slice(), b"name"].concat()), Some(x.0.len()));
+        }
+    }
+
+    #[test]
+    fn arrays_and_objects_share_one_form_after_every_scalar() {
+        let complex = IndexKey::of(&json!([1]));
+        assert!(complex.is_complex());
+        assert_eq!(complex, IndexKey::of(&json!({"a": 1})));
+        assert!(IndexKey::of(&json!("\u{10FFFF}")) < complex);
+        assert!(IndexKey::of(&Value::Null) < IndexKey::of(&json!(false)));
+        assert_eq!(index_value(&json!(null)), None);
+        assert_eq!(index_value(&json!([])), None);
+    }
+
+    #[test]
+    fn a_range_covers_whole_values_and_no_more() {
+        let name_after = |key: &IndexKey| index_entry("T", "f", key, "\u{10FFFF}zz");
+        let one = IndexKey::of(&json!("a"));
+        let (start, end) = KeyRange::exactly(one.clone()).bytes("T", "f").unwrap();
+        assert!(start <= index_entry("T", "f", &one, ""));
+        assert!(name_after(&one) < end);
+        assert!(end <= index_entry("T", "f", &IndexKey::of(&json!("a\u{0}")), ""));
+        let empty = KeyRange {
+            lower: Bound::Excluded(one.clone()),
+            upper: Bound::Excluded(one),
+        };
+        assert_eq!(empty.bytes("T", "f"), None);
+    }
+}

@@ -236,26 +236,23 @@ impl<'t> WriteTables<'t> {
             self.unset(TableKind::DocIndex, key)?;
         }
         if build {
-            let mut docs = Vec::new();
+            // Names and index forms only: a doctype's documents are never all held at once.
+            let mut entries = Vec::new();
             scan_docs_in(
                 &self.docs,
                 &self.audit,
                 self.catalog.audit_doctype,
                 doctype,
                 &mut |doc| {
-                    docs.push(doc);
+                    let name = doc.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let key = IndexKey::of(doc.get(field).unwrap_or(&Value::Null));
+                    entries.push(index_entry(doctype, field, &key, name));
                     true
                 },
                 None,
             )?;
-            let fields = [field.to_string()];
-            for doc in docs {
-                let name = doc
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                self.reindex(doctype, &name, &fields, None, Some(&doc))?;
+            for entry in entries {
+                self.set(TableKind::DocIndex, entry, &[])?;
             }
             self.set(TableKind::DocIndex, index_complete_key(doctype, field), &[])?;
         }
