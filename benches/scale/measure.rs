@@ -80,15 +80,27 @@ pub fn summary(samples: &[f64]) -> Option<(f64, f64, f64)> {
     Some((median, sorted[0], sorted[n - 1]))
 }
 
-/// A figure in its unit, short: `1,156/s`, `28.5k/s`, `184 µs`, `72.1 ms`, `407 MB`.
+/// A figure in its unit, to three significant digits: `1,156/s`, `28.5k/s`, `184 µs`,
+/// `72.1 ms`, `407 MB`.
 pub fn figure(value: f64, unit: Unit) -> String {
     match unit {
-        Unit::Rate(_) if value >= 10_000.0 => format!("{:.1}k", value / 1000.0),
+        Unit::Rate(_) if value >= 10_000.0 => format!("{}k", significant(value / 1000.0)),
         Unit::Rate(_) => thousands(value.round() as u64),
-        Unit::Time if value < 1e-3 => format!("{:.1} µs", value * 1e6),
-        Unit::Time if value < 1.0 => format!("{:.2} ms", value * 1e3),
-        Unit::Time => format!("{value:.2} s"),
-        Unit::Memory => format!("{:.0} MB", value / 1e6),
+        Unit::Time if value < 1e-3 => format!("{} µs", significant(value * 1e6)),
+        Unit::Time if value < 1.0 => format!("{} ms", significant(value * 1e3)),
+        Unit::Time => format!("{} s", significant(value)),
+        Unit::Memory => format!("{} MB", significant(value / 1e6)),
+    }
+}
+
+/// `value` with three significant digits (whole numbers from 100 up, with separators).
+fn significant(value: f64) -> String {
+    if value >= 100.0 {
+        thousands(value.round() as u64)
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
     }
 }
 
@@ -121,7 +133,7 @@ fn cell(samples: &[f64], unit: Unit) -> String {
 /// `coworker ÷ peer` of the medians, as a factor; `—` if either is missing.
 fn ratio(coworker: &[f64], peer: &[f64]) -> String {
     match (summary(coworker), summary(peer)) {
-        (Some((c, _, _)), Some((p, _, _))) => format!("{:.2}×", c / p),
+        (Some((c, _, _)), Some((p, _, _))) => format!("{}×", significant(c / p)),
         _ => "—".into(),
     }
 }
