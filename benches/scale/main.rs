@@ -22,11 +22,9 @@ mod measure;
 mod memory;
 mod sqlite;
 mod subjects;
+mod workloads;
 
-use common::{By, Peer};
 use measure::{Budget, Row, Unit};
-use serde_json::{Value, json};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 use subjects::{LABELS, Subject};
 
@@ -34,9 +32,6 @@ use subjects::{LABELS, Subject};
 const DEFAULT_DOCS: u64 = 100_000;
 /// Documents loaded and read back by the memory workload, whatever the store size.
 const RSS_DOCS: u64 = 100_000;
-/// Concurrent clients of the group-commit workload, and creates each makes per call.
-const CLIENTS: usize = 8;
-const CREATES_PER_CLIENT: usize = 25;
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     match std::env::var(key) {
@@ -74,120 +69,37 @@ fn main() {
     let mut rows = vec![load(&subjects, docs)];
     check(&subjects, docs);
 
-    let teams = docs::teams(docs);
-    let team_size = docs.min(docs::TEAM_SIZE);
-    type Work<'a> = (
-        &'a str,
-        String,
-        Unit,
-        f64,
-        Box<dyn Fn(&dyn Subject, u64) -> Value>,
-    );
-    let workloads: Vec<Work> = vec![
-        (
-            "select_csv",
-            "select 10 by indexed status (half the store matches), ordered by name, + CSV map"
-                .into(),
-            Unit::Time,
-            1.0,
-            Box::new(|s, _| Value::String(s.page_csv())),
-        ),
-        (
-            "point_read",
-            "point read by name".into(),
-            Unit::Rate("reads"),
-            1.0,
-            Box::new(move |s, k| docs::fields(&s.get(&docs::name((k * 7919) % docs)))),
-        ),
-        (
-            "team_equality",
-            format!("equality on an indexed field, all {team_size} hits of {docs}"),
-            Unit::Time,
-            1.0,
-            Box::new(move |s, k| {
-                let found = s.team(&format!("team-{}", (k * 7) % teams));
-                assert_eq!(found.len() as u64, team_size, "{} team size", s.label());
-                json!({"count": found.len(), "first": found[0]["name"],
-                       "last": found[found.len() - 1]["name"]})
-            }),
-        ),
-        (
-            "create_1",
-            "durable create, 1 document per run/txn, 1 client".into(),
-            Unit::Rate("creates"),
-            1.0,
-            Box::new(|s, _| {
-                s.create(&docs::written_batch(1));
-                Value::Null
-            }),
-        ),
-        (
-            "create_100",
-            "100 documents per run/txn".into(),
-            Unit::Rate("docs"),
-            100.0,
-            Box::new(|s, _| {
-                s.create(&docs::written_batch(100));
-                Value::Null
-            }),
-        ),
-        (
-            "create_1000",
-            "1,000 documents per run/txn (bulk)".into(),
-            Unit::Rate("docs"),
-            1000.0,
-            Box::new(|s, _| {
-                s.create(&docs::written_batch(1000));
-                Value::Null
-            }),
-        ),
-        (
-            "clients_8",
-            format!("{CLIENTS} clients creating durably, 1 document per run/txn"),
-            Unit::Rate("creates"),
-            (CLIENTS * CREATES_PER_CLIENT) as f64,
-            Box::new(|s, _| {
-                clients(s);
-                Value::Null
-            }),
-        ),
-    ];
     let mut single_client = None;
-    for (key, label, unit, ops, work) in &workloads {
-        if !wanted(key) {
+    for workload in workloads::all(docs) {
+        if !wanted(workload.key) {
             continue;
         }
-        eprintln!("[{:>5.0} s] {key}", started.elapsed().as_secs_f64());
-        let seconds = side_by_side(&subjects, *ops, &budget, work.as_ref());
-        let samples = match unit {
-            Unit::Rate(_) => measure::rates(seconds),
-            _ => seconds,
-        };
-        if *key == "create_1" {
+        eprintln!(
+            "[{:>5.0} s] {}",
+            started.elapsed().as_secs_f64(),
+            workload.key
+        );
+        let samples = workload.time(&subjects, &budget);
+        if workload.key == "create_1" {
             single_client = Some(samples[2].clone());
         }
-        if *key == "clients_8"
-            && let Some(sqlite_one) = single_client.take()
-        {
+        let clients = workload.key == "clients_8";
+        rows.push(Row {
+            label: workload.label,
+            unit: workload.unit,
+            samples: samples.clone(),
+        });
+        if clients && let Some(sqlite_one) = single_client.take() {
             rows.push(Row {
-                label: label.clone(),
-                unit: *unit,
-                samples: samples.clone(),
-            });
-            rows.push(Row {
-                label: format!("coworker {CLIENTS} clients ÷ SQLite 1 client (target ≥ 5×)"),
-                unit: *unit,
+                label: format!(
+                    "coworker {} clients ÷ SQLite 1 client (target ≥ 5×)",
+                    workloads::CLIENTS
+                ),
+                unit: workload.unit,
                 samples: vec![samples[0].clone(), Vec::new(), sqlite_one],
             });
-            continue;
         }
-        rows.push(Row {
-            label: label.clone(),
-            unit: *unit,
-            samples,
-        });
     }
-    drop(workloads);
 
     // Close every store before the children open their files.
     let paths: Vec<_> = LABELS
@@ -262,52 +174,6 @@ fn check(subjects: &[Box<dyn Subject>], docs: u64) {
             subject.label()
         );
     }
-}
-
-/// Time `work` on every subject side by side, after one untimed call each whose answers
-/// must agree. `work` gets the subject and a call counter (the same sequence for each).
-fn side_by_side(
-    subjects: &[Box<dyn Subject>],
-    ops_per_call: f64,
-    budget: &Budget,
-    work: &dyn Fn(&dyn Subject, u64) -> Value,
-) -> Vec<Vec<f64>> {
-    let peers: Vec<By<_>> = subjects
-        .iter()
-        .map(|subject| {
-            let calls = Cell::new(0u64);
-            By(subject.label(), move || {
-                let k = calls.get();
-                calls.set(k + 1);
-                work(subject.as_ref(), k)
-            })
-        })
-        .collect();
-    let peers: Vec<&dyn Peer> = peers.iter().map(|peer| peer as &dyn Peer).collect();
-    let first = peers[0].call();
-    for peer in &peers[1..] {
-        assert_eq!(
-            peer.call(),
-            first,
-            "{} differs from {}",
-            peer.name(),
-            peers[0].name()
-        );
-    }
-    measure::interleaved(&peers, ops_per_call, budget)
-}
-
-/// [`CLIENTS`] threads, each making [`CREATES_PER_CLIENT`] single-document durable creates.
-fn clients(subject: &dyn Subject) {
-    std::thread::scope(|scope| {
-        for _ in 0..CLIENTS {
-            scope.spawn(|| {
-                for _ in 0..CREATES_PER_CLIENT {
-                    subject.create(&docs::written_batch(1));
-                }
-            });
-        }
-    });
 }
 
 /// Peak memory of a process that opens each loaded store and answers the select-10 page:
