@@ -2,7 +2,7 @@
 //! choice) on the same 286-byte documents, at 100k documents (1M in the long mode).
 //!
 //! ```sh
-//! cargo bench --bench scale                                   # 100k documents, 3 trials
+//! cargo bench --bench scale                                   # 100k documents, 5 trials
 //! COWORKER_BENCH_DOCS=1000000 cargo bench --bench scale       # the long mode
 //! cargo bench --bench scale -- point_read select_csv          # only these workloads
 //! ```
@@ -56,7 +56,7 @@ fn main() {
     let budget = Budget {
         time: Duration::from_secs_f64(env_or("COWORKER_BENCH_SECONDS", 1.0)),
         min_calls: 3,
-        trials: env_or("COWORKER_BENCH_TRIALS", 3),
+        trials: env_or("COWORKER_BENCH_TRIALS", 5),
     };
     let wanted = |key: &str| args.is_empty() || args.iter().any(|arg| key.contains(arg.as_str()));
     let started = Instant::now();
