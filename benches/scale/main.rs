@@ -5,6 +5,7 @@
 //! cargo bench --bench scale                                   # 100k documents, 5 trials
 //! COWORKER_BENCH_DOCS=1000000 cargo bench --bench scale       # the long mode
 //! cargo bench --bench scale -- point_read select_csv          # only these workloads
+//! cargo bench --bench scale -- --test                         # smoke run: each workload once
 //! ```
 //! See `benches/README.md` for the settings, how long each mode takes, and how to read the
 //! table it prints.
@@ -30,6 +31,8 @@ use subjects::{LABELS, Subject};
 
 /// Documents in the store unless `COWORKER_BENCH_DOCS` says otherwise.
 const DEFAULT_DOCS: u64 = 100_000;
+/// Documents in the store of a smoke run (`-- --test`).
+const SMOKE_DOCS: u64 = 2_000;
 /// Documents loaded and read back by the memory workload, whatever the store size.
 const RSS_DOCS: u64 = 100_000;
 
@@ -43,20 +46,34 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else not starting with `--` selects workloads.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| arg != "--bench")
-        .collect();
+    // `cargo bench` passes `--bench`; `--test` is a smoke run (every workload once, on a
+    // small store); any other argument selects the workloads whose key contains it.
+    let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
         memory::child(&args[1..]);
         return;
     }
-    let docs: u64 = env_or("COWORKER_BENCH_DOCS", DEFAULT_DOCS);
-    let budget = Budget {
-        time: Duration::from_secs_f64(env_or("COWORKER_BENCH_SECONDS", 1.0)),
-        min_calls: 3,
-        trials: env_or("COWORKER_BENCH_TRIALS", 5),
+    let smoke = args.iter().any(|arg| arg == "--test");
+    let args: Vec<String> = args
+        .into_iter()
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let docs: u64 = env_or(
+        "COWORKER_BENCH_DOCS",
+        if smoke { SMOKE_DOCS } else { DEFAULT_DOCS },
+    );
+    let budget = if smoke {
+        Budget {
+            time: Duration::ZERO,
+            min_calls: 1,
+            trials: 1,
+        }
+    } else {
+        Budget {
+            time: Duration::from_secs_f64(env_or("COWORKER_BENCH_SECONDS", 1.0)),
+            min_calls: 3,
+            trials: env_or("COWORKER_BENCH_TRIALS", 5),
+        }
     };
     let wanted = |key: &str| args.is_empty() || args.iter().any(|arg| key.contains(arg.as_str()));
     let started = Instant::now();
