@@ -86,9 +86,9 @@ impl RedbStore {
             })?;
         }
         let health = Arc::default();
-        let db = open::open_writer(path, options, &health)?;
+        let (db, log) = open::open_writer(path, options, &health)?;
         Self::with_tables(&db)?;
-        let mut shared = Self::with(Db::Writer(db), catalog);
+        let mut shared = Self::with(Db::Writer(db), catalog, log);
         shared.file.origin = Some((path.to_path_buf(), options));
         shared.file.health = health;
         Ok(shared)
@@ -109,14 +109,14 @@ impl RedbStore {
         catalog: Catalog,
     ) -> Result<Self> {
         let db = open::open_reader(path, lock_timeout)?;
-        Ok(Self::with(Db::Reader(db), catalog))
+        Ok(Self::with(Db::Reader(db), catalog, None))
     }
 
     /// A store that lives in memory only.
     pub(crate) fn in_memory(catalog: Catalog) -> Result<Self> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         Self::with_tables(&db)?;
-        Ok(Self::with(Db::Writer(db), catalog))
+        Ok(Self::with(Db::Writer(db), catalog, None))
     }
 
     /// Whether this store only reads (see [`super::Store::open_read_only`]).
@@ -210,13 +210,20 @@ impl RedbStore {
                 ));
             }
         };
-        if self.group.batch_dirty.load(Ordering::SeqCst) || lock(&self.group.commit).committing {
+        let mut commits = lock(&self.group.commit);
+        if self.group.batch_dirty.load(Ordering::SeqCst) || commits.busy() {
             return Err(Error::Storage(
                 "a write is being committed; try reopening again once it ended".into(),
             ));
         }
         // Nothing uncommitted is in the open transaction (checked above): drop it.
         drop(writer.txn.take());
+        writer.changes.clear();
+        // Closing the database makes every batch committed to it durable; the new log
+        // starts from there.
+        drop(writer.log.take());
+        commits.log_replaced();
+        drop(commits);
         let mut db = self.file.db.write().unwrap_or_else(|p| p.into_inner());
         *lock(&self.snapshots.shared) = None;
         self.snapshots.commits.fetch_add(1, Ordering::SeqCst);
@@ -224,9 +231,10 @@ impl RedbStore {
         drop(db.take());
         self.file.health.cleared();
         match open::open_writer(path, *options, &self.file.health) {
-            Ok(opened) => {
+            Ok((opened, log)) => {
                 tracing::info!("store {} reopened", path.display());
                 *db = Some(Db::Writer(opened));
+                writer.log = log;
                 Ok(())
             }
             Err(e) => {
@@ -236,7 +244,7 @@ impl RedbStore {
         }
     }
 
-    fn with(db: Db, catalog: Catalog) -> Self {
+    fn with(db: Db, catalog: Catalog, log: Option<super::wal::RedoLog>) -> Self {
         RedbStore {
             catalog,
             file: StoreFile {
@@ -246,7 +254,7 @@ impl RedbStore {
                 health: Arc::default(),
                 next_reopen: Mutex::new(Instant::now()),
             },
-            group: GroupCommit::new(),
+            group: GroupCommit::new(log),
             waiting: WaitingRecords {
                 list: Mutex::default(),
                 wake: Condvar::new(),

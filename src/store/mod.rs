@@ -119,6 +119,7 @@ mod open;
 mod read;
 mod record;
 mod waiting;
+mod wal;
 mod write;
 
 /// Fault injection for tests of I/O failures (`coworker::faults`, hidden from the docs).
@@ -379,12 +380,14 @@ impl Drop for Store {
         {
             tracing::error!("the background writer of records panicked");
         }
+        // Waiting records are written, and the log's records checkpointed into the store
+        // file, so a closed store needs no recovery.
         let waiting = !lock(&self.waiting.list).records.is_empty();
-        if waiting
+        if (waiting || self.log_dirty())
             && !self.read_only()
             && let Err(e) = self.flush()
         {
-            tracing::error!("records of read-only runs could not be written at close: {e}");
+            tracing::error!("the store could not be flushed at close: {e}");
         }
         // A transaction kept open by batches that changed nothing holds nothing to keep.
         if let Some(txn) = lock(&self.group.writer).txn.take()

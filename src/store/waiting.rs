@@ -2,7 +2,8 @@
 //! writes them (the next write transaction, a flush, the background writer once 1,024 wait,
 //! or the store's close). A crash can lose them, never a document. They have a lock of
 //! their own, so a read-only run never waits for a writer or a commit, and they stay
-//! readable here until their commit is durable.
+//! readable here until their commit is durable. The background writer that writes them also
+//! asks for the checkpoints of the redo log (see `commit`).
 //!
 //! This module must never split one run tree's records between memory and the file.
 
@@ -13,6 +14,9 @@ use crate::run::Run;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+/// How often the background writer looks whether the redo log is due for a checkpoint.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
 
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
@@ -107,12 +111,17 @@ impl RedbStore {
         loop {
             {
                 let mut waiting = lock(&self.waiting.list);
-                while waiting.records.len() < MAX_PENDING_RECORDS && !waiting.closing {
+                // Also wakes to checkpoint a redo log that has held records a while.
+                while waiting.records.len() < MAX_PENDING_RECORDS
+                    && !waiting.closing
+                    && !self.checkpoint_due()
+                {
                     waiting = self
                         .waiting
                         .wake
-                        .wait(waiting)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                        .wait_timeout(waiting, CHECKPOINT_POLL)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0;
                 }
                 if waiting.closing {
                     return;
