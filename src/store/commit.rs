@@ -243,6 +243,10 @@ impl RedbStore {
 
     /// Whether the log has held records for [`CHECKPOINT_AFTER`] or longer.
     pub(super) fn checkpoint_due(&self) -> bool {
+        #[cfg(test)]
+        if tests::HOLD_CHECKPOINTS.load(Ordering::SeqCst) {
+            return false;
+        }
         lock(&self.group.log_dirty_since).is_some_and(|since| since.elapsed() >= CHECKPOINT_AFTER)
     }
 
@@ -408,6 +412,8 @@ impl RedbStore {
         };
         let overdue = lock(&self.group.log_dirty_since)
             .is_some_and(|since| since.elapsed() >= CHECKPOINT_AFTER * 4);
+        #[cfg(test)]
+        let overdue = overdue && !tests::HOLD_CHECKPOINTS.load(Ordering::SeqCst);
         if flush || overdue || log.len() >= wal::CHECKPOINT_SIZE {
             set_lsn(&txn, log.last_lsn()).map_err(|e| e.to_string())?;
             commit(txn, Durability::Immediate).map_err(|e| self.explained(e))?;
@@ -476,8 +482,109 @@ mod tests {
     /// Makes the next commit panic once it has taken its batch.
     pub(super) static PANIC_IN_COMMIT: AtomicBool = AtomicBool::new(false);
 
+    /// Holds back the checkpoints that time asks for (flush and close still checkpoint), so
+    /// a test can look at a log that holds records.
+    pub(super) static HOLD_CHECKPOINTS: AtomicBool = AtomicBool::new(false);
+
+    /// The tests that set the switches above run one at a time: a switch acts on the next
+    /// commit of any store in the process.
+    static SWITCHES: Mutex<()> = Mutex::new(());
+
+    fn note(name: &str) -> Doc {
+        serde_json::from_value(serde_json::json!({"name": name})).unwrap()
+    }
+
+    fn open(path: &std::path::Path) -> Store {
+        Store::open(
+            path,
+            OpenOptions {
+                shared: false,
+                lock_timeout: Duration::ZERO,
+            },
+            crate::store::TEST_CATALOG,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_crash_image_with_a_torn_last_record_recovers_every_batch_before_it() {
+        let _switches = lock(&SWITCHES);
+        HOLD_CHECKPOINTS.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open(&path);
+        for name in ["a", "b", "c", "d"] {
+            store
+                .write(|mut tables| tables.put_doc("Note", name, &note(name), &[]))
+                .unwrap()
+                .unwrap();
+        }
+        // What a crash leaves: the store file as written so far (its last checkpoint) and
+        // the log, copied while the store is open.
+        let image = tempfile::tempdir().unwrap();
+        let copy = image.path().join("s.redb");
+        std::fs::copy(&path, &copy).unwrap();
+        std::fs::copy(wal::log_path(&path), wal::log_path(&copy)).unwrap();
+        HOLD_CHECKPOINTS.store(false, Ordering::SeqCst);
+        drop(store);
+        let last = wal::tests::tear_last_record(&wal::log_path(&copy));
+        assert!(last >= 4, "one record per batch: {last}");
+
+        let recovered = open(&copy);
+        let read = recovered.read().unwrap();
+        for name in ["a", "b", "c"] {
+            assert!(read.get_doc("Note", name).unwrap().is_some(), "{name}");
+        }
+        assert!(
+            read.get_doc("Note", "d").unwrap().is_none(),
+            "the torn batch was never acknowledged: not replayed"
+        );
+        drop(read);
+        recovered
+            .write(|mut tables| tables.put_doc("Note", "e", &note("e"), &[]))
+            .unwrap()
+            .unwrap();
+        drop(recovered);
+        let reopened = open(&copy);
+        let read = reopened.read().unwrap();
+        let names: Vec<bool> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| read.get_doc("Note", n).unwrap().is_some())
+            .collect();
+        assert_eq!(names, [true, true, true, false, true]);
+    }
+
+    #[test]
+    fn a_log_that_is_not_a_redo_log_is_refused_and_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        drop(open(&path));
+        let log = wal::log_path(&path);
+        std::fs::write(&log, b"these bytes are no redo log at all").unwrap();
+        let refused = Store::open(
+            &path,
+            OpenOptions {
+                shared: false,
+                lock_timeout: Duration::ZERO,
+            },
+            crate::store::TEST_CATALOG,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(refused.code(), crate::ErrorCode::StorageError);
+        assert!(
+            refused.to_string().contains("is not a coworker redo log"),
+            "{refused}"
+        );
+        assert_eq!(
+            std::fs::read(&log).unwrap(),
+            b"these bytes are no redo log at all"
+        );
+    }
+
     #[test]
     fn a_commit_that_panics_fails_its_batch_and_the_next_commit_goes_ahead() {
+        let _switches = lock(&SWITCHES);
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             Store::open(

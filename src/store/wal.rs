@@ -582,8 +582,23 @@ fn create_log(path: &Path, id: u64) -> io::Result<File> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Zero the second half of the last valid record of the log at `path` (a write the
+    /// crash cut short); returns that record's LSN.
+    pub(in crate::store) fn tear_last_record(path: &Path) -> u64 {
+        let image = std::fs::read(path).unwrap();
+        let Header::Of(id) = read_header(&image) else {
+            panic!("not a log")
+        };
+        let (lsn, range) = records(&image, id).pop().expect("the log holds records");
+        let middle = (range.start + range.end) / 2;
+        let file = File::options().write(true).open(path).unwrap();
+        file.write_all_at(&vec![0u8; range.end - middle], middle as u64)
+            .unwrap();
+        lsn
+    }
 
     const ID: u64 = 0xC0FFEE;
 
