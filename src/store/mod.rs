@@ -27,12 +27,13 @@
 //!
 //! `layout` declares every table once, with the key codecs; `record` encodes run records;
 //! `read` holds snapshots ([`ReadTables`]); `write` one writer's tables ([`WriteTables`]);
-//! `commit` the group commit; `waiting` the records of read-only runs; `database` the
+//! `commit` the group commit; `wal` the redo log that makes a batch durable with one
+//! fdatasync, and the recovery from it; `waiting` the records of read-only runs; `database` the
 //! database and its file ([`RedbStore`]); `create`, `open` and `backend` making, opening and
 //! watching the file. [`Store`] owns a `RedbStore` and its background writer.
 //!
 //! Writes go through [`RedbStore::write`]: all concurrent writers share one redb write
-//! transaction and one fsync (group commit); each writer's changes are recorded in an undo
+//! transaction and one fdatasync of the redo log (group commit; see `commit`); each writer's changes are recorded in an undo
 //! log so a failed run can be rolled back inside the shared transaction (redb refuses
 //! savepoints in a transaction that already wrote, so an undo log is how one run's writes
 //! are taken back without touching its neighbours').

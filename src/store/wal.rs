@@ -13,11 +13,15 @@
 //!
 //! The file: a 32-byte header (magic, the store's log id, a checksum), then records of
 //! `lsn u64 | length u32 | crc32 u32 | payload`, each checksum covering the store's log id,
-//! the LSN, the length and the payload. The file is grown with written zeros, a megabyte at
-//! a time, and reused from the start after each checkpoint, so an append rarely changes its
-//! size and its fdatasync flushes data, not inode metadata. Bytes past the tail are stale
+//! the LSN, the length and the payload. The file is grown with written zeros, 256 KiB at a
+//! time, and reused from the start after each checkpoint, so an append rarely changes its
+//! size and its fdatasync flushes data, not inode metadata. The zeros are written a page at a
+//! time: the page cache then holds the file in page-sized folios, and an fdatasync writes the
+//! page or two an append dirtied (one large write would make large folios, and each sync
+//! would write a whole one: a megabyte per commit on ext4). Bytes past the tail are stale
 //! records (lower LSNs) or zeros: a record counts only if its checksum holds and its LSN
-//! follows the previous one.
+//! follows the previous one. Each open for writing starts a fresh log file (after replaying
+//! the old one), so pages read during recovery never serve appends.
 //!
 //! This module must never acknowledge a record it has not synced, never replay a record
 //! past the first invalid one, and never drop a log that belongs to another store silently.
@@ -46,7 +50,9 @@ const HEADER_LEN: u64 = 32;
 /// LSN (u64 LE), payload length (u32 LE), crc32 (u32 LE).
 const RECORD_HEADER_LEN: usize = 16;
 /// How much the file grows at a time, in written zeros (bytes).
-const GROWTH: u64 = 1 << 20;
+const GROWTH: u64 = 256 << 10;
+/// The unit zeros are written in (bytes): a page.
+const PAGE: usize = 4096;
 /// A log longer than this (bytes) is checkpointed by the next batch.
 pub(super) const CHECKPOINT_SIZE: u64 = 16 << 20;
 
@@ -368,9 +374,8 @@ impl RedoLog {
         let end = self.tail + (RECORD_HEADER_LEN + payload.len()) as u64;
         if end > self.allocated {
             let grown = end.next_multiple_of(GROWTH);
-            let zeros = vec![0u8; (grown - self.allocated) as usize];
             let result = backend::injected_fault(&self.store)
-                .and_then(|()| self.file.write_all_at(&zeros, self.allocated));
+                .and_then(|()| write_zeros(&self.file, self.allocated, grown));
             self.watch("growing the redo log", result)?;
             self.allocated = grown;
         }
@@ -481,7 +486,6 @@ pub(super) fn recover(db: &Database, store: &Path, health: &Arc<Health>) -> Resu
         )
     };
     let mut last_lsn = checkpoint;
-    let mut reuse = false;
     if let Some(image) = &image {
         match read_header(image) {
             Header::Absent => {}
@@ -509,7 +513,6 @@ pub(super) fn recover(db: &Database, store: &Path, health: &Arc<Health>) -> Resu
                         last_lsn - checkpoint
                     );
                 }
-                reuse = true;
             }
         }
     }
@@ -526,12 +529,8 @@ pub(super) fn recover(db: &Database, store: &Path, health: &Arc<Health>) -> Resu
         txn.abort()?;
     }
     let store_key = store.canonicalize().unwrap_or_else(|_| store.to_path_buf());
-    let opened = if reuse {
-        File::options().read(true).write(true).open(&path)
-    } else {
-        create_log(&path, id)
-    };
-    let file = opened.map_err(|e| {
+    // Whatever the old log held is in the store file now: a fresh one replaces it.
+    let file = create_log(&path, id).map_err(|e| {
         Error::Storage(format!(
             "store {}: {}",
             store.display(),
@@ -539,7 +538,7 @@ pub(super) fn recover(db: &Database, store: &Path, health: &Arc<Health>) -> Resu
         ))
     })?;
     let allocated = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let log = RedoLog {
+    Ok(RedoLog {
         file: Arc::new(file),
         path,
         store: store_key,
@@ -548,12 +547,19 @@ pub(super) fn recover(db: &Database, store: &Path, health: &Arc<Health>) -> Resu
         allocated,
         last_lsn,
         health: health.clone(),
-    };
-    if reuse {
-        // Whatever the log held is in the store file now.
-        log.clear_first_record();
+    })
+}
+
+/// Write zeros over `from..to` of `file`, a page at a time (see the module's notes).
+fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
+    let page = [0u8; PAGE];
+    let mut at = from;
+    while at < to {
+        let len = (to - at).min(PAGE as u64 - at % PAGE as u64) as usize;
+        file.write_all_at(&page[..len], at)?;
+        at += len as u64;
     }
-    Ok(log)
+    Ok(())
 }
 
 /// Create the log at `path` whole: header and a first stretch of zeros, written and synced
@@ -568,9 +574,10 @@ fn create_log(path: &Path, id: u64) -> io::Result<File> {
         .create(true)
         .truncate(true)
         .open(&temp)?;
-    let mut start = vec![0u8; GROWTH as usize];
-    start[..HEADER_LEN as usize].copy_from_slice(&header(id));
-    file.write_all_at(&start, 0)?;
+    let mut first = [0u8; PAGE];
+    first[..HEADER_LEN as usize].copy_from_slice(&header(id));
+    file.write_all_at(&first, 0)?;
+    write_zeros(&file, PAGE as u64, GROWTH)?;
     file.sync_all()?;
     std::fs::rename(&temp, path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
