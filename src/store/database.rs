@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// How often, at most, a store whose file failed tries to reopen it.
 const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often a reopen tries the writer lock (200 µs apart) before it gives up.
+const REOPEN_LOCK_TRIES: u32 = 25;
+
 /// The redb implementation of the store: its database file, the group commit over it, the
 /// records of read-only runs waiting to be written, the meta generation and the snapshot
 /// readers share. [`super::Store`] owns one, beside the background writer.
@@ -200,14 +203,22 @@ impl RedbStore {
                 None => Ok(()),
             };
         };
-        // Never waits for the writer lock: a job holding it may be what calls this.
-        let mut writer = match self.group.writer.try_lock() {
-            Ok(writer) => writer,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(Error::Storage(
-                    "a write is in progress; try reopening again once it ended".into(),
-                ));
+        // Never waits long for the writer lock: a job holding it may be what calls this.
+        // Writers that fail at once (the file failed) hold it only briefly: a few tries.
+        let mut tries = 0;
+        let mut writer = loop {
+            match self.group.writer.try_lock() {
+                Ok(writer) => break writer,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if tries < REOPEN_LOCK_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(Error::Storage(
+                        "a write is in progress; try reopening again once it ended".into(),
+                    ));
+                }
             }
         };
         let mut commits = lock(&self.group.commit);

@@ -13,8 +13,8 @@
 //!
 //! The file: a 32-byte header (magic, the store's log id, a checksum), then records of
 //! `lsn u64 | length u32 | crc32 u32 | payload`, each checksum covering the store's log id,
-//! the LSN, the length and the payload. The file is grown with written zeros, 256 KiB at a
-//! time, and reused from the start after each checkpoint, so an append rarely changes its
+//! the LSN, the length and the payload. The file starts at 64 KiB and grows with written
+//! zeros, 256 KiB at a time, and is reused from the start after each checkpoint, so an append rarely changes its
 //! size and its fdatasync flushes data, not inode metadata. The zeros are written a page at a
 //! time: the page cache then holds the file in page-sized folios, and an fdatasync writes the
 //! page or two an append dirtied (one large write would make large folios, and each sync
@@ -51,6 +51,9 @@ const HEADER_LEN: u64 = 32;
 const RECORD_HEADER_LEN: usize = 16;
 /// How much the file grows at a time, in written zeros (bytes).
 const GROWTH: u64 = 256 << 10;
+/// The length of a new log file (bytes): small, as a store opened for one command writes
+/// little.
+const INITIAL_LEN: u64 = 64 << 10;
 /// The unit zeros are written in (bytes): a page.
 const PAGE: usize = 4096;
 /// A log longer than this (bytes) is checkpointed by the next batch.
@@ -577,7 +580,7 @@ fn create_log(path: &Path, id: u64) -> io::Result<File> {
     let mut first = [0u8; PAGE];
     first[..HEADER_LEN as usize].copy_from_slice(&header(id));
     file.write_all_at(&first, 0)?;
-    write_zeros(&file, PAGE as u64, GROWTH)?;
+    write_zeros(&file, PAGE as u64, INITIAL_LEN)?;
     file.sync_all()?;
     std::fs::rename(&temp, path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
