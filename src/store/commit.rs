@@ -555,6 +555,53 @@ mod tests {
     }
 
     #[test]
+    fn a_log_of_another_store_that_holds_writes_is_refused() {
+        let _switches = lock(&SWITCHES);
+        HOLD_CHECKPOINTS.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let (mine, theirs) = (dir.path().join("mine.redb"), dir.path().join("theirs.redb"));
+        drop(open(&mine));
+        let other = open(&theirs);
+        other
+            .write(|mut tables| tables.put_doc("Note", "x", &note("x"), &[]))
+            .unwrap()
+            .unwrap();
+        // Their log, with the write their store file has not checkpointed yet.
+        std::fs::copy(wal::log_path(&theirs), wal::log_path(&mine)).unwrap();
+        HOLD_CHECKPOINTS.store(false, Ordering::SeqCst);
+        drop(other);
+        let refused = Store::open(
+            &mine,
+            OpenOptions {
+                shared: false,
+                lock_timeout: Duration::ZERO,
+            },
+            crate::store::TEST_CATALOG,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(refused.code(), crate::ErrorCode::StorageError);
+        assert!(
+            refused
+                .to_string()
+                .contains("belongs to another store file"),
+            "{refused}"
+        );
+        // Once cleanly closed, their log holds nothing to replay: it no longer matters
+        // whose it is.
+        std::fs::copy(wal::log_path(&theirs), wal::log_path(&mine)).unwrap();
+        let store = open(&mine);
+        assert!(
+            store
+                .read()
+                .unwrap()
+                .get_doc("Note", "x")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn a_log_that_is_not_a_redo_log_is_refused_and_left_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
