@@ -28,7 +28,7 @@ fn write_bytes() -> u64 {
 fn create(client: usize, i: usize) -> RunRequest {
     let request = json!({"operation": "create", "into": "Item", "input": {"data": {
         "name": format!("item-{client}-{i:07}"),
-        "status": if i % 2 == 0 { "Open" } else { "Closed" },
+        "status": if i.is_multiple_of(2) { "Open" } else { "Closed" },
         "title": "A document of about the size the issue measures, with some text",
         "owner_email": format!("user{}@example.com", i % 97),
         "amount": i * 7 % 1000, "priority": i % 5,
