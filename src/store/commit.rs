@@ -250,6 +250,21 @@ impl RedbStore {
         lock(&self.group.log_dirty_since).is_some_and(|since| since.elapsed() >= CHECKPOINT_AFTER)
     }
 
+    /// How long until the log is due for a checkpoint (`None`: it holds no record, so
+    /// nothing is due until a batch is logged, which wakes the background writer).
+    pub(super) fn until_checkpoint(&self) -> Option<Duration> {
+        let since = (*lock(&self.group.log_dirty_since))?;
+        #[cfg(test)]
+        if tests::HOLD_CHECKPOINTS.load(Ordering::SeqCst) {
+            return Some(CHECKPOINT_AFTER);
+        }
+        Some(
+            CHECKPOINT_AFTER
+                .saturating_sub(since.elapsed())
+                .max(Duration::from_millis(1)),
+        )
+    }
+
     /// Whether the log holds records the store file has not checkpointed.
     pub(super) fn log_dirty(&self) -> bool {
         lock(&self.group.log_dirty_since).is_some()
@@ -428,7 +443,18 @@ impl RedbStore {
             log.retract(lsn, &writer.changes);
             return Err(self.explained(e));
         }
-        lock(&self.group.log_dirty_since).get_or_insert_with(Instant::now);
+        let first = {
+            let mut since = lock(&self.group.log_dirty_since);
+            let first = since.is_none();
+            since.get_or_insert_with(Instant::now);
+            first
+        };
+        if first {
+            // Under the lock the background writer checks `until_checkpoint` with: it
+            // cannot miss this.
+            let _waiting = lock(&self.waiting.list);
+            self.waiting.wake.notify_all();
+        }
         Ok(Sealed::Logged(log.file()))
     }
 }

@@ -15,9 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-/// How often the background writer looks whether the redo log is due for a checkpoint.
-const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
-
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
 
@@ -116,12 +113,17 @@ impl RedbStore {
                     && !waiting.closing
                     && !self.checkpoint_due()
                 {
-                    waiting = self
-                        .waiting
-                        .wake
-                        .wait_timeout(waiting, CHECKPOINT_POLL)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0;
+                    let wake = &self.waiting.wake;
+                    waiting = match self.until_checkpoint() {
+                        Some(due) => {
+                            wake.wait_timeout(waiting, due)
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                                .0
+                        }
+                        None => wake
+                            .wait(waiting)
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                    };
                 }
                 if waiting.closing {
                     return;

@@ -56,6 +56,8 @@ const GROWTH: u64 = 256 << 10;
 const INITIAL_LEN: u64 = 64 << 10;
 /// The unit zeros are written in (bytes): a page.
 const PAGE: usize = 4096;
+/// The largest change buffer kept from one batch for the next (bytes).
+const KEPT_BUFFER: usize = 1 << 20;
 /// A log longer than this (bytes) is checkpointed by the next batch.
 pub(super) const CHECKPOINT_SIZE: u64 = 16 << 20;
 
@@ -112,9 +114,14 @@ impl Changes {
         self.bytes.extend_from_slice(bytes);
     }
 
-    /// Forget every change (the batch was abandoned).
+    /// Forget every change (the batch was logged, or abandoned). The buffer is kept for the
+    /// next batch unless a bulk batch made it large.
     pub(super) fn clear(&mut self) {
-        self.bytes.clear();
+        if self.bytes.capacity() > KEPT_BUFFER {
+            self.bytes = Vec::new();
+        } else {
+            self.bytes.clear();
+        }
     }
 
     /// The encoded changes.
@@ -566,11 +573,24 @@ fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
 }
 
 /// Create the log at `path` whole: header and a first stretch of zeros, written and synced
-/// under a temporary name, then renamed into place (a log is never seen half-made).
+/// under a temporary name, then renamed into place (a log is never seen half-made). Called
+/// with the store file locked, so temporary logs left by killed processes are removed.
 fn create_log(path: &Path, id: u64) -> io::Result<File> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(format!(".creating-{}", std::process::id()));
-    let temp = PathBuf::from(temp);
+    let mut prefix = path.file_name().unwrap_or_default().to_owned();
+    prefix.push(".creating-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let temp = dir.join(format!("{prefix}{}", std::process::id()));
     let file = File::options()
         .read(true)
         .write(true)
@@ -583,9 +603,7 @@ fn create_log(path: &Path, id: u64) -> io::Result<File> {
     write_zeros(&file, PAGE as u64, INITIAL_LEN)?;
     file.sync_all()?;
     std::fs::rename(&temp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(dir) = File::open(dir)
-    {
+    if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
     }
     Ok(file)
