@@ -144,6 +144,16 @@ impl CommitState {
         if self.durable + 1 == taken {
             self.durable = taken;
         }
+        self.settle();
+    }
+
+    /// Failed batches right after the durable ones wait for nothing: count them resolved,
+    /// else a sync that ended before they failed would leave them owed one nobody makes
+    /// (their writers have left), and the store would look busy forever.
+    fn settle(&mut self) {
+        while self.durable < self.sealed && self.failure_of(self.durable + 1).is_some() {
+            self.durable += 1;
+        }
     }
 
     /// A new log replaced the old one (a reopen): nothing is left to sync in the old one.
@@ -315,6 +325,7 @@ impl RedbStore {
                     synced.failed(first..=target, cause);
                 }
                 synced.durable = synced.durable.max(target);
+                synced.settle();
                 self.group.committed.notify_all();
                 drop(synced);
             }
@@ -530,6 +541,29 @@ mod tests {
             crate::store::TEST_CATALOG,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_batch_that_fails_while_an_earlier_one_syncs_leaves_the_store_idle_once_it_synced() {
+        let mut state = GroupCommit::new(None).commit.into_inner().unwrap();
+        // Batch 1 is appended to the log and its sync begins (covering batch 1 only).
+        state.sealed = 1;
+        state.syncing = true;
+        // Batch 2 fails as it is sealed (the log refused it); its writers leave.
+        state.sealed = 2;
+        state.failed(2..=2, "appending to the redo log failed".into());
+        state.resolved(2);
+        assert!(state.busy(), "batch 1 is still syncing");
+        // The sync of batch 1 ends: nothing is owed a sync any more.
+        state.syncing = false;
+        state.durable = 1;
+        state.settle();
+        assert!(!state.busy(), "a reopen is not refused forever");
+        assert_eq!(
+            state.failure_of(2),
+            Some("appending to the redo log failed")
+        );
+        assert_eq!(state.failure_of(1), None);
     }
 
     #[test]
