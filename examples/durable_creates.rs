@@ -3,7 +3,7 @@
 //! commit path (issue 14); run it in release, e.g. under
 //! `strace -f -c -e trace=fdatasync,fsync,pwrite64,write`:
 //!
-//! `cargo run --release --example durable_creates -- [creates-per-phase] [dir]`
+//! `cargo run --release --example durable_creates -- [creates-per-phase] [dir] [1|8|both]`
 
 use coworker::{Engine, RunRequest};
 use serde_json::json;
@@ -41,6 +41,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let per_phase: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(2_000);
     let base = args.next().map(std::path::PathBuf::from);
+    let phases = args.next().unwrap_or_else(|| "both".into());
     let dir = match &base {
         Some(dir) => tempfile::tempdir_in(dir),
         None => tempfile::tempdir(),
@@ -51,6 +52,16 @@ fn main() {
         assert!(engine.run(create(99, i)).success, "warm-up create");
     }
 
+    if phases != "8" {
+        one_client(&engine, per_phase);
+    }
+    if phases != "1" {
+        eight_clients(&engine, per_phase);
+    }
+}
+
+/// `creates` durable creates, one after the other.
+fn one_client(engine: &Engine, per_phase: usize) {
     let (bytes, started) = (write_bytes(), Instant::now());
     for i in 0..per_phase {
         let run = engine.run(create(0, i));
@@ -62,12 +73,14 @@ fn main() {
         per_phase as f64 / elapsed,
         (write_bytes() - bytes) as f64 / per_phase as f64
     );
+}
 
+/// `per_phase` durable creates from 8 threads at once.
+fn eight_clients(engine: &Engine, per_phase: usize) {
     let clients = 8;
     let (bytes, started) = (write_bytes(), Instant::now());
     std::thread::scope(|scope| {
         for client in 1..=clients {
-            let engine = &engine;
             scope.spawn(move || {
                 for i in 0..per_phase / clients {
                     let run = engine.run(create(client, i));

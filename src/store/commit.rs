@@ -466,7 +466,7 @@ impl RedbStore {
             let _waiting = lock(&self.waiting.list);
             self.waiting.wake.notify_all();
         }
-        Ok(Sealed::Logged(log.file()))
+        Ok(Sealed::Logged(log.syncer()))
     }
 }
 

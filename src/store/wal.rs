@@ -352,8 +352,8 @@ impl RedoLog {
         self.tail - HEADER_LEN
     }
 
-    /// The file, for a sync outside the lock that guards appends.
-    pub(super) fn file(&self) -> Syncer {
+    /// What syncs the log, outside the lock that guards appends.
+    pub(super) fn syncer(&self) -> Syncer {
         Syncer {
             file: self.file.clone(),
             store: self.store.clone(),
