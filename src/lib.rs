@@ -22,8 +22,9 @@
 //! ```
 //!
 //! ## Durability
-//! A run that writes is acknowledged only after its transaction is durable (one fsync,
-//! shared by runs that commit together). Runs that write nothing (selects, dry runs) do not
+//! A run that writes is acknowledged only after its transaction is durable (one fdatasync
+//! of the store's redo log, shared by runs that commit together; the README's
+//! "Durability" section says how the log is checkpointed and replayed). Runs that write nothing (selects, dry runs) do not
 //! wait for an fsync: their records are written with the next write, [`Engine::flush`], or
 //! when the engine is dropped. A crash can lose the records of the last read-only runs,
 //! never a document.

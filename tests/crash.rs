@@ -4,6 +4,10 @@
 //!
 //! The writer is this test binary itself, re-executed to run the ignored `child_writer` test
 //! with `COWORKER_CRASH_CHILD_DB` set; it prints one `ACK ...` line per acknowledged write.
+//! With `COWORKER_CRASH_CHILD_CLIENTS` set it writes from that many threads at once while
+//! another thread checkpoints the redo log over and over, so kills land during group
+//! commits, log syncs and checkpoints; a second writer killed as it opens the store lands
+//! during the recovery from the log.
 
 use crate::harness::*;
 use coworker::Engine;
@@ -18,6 +22,8 @@ use std::time::{Duration, Instant};
 const CHILD_DB: &str = "COWORKER_CRASH_CHILD_DB";
 /// A tag that keeps each child's document names apart.
 const CHILD_TAG: &str = "COWORKER_CRASH_CHILD_TAG";
+/// How many threads of the child write at once (one when unset).
+const CHILD_CLIENTS: &str = "COWORKER_CRASH_CHILD_CLIENTS";
 const KILLS: usize = 20;
 /// A child never outlives this, even if nobody kills it.
 const CHILD_MAX_LIFE: Duration = Duration::from_secs(60);
@@ -75,6 +81,12 @@ fn child_writer() {
         std::process::exit(0);
     });
     let engine = Engine::open(&path).expect("the child opens the store");
+    if let Some(clients) = std::env::var(CHILD_CLIENTS)
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        return concurrent_writer(&engine, &tag, clients);
+    }
     let started = Instant::now();
     let mut out = std::io::stdout();
     let mut ack = |line: String| {
@@ -126,6 +138,41 @@ fn child_writer() {
     }
 }
 
+/// The child's concurrent mode: `clients` threads create notes (`ACK` once each create
+/// returned), while one more thread flushes (a checkpoint of the redo log) over and over.
+fn concurrent_writer(engine: &Engine, tag: &str, clients: usize) {
+    let started = Instant::now();
+    let ack = |line: String| {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}").expect("stdout is open");
+        out.flush().expect("stdout flushes");
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while started.elapsed() < CHILD_MAX_LIFE {
+                engine.flush().expect("a checkpoint");
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        });
+        for client in 0..clients {
+            scope.spawn(move || {
+                let mut i: u64 = 0;
+                while started.elapsed() < CHILD_MAX_LIFE {
+                    let name = format!("{tag}-c{client}-{i}");
+                    let payload = "y".repeat((i as usize * 53) % 2000);
+                    let run = ok(
+                        engine,
+                        json!({"operation": "create", "into": NOTE, "input": {"data":
+                            {"name": name, "seq": i, "payload": payload}}}),
+                    );
+                    ack(format!("ACK {NOTE} {name} {i} {}", run.id));
+                    i += 1;
+                }
+            });
+        }
+    });
+}
+
 /// One acknowledged write: the document `doctype`/`name` has `seq` (or a later value from a
 /// later update), written by run `run_id`.
 #[derive(Debug, Clone)]
@@ -159,24 +206,35 @@ impl Drop for ChildGuard {
 
 /// Start a writer on `path`; its complete stdout lines arrive on the returned channel.
 fn spawn_writer(path: &std::path::Path, tag: usize) -> (ChildGuard, mpsc::Receiver<String>) {
+    spawn_clients(path, tag, None)
+}
+
+/// Start a writer on `path` writing from `clients` threads at once (or the one-thread mix
+/// of creates and updates); its complete stdout lines arrive on the returned channel.
+fn spawn_clients(
+    path: &std::path::Path,
+    tag: usize,
+    clients: Option<usize>,
+) -> (ChildGuard, mpsc::Receiver<String>) {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = ChildGuard(
-        Command::new(exe)
-            .args([
-                "crash::child_writer",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DB, path)
-            .env(CHILD_TAG, format!("k{tag}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the writer starts"),
-    );
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "crash::child_writer",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DB, path)
+        .env(CHILD_TAG, format!("k{tag}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(clients) = clients {
+        command.env(CHILD_CLIENTS, clients.to_string());
+    }
+    let mut child = ChildGuard(command.spawn().expect("the writer starts"));
     let stdout = child.0.stdout.take().expect("piped stdout");
     let (send, receive) = mpsc::channel();
     std::thread::spawn(move || {
@@ -257,6 +315,90 @@ fn acknowledged_writes_survive_sigkill() {
         "crash: {KILLS} kills ({kills_mid_write} mid-write), {} acknowledged writes checked, {:.1} s",
         acked.len(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Wait for the first acknowledgement on `lines` (the harness prints its own lines first);
+/// returns the lines received.
+fn first_ack(lines: &mpsc::Receiver<String>, round: usize) -> Vec<String> {
+    let mut received = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("round {round}: the writer never acknowledged ({e})"));
+        let acked = parse_ack(&line).is_some();
+        received.push(line);
+        if acked {
+            return received;
+        }
+    }
+}
+
+/// Kill `child` and return every acknowledgement it printed, `received` included.
+fn kill_and_collect(
+    mut child: ChildGuard,
+    lines: mpsc::Receiver<String>,
+    mut received: Vec<String>,
+) -> Vec<Ack> {
+    child.0.kill().expect("SIGKILL the writer");
+    let _ = child.0.wait();
+    drop(child);
+    received.extend(lines.iter());
+    received.iter().filter_map(|l| parse_ack(l)).collect()
+}
+
+/// Eight clients create at once while checkpoints run back to back; the writer is killed
+/// mid-stream (during group commits, log syncs and checkpoints), and every other round a
+/// second writer is killed while it opens the store (during the recovery from the log).
+/// Each time, every acknowledged create is there after reopen, with its completed run, and
+/// the audit chain verifies.
+#[test]
+fn acknowledged_creates_of_eight_clients_survive_sigkill_during_commits_checkpoints_and_recovery() {
+    const ROUNDS: usize = 10;
+    let store = TempStore::new();
+    let mut rng = XorShift::seeded(
+        "acknowledged_creates_of_eight_clients_survive_sigkill_during_commits_checkpoints_and_recovery",
+    );
+    let mut acked: Vec<Ack> = Vec::new();
+    let (mut cut_streams, mut cut_recoveries) = (0, 0);
+    for round in 0..ROUNDS {
+        let (child, lines) = spawn_clients(&store.path, 1000 + round, Some(8));
+        let received = first_ack(&lines, round);
+        let before = received.len();
+        std::thread::sleep(Duration::from_millis(rng.between(20, 250)));
+        let new = kill_and_collect(child, lines, received);
+        if new.len() > before {
+            cut_streams += 1;
+        }
+        acked.extend(new);
+        if round % 2 == 1 {
+            // The next writer recovers the store from the log as it opens: kill it then.
+            let (child, lines) = spawn_clients(&store.path, 2000 + round, Some(8));
+            std::thread::sleep(Duration::from_micros(rng.between(0, 40_000)));
+            let new = kill_and_collect(child, lines, Vec::new());
+            if new.is_empty() {
+                cut_recoveries += 1;
+            }
+            acked.extend(new);
+        }
+        let engine = Engine::open(&store.path)
+            .unwrap_or_else(|e| panic!("round {round}: the store does not reopen: {e}"));
+        check_acknowledged(&engine, &acked, &[], round);
+        let audit = engine.verify_audit().unwrap();
+        assert!(
+            audit.broken.is_none(),
+            "round {round}: the audit chain is broken: {audit:?}"
+        );
+        check_no_orphan_documents(&engine, round);
+    }
+    assert!(
+        cut_streams > 0,
+        "no kill landed while the clients were writing: the test proved nothing"
+    );
+    eprintln!(
+        "crash (8 clients): {ROUNDS} rounds, {cut_streams} cut mid-stream, {cut_recoveries} \
+         writers killed before their first ack, {} acknowledged creates checked",
+        acked.len()
     );
 }
 

@@ -79,6 +79,90 @@ fn a_full_disk_fails_runs_with_its_cause_and_the_engine_recovers_once_it_clears(
     assert_eq!(note_names(&reopened), ["after", "before"]);
 }
 
+/// Eight clients create while the disk fills and clears again. Each create either succeeds,
+/// and is there after a reopen, or fails with `STORAGE_ERROR` naming the cause; the engine
+/// takes writes again by itself once the cause clears, and the audit chain verifies with one
+/// entry per stored note.
+#[test]
+fn a_full_disk_under_eight_clients_acknowledges_only_what_is_kept() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let store = TempStore::new();
+    let engine = store.open();
+    let stop = AtomicBool::new(false);
+    let outcomes: Vec<(String, coworker::Run)> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..8)
+            .map(|client| {
+                let (engine, stop) = (&engine, &stop);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let name = format!("c{client}-{}", done.len());
+                        let run = engine.run_value(create(&name));
+                        done.push((name, run));
+                    }
+                    done
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(60));
+        coworker::faults::fail_writes(&store.path, Some(ENOSPC));
+        std::thread::sleep(Duration::from_millis(120));
+        coworker::faults::fail_writes(&store.path, None);
+        // The engine reopens its file by itself, at most every 250 ms.
+        std::thread::sleep(Duration::from_millis(600));
+        stop.store(true, Ordering::SeqCst);
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().expect("a client thread"))
+            .collect()
+    });
+    let failed: Vec<&(String, coworker::Run)> =
+        outcomes.iter().filter(|(_, run)| !run.success).collect();
+    assert!(
+        !failed.is_empty(),
+        "the full disk failed no create: the test proved nothing"
+    );
+    for (name, run) in &failed {
+        let error = run.error.as_ref().expect("a failed run has an error");
+        assert_eq!(
+            error.code,
+            coworker::ErrorCode::StorageError,
+            "{name}: {error:?}"
+        );
+        assert!(
+            message(run).contains("os error 28"),
+            "{name}: {}",
+            message(run)
+        );
+    }
+    // Once a reopen is due (failing runs may have just tried one), the engine writes again.
+    std::thread::sleep(Duration::from_millis(300));
+    ok(&engine, create("after"));
+    drop(engine);
+
+    let reopened = store.open();
+    let stored: std::collections::HashSet<String> = note_names(&reopened).into_iter().collect();
+    for (name, run) in &outcomes {
+        if run.success {
+            assert!(stored.contains(name), "acknowledged {name} is missing");
+        }
+    }
+    // A batch whose log sync failed after its append may land whole (its runs were told it
+    // failed, as when any database's fsync fails); the rest of the failed ones are absent.
+    let absent = failed
+        .iter()
+        .filter(|(name, _)| !stored.contains(name))
+        .count();
+    assert!(absent > 0, "no failed create was left out");
+    let report = reopened.verify_audit().unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+    assert_eq!(
+        report.entries,
+        stored.len() as u64,
+        "one audit entry per stored note"
+    );
+}
+
 #[test]
 fn engine_reopen_recovers_at_once_once_the_cause_clears() {
     let store = TempStore::new();

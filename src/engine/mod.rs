@@ -558,7 +558,8 @@ impl Engine {
     }
 
     /// Make every run record durable, including those of read-only runs (which are
-    /// otherwise written with the next write, or when the engine is dropped).
+    /// otherwise written with the next write, or when the engine is dropped), and
+    /// checkpoint the redo log: afterwards the store file alone holds every write.
     pub fn flush(&self) -> Result<()> {
         self.core.store.flush()
     }

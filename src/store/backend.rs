@@ -31,7 +31,7 @@ impl Health {
     }
 
     /// Remember a failure (the first one is kept: later ones are usually its consequence).
-    fn failed(&self, operation: &str, error: &io::Error) {
+    pub(super) fn failed(&self, operation: &str, error: &io::Error) {
         let mut failure = super::lock(&self.failure);
         if failure.is_none() {
             *failure = Some(describe(operation, error));
@@ -86,14 +86,7 @@ impl WatchedFile {
 
     /// An injected failure of this file's writes, if a test asked for one.
     fn injected(&self) -> io::Result<()> {
-        if !ANY_FAULT.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        let faults = super::lock(&FAULTS);
-        match faults.iter().find(|(path, _)| *path == self.path) {
-            Some((_, errno)) => Err(io::Error::from_raw_os_error(*errno)),
-            None => Ok(()),
-        }
+        injected_fault(&self.path)
     }
 }
 
@@ -166,12 +159,25 @@ impl StorageBackend for WatchedFile {
     }
 }
 
+/// An injected failure of the writes of the store file at `store` (canonical path) and of
+/// its redo log, if a test asked for one.
+pub(super) fn injected_fault(store: &Path) -> io::Result<()> {
+    if !ANY_FAULT.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let faults = super::lock(&FAULTS);
+    match faults.iter().find(|(path, _)| path == store) {
+        Some((_, errno)) => Err(io::Error::from_raw_os_error(*errno)),
+        None => Ok(()),
+    }
+}
+
 /// Whether any fault is injected (spares the lock on every write otherwise).
 static ANY_FAULT: AtomicBool = AtomicBool::new(false);
 /// Store files whose writes fail, with the OS error number they fail with.
 static FAULTS: Mutex<Vec<(PathBuf, i32)>> = Mutex::new(Vec::new());
 
-/// Make every write, resize and sync of the store file at `path` fail with OS error `errno`
+/// Make every write, resize and sync of the store file at `path` (and of its redo log) fail with OS error `errno`
 /// (e.g. 28, ENOSPC: the disk is full), or (`None`) succeed again. For tests of how the
 /// engine reports and survives I/O errors; only files opened after the store exists are
 /// affected.

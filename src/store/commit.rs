@@ -1,17 +1,30 @@
 //! The group commit: every concurrent writer runs its job in one shared redb write
-//! transaction, and one commit with one fsync makes the whole batch durable. A committer
-//! lets the writers already on their way join its batch first; a batch that changed nothing
-//! keeps its transaction open for the next; waiting records ride along with a commit that
-//! happens anyway.
+//! transaction, and one sync makes the whole batch durable. A committer lets the writers
+//! already on their way join its batch first; a batch that changed nothing keeps its
+//! transaction open for the next; waiting records ride along with a commit that happens
+//! anyway.
+//!
+//! A batch ends in two steps. Sealing it (one at a time, under the writer lock) commits it to
+//! redb and, for a store that keeps a redo log, appends its changes to the log: the commit
+//! then skips redb's fsync (`Durability::None`). Syncing (one at a time, outside the writer
+//! lock) fdatasyncs the log, which makes every batch sealed before it durable at once; the
+//! next batch executes and seals meanwhile. A checkpoint seals a batch with
+//! `Durability::Immediate`, which makes it and every earlier one durable in the store file,
+//! and the log starts over: every [`CHECKPOINT_AFTER`] while the log holds records (the
+//! background writer asks), at [`RedbStore::flush`] and close, and when the log passes
+//! [`wal::CHECKPOINT_SIZE`]. A store without a log (in memory, or shared with readers, where
+//! redb refuses non-durable commits) seals every batch with `Durability::Immediate`.
 //!
 //! This module must never return to a writer whose batch holds changes before that batch
 //! is durable (or its commit failed).
 
+use super::wal::{self, Changes, LOG_LSN, RedoLog, Syncer};
 use super::write::WriteTables;
 use super::{Db, RedbStore, lock};
 use crate::error::{Error, Result};
 use redb::{Durability, WriteTransaction};
 use std::collections::VecDeque;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -19,11 +32,18 @@ use std::time::{Duration, Instant};
 /// How long a committer waits for writers already on their way to join its batch.
 const GROUP_COMMIT_WAIT: Duration = Duration::from_micros(200);
 
-/// The open shared write transaction.
+/// How long the log holds records before a checkpoint writes them to the store file.
+pub(super) const CHECKPOINT_AFTER: Duration = Duration::from_millis(150);
+
+/// The open shared write transaction, and the log its batches are appended to.
 pub(super) struct WriterState {
     pub(super) txn: Option<WriteTransaction>,
     /// The number of the batch the open transaction will commit as.
     pub(super) batch: u64,
+    /// The redo log (`None`: every batch commits durably to the store file).
+    pub(super) log: Option<RedoLog>,
+    /// The open batch's changes, captured for the log.
+    pub(super) changes: Changes,
 }
 
 /// The group commit's state: the shared write transaction, and which of its batches are
@@ -31,9 +51,9 @@ pub(super) struct WriterState {
 pub(super) struct GroupCommit {
     /// The open shared write transaction.
     pub(super) writer: Mutex<WriterState>,
-    /// Which batches are durable, and whether a commit is in progress.
+    /// Which batches are sealed and durable, and whether a seal or a sync is in progress.
     pub(super) commit: Mutex<CommitState>,
-    /// Wakes the writers waiting for their batch when a commit ends.
+    /// Wakes the writers waiting for their batch when a seal or a sync ends.
     committed: Condvar,
     /// The open write transaction holds something to commit (else it is aborted: no fsync).
     pub(super) batch_dirty: AtomicBool,
@@ -44,19 +64,26 @@ pub(super) struct GroupCommit {
     writers_in_flight: AtomicUsize,
     /// Jobs finished so far (how a committer sees the writers it waits for arrive).
     jobs_done: AtomicU64,
+    /// When the log first held a record the store file has not checkpointed.
+    log_dirty_since: Mutex<Option<Instant>>,
 }
 
 impl GroupCommit {
     /// No transaction open yet; the first batch is number 1, and none is durable.
-    pub(super) fn new() -> Self {
+    pub(super) fn new(log: Option<RedoLog>) -> Self {
         GroupCommit {
             writer: Mutex::new(WriterState {
                 txn: None,
                 batch: 1,
+                log,
+                changes: Changes::default(),
             }),
             commit: Mutex::new(CommitState {
-                committed: 0,
-                committing: false,
+                sealed: 0,
+                durable: 0,
+                sealing: false,
+                syncing: false,
+                syncer: None,
                 failures: VecDeque::new(),
             }),
             committed: Condvar::new(),
@@ -64,16 +91,85 @@ impl GroupCommit {
             flush_requested: AtomicBool::new(false),
             writers_in_flight: AtomicUsize::new(0),
             jobs_done: AtomicU64::new(0),
+            log_dirty_since: Mutex::new(None),
         }
     }
 }
 
-/// Which batches are durable.
+/// Which batches are sealed and which are durable.
 pub(super) struct CommitState {
-    committed: u64,
-    pub(super) committing: bool,
+    /// Batches up to this one are sealed: committed to redb (and appended to the log).
+    sealed: u64,
+    /// Batches up to this one are durable (or failed: see `failures`).
+    durable: u64,
+    /// A batch is being sealed.
+    sealing: bool,
+    /// The log is being synced.
+    syncing: bool,
+    /// What syncs the log the sealed batches were appended to.
+    syncer: Option<Arc<Syncer>>,
     /// Recent batches whose commit failed, with the cause.
-    failures: VecDeque<(u64, String)>,
+    failures: VecDeque<(RangeInclusive<u64>, String)>,
+}
+
+impl CommitState {
+    /// Whether a seal or a sync is in progress, or a sealed batch still waits for its sync.
+    pub(super) fn busy(&self) -> bool {
+        self.sealing || self.syncing || self.sealed > self.durable
+    }
+
+    /// The cause of batch `batch`'s failure, if it failed.
+    fn failure_of(&self, batch: u64) -> Option<&str> {
+        self.failures
+            .iter()
+            .find(|(batches, _)| batches.contains(&batch))
+            .map(|(_, cause)| cause.as_str())
+    }
+
+    /// Batches `batches` failed with `cause`.
+    fn failed(&mut self, batches: RangeInclusive<u64>, cause: String) {
+        if batches.is_empty() {
+            return;
+        }
+        tracing::error!("the commit of batches {batches:?} failed: {cause}");
+        self.failures.push_back((batches, cause));
+        if self.failures.len() > 64 {
+            self.failures.pop_front();
+        }
+    }
+
+    /// Batch `taken` (sealed) needs no sync of its own: it is durable once every batch
+    /// before it is, at once if they are (else the pending sync of theirs covers it).
+    fn resolved(&mut self, taken: u64) {
+        if self.durable + 1 == taken {
+            self.durable = taken;
+        }
+        self.settle();
+    }
+
+    /// Failed batches right after the durable ones wait for nothing: count them resolved,
+    /// else a sync that ended before they failed would leave them owed one nobody makes
+    /// (their writers have left), and the store would look busy forever.
+    fn settle(&mut self) {
+        while self.durable < self.sealed && self.failure_of(self.durable + 1).is_some() {
+            self.durable += 1;
+        }
+    }
+
+    /// A new log replaced the old one (a reopen): nothing is left to sync in the old one.
+    pub(super) fn log_replaced(&mut self) {
+        self.syncer = None;
+    }
+}
+
+/// How a batch was sealed.
+enum Sealed {
+    /// Durable in the store file (an `Immediate` commit), with every batch before it.
+    Durable,
+    /// Committed to redb and appended to the log: durable once the log is synced.
+    Logged(Syncer),
+    /// Nothing to commit.
+    Nothing,
 }
 
 impl RedbStore {
@@ -86,7 +182,7 @@ impl RedbStore {
     }
 
     /// [`RedbStore::write`]; with `flush`, the batch is committed even if nothing in it
-    /// changed (the waiting records go with it).
+    /// changed (the waiting records go with it), and durably in the store file itself.
     fn write_owing<R>(&self, job: impl FnOnce(WriteTables<'_>) -> R, flush: bool) -> Result<R> {
         if self.file.read_only {
             return Err(Error::Storage(
@@ -132,8 +228,14 @@ impl RedbStore {
             );
         }
         let txn = writer.txn.as_ref().expect("opened above");
-        let tables =
-            WriteTables::open(txn, self.catalog, &self.meta.dirty, &self.group.batch_dirty)?;
+        let changes = writer.log.is_some().then_some(&mut writer.changes);
+        let tables = WriteTables::open(
+            txn,
+            self.catalog,
+            &self.meta.dirty,
+            &self.group.batch_dirty,
+            changes,
+        )?;
         let result = job(tables);
         if flush {
             // Under the writer lock: the committer of this batch sees it.
@@ -143,22 +245,58 @@ impl RedbStore {
         Ok((result, owed.then_some(writer.batch)))
     }
 
-    /// Write every waiting record and make everything durable.
+    /// Write every waiting record and make everything durable in the store file (a
+    /// checkpoint, when the store keeps a log).
     pub(super) fn flush(&self) -> Result<()> {
         self.write_owing(|_| (), true)
     }
 
-    /// Wait until `batch` is durable, committing it ourselves if nobody else is.
+    /// Whether the log has held records for [`CHECKPOINT_AFTER`] or longer.
+    pub(super) fn checkpoint_due(&self) -> bool {
+        #[cfg(test)]
+        if tests::HOLD_CHECKPOINTS.load(Ordering::SeqCst) {
+            return false;
+        }
+        lock(&self.group.log_dirty_since).is_some_and(|since| since.elapsed() >= CHECKPOINT_AFTER)
+    }
+
+    /// How long until the log is due for a checkpoint (`None`: it holds no record, so
+    /// nothing is due until a batch is logged, which wakes the background writer).
+    pub(super) fn until_checkpoint(&self) -> Option<Duration> {
+        let since = (*lock(&self.group.log_dirty_since))?;
+        #[cfg(test)]
+        if tests::HOLD_CHECKPOINTS.load(Ordering::SeqCst) {
+            return Some(CHECKPOINT_AFTER);
+        }
+        Some(
+            CHECKPOINT_AFTER
+                .saturating_sub(since.elapsed())
+                .max(Duration::from_millis(1)),
+        )
+    }
+
+    /// Whether the log holds records the store file has not checkpointed.
+    pub(super) fn log_dirty(&self) -> bool {
+        lock(&self.group.log_dirty_since).is_some()
+    }
+
+    /// Wait until `batch` is durable: sealing it ourselves if nobody else is, then syncing
+    /// the log that holds it if nobody else is.
     fn make_durable(&self, batch: u64) -> Result<()> {
         let mut state = lock(&self.group.commit);
         loop {
-            if state.committed >= batch {
-                return match state.failures.iter().find(|(b, _)| *b == batch) {
-                    Some((_, cause)) => Err(Error::Storage(cause.clone())),
-                    None => Ok(()),
-                };
+            if let Some(cause) = state.failure_of(batch) {
+                return Err(Error::Storage(cause.to_string()));
             }
-            if state.committing {
+            if state.durable >= batch {
+                return Ok(());
+            }
+            let busy = if state.sealed < batch {
+                state.sealing
+            } else {
+                state.syncing
+            };
+            if busy {
                 state = self
                     .group
                     .committed
@@ -166,138 +304,209 @@ impl RedbStore {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 continue;
             }
-            state.committing = true;
-            drop(state);
-            let mut unwinding = Committing {
-                store: self,
-                batch: None,
-            };
-            // Group commit: writers already on their way join this batch first (bounded,
-            // so a steady stream cannot hold a commit back).
-            // Only those in flight now are waited for, not newcomers.
-            let patience = Instant::now() + GROUP_COMMIT_WAIT;
-            let ahead = self.group.writers_in_flight.load(Ordering::SeqCst);
-            let done_before = self.group.jobs_done.load(Ordering::SeqCst);
-            while ahead > 0
-                && self.group.jobs_done.load(Ordering::SeqCst) - done_before < ahead as u64
-                && Instant::now() < patience
-            {
-                std::thread::yield_now();
-            }
-            let (taken, txn, schemas_changed, records) = {
-                let mut writer = lock(&self.group.writer);
-                let taken = writer.batch;
-                writer.batch += 1;
-                unwinding.batch = Some(taken);
-                let changed = self.meta.dirty.swap(false, Ordering::SeqCst);
-                if changed {
-                    // Before the commit: caches filled from now on are suspect until after it.
-                    self.meta.generation.fetch_add(1, Ordering::SeqCst);
+            if state.sealed < batch {
+                state.sealing = true;
+                drop(state);
+                self.seal();
+            } else {
+                // Sealed to the log: one sync covers every batch sealed so far.
+                state.syncing = true;
+                let target = state.sealed;
+                let syncer = state
+                    .syncer
+                    .clone()
+                    .expect("a batch sealed to the log has the log's syncer");
+                drop(state);
+                let outcome = syncer.sync();
+                let mut synced = lock(&self.group.commit);
+                synced.syncing = false;
+                if let Err(cause) = outcome {
+                    let first = synced.durable + 1;
+                    synced.failed(first..=target, cause);
                 }
-                // Waiting records ride along with a commit that happens anyway (or a flush):
-                // they never cost an fsync of their own.
-                let dirty = self.group.batch_dirty.swap(false, Ordering::SeqCst)
-                    | self.group.flush_requested.swap(false, Ordering::SeqCst);
-                // A batch that changed nothing keeps its transaction open for the next one:
-                // there is nothing to commit or undo, and no begin and abort to pay per run.
-                // Records of read-only runs ride along; they stay readable from memory
-                // until the commit is done.
-                let txn = if dirty { writer.txn.take() } else { None };
-                #[cfg(test)]
-                if tests::PANIC_IN_COMMIT.swap(false, Ordering::SeqCst) {
-                    panic!("a commit panics (injected by a test)");
-                }
-                let records = match &txn {
-                    Some(txn) => {
-                        let batch = {
-                            let mut waiting = lock(&self.waiting.list);
-                            waiting.writing = Arc::new(std::mem::take(&mut waiting.records));
-                            waiting.writing.clone()
-                        };
-                        // The commit is decided already: these writes must not mark the next
-                        // batch dirty.
-                        WriteTables::open(
-                            txn,
-                            self.catalog,
-                            &self.meta.dirty,
-                            &AtomicBool::new(false),
-                        )
-                        .and_then(|mut tables| {
-                            batch.iter().try_for_each(|r| tables.put_waiting_record(r))
-                        })
-                        .map(|()| batch.len())
-                        .map_err(|e| e.to_string())
-                    }
-                    None => Ok(0),
-                };
-                (taken, txn, changed, records)
-            };
-            let committed_any = txn.is_some();
-            let outcome = match (txn, records) {
-                (Some(mut txn), Ok(records)) => txn
-                    .set_durability(Durability::Immediate)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| txn.commit().map_err(|e| self.explained(e)))
-                    .map(|()| records),
-                (_, Err(cause)) => Err(cause),
-                (None, Ok(_)) => Ok(0),
-            };
-            if committed_any {
-                // New snapshots from now on; before the written records leave memory, so a
-                // reader finds each record in memory or in its snapshot.
-                self.snapshots.commits.fetch_add(1, Ordering::SeqCst);
-                *lock(&self.snapshots.shared) = None;
-            }
-            std::mem::forget(unwinding);
-            self.records_written(outcome.is_ok());
-            if schemas_changed {
-                self.meta.generation.fetch_add(1, Ordering::SeqCst);
+                synced.durable = synced.durable.max(target);
+                synced.settle();
+                self.group.committed.notify_all();
+                drop(synced);
             }
             state = lock(&self.group.commit);
-            self.commit_ended(&mut state, taken, outcome.err());
         }
     }
 
-    /// The commit in progress ended with batch `taken` (failed with `failure`): the next
-    /// one may start, and the batch's writers learn how it went.
-    fn commit_ended(&self, state: &mut CommitState, taken: u64, failure: Option<String>) {
-        state.committing = false;
-        state.committed = taken;
-        if let Some(cause) = failure {
-            tracing::error!("the commit of batch {taken} failed: {cause}");
-            state.failures.push_back((taken, cause));
-            if state.failures.len() > 64 {
-                state.failures.pop_front();
+    /// Seal the open batch: commit it to redb and append it to the log (or commit it
+    /// durably), then tell its writers how it went.
+    fn seal(&self) {
+        let mut unwinding = Committing {
+            store: self,
+            batch: None,
+        };
+        // Group commit: writers already on their way join this batch first (bounded,
+        // so a steady stream cannot hold a commit back).
+        // Only those in flight now are waited for, not newcomers.
+        let patience = Instant::now() + GROUP_COMMIT_WAIT;
+        let ahead = self.group.writers_in_flight.load(Ordering::SeqCst);
+        let done_before = self.group.jobs_done.load(Ordering::SeqCst);
+        while ahead > 0
+            && self.group.jobs_done.load(Ordering::SeqCst) - done_before < ahead as u64
+            && Instant::now() < patience
+        {
+            std::thread::yield_now();
+        }
+        let mut writer = lock(&self.group.writer);
+        let taken = writer.batch;
+        writer.batch += 1;
+        unwinding.batch = Some(taken);
+        let schemas_changed = self.meta.dirty.swap(false, Ordering::SeqCst);
+        if schemas_changed {
+            // Before the commit: caches filled from now on are suspect until after it.
+            self.meta.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        // Waiting records ride along with a commit that happens anyway (or a flush):
+        // they never cost an fsync of their own.
+        let flush = self.group.flush_requested.swap(false, Ordering::SeqCst);
+        let dirty = self.group.batch_dirty.swap(false, Ordering::SeqCst) | flush;
+        // A batch that changed nothing keeps its transaction open for the next one:
+        // there is nothing to commit or undo, and no begin and abort to pay per run.
+        // Records of read-only runs ride along; they stay readable from memory
+        // until the commit is done.
+        let txn = if dirty { writer.txn.take() } else { None };
+        #[cfg(test)]
+        if tests::PANIC_IN_COMMIT.swap(false, Ordering::SeqCst) {
+            panic!("a commit panics (injected by a test)");
+        }
+        let committed_any = txn.is_some();
+        let outcome = match txn {
+            Some(txn) => self.commit_batch(&mut writer, txn, flush),
+            None => Ok(Sealed::Nothing),
+        };
+        writer.changes.clear();
+        drop(writer);
+        if committed_any {
+            // New snapshots from now on; before the written records leave memory, so a
+            // reader finds each record in memory or in its snapshot.
+            self.snapshots.commits.fetch_add(1, Ordering::SeqCst);
+            *lock(&self.snapshots.shared) = None;
+        }
+        std::mem::forget(unwinding);
+        self.records_written(outcome.is_ok());
+        if schemas_changed {
+            self.meta.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut state = lock(&self.group.commit);
+        state.sealing = false;
+        state.sealed = taken;
+        match outcome {
+            Ok(Sealed::Durable) => state.durable = taken,
+            Ok(Sealed::Logged(syncer)) => state.syncer = Some(Arc::new(syncer)),
+            Ok(Sealed::Nothing) => state.resolved(taken),
+            Err(cause) => {
+                state.failed(taken..=taken, cause);
+                state.resolved(taken);
             }
         }
         self.group.committed.notify_all();
     }
+
+    /// Commit `txn` (the batch, with the waiting records added): appended to the log and
+    /// committed without an fsync, or durably (a checkpoint, or a store without a log).
+    fn commit_batch(
+        &self,
+        writer: &mut WriterState,
+        txn: WriteTransaction,
+        flush: bool,
+    ) -> std::result::Result<Sealed, String> {
+        let batch = {
+            let mut waiting = lock(&self.waiting.list);
+            waiting.writing = Arc::new(std::mem::take(&mut waiting.records));
+            waiting.writing.clone()
+        };
+        let changes = writer.log.is_some().then_some(&mut writer.changes);
+        // The commit is decided already: these writes must not mark the next batch dirty.
+        WriteTables::open(
+            &txn,
+            self.catalog,
+            &self.meta.dirty,
+            &AtomicBool::new(false),
+            changes,
+        )
+        .and_then(|mut tables| batch.iter().try_for_each(|r| tables.put_waiting_record(r)))
+        .map_err(|e| e.to_string())?;
+        let Some(log) = writer.log.as_mut() else {
+            return commit(txn, Durability::Immediate)
+                .map(|()| Sealed::Durable)
+                .map_err(|e| self.explained(e));
+        };
+        let overdue = lock(&self.group.log_dirty_since)
+            .is_some_and(|since| since.elapsed() >= CHECKPOINT_AFTER * 4);
+        #[cfg(test)]
+        let overdue = overdue && !tests::HOLD_CHECKPOINTS.load(Ordering::SeqCst);
+        if flush || overdue || log.len() >= wal::CHECKPOINT_SIZE {
+            set_lsn(&txn, log.last_lsn()).map_err(|e| e.to_string())?;
+            commit(txn, Durability::Immediate).map_err(|e| self.explained(e))?;
+            log.checkpointed();
+            *lock(&self.group.log_dirty_since) = None;
+            return Ok(Sealed::Durable);
+        }
+        set_lsn(&txn, log.last_lsn() + 1).map_err(|e| e.to_string())?;
+        // Appended before the commit: a batch the log refuses is aborted, never visible.
+        let lsn = log.append(&writer.changes)?;
+        if let Err(e) = commit(txn, Durability::None) {
+            log.retract(lsn, &writer.changes);
+            return Err(self.explained(e));
+        }
+        let first = {
+            let mut since = lock(&self.group.log_dirty_since);
+            let first = since.is_none();
+            since.get_or_insert_with(Instant::now);
+            first
+        };
+        if first {
+            // Under the lock the background writer checks `until_checkpoint` with: it
+            // cannot miss this.
+            let _waiting = lock(&self.waiting.list);
+            self.waiting.wake.notify_all();
+        }
+        Ok(Sealed::Logged(log.syncer()))
+    }
 }
 
-/// A commit in progress, ended as failed should its thread unwind (a panic inside redb):
-/// otherwise `committing` would stay set and every later writer would wait forever.
+/// Record in `txn` that the store file holds every batch up to `lsn`.
+fn set_lsn(txn: &WriteTransaction, lsn: u64) -> Result<()> {
+    txn.open_table(super::layout::META)?
+        .insert(LOG_LSN.as_bytes(), lsn.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
+/// Commit `txn` with `durability`.
+fn commit(mut txn: WriteTransaction, durability: Durability) -> std::result::Result<(), String> {
+    txn.set_durability(durability).map_err(|e| e.to_string())?;
+    txn.commit().map_err(|e| e.to_string())
+}
+
+/// A seal in progress, ended as failed should its thread unwind (a panic inside redb):
+/// otherwise `sealing` would stay set and every later writer would wait forever.
 struct Committing<'s> {
     store: &'s RedbStore,
-    /// The batch being committed, once taken.
+    /// The batch being sealed, once taken.
     batch: Option<u64>,
 }
 
 impl Drop for Committing<'_> {
     fn drop(&mut self) {
-        // Reached only by unwinding: a commit that ends normally forgets its guard.
+        // Reached only by unwinding: a seal that ends normally forgets its guard.
         self.store.records_written(false);
+        lock(&self.store.group.writer).changes.clear();
         let mut state = lock(&self.store.group.commit);
-        match self.batch {
-            Some(taken) => self.store.commit_ended(
-                &mut state,
-                taken,
-                Some("the commit panicked; its writes were not made durable".into()),
-            ),
-            None => {
-                state.committing = false;
-                self.store.group.committed.notify_all();
-            }
+        state.sealing = false;
+        if let Some(taken) = self.batch {
+            state.sealed = taken;
+            state.failed(
+                taken..=taken,
+                "the commit panicked; its writes were not made durable".into(),
+            );
+            state.resolved(taken);
         }
+        self.store.group.committed.notify_all();
     }
 }
 
@@ -310,8 +519,179 @@ mod tests {
     /// Makes the next commit panic once it has taken its batch.
     pub(super) static PANIC_IN_COMMIT: AtomicBool = AtomicBool::new(false);
 
+    /// Holds back the checkpoints that time asks for (flush and close still checkpoint), so
+    /// a test can look at a log that holds records.
+    pub(super) static HOLD_CHECKPOINTS: AtomicBool = AtomicBool::new(false);
+
+    /// The tests that set the switches above run one at a time: a switch acts on the next
+    /// commit of any store in the process.
+    static SWITCHES: Mutex<()> = Mutex::new(());
+
+    fn note(name: &str) -> Doc {
+        serde_json::from_value(serde_json::json!({"name": name})).unwrap()
+    }
+
+    fn open(path: &std::path::Path) -> Store {
+        Store::open(
+            path,
+            OpenOptions {
+                shared: false,
+                lock_timeout: Duration::ZERO,
+            },
+            crate::store::TEST_CATALOG,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_that_fails_while_an_earlier_one_syncs_leaves_the_store_idle_once_it_synced() {
+        let mut state = GroupCommit::new(None).commit.into_inner().unwrap();
+        // Batch 1 is appended to the log and its sync begins (covering batch 1 only).
+        state.sealed = 1;
+        state.syncing = true;
+        // Batch 2 fails as it is sealed (the log refused it); its writers leave.
+        state.sealed = 2;
+        state.failed(2..=2, "appending to the redo log failed".into());
+        state.resolved(2);
+        assert!(state.busy(), "batch 1 is still syncing");
+        // The sync of batch 1 ends: nothing is owed a sync any more.
+        state.syncing = false;
+        state.durable = 1;
+        state.settle();
+        assert!(!state.busy(), "a reopen is not refused forever");
+        assert_eq!(
+            state.failure_of(2),
+            Some("appending to the redo log failed")
+        );
+        assert_eq!(state.failure_of(1), None);
+    }
+
+    #[test]
+    fn a_crash_image_with_a_torn_last_record_recovers_every_batch_before_it() {
+        let _switches = lock(&SWITCHES);
+        HOLD_CHECKPOINTS.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = open(&path);
+        for name in ["a", "b", "c", "d"] {
+            store
+                .write(|mut tables| tables.put_doc("Note", name, &note(name), &[]))
+                .unwrap()
+                .unwrap();
+        }
+        // What a crash leaves: the store file as written so far (its last checkpoint) and
+        // the log, copied while the store is open.
+        let image = tempfile::tempdir().unwrap();
+        let copy = image.path().join("s.redb");
+        std::fs::copy(&path, &copy).unwrap();
+        std::fs::copy(wal::log_path(&path), wal::log_path(&copy)).unwrap();
+        HOLD_CHECKPOINTS.store(false, Ordering::SeqCst);
+        drop(store);
+        let last = wal::tests::tear_last_record(&wal::log_path(&copy));
+        assert!(last >= 4, "one record per batch: {last}");
+
+        let recovered = open(&copy);
+        let read = recovered.read().unwrap();
+        for name in ["a", "b", "c"] {
+            assert!(read.get_doc("Note", name).unwrap().is_some(), "{name}");
+        }
+        assert!(
+            read.get_doc("Note", "d").unwrap().is_none(),
+            "the torn batch was never acknowledged: not replayed"
+        );
+        drop(read);
+        recovered
+            .write(|mut tables| tables.put_doc("Note", "e", &note("e"), &[]))
+            .unwrap()
+            .unwrap();
+        drop(recovered);
+        let reopened = open(&copy);
+        let read = reopened.read().unwrap();
+        let names: Vec<bool> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| read.get_doc("Note", n).unwrap().is_some())
+            .collect();
+        assert_eq!(names, [true, true, true, false, true]);
+    }
+
+    #[test]
+    fn a_log_of_another_store_that_holds_writes_is_refused() {
+        let _switches = lock(&SWITCHES);
+        HOLD_CHECKPOINTS.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let (mine, theirs) = (dir.path().join("mine.redb"), dir.path().join("theirs.redb"));
+        drop(open(&mine));
+        let other = open(&theirs);
+        other
+            .write(|mut tables| tables.put_doc("Note", "x", &note("x"), &[]))
+            .unwrap()
+            .unwrap();
+        // Their log, with the write their store file has not checkpointed yet.
+        std::fs::copy(wal::log_path(&theirs), wal::log_path(&mine)).unwrap();
+        HOLD_CHECKPOINTS.store(false, Ordering::SeqCst);
+        drop(other);
+        let refused = Store::open(
+            &mine,
+            OpenOptions {
+                shared: false,
+                lock_timeout: Duration::ZERO,
+            },
+            crate::store::TEST_CATALOG,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(refused.code(), crate::ErrorCode::StorageError);
+        assert!(
+            refused
+                .to_string()
+                .contains("belongs to another store file"),
+            "{refused}"
+        );
+        // Once cleanly closed, their log holds nothing to replay: it no longer matters
+        // whose it is.
+        std::fs::copy(wal::log_path(&theirs), wal::log_path(&mine)).unwrap();
+        let store = open(&mine);
+        assert!(
+            store
+                .read()
+                .unwrap()
+                .get_doc("Note", "x")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_log_that_is_not_a_redo_log_is_refused_and_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        drop(open(&path));
+        let log = wal::log_path(&path);
+        std::fs::write(&log, b"these bytes are no redo log at all").unwrap();
+        let refused = Store::open(
+            &path,
+            OpenOptions {
+                shared: false,
+                lock_timeout: Duration::ZERO,
+            },
+            crate::store::TEST_CATALOG,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(refused.code(), crate::ErrorCode::StorageError);
+        assert!(
+            refused.to_string().contains("is not a coworker redo log"),
+            "{refused}"
+        );
+        assert_eq!(
+            std::fs::read(&log).unwrap(),
+            b"these bytes are no redo log at all"
+        );
+    }
+
     #[test]
     fn a_commit_that_panics_fails_its_batch_and_the_next_commit_goes_ahead() {
+        let _switches = lock(&SWITCHES);
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             Store::open(

@@ -117,8 +117,8 @@ mod tests {
             .collect();
         assert_eq!(
             left.len(),
-            2,
-            "the store and the recent file only: {left:?}"
+            3,
+            "the store, its redo log and the recent file only: {left:?}"
         );
         // A second open finds the store and creates nothing.
         drop(

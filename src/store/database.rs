@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// How often, at most, a store whose file failed tries to reopen it.
 const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often a reopen tries the writer lock (200 µs apart) before it gives up.
+const REOPEN_LOCK_TRIES: u32 = 25;
+
 /// The redb implementation of the store: its database file, the group commit over it, the
 /// records of read-only runs waiting to be written, the meta generation and the snapshot
 /// readers share. [`super::Store`] owns one, beside the background writer.
@@ -86,9 +89,9 @@ impl RedbStore {
             })?;
         }
         let health = Arc::default();
-        let db = open::open_writer(path, options, &health)?;
+        let (db, log) = open::open_writer(path, options, &health)?;
         Self::with_tables(&db)?;
-        let mut shared = Self::with(Db::Writer(db), catalog);
+        let mut shared = Self::with(Db::Writer(db), catalog, log);
         shared.file.origin = Some((path.to_path_buf(), options));
         shared.file.health = health;
         Ok(shared)
@@ -110,14 +113,14 @@ impl RedbStore {
         catalog: Catalog,
     ) -> Result<Self> {
         let db = open::open_reader(path, lock_timeout)?;
-        Ok(Self::with(Db::Reader(db), catalog))
+        Ok(Self::with(Db::Reader(db), catalog, None))
     }
 
     /// A store that lives in memory only.
     pub(crate) fn in_memory(catalog: Catalog) -> Result<Self> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         Self::with_tables(&db)?;
-        Ok(Self::with(Db::Writer(db), catalog))
+        Ok(Self::with(Db::Writer(db), catalog, None))
     }
 
     /// Whether this store only reads (see [`super::Store::open_read_only`]).
@@ -201,23 +204,38 @@ impl RedbStore {
                 None => Ok(()),
             };
         };
-        // Never waits for the writer lock: a job holding it may be what calls this.
-        let mut writer = match self.group.writer.try_lock() {
-            Ok(writer) => writer,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(Error::Storage(
-                    "a write is in progress; try reopening again once it ended".into(),
-                ));
+        // Never waits long for the writer lock: a job holding it may be what calls this.
+        // Writers that fail at once (the file failed) hold it only briefly: a few tries.
+        let mut tries = 0;
+        let mut writer = loop {
+            match self.group.writer.try_lock() {
+                Ok(writer) => break writer,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if tries < REOPEN_LOCK_TRIES => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    return Err(Error::Storage(
+                        "a write is in progress; try reopening again once it ended".into(),
+                    ));
+                }
             }
         };
-        if self.group.batch_dirty.load(Ordering::SeqCst) || lock(&self.group.commit).committing {
+        let mut commits = lock(&self.group.commit);
+        if self.group.batch_dirty.load(Ordering::SeqCst) || commits.busy() {
             return Err(Error::Storage(
                 "a write is being committed; try reopening again once it ended".into(),
             ));
         }
         // Nothing uncommitted is in the open transaction (checked above): drop it.
         drop(writer.txn.take());
+        writer.changes.clear();
+        // Closing the database makes every batch committed to it durable; the new log
+        // starts from there.
+        drop(writer.log.take());
+        commits.log_replaced();
+        drop(commits);
         let mut db = self.file.db.write().unwrap_or_else(|p| p.into_inner());
         *lock(&self.snapshots.shared) = None;
         self.snapshots.commits.fetch_add(1, Ordering::SeqCst);
@@ -225,9 +243,10 @@ impl RedbStore {
         drop(db.take());
         self.file.health.cleared();
         match open::open_writer(path, *options, &self.file.health) {
-            Ok(opened) => {
+            Ok((opened, log)) => {
                 tracing::info!("store {} reopened", path.display());
                 *db = Some(Db::Writer(opened));
+                writer.log = log;
                 Ok(())
             }
             Err(e) => {
@@ -237,7 +256,7 @@ impl RedbStore {
         }
     }
 
-    fn with(db: Db, catalog: Catalog) -> Self {
+    fn with(db: Db, catalog: Catalog, log: Option<super::wal::RedoLog>) -> Self {
         RedbStore {
             catalog,
             file: StoreFile {
@@ -247,7 +266,7 @@ impl RedbStore {
                 health: Arc::default(),
                 next_reopen: Mutex::new(Instant::now()),
             },
-            group: GroupCommit::new(),
+            group: GroupCommit::new(log),
             waiting: WaitingRecords {
                 list: Mutex::default(),
                 wake: Condvar::new(),

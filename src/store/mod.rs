@@ -27,12 +27,13 @@
 //!
 //! `layout` declares every table once, with the key codecs; `record` encodes run records;
 //! `read` holds snapshots ([`ReadTables`]); `write` one writer's tables ([`WriteTables`]);
-//! `commit` the group commit; `waiting` the records of read-only runs; `database` the
+//! `commit` the group commit; `wal` the redo log that makes a batch durable with one
+//! fdatasync, and the recovery from it; `waiting` the records of read-only runs; `database` the
 //! database and its file ([`RedbStore`]); `create`, `open` and `backend` making, opening and
 //! watching the file. [`Store`] owns a `RedbStore` and its background writer.
 //!
 //! Writes go through [`RedbStore::write`]: all concurrent writers share one redb write
-//! transaction and one fsync (group commit); each writer's changes are recorded in an undo
+//! transaction and one fdatasync of the redo log (group commit; see `commit`); each writer's changes are recorded in an undo
 //! log so a failed run can be rolled back inside the shared transaction (redb refuses
 //! savepoints in a transaction that already wrote, so an undo log is how one run's writes
 //! are taken back without touching its neighbours').
@@ -122,6 +123,7 @@ mod open;
 mod read;
 mod record;
 mod waiting;
+mod wal;
 mod write;
 
 /// Fault injection for tests of I/O failures (`coworker::faults`, hidden from the docs).
@@ -423,12 +425,14 @@ impl Drop for Store {
         {
             tracing::error!("the background writer of records panicked");
         }
+        // Waiting records are written, and the log's records checkpointed into the store
+        // file, so a closed store needs no recovery.
         let waiting = !lock(&self.waiting.list).records.is_empty();
-        if waiting
+        if (waiting || self.log_dirty())
             && !self.read_only()
             && let Err(e) = self.flush()
         {
-            tracing::error!("records of read-only runs could not be written at close: {e}");
+            tracing::error!("the store could not be flushed at close: {e}");
         }
         // A transaction kept open by batches that changed nothing holds nothing to keep.
         if let Some(txn) = lock(&self.group.writer).txn.take()

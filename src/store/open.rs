@@ -6,10 +6,12 @@
 //! `lock_timeout`, then gives up naming the file and, where the OS tells, the process that
 //! holds it. A process killed while writing leaves the file needing a repair, which only an
 //! open for writing performs: a read-only open does that repair itself when no writer holds
-//! the file, then reads. This module must never open a file for writing while another
+//! the file, then reads. Every open for writing (a repair included) also recovers the store
+//! from its redo log (see `wal`). This module must never open a file for writing while another
 //! process holds it.
 
 use super::backend::{Health, WatchedFile};
+use super::wal::{self, RedoLog};
 use crate::error::{Error, Result};
 use redb::{ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase};
 use std::path::Path;
@@ -36,18 +38,20 @@ pub(crate) struct OpenOptions {
     pub(crate) lock_timeout: Duration,
 }
 
-/// Open the existing store file at `path` for writing, waiting for its lock.
+/// Open the existing store file at `path` for writing, waiting for its lock, and recover it
+/// from its redo log. The log is returned for a store that keeps one: one not shared with
+/// readers (redb refuses the non-durable commits a log stands in for when it is shared).
 pub(crate) fn open_writer(
     path: &Path,
     options: OpenOptions,
     health: &Arc<Health>,
-) -> Result<Database> {
+) -> Result<(Database, Option<RedoLog>)> {
     let mode = if options.shared {
         ConcurrencyMode::SingleWriter
     } else {
         ConcurrencyMode::ExclusiveWriter
     };
-    waiting(
+    let db = waiting(
         path,
         options.lock_timeout,
         "writing",
@@ -58,7 +62,9 @@ pub(crate) fn open_writer(
                 .create_with_backend(file)?)
         },
     )
-    .map_err(|e| e.explain(path, "writing"))
+    .map_err(|e| e.explain(path, "writing"))?;
+    let log = wal::recover(&db, path, health)?;
+    Ok((db, (!options.shared).then_some(log)))
 }
 
 /// Open the existing store file at `path` to read it while another process may write it;

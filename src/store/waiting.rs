@@ -2,7 +2,8 @@
 //! writes them (the next write transaction, a flush, the background writer once 1,024 wait,
 //! or the store's close). A crash can lose them, never a document. They have a lock of
 //! their own, so a read-only run never waits for a writer or a commit, and they stay
-//! readable here until their commit is durable.
+//! readable here until their commit is durable. The background writer that writes them also
+//! asks for the checkpoints of the redo log (see `commit`).
 //!
 //! This module must never split one run tree's records between memory and the file.
 
@@ -107,12 +108,22 @@ impl RedbStore {
         loop {
             {
                 let mut waiting = lock(&self.waiting.list);
-                while waiting.records.len() < MAX_PENDING_RECORDS && !waiting.closing {
-                    waiting = self
-                        .waiting
-                        .wake
-                        .wait(waiting)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Also wakes to checkpoint a redo log that has held records a while.
+                while waiting.records.len() < MAX_PENDING_RECORDS
+                    && !waiting.closing
+                    && !self.checkpoint_due()
+                {
+                    let wake = &self.waiting.wake;
+                    waiting = match self.until_checkpoint() {
+                        Some(due) => {
+                            wake.wait_timeout(waiting, due)
+                                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                                .0
+                        }
+                        None => wake
+                            .wait(waiting)
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                    };
                 }
                 if waiting.closing {
                     return;

@@ -4,6 +4,10 @@
 //! [`Mark`]) without touching its neighbours' in the same transaction (redb refuses
 //! savepoints in a transaction that already wrote).
 //!
+//! Every put and remove is also captured, in order, in the batch's [`Changes`] when the store
+//! keeps a redo log (the changes a rollback makes included), so the log's record of the batch
+//! replays to exactly what the batch committed.
+//!
 //! This module must never commit: the group commit does, once every writer of a batch is done.
 
 use super::layout::{
@@ -13,6 +17,7 @@ use super::layout::{
 };
 use super::read::{impl_view, scan_docs_in};
 use super::record::{RUN_INDEX_FIELDS, Record};
+use super::wal::{Changes, LoggedTable};
 use super::{Catalog, Mark, WriteTx, backend};
 use crate::doc::Doc;
 use crate::error::{Error, Result};
@@ -55,6 +60,19 @@ enum TableKind {
     Audit,
 }
 
+impl TableKind {
+    /// The table as the redo log names it.
+    fn logged(self) -> LoggedTable {
+        match self {
+            TableKind::Docs => LoggedTable::Docs,
+            TableKind::DocIndex => LoggedTable::DocIndex,
+            TableKind::Counters => LoggedTable::Counters,
+            TableKind::Meta => LoggedTable::Meta,
+            TableKind::Audit => LoggedTable::Audit,
+        }
+    }
+}
+
 /// One change to take back: the key and the value it had before (`None`: it was absent).
 struct Undo {
     table: TableKind,
@@ -83,6 +101,8 @@ pub(crate) struct WriteTables<'t> {
     batch_dirty: &'t AtomicBool,
     /// Whether this writer stored a run record.
     recorded: bool,
+    /// The batch's changes for the redo log, when the store keeps one.
+    changes: Option<&'t mut Changes>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -91,12 +111,14 @@ impl<'t> WriteTables<'t> {
         catalog: Catalog,
         schemas_dirty: &'t AtomicBool,
         batch_dirty: &'t AtomicBool,
+        changes: Option<&'t mut Changes>,
     ) -> Result<Self> {
         Ok(WriteTables {
             catalog,
             schemas_dirty,
             batch_dirty,
             recorded: false,
+            changes,
             docs: txn.open_table(DOCS)?,
             runs: txn.open_table(RUNS)?,
             run_index: txn.open_table(RUN_INDEX)?,
@@ -107,6 +129,16 @@ impl<'t> WriteTables<'t> {
             audit_tail: None,
             undo: Vec::new(),
         })
+    }
+
+    /// Capture one change for the redo log (`None`: the key was removed).
+    fn logged(&mut self, table: LoggedTable, key: &[u8], value: Option<&[u8]>) {
+        if let Some(changes) = self.changes.as_deref_mut() {
+            match value {
+                Some(value) => changes.put(table, key, value),
+                None => changes.remove(table, key),
+            }
+        }
     }
 
     fn table(&mut self, kind: TableKind) -> &mut Table<'t, Bytes, Bytes> {
@@ -151,6 +183,7 @@ impl<'t> WriteTables<'t> {
             "audit entries are appended in sequence, never replaced"
         );
         self.audit.insert(seq, bytes).map_err(grown)?;
+        self.logged(LoggedTable::Audit, &seq.to_be_bytes(), Some(bytes));
         self.audit_tail = Some((seq, hash.to_string()));
         self.undo.push(Undo {
             table: TableKind::Audit,
@@ -167,6 +200,7 @@ impl<'t> WriteTables<'t> {
             .insert(key.as_slice(), value)
             .map_err(grown)?
             .map(|old| old.value().to_vec());
+        self.logged(kind.logged(), &key, Some(value));
         self.undo.push(Undo {
             table: kind,
             key,
@@ -183,6 +217,7 @@ impl<'t> WriteTables<'t> {
             .map_err(grown)?
             .map(|old| old.value().to_vec());
         if before.is_some() {
+            self.logged(kind.logged(), &key, None);
             self.undo.push(Undo {
                 table: kind,
                 key,
@@ -367,11 +402,12 @@ impl<'t> WriteTables<'t> {
                 // Only entries this run appended are ever undone: they are the newest.
                 let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
                 self.audit.remove(seq).map_err(grown)?;
+                self.logged(LoggedTable::Audit, &undo.key, None);
                 self.audit_tail = None;
                 continue;
             }
             let table = self.table(undo.table);
-            match undo.before {
+            match &undo.before {
                 Some(bytes) => {
                     table
                         .insert(undo.key.as_slice(), bytes.as_slice())
@@ -381,6 +417,7 @@ impl<'t> WriteTables<'t> {
                     table.remove(undo.key.as_slice()).map_err(grown)?;
                 }
             }
+            self.logged(undo.table.logged(), &undo.key, undo.before.as_deref());
         }
         Ok(())
     }
@@ -407,12 +444,18 @@ impl<'t> WriteTables<'t> {
             ));
         }
         self.recorded = true;
+        self.logged(
+            LoggedTable::Runs,
+            record.id.as_bytes(),
+            Some(&*record.bytes),
+        );
         for (field, value_of) in RUN_INDEX_FIELDS {
             if let Some(value) = value_of(record) {
                 let key = run_index_key(field, value, &record.id);
                 self.run_index
                     .insert(key.as_slice(), [].as_slice())
                     .map_err(grown)?;
+                self.logged(LoggedTable::RunIndex, &key, Some(&[]));
             }
         }
         Ok(())

@@ -1,0 +1,726 @@
+//! The redo log beside a store file (`<file>.wal`): what makes a batch durable with one
+//! fdatasync of one sequential append, instead of a redb commit that writes and syncs every
+//! B-tree page it touched.
+//!
+//! A batch's changes are captured as [`Changes`] while its writers make them (every put and
+//! remove on a table, in order, rollbacks included), committed to redb without an fsync
+//! (`Durability::None`: the pages stay in redb's memory), appended to the log as one record,
+//! and acknowledged once an fdatasync of the log covers that record. A checkpoint (a redb
+//! commit with `Durability::Immediate`) makes every earlier commit durable in the store file
+//! itself; the log then starts over. Every open for writing recovers: redb returns to its
+//! last durable commit, and the log's records above the LSN that commit stored are replayed
+//! in order, up to the first torn or stale one (never acknowledged).
+//!
+//! The file: a 32-byte header (magic, the store's log id, a checksum), then records of
+//! `lsn u64 | length u32 | crc32 u32 | payload`, each checksum covering the store's log id,
+//! the LSN, the length and the payload. The file starts at 64 KiB and grows with written
+//! zeros, 256 KiB at a time, and is reused from the start after each checkpoint, so an append rarely changes its
+//! size and its fdatasync flushes data, not inode metadata. The zeros are written a page at a
+//! time: the page cache then holds the file in page-sized folios, and an fdatasync writes the
+//! page or two an append dirtied (one large write would make large folios, and each sync
+//! would write a whole one: a megabyte per commit on ext4). Bytes past the tail are stale
+//! records (lower LSNs) or zeros: a record counts only if its checksum holds and its LSN
+//! follows the previous one. Each open for writing starts a fresh log file (after replaying
+//! the old one), so pages read during recovery never serve appends.
+//!
+//! This module must never acknowledge a record it has not synced, never replay a record
+//! past the first invalid one, and never drop a log that belongs to another store silently.
+
+use super::backend::{self, Health};
+use super::layout::{AUDIT, Bytes, COUNTERS, DOC_INDEX, DOCS, META, RUN_INDEX, RUNS};
+use crate::error::{Error, Result};
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The store fact holding the store's log id: a log whose header names another id belongs
+/// to another store file.
+const LOG_ID: &str = "redo_log_id";
+/// The store fact holding the LSN of the last batch the store file holds.
+pub(super) const LOG_LSN: &str = "redo_log_lsn";
+
+/// The first bytes of every log file.
+const MAGIC: &[u8; 16] = b"coworker redo 1\n";
+/// Magic, log id (u64 LE), crc32 of both (u32 LE), 4 bytes of zeros.
+const HEADER_LEN: u64 = 32;
+/// LSN (u64 LE), payload length (u32 LE), crc32 (u32 LE).
+const RECORD_HEADER_LEN: usize = 16;
+/// How much the file grows at a time, in written zeros (bytes).
+const GROWTH: u64 = 256 << 10;
+/// The length of a new log file (bytes): small, as a store opened for one command writes
+/// little.
+const INITIAL_LEN: u64 = 64 << 10;
+/// The unit zeros are written in (bytes): a page.
+const PAGE: usize = 4096;
+/// The largest change buffer kept from one batch for the next (bytes).
+const KEPT_BUFFER: usize = 1 << 20;
+/// A log longer than this (bytes) is checkpointed by the next batch.
+pub(super) const CHECKPOINT_SIZE: u64 = 16 << 20;
+
+/// The tables a change may touch, as the log names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LoggedTable {
+    Docs = 0,
+    Runs = 1,
+    RunIndex = 2,
+    DocIndex = 3,
+    Counters = 4,
+    /// Keys are the entry's sequence number, 8 bytes big endian.
+    Audit = 5,
+    Meta = 6,
+}
+
+impl LoggedTable {
+    fn from_byte(byte: u8) -> Option<Self> {
+        use LoggedTable::*;
+        [Docs, Runs, RunIndex, DocIndex, Counters, Audit, Meta]
+            .into_iter()
+            .find(|t| *t as u8 == byte)
+    }
+}
+
+/// One batch's changes in the log's encoding, in the order they were made:
+/// `1 | table | key length u32 | key | value length u32 | value` for a put,
+/// `2 | table | key length u32 | key` for a remove.
+#[derive(Debug, Default)]
+pub(super) struct Changes {
+    bytes: Vec<u8>,
+}
+
+const PUT: u8 = 1;
+const REMOVE: u8 = 2;
+
+impl Changes {
+    /// `key` of `table` was set to `value`.
+    pub(super) fn put(&mut self, table: LoggedTable, key: &[u8], value: &[u8]) {
+        self.bytes.extend_from_slice(&[PUT, table as u8]);
+        self.chunk(key);
+        self.chunk(value);
+    }
+
+    /// `key` of `table` was removed.
+    pub(super) fn remove(&mut self, table: LoggedTable, key: &[u8]) {
+        self.bytes.extend_from_slice(&[REMOVE, table as u8]);
+        self.chunk(key);
+    }
+
+    fn chunk(&mut self, bytes: &[u8]) {
+        let len = u32::try_from(bytes.len()).expect("keys and values are under 4 GiB");
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// Forget every change (the batch was logged, or abandoned). The buffer is kept for the
+    /// next batch unless a bulk batch made it large.
+    pub(super) fn clear(&mut self) {
+        if self.bytes.capacity() > KEPT_BUFFER {
+            self.bytes = Vec::new();
+        } else {
+            self.bytes.clear();
+        }
+    }
+
+    /// The encoded changes.
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// One decoded change.
+#[derive(Debug, PartialEq, Eq)]
+enum Change<'a> {
+    Put(LoggedTable, &'a [u8], &'a [u8]),
+    Remove(LoggedTable, &'a [u8]),
+}
+
+/// The changes of one record's payload, or why it cannot be read (a checksummed record that
+/// does not decode was written by something else: refused, never skipped).
+fn decode(mut payload: &[u8]) -> std::result::Result<Vec<Change<'_>>, String> {
+    fn chunk<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let bytes = rest.get(4..4 + len)?;
+        *rest = &rest[4 + len..];
+        Some(bytes)
+    }
+    let mut changes = Vec::new();
+    while let [op, table, rest @ ..] = payload {
+        let table = LoggedTable::from_byte(*table).ok_or("an unknown table")?;
+        let mut rest = rest;
+        let key = chunk(&mut rest).ok_or("a truncated key")?;
+        changes.push(match *op {
+            PUT => Change::Put(table, key, chunk(&mut rest).ok_or("a truncated value")?),
+            REMOVE => Change::Remove(table, key),
+            _ => return Err("an unknown kind of change".into()),
+        });
+        payload = rest;
+    }
+    if !payload.is_empty() {
+        return Err("a truncated change".into());
+    }
+    Ok(changes)
+}
+
+/// Apply a record's changes to the store's tables in `txn`.
+fn apply(txn: &WriteTransaction, changes: &[Change<'_>]) -> Result<()> {
+    let mut docs = txn.open_table(DOCS)?;
+    let mut runs = txn.open_table(RUNS)?;
+    let mut run_index = txn.open_table(RUN_INDEX)?;
+    let mut doc_index = txn.open_table(DOC_INDEX)?;
+    let mut counters = txn.open_table(COUNTERS)?;
+    let mut audit = txn.open_table(AUDIT)?;
+    let mut meta = txn.open_table(META)?;
+    for change in changes {
+        let (table, key, value) = match change {
+            Change::Put(table, key, value) => (*table, *key, Some(*value)),
+            Change::Remove(table, key) => (*table, *key, None),
+        };
+        if table == LoggedTable::Audit {
+            let seq = u64::from_be_bytes(key.try_into().map_err(|_| {
+                Error::Storage("the redo log holds an audit key that is not 8 bytes".into())
+            })?);
+            match value {
+                Some(value) => drop(audit.insert(seq, value)?),
+                None => drop(audit.remove(seq)?),
+            }
+            continue;
+        }
+        let table: &mut redb::Table<'_, Bytes, Bytes> = match table {
+            LoggedTable::Docs => &mut docs,
+            LoggedTable::Runs => &mut runs,
+            LoggedTable::RunIndex => &mut run_index,
+            LoggedTable::DocIndex => &mut doc_index,
+            LoggedTable::Counters => &mut counters,
+            LoggedTable::Meta => &mut meta,
+            LoggedTable::Audit => unreachable!("handled above"),
+        };
+        match value {
+            Some(value) => drop(table.insert(key, value)?),
+            None => drop(table.remove(key)?),
+        }
+    }
+    Ok(())
+}
+
+/// CRC-32 (IEEE), table-driven.
+fn crc32(parts: &[&[u8]]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    let mut crc = !0u32;
+    for part in parts {
+        for byte in *part {
+            crc = TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8);
+        }
+    }
+    !crc
+}
+
+/// The header of a log belonging to the store with log id `id`.
+fn header(id: u64) -> [u8; HEADER_LEN as usize] {
+    let mut header = [0u8; HEADER_LEN as usize];
+    header[..16].copy_from_slice(MAGIC);
+    header[16..24].copy_from_slice(&id.to_le_bytes());
+    let crc = crc32(&[&header[..24]]);
+    header[24..28].copy_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// What a log file's header says.
+#[derive(Debug, PartialEq, Eq)]
+enum Header {
+    /// No header (an empty or zeroed file): no log.
+    Absent,
+    /// The log of the store with this log id.
+    Of(u64),
+    /// Something else.
+    Garbage,
+}
+
+fn read_header(image: &[u8]) -> Header {
+    let Some(bytes) = image.get(..HEADER_LEN as usize) else {
+        return if image.iter().all(|b| *b == 0) {
+            Header::Absent
+        } else {
+            Header::Garbage
+        };
+    };
+    if bytes.iter().all(|b| *b == 0) {
+        return Header::Absent;
+    }
+    let id = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+    if bytes[..16] != MAGIC[..] || bytes[24..28] != crc32(&[&bytes[..24]]).to_le_bytes() {
+        return Header::Garbage;
+    }
+    Header::Of(id)
+}
+
+/// The valid records of a log image after its header, in order, as (LSN, payload range):
+/// they end at the first record that is torn, fails its checksum, or does not follow its
+/// predecessor's LSN (stale bytes of an earlier round).
+fn records(image: &[u8], id: u64) -> Vec<(u64, Range<usize>)> {
+    let mut found: Vec<(u64, Range<usize>)> = Vec::new();
+    let mut at = HEADER_LEN as usize;
+    while let Some(head) = image.get(at..at + RECORD_HEADER_LEN) {
+        let lsn = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes"));
+        let start = at + RECORD_HEADER_LEN;
+        let Some(payload) = image.get(start..start + len) else {
+            break;
+        };
+        let follows = found.last().is_none_or(|(last, _)| lsn == last + 1);
+        if lsn == 0 || !follows || crc != crc32(&[&id.to_le_bytes(), &head[..12], payload]) {
+            break;
+        }
+        found.push((lsn, start..start + len));
+        at = start + len;
+    }
+    found
+}
+
+/// The records to replay over a store file that holds every batch up to `checkpoint`: the
+/// valid ones above it. Refused when they do not continue from it (a record is missing).
+fn to_replay(
+    found: Vec<(u64, Range<usize>)>,
+    checkpoint: u64,
+) -> std::result::Result<Vec<(u64, Range<usize>)>, String> {
+    let newer: Vec<_> = found
+        .into_iter()
+        .filter(|(lsn, _)| *lsn > checkpoint)
+        .collect();
+    match newer.first() {
+        Some((first, _)) if *first != checkpoint + 1 => Err(format!(
+            "its records continue at LSN {first}, but the store file holds batches up to LSN \
+             {checkpoint}: the batches between them are missing"
+        )),
+        _ => Ok(newer),
+    }
+}
+
+/// Where the log of the store file at `store` lives.
+pub(super) fn log_path(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push(".wal");
+    PathBuf::from(name)
+}
+
+/// The open redo log of a store opened for writing.
+#[derive(Debug)]
+pub(super) struct RedoLog {
+    file: Arc<File>,
+    path: PathBuf,
+    /// The store file, as fault injection knows it.
+    store: PathBuf,
+    id: u64,
+    /// Where the next record goes.
+    tail: u64,
+    /// The file's length: written bytes (zeros past the tail).
+    allocated: u64,
+    /// The LSN of the last record appended (or of the last batch the store file holds).
+    last_lsn: u64,
+    health: Arc<Health>,
+}
+
+impl RedoLog {
+    /// The LSN of the last batch appended or checkpointed.
+    pub(super) fn last_lsn(&self) -> u64 {
+        self.last_lsn
+    }
+
+    /// Bytes of records since the last checkpoint.
+    pub(super) fn len(&self) -> u64 {
+        self.tail - HEADER_LEN
+    }
+
+    /// What syncs the log, outside the lock that guards appends.
+    pub(super) fn syncer(&self) -> Syncer {
+        Syncer {
+            file: self.file.clone(),
+            store: self.store.clone(),
+            health: self.health.clone(),
+        }
+    }
+
+    /// `result` of `operation` on the log, its failure remembered as the store's.
+    fn watch<T>(&self, operation: &str, result: io::Result<T>) -> std::result::Result<T, String> {
+        result.map_err(|e| {
+            self.health.failed(operation, &e);
+            backend::describe(operation, &e)
+        })
+    }
+
+    /// Append `changes` as the record of the next LSN (not synced: see [`Syncer::sync`]) and
+    /// return that LSN. On failure nothing is appended: the tail stays where it was.
+    pub(super) fn append(&mut self, changes: &Changes) -> std::result::Result<u64, String> {
+        let lsn = self.last_lsn + 1;
+        let payload = changes.bytes();
+        let len = u32::try_from(payload.len())
+            .map_err(|_| "a batch of 4 GiB or more cannot be logged".to_string())?;
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        head[..8].copy_from_slice(&lsn.to_le_bytes());
+        head[8..12].copy_from_slice(&len.to_le_bytes());
+        let crc = crc32(&[&self.id.to_le_bytes(), &head[..12], payload]);
+        head[12..].copy_from_slice(&crc.to_le_bytes());
+        let end = self.tail + (RECORD_HEADER_LEN + payload.len()) as u64;
+        if end > self.allocated {
+            let grown = end.next_multiple_of(GROWTH);
+            let result = backend::injected_fault(&self.store)
+                .and_then(|()| write_zeros(&self.file, self.allocated, grown));
+            self.watch("growing the redo log", result)?;
+            self.allocated = grown;
+        }
+        let mut record = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
+        record.extend_from_slice(&head);
+        record.extend_from_slice(payload);
+        let result = backend::injected_fault(&self.store)
+            .and_then(|()| self.file.write_all_at(&record, self.tail));
+        self.watch("appending to the redo log", result)?;
+        self.tail = end;
+        self.last_lsn = lsn;
+        Ok(lsn)
+    }
+
+    /// Take back the record of `lsn`, the last one appended, whose batch failed to commit:
+    /// its header is zeroed so no recovery replays it.
+    pub(super) fn retract(&mut self, lsn: u64, changes: &Changes) {
+        assert_eq!(lsn, self.last_lsn, "only the last record is ever retracted");
+        let start = self.tail - (RECORD_HEADER_LEN + changes.bytes().len()) as u64;
+        if let Err(e) = self.file.write_all_at(&[0u8; RECORD_HEADER_LEN], start) {
+            self.health
+                .failed("retracting a record of the redo log", &e);
+        }
+        self.tail = start;
+        self.last_lsn = lsn - 1;
+    }
+
+    /// The store file now holds every batch (a checkpoint): the log starts over. Its first
+    /// record is zeroed, so a log at rest holds no record to replay.
+    pub(super) fn checkpointed(&mut self) {
+        if self.tail > HEADER_LEN {
+            self.clear_first_record();
+        }
+        self.tail = HEADER_LEN;
+    }
+
+    fn clear_first_record(&self) {
+        if let Err(e) = self
+            .file
+            .write_all_at(&[0u8; RECORD_HEADER_LEN], HEADER_LEN)
+        {
+            // Harmless: the records it left hold LSNs the store file has.
+            tracing::warn!(
+                "the redo log {}: its first record could not be cleared: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// A handle that makes a log's appended records durable, used outside the appends' lock.
+pub(super) struct Syncer {
+    file: Arc<File>,
+    store: PathBuf,
+    health: Arc<Health>,
+}
+
+impl Syncer {
+    /// fdatasync the log: every record appended before this call is durable after it.
+    pub(super) fn sync(&self) -> std::result::Result<(), String> {
+        let operation = "syncing the redo log";
+        backend::injected_fault(&self.store)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| {
+                self.health.failed(operation, &e);
+                backend::describe(operation, &e)
+            })
+    }
+}
+
+/// Recover the store file whose database was just opened for writing from its log at
+/// `<store>.wal`: replay the valid records above the LSN the store file holds, make them
+/// durable in the store file, and return the log ready for appends (created if missing).
+///
+/// A log that cannot be read, is not a redo log, or belongs to another store file and still
+/// holds records is refused with a storage error saying what to do.
+pub(super) fn recover(db: &Database, store: &Path, health: &Arc<Health>) -> Result<RedoLog> {
+    let path = log_path(store);
+    let refused = |why: &str| {
+        Error::Storage(format!(
+            "store {}: its redo log {} {why}; move the log away to open the store without it \
+             (the writes it holds beyond the store file's last checkpoint are then lost)",
+            store.display(),
+            path.display()
+        ))
+    };
+    let image = match std::fs::read(&path) {
+        Ok(image) => Some(image),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(refused(&format!("cannot be read: {e}"))),
+    };
+    let txn = db.begin_write()?;
+    let (id, checkpoint, known) = {
+        let meta = txn.open_table(META)?;
+        let fact = |key: &str| -> Result<Option<u64>> {
+            Ok(match meta.get(key.as_bytes())? {
+                Some(bytes) => Some(u64::from_be_bytes(bytes.value().try_into().map_err(
+                    |_| Error::Storage(format!("the store fact `{key}` is corrupt")),
+                )?)),
+                None => None,
+            })
+        };
+        let id = fact(LOG_ID)?;
+        (
+            id.unwrap_or_else(|| ulid::Ulid::new().random() as u64 | 1),
+            fact(LOG_LSN)?.unwrap_or(0),
+            id.is_some(),
+        )
+    };
+    let mut last_lsn = checkpoint;
+    if let Some(image) = &image {
+        match read_header(image) {
+            Header::Absent => {}
+            Header::Garbage => return Err(refused("is not a coworker redo log")),
+            Header::Of(other) if !known || other != id => {
+                if !records(image, other).is_empty() {
+                    return Err(refused(
+                        "belongs to another store file and holds writes not in this one",
+                    ));
+                }
+            }
+            Header::Of(_) => {
+                let replay =
+                    to_replay(records(image, id), checkpoint).map_err(|why| refused(&why))?;
+                for (lsn, range) in replay {
+                    let changes = decode(&image[range])
+                        .map_err(|why| refused(&format!("holds a record with {why}")))?;
+                    apply(&txn, &changes)?;
+                    last_lsn = lsn;
+                }
+                if last_lsn > checkpoint {
+                    tracing::info!(
+                        "store {}: replayed {} batches from its redo log",
+                        store.display(),
+                        last_lsn - checkpoint
+                    );
+                }
+            }
+        }
+    }
+    if !known || last_lsn != checkpoint {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(LOG_ID.as_bytes(), id.to_be_bytes().as_slice())?;
+        meta.insert(LOG_LSN.as_bytes(), last_lsn.to_be_bytes().as_slice())?;
+        drop(meta);
+        let mut txn = txn;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        txn.commit()?;
+    } else {
+        txn.abort()?;
+    }
+    let store_key = store.canonicalize().unwrap_or_else(|_| store.to_path_buf());
+    // Whatever the old log held is in the store file now: a fresh one replaces it.
+    let file = create_log(&path, id).map_err(|e| {
+        Error::Storage(format!(
+            "store {}: {}",
+            store.display(),
+            backend::describe(&format!("preparing the redo log {}", path.display()), &e)
+        ))
+    })?;
+    let allocated = file.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok(RedoLog {
+        file: Arc::new(file),
+        path,
+        store: store_key,
+        id,
+        tail: HEADER_LEN,
+        allocated,
+        last_lsn,
+        health: health.clone(),
+    })
+}
+
+/// Write zeros over `from..to` of `file`, a page at a time (see the module's notes).
+fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
+    let page = [0u8; PAGE];
+    let mut at = from;
+    while at < to {
+        let len = (to - at).min(PAGE as u64 - at % PAGE as u64) as usize;
+        file.write_all_at(&page[..len], at)?;
+        at += len as u64;
+    }
+    Ok(())
+}
+
+/// Create the log at `path` whole: header and a first stretch of zeros, written and synced
+/// under a temporary name, then renamed into place (a log is never seen half-made). Called
+/// with the store file locked, so temporary logs left by killed processes are removed.
+fn create_log(path: &Path, id: u64) -> io::Result<File> {
+    let mut prefix = path.file_name().unwrap_or_default().to_owned();
+    prefix.push(".creating-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let temp = dir.join(format!("{prefix}{}", std::process::id()));
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp)?;
+    let mut first = [0u8; PAGE];
+    first[..HEADER_LEN as usize].copy_from_slice(&header(id));
+    file.write_all_at(&first, 0)?;
+    write_zeros(&file, PAGE as u64, INITIAL_LEN)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// Zero the second half of the last valid record of the log at `path` (a write the
+    /// crash cut short); returns that record's LSN.
+    pub(in crate::store) fn tear_last_record(path: &Path) -> u64 {
+        let image = std::fs::read(path).unwrap();
+        let Header::Of(id) = read_header(&image) else {
+            panic!("not a log")
+        };
+        let (lsn, range) = records(&image, id).pop().expect("the log holds records");
+        let middle = (range.start + range.end) / 2;
+        let file = File::options().write(true).open(path).unwrap();
+        file.write_all_at(&vec![0u8; range.end - middle], middle as u64)
+            .unwrap();
+        lsn
+    }
+
+    const ID: u64 = 0xC0FFEE;
+
+    /// A log image holding one record per payload, LSNs from `first`.
+    fn image(id: u64, first: u64, payloads: &[&[u8]]) -> Vec<u8> {
+        let mut image = header(id).to_vec();
+        for (i, payload) in payloads.iter().enumerate() {
+            let lsn = first + i as u64;
+            let mut head = [0u8; RECORD_HEADER_LEN];
+            head[..8].copy_from_slice(&lsn.to_le_bytes());
+            head[8..12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+            let crc = crc32(&[&id.to_le_bytes(), &head[..12], payload]);
+            head[12..].copy_from_slice(&crc.to_le_bytes());
+            image.extend_from_slice(&head);
+            image.extend_from_slice(payload);
+        }
+        image
+    }
+
+    fn lsns(found: &[(u64, Range<usize>)]) -> Vec<u64> {
+        found.iter().map(|(lsn, _)| *lsn).collect()
+    }
+
+    #[test]
+    fn changes_decode_to_what_was_captured() {
+        let mut changes = Changes::default();
+        changes.put(LoggedTable::Docs, b"Note\0a", b"{}");
+        changes.remove(LoggedTable::DocIndex, b"k");
+        changes.put(LoggedTable::Audit, &7u64.to_be_bytes(), b"");
+        assert_eq!(
+            decode(changes.bytes()).unwrap(),
+            [
+                Change::Put(LoggedTable::Docs, b"Note\0a", b"{}"),
+                Change::Remove(LoggedTable::DocIndex, b"k"),
+                Change::Put(LoggedTable::Audit, &7u64.to_be_bytes(), b""),
+            ]
+        );
+        let bytes = changes.bytes();
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err(), "a cut change");
+    }
+
+    #[test]
+    fn a_torn_last_record_ends_the_log() {
+        let whole = image(ID, 1, &[b"one", b"two", b"three"]);
+        assert_eq!(lsns(&records(&whole, ID)), [1, 2, 3]);
+        for cut in 1..(RECORD_HEADER_LEN + 5) {
+            let torn = &whole[..whole.len() - cut];
+            assert_eq!(lsns(&records(torn, ID)), [1, 2], "cut {cut} bytes");
+        }
+        let mut flipped = whole.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(lsns(&records(&flipped, ID)), [1, 2], "a corrupt payload");
+    }
+
+    #[test]
+    fn stale_bytes_after_the_tail_are_not_records() {
+        // An earlier round wrote LSNs 1..=3; after a checkpoint at 3, LSN 4 overwrote the
+        // first one (same length): LSNs 2 and 3 still follow it, stale.
+        let mut reused = image(ID, 1, &[b"aaa", b"bbb", b"ccc"]);
+        let fresh = image(ID, 4, &[b"ddd"]);
+        reused[..fresh.len()].copy_from_slice(&fresh);
+        assert_eq!(lsns(&records(&reused, ID)), [4]);
+        // Zeros past the tail end the log too.
+        let mut zeroed = image(ID, 1, &[b"x"]);
+        zeroed.extend_from_slice(&[0u8; 64]);
+        assert_eq!(lsns(&records(&zeroed, ID)), [1]);
+    }
+
+    #[test]
+    fn records_of_another_store_do_not_count() {
+        let theirs = image(ID + 1, 1, &[b"x"]);
+        assert!(records(&theirs, ID).is_empty());
+        assert_eq!(read_header(&theirs), Header::Of(ID + 1));
+        assert_eq!(read_header(&[0u8; 40]), Header::Absent);
+        assert_eq!(
+            read_header(b"not a log at all, certainly not"),
+            Header::Garbage
+        );
+    }
+
+    #[test]
+    fn replay_starts_after_the_checkpoint_and_refuses_a_gap() {
+        let log = image(ID, 5, &[b"a", b"b", b"c"]);
+        let found = records(&log, ID);
+        assert_eq!(lsns(&to_replay(found.clone(), 4).unwrap()), [5, 6, 7]);
+        assert_eq!(lsns(&to_replay(found.clone(), 6).unwrap()), [7]);
+        assert!(to_replay(found.clone(), 9).unwrap().is_empty());
+        let gap = to_replay(found, 2).unwrap_err();
+        assert!(gap.contains("LSN 5") && gap.contains("LSN 2"), "{gap}");
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
+        assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+    }
+}
