@@ -4,7 +4,7 @@
 //! (`/proc/self/io`). Meant to run under `perf record -g`, `perf stat` or `heaptrack`:
 //!
 //! ```sh
-//! cargo run --release --example run_cost -- [create|read|both] [N]
+//! cargo run --release --example run_cost -- [create|create100|read|both] [N]
 //! ```
 
 use coworker::{Engine, RunRequest};
@@ -82,6 +82,19 @@ fn main() {
                     .input(json!({"data": todo(LOADED + i)})),
             );
             assert!(run.success, "create failed: {:?}", run.error);
+        });
+    }
+    if mode == "create100" {
+        measure("create_100 (per document)", n, |i| {
+            if i % 100 == 0 {
+                let docs: Vec<Value> = (i..i + 100).map(|j| todo(LOADED + j)).collect();
+                let run = engine.run(
+                    RunRequest::new("create")
+                        .into_doctype("ToDo")
+                        .input(json!({"data": docs})),
+                );
+                assert!(run.success, "create failed: {:?}", run.error);
+            }
         });
     }
     if mode == "read" || mode == "both" {

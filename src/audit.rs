@@ -206,9 +206,55 @@ impl<'de> serde::Deserialize<'de> for HashOf {
 /// Chain `entry` to the last one and append it in `tables`' transaction.
 pub(crate) fn append(
     tables: &mut impl WriteTx,
-    entry: Map<String, Value>,
+    entry: &Map<String, Value>,
     timestamp: &str,
 ) -> Result<()> {
+    chain(tables, &Body::Entry(entry), timestamp)
+}
+
+/// The keys [`entry`] gives every entry, in its order.
+const RUN_ENTRY_KEYS: [&str; 7] = [
+    "action",
+    "refDoctype",
+    "refName",
+    "operation",
+    "runId",
+    "owner",
+    "agent",
+];
+
+/// Chain and append the entry of `action` on document `ref_name` of `ref_doctype` in `run`,
+/// with `extra`'s keys after the run's: the entry [`entry`] builds, extended by `extra`,
+/// written without building it (every created, updated or deleted document has one).
+pub(crate) fn append_for_run(
+    tables: &mut impl WriteTx,
+    action: Action,
+    run: &Run,
+    (ref_doctype, ref_name): (&str, &str),
+    extra: Map<String, Value>,
+    timestamp: &str,
+) -> Result<()> {
+    if extra
+        .keys()
+        .any(|key| RUN_ENTRY_KEYS.contains(&key.as_str()))
+    {
+        // An extra key that replaces one of the run's in place: built as that object.
+        let mut whole = entry(action, run, Some(ref_doctype), Some(ref_name));
+        whole.extend(extra);
+        return append(tables, &whole, timestamp);
+    }
+    let body = Body::Run {
+        action,
+        run,
+        ref_doctype,
+        ref_name,
+        extra: &extra,
+    };
+    chain(tables, &body, timestamp)
+}
+
+/// Chain `body` to the last entry and append it.
+fn chain(tables: &mut impl WriteTx, body: &Body<'_>, timestamp: &str) -> Result<()> {
     let (seq, prev) = match tables.audit_tail().cloned() {
         Some((last, hash)) => (last + 1, hash),
         None => match tables.last_audit()? {
@@ -222,7 +268,7 @@ pub(crate) fn append(
     let chained = Chained {
         seq,
         timestamp,
-        entry: &entry,
+        body,
         prev: &prev,
     };
     serde_json::to_writer(&mut bytes, &chained).map_err(|e| Error::internal(e.to_string()))?;
@@ -246,13 +292,77 @@ pub(crate) fn append(
 /// `timestamp`, the entry's own keys, `prevHash`.
 const CHAIN_KEYS: [&str; 5] = ["doctype", "name", "seq", "timestamp", "prevHash"];
 
+/// An entry's own keys: an object, or a run's entry written from the run.
+enum Body<'a> {
+    Entry(&'a Map<String, Value>),
+    Run {
+        action: Action,
+        run: &'a Run,
+        ref_doctype: &'a str,
+        ref_name: &'a str,
+        extra: &'a Map<String, Value>,
+    },
+}
+
+impl Body<'_> {
+    /// The keys the entry adds after the run's (all of them for an object).
+    fn own_keys(&self) -> &Map<String, Value> {
+        match self {
+            Body::Entry(entry) => entry,
+            Body::Run { extra, .. } => extra,
+        }
+    }
+
+    /// Write the entry's keys into `map`.
+    fn write<M: serde::ser::SerializeMap>(&self, map: &mut M) -> std::result::Result<(), M::Error> {
+        if let Body::Run {
+            action,
+            run,
+            ref_doctype,
+            ref_name,
+            ..
+        } = self
+        {
+            map.serialize_entry("action", action.as_str())?;
+            map.serialize_entry("refDoctype", ref_doctype)?;
+            map.serialize_entry("refName", ref_name)?;
+            map.serialize_entry("operation", &run.operation)?;
+            map.serialize_entry("runId", &run.id)?;
+            map.serialize_entry("owner", &run.owner)?;
+            map.serialize_entry("agent", &run.agent)?;
+        }
+        for (key, value) in self.own_keys() {
+            map.serialize_entry(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// The entry as an object.
+    fn to_map(&self) -> Map<String, Value> {
+        match self {
+            Body::Entry(entry) => (*entry).clone(),
+            Body::Run {
+                action,
+                run,
+                ref_doctype,
+                ref_name,
+                extra,
+            } => {
+                let mut whole = entry(*action, run, Some(ref_doctype), Some(ref_name));
+                whole.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                whole
+            }
+        }
+    }
+}
+
 /// An entry as it is chained and hashed: written straight from its parts, the same bytes
 /// as the JSON object built key by key (an entry's own key never displaces a chain key
 /// here: that entry is built as that object instead).
 struct Chained<'a> {
     seq: u64,
     timestamp: &'a str,
-    entry: &'a Map<String, Value>,
+    body: &'a Body<'a>,
     prev: &'a str,
 }
 
@@ -262,24 +372,23 @@ impl Serialize for Chained<'_> {
         serializer: S,
     ) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        if CHAIN_KEYS.iter().any(|key| self.entry.contains_key(*key)) {
+        let own = self.body.own_keys();
+        if CHAIN_KEYS.iter().any(|key| own.contains_key(*key)) {
             let mut chained = Map::new();
             chained.insert("doctype".into(), json!(AUDIT_TRAIL));
             chained.insert("name".into(), json!(self.seq.to_string()));
             chained.insert("seq".into(), json!(self.seq));
             chained.insert("timestamp".into(), json!(self.timestamp));
-            chained.extend(self.entry.iter().map(|(k, v)| (k.clone(), v.clone())));
+            chained.extend(self.body.to_map());
             chained.insert("prevHash".into(), json!(self.prev));
             return chained.serialize(serializer);
         }
-        let mut map = serializer.serialize_map(Some(self.entry.len() + 5))?;
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("doctype", AUDIT_TRAIL)?;
         map.serialize_entry("name", &self.seq.to_string())?;
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("timestamp", self.timestamp)?;
-        for (key, value) in self.entry.iter() {
-            map.serialize_entry(key, value)?;
-        }
+        self.body.write(&mut map)?;
         map.serialize_entry("prevHash", self.prev)?;
         map.end()
     }
@@ -420,23 +529,54 @@ mod tests {
 
     #[test]
     fn a_chained_entry_is_written_as_the_object_built_key_by_key() {
-        let run = crate::run::blank_run(crate::RunStatus::Completed);
-        let mut typical = entry(Action::Create, &run, Some("ToDo"), Some("a \"quoted\" é"));
-        typical.insert("amendedFrom".into(), json!({"nested": [1, null, "x"]}));
-        let mut clashing = typical.clone();
-        clashing.insert("name".into(), json!("not the seq"));
-        clashing.insert("prevHash".into(), json!("forged"));
-        for entry in [typical, clashing, Map::new()] {
-            let chained = Chained {
+        let run = crate::run::Run {
+            operation: Some("create".into()),
+            owner: Some("ann".into()),
+            ..crate::run::blank_run(crate::RunStatus::Completed)
+        };
+        let mut extra = Map::new();
+        extra.insert("amendedFrom".into(), json!({"nested": [1, null, "x"]}));
+        let mut clashing_chain = extra.clone();
+        clashing_chain.insert("name".into(), json!("not the seq"));
+        clashing_chain.insert("prevHash".into(), json!("forged"));
+        let mut clashing_run = extra.clone();
+        clashing_run.insert("owner".into(), json!("someone else"));
+        let time = "2026-11-25T14:00:00.000000Z";
+        for extra in [Map::new(), extra, clashing_chain, clashing_run] {
+            let mut whole = entry(Action::Update, &run, Some("ToDo"), Some("a \"quoted\" é"));
+            whole.extend(extra.clone());
+            let expected = built(42, time, &whole, GENESIS);
+            let as_object = Chained {
                 seq: 42,
-                timestamp: "2026-11-25T14:00:00.000000Z",
-                entry: &entry,
+                timestamp: time,
+                body: &Body::Entry(&whole),
                 prev: GENESIS,
             };
             assert_eq!(
-                serde_json::to_vec(&chained).unwrap(),
-                built(42, "2026-11-25T14:00:00.000000Z", &entry, GENESIS),
-                "the hash covers these bytes: {entry:?}"
+                serde_json::to_vec(&as_object).unwrap(),
+                expected,
+                "{whole:?}"
+            );
+            if extra.keys().any(|k| RUN_ENTRY_KEYS.contains(&k.as_str())) {
+                continue; // `append_for_run` builds that one as the object
+            }
+            let from_run = Body::Run {
+                action: Action::Update,
+                run: &run,
+                ref_doctype: "ToDo",
+                ref_name: "a \"quoted\" é",
+                extra: &extra,
+            };
+            let as_run = Chained {
+                seq: 42,
+                timestamp: time,
+                body: &from_run,
+                prev: GENESIS,
+            };
+            assert_eq!(
+                serde_json::to_vec(&as_run).unwrap(),
+                expected,
+                "the hash covers these bytes: {extra:?}"
             );
         }
     }

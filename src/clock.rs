@@ -62,7 +62,8 @@ pub(crate) fn rfc3339(instant: SystemTime) -> String {
     put(of_day / 60 % 60, 2, b':');
     put(of_day % 60, 2, b'.');
     put(u64::from(since.subsec_micros()), 6, b'Z');
-    text.iter().map(|&b| char::from(b)).collect()
+    // Digits and separators only: ASCII, so one copy into a string of exactly this size.
+    String::from_utf8(text.to_vec()).expect("a timestamp is ASCII")
 }
 
 /// The proleptic Gregorian (year, month, day) of day `days` after 1970-01-01 (H. Hinnant's
