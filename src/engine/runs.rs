@@ -243,6 +243,39 @@ impl Engine {
     }
 }
 
+/// How many records a walk of the runs table reads at a time.
+const RUN_WALK_PAGE: usize = 256;
+
+/// The runs in `[since, until)` that are `wanted`, oldest first; with `limit`, at least the
+/// newest `limit` of them (all when fewer): the runs table is walked newest first, a page
+/// at a time, and the walk stops once `limit` are found.
+fn newest_between(
+    read: &(impl Snapshot + ?Sized),
+    since: Option<&str>,
+    until: Option<&str>,
+    limit: Option<usize>,
+    wanted: &dyn Fn(&Run) -> bool,
+) -> Result<Vec<Run>> {
+    let Some(limit) = limit else {
+        let mut runs = read.runs_between(since, until, None)?;
+        runs.retain(|r| wanted(r));
+        return Ok(runs);
+    };
+    let mut found = Vec::new();
+    let mut until = until.map(str::to_string);
+    while found.len() < limit {
+        let page = read.runs_between(since, until.as_deref(), Some(RUN_WALK_PAGE))?;
+        let last_page = page.len() < RUN_WALK_PAGE;
+        until = page.first().map(|oldest| oldest.id.clone());
+        found.extend(page.into_iter().rev().filter(|r| wanted(r)));
+        if last_page {
+            break;
+        }
+    }
+    found.reverse();
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::store::{Backend, WriteTx};
@@ -298,37 +331,4 @@ mod tests {
             crate::ErrorCode::ValidationFailed
         );
     }
-}
-
-/// How many records a walk of the runs table reads at a time.
-const RUN_WALK_PAGE: usize = 256;
-
-/// The runs in `[since, until)` that are `wanted`, oldest first; with `limit`, at least the
-/// newest `limit` of them (all when fewer): the runs table is walked newest first, a page
-/// at a time, and the walk stops once `limit` are found.
-fn newest_between(
-    read: &(impl Snapshot + ?Sized),
-    since: Option<&str>,
-    until: Option<&str>,
-    limit: Option<usize>,
-    wanted: &dyn Fn(&Run) -> bool,
-) -> Result<Vec<Run>> {
-    let Some(limit) = limit else {
-        let mut runs = read.runs_between(since, until, None)?;
-        runs.retain(|r| wanted(r));
-        return Ok(runs);
-    };
-    let mut found = Vec::new();
-    let mut until = until.map(str::to_string);
-    while found.len() < limit {
-        let page = read.runs_between(since, until.as_deref(), Some(RUN_WALK_PAGE))?;
-        let last_page = page.len() < RUN_WALK_PAGE;
-        until = page.first().map(|oldest| oldest.id.clone());
-        found.extend(page.into_iter().rev().filter(|r| wanted(r)));
-        if last_page {
-            break;
-        }
-    }
-    found.reverse();
-    Ok(found)
 }
