@@ -138,23 +138,123 @@ fn chain_hash(prev: &str, entry_json: &[u8]) -> String {
     hex
 }
 
-/// The hash a stored entry carries.
+/// The hash a stored entry carries (read without building the entry: every audited
+/// transaction reads its last entry for it). Read as the entry would be: an object whose
+/// last `hash` key counts, the first entry's parent when it has no string there.
 fn stored_hash(seq: u64, bytes: &[u8]) -> Result<String> {
-    let entry: Doc = serde_json::from_slice(bytes)
+    let entry: HashOf = serde_json::from_slice(bytes)
         .map_err(|e| Error::Storage(format!("audit entry {seq} is not valid JSON: {e}")))?;
-    Ok(entry
-        .get("hash")
-        .and_then(Value::as_str)
-        .unwrap_or(GENESIS)
-        .to_string())
+    Ok(match entry.0 {
+        Some(Value::String(hash)) => hash,
+        _ => GENESIS.to_string(),
+    })
+}
+
+/// An entry's `hash` value, every other key skipped unparsed.
+struct HashOf(Option<Value>);
+
+/// Whether a key is `hash` (read without allocating it).
+struct IsHash(bool);
+
+impl<'de> serde::Deserialize<'de> for IsHash {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Key;
+        impl serde::de::Visitor<'_> for Key {
+            type Value = IsHash;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> std::result::Result<IsHash, E> {
+                Ok(IsHash(key == "hash"))
+            }
+        }
+        deserializer.deserialize_str(Key)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HashOf {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = HashOf;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an audit entry (a JSON object)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<HashOf, A::Error> {
+                let mut hash = None;
+                while let Some(IsHash(is_hash)) = map.next_key()? {
+                    if is_hash {
+                        hash = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(HashOf(hash))
+            }
+        }
+        deserializer.deserialize_map(Entry)
+    }
 }
 
 /// Chain `entry` to the last one and append it in `tables`' transaction.
 pub(crate) fn append(
     tables: &mut impl WriteTx,
-    mut entry: Map<String, Value>,
+    entry: &Map<String, Value>,
     timestamp: &str,
 ) -> Result<()> {
+    chain(tables, &Body::Entry(entry), timestamp)
+}
+
+/// The keys [`entry`] gives every entry, in its order.
+const RUN_ENTRY_KEYS: [&str; 7] = [
+    "action",
+    "refDoctype",
+    "refName",
+    "operation",
+    "runId",
+    "owner",
+    "agent",
+];
+
+/// Chain and append the entry of `action` on document `ref_name` of `ref_doctype` in `run`,
+/// with `extra`'s keys after the run's: the entry [`entry`] builds, extended by `extra`,
+/// written without building it (every created, updated or deleted document has one).
+pub(crate) fn append_for_run(
+    tables: &mut impl WriteTx,
+    action: Action,
+    run: &Run,
+    (ref_doctype, ref_name): (&str, &str),
+    extra: Map<String, Value>,
+    timestamp: &str,
+) -> Result<()> {
+    if extra
+        .keys()
+        .any(|key| RUN_ENTRY_KEYS.contains(&key.as_str()))
+    {
+        // An extra key that replaces one of the run's in place: built as that object.
+        let mut whole = entry(action, run, Some(ref_doctype), Some(ref_name));
+        whole.extend(extra);
+        return append(tables, &whole, timestamp);
+    }
+    let body = Body::Run {
+        action,
+        run,
+        ref_doctype,
+        ref_name,
+        extra: &extra,
+    };
+    chain(tables, &body, timestamp)
+}
+
+/// Chain `body` to the last entry and append it.
+fn chain(tables: &mut impl WriteTx, body: &Body<'_>, timestamp: &str) -> Result<()> {
     let (seq, prev) = match tables.audit_tail().cloned() {
         Some((last, hash)) => (last + 1, hash),
         None => match tables.last_audit()? {
@@ -162,27 +262,136 @@ pub(crate) fn append(
             None => (1, GENESIS.to_string()),
         },
     };
-    let mut chained = Map::new();
-    chained.insert("doctype".into(), json!(AUDIT_TRAIL));
-    chained.insert("name".into(), json!(seq.to_string()));
-    chained.insert("seq".into(), json!(seq));
-    chained.insert("timestamp".into(), json!(timestamp));
-    chained.append(&mut entry);
-    chained.insert("prevHash".into(), json!(prev));
     // Serialized once: the hash covers these bytes, and the stored entry is these bytes
     // with `"hash"` appended as the last key (what `verify` removes before re-hashing).
-    let mut bytes = serde_json::to_vec(&chained).map_err(|e| Error::internal(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(256);
+    let chained = Chained {
+        seq,
+        timestamp,
+        body,
+        prev: &prev,
+    };
+    serde_json::to_writer(&mut bytes, &chained).map_err(|e| Error::internal(e.to_string()))?;
     let hash = chain_hash(&prev, &bytes);
     assert_eq!(
         bytes.pop(),
         Some(b'}'),
         "an entry serializes as a JSON object"
     );
-    bytes.extend_from_slice(format!(",\"hash\":\"{hash}\"}}").as_bytes());
+    bytes.extend_from_slice(b",\"hash\":\"");
+    bytes.extend_from_slice(hash.as_bytes());
+    bytes.extend_from_slice(b"\"}");
     tables.append_audit(seq, &hash, &bytes)?;
     // The head names the last entry: a trail cut short no longer ends where it says.
-    let head = json!({"seq": seq, "hash": hash}).to_string();
+    // (`{"seq":N,"hash":"…"}`: a hash is hex, nothing in it to escape.)
+    let head = format!("{{\"seq\":{seq},\"hash\":\"{hash}\"}}");
     tables.set_meta(HEAD, head.as_bytes())
+}
+
+/// The keys an entry is chained with, in their order: `doctype`, `name`, `seq`,
+/// `timestamp`, the entry's own keys, `prevHash`.
+const CHAIN_KEYS: [&str; 5] = ["doctype", "name", "seq", "timestamp", "prevHash"];
+
+/// An entry's own keys: an object, or a run's entry written from the run.
+enum Body<'a> {
+    Entry(&'a Map<String, Value>),
+    Run {
+        action: Action,
+        run: &'a Run,
+        ref_doctype: &'a str,
+        ref_name: &'a str,
+        extra: &'a Map<String, Value>,
+    },
+}
+
+impl Body<'_> {
+    /// The keys the entry adds after the run's (all of them for an object).
+    fn own_keys(&self) -> &Map<String, Value> {
+        match self {
+            Body::Entry(entry) => entry,
+            Body::Run { extra, .. } => extra,
+        }
+    }
+
+    /// Write the entry's keys into `map`.
+    fn write<M: serde::ser::SerializeMap>(&self, map: &mut M) -> std::result::Result<(), M::Error> {
+        if let Body::Run {
+            action,
+            run,
+            ref_doctype,
+            ref_name,
+            ..
+        } = self
+        {
+            map.serialize_entry("action", action.as_str())?;
+            map.serialize_entry("refDoctype", ref_doctype)?;
+            map.serialize_entry("refName", ref_name)?;
+            map.serialize_entry("operation", &run.operation)?;
+            map.serialize_entry("runId", &run.id)?;
+            map.serialize_entry("owner", &run.owner)?;
+            map.serialize_entry("agent", &run.agent)?;
+        }
+        for (key, value) in self.own_keys() {
+            map.serialize_entry(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// The entry as an object.
+    fn to_map(&self) -> Map<String, Value> {
+        match self {
+            Body::Entry(entry) => (*entry).clone(),
+            Body::Run {
+                action,
+                run,
+                ref_doctype,
+                ref_name,
+                extra,
+            } => {
+                let mut whole = entry(*action, run, Some(ref_doctype), Some(ref_name));
+                whole.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+                whole
+            }
+        }
+    }
+}
+
+/// An entry as it is chained and hashed: written straight from its parts, the same bytes
+/// as the JSON object built key by key (an entry's own key never displaces a chain key
+/// here: that entry is built as that object instead).
+struct Chained<'a> {
+    seq: u64,
+    timestamp: &'a str,
+    body: &'a Body<'a>,
+    prev: &'a str,
+}
+
+impl Serialize for Chained<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let own = self.body.own_keys();
+        if CHAIN_KEYS.iter().any(|key| own.contains_key(*key)) {
+            let mut chained = Map::new();
+            chained.insert("doctype".into(), json!(AUDIT_TRAIL));
+            chained.insert("name".into(), json!(self.seq.to_string()));
+            chained.insert("seq".into(), json!(self.seq));
+            chained.insert("timestamp".into(), json!(self.timestamp));
+            chained.extend(self.body.to_map());
+            chained.insert("prevHash".into(), json!(self.prev));
+            return chained.serialize(serializer);
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("doctype", AUDIT_TRAIL)?;
+        map.serialize_entry("name", &self.seq.to_string())?;
+        map.serialize_entry("seq", &self.seq)?;
+        map.serialize_entry("timestamp", self.timestamp)?;
+        self.body.write(&mut map)?;
+        map.serialize_entry("prevHash", self.prev)?;
+        map.end()
+    }
 }
 
 /// The store fact naming the trail's last entry.
@@ -300,4 +509,106 @@ pub(crate) fn immutable() -> Error {
         ErrorCode::Immutable,
         "the Audit Trail is append-only: entries cannot be changed or deleted (a correction is a new entry with `corrects` and `reason`)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entry built key by key, as the trail's entries were always built.
+    fn built(seq: u64, timestamp: &str, entry: &Map<String, Value>, prev: &str) -> Vec<u8> {
+        let mut chained = Map::new();
+        chained.insert("doctype".into(), json!(AUDIT_TRAIL));
+        chained.insert("name".into(), json!(seq.to_string()));
+        chained.insert("seq".into(), json!(seq));
+        chained.insert("timestamp".into(), json!(timestamp));
+        chained.append(&mut entry.clone());
+        chained.insert("prevHash".into(), json!(prev));
+        serde_json::to_vec(&chained).unwrap()
+    }
+
+    #[test]
+    fn a_chained_entry_is_written_as_the_object_built_key_by_key() {
+        let run = crate::run::Run {
+            operation: Some("create".into()),
+            owner: Some("ann".into()),
+            ..crate::run::blank_run(crate::RunStatus::Completed)
+        };
+        let mut extra = Map::new();
+        extra.insert("amendedFrom".into(), json!({"nested": [1, null, "x"]}));
+        let mut clashing_chain = extra.clone();
+        clashing_chain.insert("name".into(), json!("not the seq"));
+        clashing_chain.insert("prevHash".into(), json!("forged"));
+        let mut clashing_run = extra.clone();
+        clashing_run.insert("owner".into(), json!("someone else"));
+        let time = "2026-11-25T14:00:00.000000Z";
+        for extra in [Map::new(), extra, clashing_chain, clashing_run] {
+            let mut whole = entry(Action::Update, &run, Some("ToDo"), Some("a \"quoted\" é"));
+            whole.extend(extra.clone());
+            let expected = built(42, time, &whole, GENESIS);
+            let as_object = Chained {
+                seq: 42,
+                timestamp: time,
+                body: &Body::Entry(&whole),
+                prev: GENESIS,
+            };
+            assert_eq!(
+                serde_json::to_vec(&as_object).unwrap(),
+                expected,
+                "{whole:?}"
+            );
+            if extra.keys().any(|k| RUN_ENTRY_KEYS.contains(&k.as_str())) {
+                continue; // `append_for_run` builds that one as the object
+            }
+            let from_run = Body::Run {
+                action: Action::Update,
+                run: &run,
+                ref_doctype: "ToDo",
+                ref_name: "a \"quoted\" é",
+                extra: &extra,
+            };
+            let as_run = Chained {
+                seq: 42,
+                timestamp: time,
+                body: &from_run,
+                prev: GENESIS,
+            };
+            assert_eq!(
+                serde_json::to_vec(&as_run).unwrap(),
+                expected,
+                "the hash covers these bytes: {extra:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_stored_hash_is_read_as_the_entry_would_be() {
+        let read_whole = |bytes: &[u8]| -> String {
+            let entry: Doc = serde_json::from_slice(bytes).unwrap();
+            entry
+                .get("hash")
+                .and_then(Value::as_str)
+                .unwrap_or(GENESIS)
+                .to_string()
+        };
+        for text in [
+            r#"{"seq":1,"hash":"ab12","nested":{"hash":"inner"}}"#,
+            r#"{"seq":1}"#,
+            r#"{"hash":7}"#,
+            r#"{"hash":"first","x":[1,{"y":null}],"hash":"last"}"#,
+            r#"{"h\u0061sh":"escaped key","s":"\u00e9"}"#,
+        ] {
+            assert_eq!(
+                stored_hash(1, text.as_bytes()).unwrap(),
+                read_whole(text.as_bytes()),
+                "{text}"
+            );
+        }
+        for not_an_entry in [&b"[\"hash\"]"[..], b"{\"hash\":", b"nope"] {
+            assert_eq!(
+                stored_hash(1, not_an_entry).unwrap_err().code(),
+                ErrorCode::StorageError
+            );
+        }
+    }
 }

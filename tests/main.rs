@@ -25,6 +25,7 @@ mod persistence;
 mod queries;
 mod readme;
 mod request_errors;
+mod run_listing;
 mod schemas;
 mod script_growth;
 mod script_limits;

@@ -1,12 +1,13 @@
 //! Reading runs back: one run, lists by flow / chain / parent / owner / status / time, the
-//! tree under a run and the root above it. Lists use the run indexes, never a scan of all
-//! runs; records of read-only runs still waiting in memory are included.
+//! tree under a run and the root above it. Lists use the run indexes, or walk the runs
+//! table (keyed by time) newest first and stop at the limit, never more; records of
+//! read-only runs still waiting in memory are included.
 
 use super::Engine;
 use crate::acl::{self, Access, Grant};
 use crate::error::{Error, ErrorCode, Result};
 use crate::run::{Run, RunStatus};
-use crate::store::{Backend, RunKeys, Snapshot, run_keys};
+use crate::store::{Backend, RunKeys, Snapshot, run_keys, status_indexed};
 use serde::Serialize;
 
 /// Which runs to list; see [`Engine::list_runs`]. Filters combine (all must hold).
@@ -160,10 +161,23 @@ impl Engine {
         // is in one or the other, never in neither.
         let pending = self.core.store.pending_runs(&matches)?;
         let read = self.core.store.read()?;
-        let mut runs: Vec<Run> = match filters.iter().find(|(_, v)| v.is_some()) {
-            Some((field, Some(value))) => read.runs_where(field, value)?,
-            // No filter but time: the runs table is keyed by time.
-            _ => read.runs_between(since.as_deref(), until.as_deref(), query.limit)?,
+        // The first filter the run index answers (completed runs are not indexed: most
+        // runs are, see `status_indexed`).
+        let indexed = filters.iter().find_map(|(field, value)| {
+            value
+                .filter(|v| *field != "status" || status_indexed(v))
+                .map(|v| (*field, v))
+        });
+        let mut runs: Vec<Run> = match indexed {
+            Some((field, value)) => read.runs_where(field, value)?,
+            // No filter but time (and perhaps `completed`): the runs table is keyed by time.
+            None => newest_between(
+                &*read,
+                since.as_deref(),
+                until.as_deref(),
+                query.limit,
+                &|r: &Run| matches(&r.id, run_keys(r)),
+            )?,
         };
         runs.retain(|r| matches(&r.id, run_keys(r)));
         runs.extend(pending);
@@ -227,6 +241,39 @@ impl Engine {
         }
         Ok(current)
     }
+}
+
+/// How many records a walk of the runs table reads at a time.
+const RUN_WALK_PAGE: usize = 256;
+
+/// The runs in `[since, until)` that are `wanted`, oldest first; with `limit`, at least the
+/// newest `limit` of them (all when fewer): the runs table is walked newest first, a page
+/// at a time, and the walk stops once `limit` are found.
+fn newest_between(
+    read: &(impl Snapshot + ?Sized),
+    since: Option<&str>,
+    until: Option<&str>,
+    limit: Option<usize>,
+    wanted: &dyn Fn(&Run) -> bool,
+) -> Result<Vec<Run>> {
+    let Some(limit) = limit else {
+        let mut runs = read.runs_between(since, until, None)?;
+        runs.retain(|r| wanted(r));
+        return Ok(runs);
+    };
+    let mut found = Vec::new();
+    let mut until = until.map(str::to_string);
+    while found.len() < limit {
+        let page = read.runs_between(since, until.as_deref(), Some(RUN_WALK_PAGE))?;
+        let last_page = page.len() < RUN_WALK_PAGE;
+        until = page.first().map(|oldest| oldest.id.clone());
+        found.extend(page.into_iter().rev().filter(|r| wanted(r)));
+        if last_page {
+            break;
+        }
+    }
+    found.reverse();
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -178,7 +178,8 @@ impl WriteCeiling {
         doctype: &str,
         name: &str,
     ) -> Result<()> {
-        let details = json!({"doctype": doctype, "name": name, "bytes": bytes});
+        // Built only for a refusal: every written document passes here.
+        let details = || json!({"doctype": doctype, "name": name, "bytes": bytes});
         if spent.docs + 1 > self.docs.at {
             return Err(over(
                 &self.docs,
@@ -187,7 +188,7 @@ impl WriteCeiling {
                     "writing {doctype} `{name}` would make more than {} documents written by `{}` (limit: maxWrites)",
                     self.docs.limit, self.docs.operation
                 ),
-                details,
+                details(),
             ));
         }
         if spent.bytes.saturating_add(bytes) > self.bytes.at {
@@ -198,7 +199,7 @@ impl WriteCeiling {
                     "writing {doctype} `{name}` ({bytes} bytes) would take the run tree past the {} bytes `{}` may write (limit: maxWriteBytes)",
                     self.bytes.limit, self.bytes.operation
                 ),
-                details,
+                details(),
             ));
         }
         spent.docs += 1;

@@ -313,12 +313,14 @@ impl<'c, 't> OpContext<'c, 't> {
         name: &str,
         extra: serde_json::Map<String, Value>,
     ) -> Result<()> {
-        let mut entry = audit::entry(action, self.run, Some(doctype), Some(name));
-        entry.extend(extra);
-        let timestamp = crate::clock::now_rfc3339();
-        match self.tables_if_writing() {
-            Some(tables) => audit::append(tables, entry, &timestamp),
-            None => Ok(()),
+        // As `tables_if_writing`, with the run borrowed beside the tables.
+        let dry_run = self.request.options.dry_run.unwrap_or(false);
+        match (dry_run, &mut *self.tx) {
+            (false, Tx::Write(tables)) => {
+                let timestamp = crate::clock::now_rfc3339();
+                audit::append_for_run(tables, action, self.run, (doctype, name), extra, &timestamp)
+            }
+            _ => Ok(()),
         }
     }
 

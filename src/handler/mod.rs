@@ -108,8 +108,7 @@ impl Run {
         Run {
             chain_id: parent.map_or_else(|| id.clone(), |p| p.chain_id.clone()),
             parent_run_id: parent.map(|p| p.id.clone()),
-            timestamp: jiff::Timestamp::try_from(started)
-                .map_or_else(|_| crate::clock::now_rfc3339(), |t| format!("{t:.6}")),
+            timestamp: crate::clock::rfc3339(started),
             operation: request.operation.clone(),
             status: RunStatus::Pending,
             duration: 0.0,

@@ -96,7 +96,7 @@ impl RunLog {
     /// Append the audit entries of the tree's denials and validation failures.
     pub(crate) fn audit_failures(&self, tables: &mut impl WriteTx) -> Result<()> {
         for entry in &self.failures {
-            audit::append(tables, entry.clone(), &crate::clock::now_rfc3339())?;
+            audit::append(tables, entry, &crate::clock::now_rfc3339())?;
         }
         Ok(())
     }

@@ -175,12 +175,20 @@ pub(super) fn conforms<B: Backend>(store: &B) {
         .runs_between(None, None, None)
         .unwrap();
     assert_eq!(listed, std::slice::from_ref(&run));
+    let failed = crate::run::Run {
+        id: "01J00000000000000000000001".into(),
+        ..crate::run::blank_run(crate::RunStatus::Failed)
+    };
+    store
+        .write(|mut tx| tx.put_record(&Record::new(&failed, None::<&Value>)))
+        .unwrap()
+        .unwrap();
     let by_status = store
         .read()
         .unwrap()
-        .runs_where("status", "completed")
+        .runs_where("status", "failed")
         .unwrap();
-    assert_eq!(by_status, [run]);
+    assert_eq!(by_status, [failed]);
 }
 
 #[test]

@@ -133,7 +133,7 @@ pub(crate) use database::RedbStore;
 pub(crate) use layout::{IndexKey, KeyRange, index_value, unreadable_doc};
 pub(crate) use open::{DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
-pub(crate) use record::{Record, RunKeys, run_keys};
+pub(crate) use record::{Record, RunKeys, run_keys, status_indexed};
 pub(crate) use write::WriteTables;
 
 /// What the store is told about doctypes when it opens: it names none itself.
@@ -219,7 +219,8 @@ pub(crate) trait Snapshot: View {
     /// Every audit entry, oldest first (by sequence number), as stored bytes.
     fn audit_entries(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()>;
     /// The runs that may have `field = value` (`flow`, `chain`, `parent`, `owner`,
-    /// `status`; callers check each run's field), oldest first.
+    /// `status` for the statuses [`status_indexed`] names; callers check each run's
+    /// field), oldest first.
     fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>>;
     /// Runs with ids in `[since, until)` (ids sort by start time), oldest first; with
     /// `limit`, the newest `limit` of them.

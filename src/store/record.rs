@@ -18,8 +18,10 @@ type RunField = fn(&Record) -> Option<&str>;
 /// The run-index fields, with how each reads its value off a record when the run needs an
 /// entry for it. Only what the run tree cannot answer is indexed: a chain's runs are its
 /// root's tree and a run's children are listed in its record (`childRunIds`), and most runs
-/// of a flow are its root's chain. So a typical run has one entry, its status;
-/// `runs_where` walks the tree for the rest.
+/// of a flow are its root's chain. Only the rare status is indexed: most runs complete, so
+/// the completed ones are found by walking the runs table, which is in time order (see
+/// [`status_indexed`]); stores written before keep their `completed` entries, unread.
+/// So a typical run has no entry at all, and its commit leaves the run index untouched.
 pub(super) const RUN_INDEX_FIELDS: [(&str, RunField); 3] = [
     ("flow", |r| {
         r.flow_id
@@ -27,8 +29,16 @@ pub(super) const RUN_INDEX_FIELDS: [(&str, RunField); 3] = [
             .filter(|flow| *flow != r.chain_id.as_str())
     }),
     ("owner", |r| r.owner.as_deref()),
-    ("status", |r| Some(r.status.as_str())),
+    ("status", |r| {
+        Some(r.status.as_str()).filter(|status| status_indexed(status))
+    }),
 ];
+
+/// Whether the run index lists the runs of `status` (`runs_where("status", ..)` answers
+/// for it); the runs of any other status are found by walking the runs table.
+pub(crate) fn status_indexed(status: &str) -> bool {
+    status != crate::RunStatus::Completed.as_str()
+}
 
 fn parse_run(bytes: &[u8]) -> Result<Run> {
     serde_json::from_slice(bytes)
