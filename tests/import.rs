@@ -448,3 +448,49 @@ fn a_file_larger_than_any_batch_streams_in_batches_whose_records_stay_batch_size
     );
     assert_eq!(calls, 3, "progress after each of the 3 runs");
 }
+
+#[test]
+fn batches_stay_under_the_request_size_limit_and_a_longer_line_is_refused_by_its_number() {
+    let store = TempStore::new();
+    ok(
+        &store.open(),
+        json!({"operation": "create", "into": "System Settings",
+               "input": {"data": {"name": "limits", "maxRequestBytes": 4096}}}),
+    );
+    // 40 lines of ~300 bytes: 12 KB, three times the limit, in batches that each fit.
+    let body = "x".repeat(280);
+    let text: String = (0..40)
+        .map(|i| format!("{{\"name\": \"n{i:02}\", \"body\": \"{body}\"}}\n"))
+        .collect();
+    let path = file(&store, "wide.jsonl", &text);
+    let output = import(&store.path, &[&path, "--doctype", "Note"], None);
+    assert_eq!(exit(&output), 0, "{}", stderr(&output));
+    let report = stdout_json(&output);
+    assert_eq!(report["documents"], json!(40));
+    let runs = report["runs"].as_u64().expect("a count");
+    assert!(
+        (3..40).contains(&runs),
+        "split by size, not one run a line: {runs}"
+    );
+
+    let long = format!(
+        "{{\"name\": \"n99\", \"body\": \"{}\"}}\n",
+        "y".repeat(5000)
+    );
+    let path = file(
+        &store,
+        "long.jsonl",
+        &format!("{{\"name\": \"n98\"}}\n{long}"),
+    );
+    let output = import(&store.path, &[&path, "--doctype", "Note"], None);
+    assert_eq!(exit(&output), 1);
+    let report = stdout_json(&output);
+    assert_eq!(
+        report["failed"]["error"]["code"],
+        json!("LIMIT_EXCEEDED"),
+        "{report}"
+    );
+    assert_eq!(report["failed"]["line"], json!(2));
+    assert_eq!(report["documents"], json!(0));
+    assert_eq!(names_of(&store.open(), "Note").len(), 40);
+}

@@ -17,6 +17,12 @@ use std::time::{Duration, Instant};
 /// Documents per run unless [`ImportOptions::batch`] says otherwise.
 pub const DEFAULT_IMPORT_BATCH: usize = 1000;
 
+/// Room a batch leaves under `maxRequestBytes` for the rest of its request (operation,
+/// target, owner, flow, `{"data": [...]}`): a line's text is never shorter than what the
+/// limit counts of its document, so a batch of lines within the limit less this is a
+/// request within the limit.
+const REQUEST_OVERHEAD_BYTES: usize = 1024;
+
 /// How [`Engine::import_jsonl`] reads its input and groups its runs.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -257,7 +263,7 @@ impl Engine {
             let full = batch.as_ref().is_some_and(|b| {
                 b.doctype != doctype
                     || b.docs.len() >= options.batch
-                    || b.bytes + text.len() + 64 > max_request_bytes
+                    || b.bytes + text.len() + REQUEST_OVERHEAD_BYTES > max_request_bytes
             });
             if full && let Some(done) = batch.take() {
                 if !self.commit_batch(done, options, &mut report, started) {
