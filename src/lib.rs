@@ -67,7 +67,10 @@ mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
 pub use audit::{AuditReport, BrokenLink};
-pub use engine::{Engine, EngineBuilder, MAX_NESTED_DEPTH, RunHook, RunQuery, RunTree};
+pub use engine::{
+    DEFAULT_IMPORT_BATCH, Engine, EngineBuilder, ImportFailure, ImportOptions, ImportProgress,
+    ImportReport, MAX_NESTED_DEPTH, RunHook, RunQuery, RunTree,
+};
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use handler::{NativeHandler, OpContext};
 pub use ops::MAX_SELECT_ROWS;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use cli::acl::{AclCommand, acl};
 use cli::audit::{AuditCommand, audit};
 use cli::demo::demo;
+use cli::import::{ImportArgs, import};
 use cli::pack::{PackCommand, pack};
 use cli::request::read_request;
 use cli::runs::{RunsCommand, runs};
@@ -64,6 +65,9 @@ enum Command {
         #[arg(value_name = "-")]
         stdin: Option<String>,
     },
+    /// Create the documents of a JSON-lines file (one document a line; `-` for standard
+    /// input), one run per batch; prints a JSON report (exit 1 if a batch failed).
+    Import(ImportArgs),
     /// Import schemas (Frappe DocType JSON files) in one run; prints the Run.
     Schema {
         #[command(subcommand)]
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         Command::Run { json, file, stdin } => read_request(json, file, stdin)
             .and_then(|text| Ok(open(&db).map(|e| e.run_json(&text))?))
             .map(|run| print_run(&run)),
+        Command::Import(args) => import(&db, args),
         Command::Schema { command } => schema(&db, command),
         Command::Pack { command } => pack(&db, command),
         Command::Test { dir } => test(&dir),

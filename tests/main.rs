@@ -19,6 +19,7 @@ mod frappe_validation;
 mod fuzz;
 mod hostile;
 mod hostile_review;
+mod import;
 mod operations;
 mod packs;
 mod persistence;

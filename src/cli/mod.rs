@@ -22,6 +22,7 @@ macro_rules! say {
 pub(crate) mod acl;
 pub(crate) mod audit;
 pub(crate) mod demo;
+pub(crate) mod import;
 pub(crate) mod pack;
 pub(crate) mod request;
 pub(crate) mod runs;

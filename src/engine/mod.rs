@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 mod admin;
 mod admit;
+mod import;
 mod pipeline;
 mod runs;
 mod stages;
@@ -26,6 +27,9 @@ mod top;
 
 // `workflow` still names the context by its old path (the lead retargets it at merge).
 use crate::handler::OpContext;
+pub use import::{
+    DEFAULT_IMPORT_BATCH, ImportFailure, ImportOptions, ImportProgress, ImportReport,
+};
 pub use runs::{RunQuery, RunTree};
 
 pub use crate::limits::MAX_NESTED_DEPTH;
