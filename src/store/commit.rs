@@ -436,6 +436,15 @@ impl RedbStore {
                 .map(|()| Sealed::Durable)
                 .map_err(|e| self.explained(e));
         };
+        // A store whose file or log failed commits nothing more until it is reopened (a
+        // batch sealed to the log before the failure may still await its sync: see
+        // `Syncer::sync`, which refuses it).
+        if let Some(cause) = self.file.health.failure() {
+            return Err(match self.failed_earlier(&cause, None) {
+                Error::Storage(message) => message,
+                other => other.to_string(),
+            });
+        }
         let overdue = lock(&self.group.log_dirty_since)
             .is_some_and(|since| since.elapsed() >= CHECKPOINT_AFTER * 4);
         #[cfg(test)]
@@ -449,11 +458,16 @@ impl RedbStore {
         }
         set_lsn(&txn, log.last_lsn() + 1).map_err(|e| e.to_string())?;
         // Appended before the commit: a batch the log refuses is aborted, never visible.
-        let lsn = log.append(&writer.changes)?;
+        log.append(&writer.changes)?;
+        #[cfg(test)]
+        if tests::PANIC_AFTER_APPEND.swap(false, Ordering::SeqCst) {
+            panic!("a commit panics after its batch was logged (injected by a test)");
+        }
         if let Err(e) = commit(txn, Durability::None) {
-            log.retract(lsn, &writer.changes);
+            log.retract_unconfirmed();
             return Err(self.explained(e));
         }
+        log.confirm();
         let first = {
             let mut since = lock(&self.group.log_dirty_since);
             let first = since.is_none();
@@ -495,7 +509,13 @@ impl Drop for Committing<'_> {
     fn drop(&mut self) {
         // Reached only by unwinding: a seal that ends normally forgets its guard.
         self.store.records_written(false);
-        lock(&self.store.group.writer).changes.clear();
+        let mut writer = lock(&self.store.group.writer);
+        writer.changes.clear();
+        // Its writers are told the batch failed: recovery must not replay its record.
+        if let Some(log) = writer.log.as_mut() {
+            log.retract_unconfirmed();
+        }
+        drop(writer);
         let mut state = lock(&self.store.group.commit);
         state.sealing = false;
         if let Some(taken) = self.batch {
@@ -518,6 +538,9 @@ mod tests {
 
     /// Makes the next commit panic once it has taken its batch.
     pub(super) static PANIC_IN_COMMIT: AtomicBool = AtomicBool::new(false);
+
+    /// Makes the next commit that appends to the redo log panic right after the append.
+    pub(super) static PANIC_AFTER_APPEND: AtomicBool = AtomicBool::new(false);
 
     /// Holds back the checkpoints that time asks for (flush and close still checkpoint), so
     /// a test can look at a log that holds records.
@@ -687,6 +710,48 @@ mod tests {
             std::fs::read(&log).unwrap(),
             b"these bytes are no redo log at all"
         );
+    }
+
+    #[test]
+    fn a_batch_whose_commit_panicked_after_its_log_append_is_never_replayed() {
+        let _switches = lock(&SWITCHES);
+        HOLD_CHECKPOINTS.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let store = Arc::new(open(&path));
+        let put = |store: &Store, name: &str| {
+            store.write(|mut tables| tables.put_doc("Note", name, &note(name), &[]))
+        };
+        put(&store, "before").unwrap().unwrap();
+        PANIC_AFTER_APPEND.store(true, Ordering::SeqCst);
+        let panicking = Arc::clone(&store);
+        let lost = std::thread::spawn(move || put(&panicking, "lost")).join();
+        assert!(lost.is_err(), "the committing writer's thread panicked");
+        // What a crash right now leaves: the store file at its last checkpoint, and the log.
+        let image = tempfile::tempdir().unwrap();
+        let crashed = image.path().join("crashed.redb");
+        std::fs::copy(&path, &crashed).unwrap();
+        std::fs::copy(wal::log_path(&path), wal::log_path(&crashed)).unwrap();
+        put(&store, "after").unwrap().unwrap();
+        let later = image.path().join("later.redb");
+        std::fs::copy(&path, &later).unwrap();
+        std::fs::copy(wal::log_path(&path), wal::log_path(&later)).unwrap();
+        HOLD_CHECKPOINTS.store(false, Ordering::SeqCst);
+        drop(store);
+
+        for (copy, expected) in [
+            (&crashed, [true, false, false]),
+            (&later, [true, false, true]),
+            (&path, [true, false, true]),
+        ] {
+            let reopened = open(copy);
+            let read = reopened.read().unwrap();
+            let found: Vec<bool> = ["before", "lost", "after"]
+                .iter()
+                .map(|n| read.get_doc("Note", n).unwrap().is_some())
+                .collect();
+            assert_eq!(found, expected, "{}", copy.display());
+        }
     }
 
     #[test]

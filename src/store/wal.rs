@@ -338,6 +338,9 @@ pub(super) struct RedoLog {
     allocated: u64,
     /// The LSN of the last record appended (or of the last batch the store file holds).
     last_lsn: u64,
+    /// The last record appended whose batch is not yet committed to redb, as (LSN, offset):
+    /// taken back if that commit fails or panics (see [`RedoLog::retract_unconfirmed`]).
+    unconfirmed: Option<(u64, u64)>,
     health: Arc<Health>,
 }
 
@@ -370,8 +373,18 @@ impl RedoLog {
     }
 
     /// Append `changes` as the record of the next LSN (not synced: see [`Syncer::sync`]) and
-    /// return that LSN. On failure nothing is appended: the tail stays where it was.
+    /// return that LSN; it is unconfirmed until [`RedoLog::confirm`]. On failure nothing is
+    /// appended: the tail stays where it was. Refused once the store failed (a write or sync
+    /// of the log or the store file): a record after one that may be lost could be
+    /// acknowledged, yet recovery stops at the lost one. The store logs again once reopened.
     pub(super) fn append(&mut self, changes: &Changes) -> std::result::Result<u64, String> {
+        if let Some(cause) = self.health.failure() {
+            return Err(format!(
+                "the store failed earlier and logs nothing more until it is reopened: {cause}"
+            ));
+        }
+        // A record whose commit never confirmed it (a panic nobody caught) goes first.
+        self.retract_unconfirmed();
         let lsn = self.last_lsn + 1;
         let payload = changes.bytes();
         let len = u32::try_from(payload.len())
@@ -395,17 +408,33 @@ impl RedoLog {
         let result = backend::injected_fault(&self.store)
             .and_then(|()| self.file.write_all_at(&record, self.tail));
         self.watch("appending to the redo log", result)?;
+        self.unconfirmed = Some((lsn, self.tail));
         self.tail = end;
         self.last_lsn = lsn;
         Ok(lsn)
     }
 
-    /// Take back the record of `lsn`, the last one appended, whose batch failed to commit:
-    /// its header is zeroed so no recovery replays it.
-    pub(super) fn retract(&mut self, lsn: u64, changes: &Changes) {
-        assert_eq!(lsn, self.last_lsn, "only the last record is ever retracted");
-        let start = self.tail - (RECORD_HEADER_LEN + changes.bytes().len()) as u64;
-        if let Err(e) = self.file.write_all_at(&[0u8; RECORD_HEADER_LEN], start) {
+    /// The batch of the last record appended is committed to redb: the record stays.
+    pub(super) fn confirm(&mut self) {
+        self.unconfirmed = None;
+    }
+
+    /// Take back the last record appended if its batch was not committed (the commit failed
+    /// or panicked, and its writers are told it failed): its header is zeroed and synced, so
+    /// no recovery replays it even if a sync of earlier records already carried its bytes
+    /// to disk, and its LSN and place go to the next record. Should the zeroing fail, the
+    /// store is marked failed (its writes refused until reopened), and the record may be
+    /// replayed like a batch whose sync failed.
+    pub(super) fn retract_unconfirmed(&mut self) {
+        let Some((lsn, start)) = self.unconfirmed.take() else {
+            return;
+        };
+        debug_assert_eq!(lsn, self.last_lsn, "only the last record is unconfirmed");
+        let result = self
+            .file
+            .write_all_at(&[0u8; RECORD_HEADER_LEN], start)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = result {
             self.health
                 .failed("retracting a record of the redo log", &e);
         }
@@ -416,6 +445,7 @@ impl RedoLog {
     /// The store file now holds every batch (a checkpoint): the log starts over. Its first
     /// record is zeroed, so a log at rest holds no record to replay.
     pub(super) fn checkpointed(&mut self) {
+        self.unconfirmed = None;
         if self.tail > HEADER_LEN {
             self.clear_first_record();
         }
@@ -445,7 +475,16 @@ pub(super) struct Syncer {
 
 impl Syncer {
     /// fdatasync the log: every record appended before this call is durable after it.
+    /// Refused once the store failed: after a failed sync, a later one may succeed although
+    /// the pages the failed one did not write are lost (Linux reports a writeback error
+    /// once), and the records after them would be acknowledged yet never replayed.
     pub(super) fn sync(&self) -> std::result::Result<(), String> {
+        if let Some(cause) = self.health.failure() {
+            return Err(format!(
+                "the redo log was not synced: the store failed earlier and must be reopened: \
+                 {cause}"
+            ));
+        }
         let operation = "syncing the redo log";
         backend::injected_fault(&self.store)
             .and_then(|()| self.file.sync_data())
@@ -556,6 +595,7 @@ pub(super) fn recover(db: &Database, store: &Path, health: &Arc<Health>) -> Resu
         tail: HEADER_LEN,
         allocated,
         last_lsn,
+        unconfirmed: None,
         health: health.clone(),
     })
 }
@@ -716,6 +756,68 @@ pub(super) mod tests {
         assert!(to_replay(found.clone(), 9).unwrap().is_empty());
         let gap = to_replay(found, 2).unwrap_err();
         assert!(gap.contains("LSN 5") && gap.contains("LSN 2"), "{gap}");
+    }
+
+    #[test]
+    fn a_log_whose_store_failed_refuses_appends_and_syncs_until_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s.redb");
+        let db = Database::create(&store).unwrap();
+        let health = Arc::new(Health::default());
+        let mut log = recover(&db, &store, &health).unwrap();
+        let mut changes = Changes::default();
+        changes.put(LoggedTable::Docs, b"Note\0a", b"{}");
+        assert_eq!(log.append(&changes), Ok(1));
+        log.confirm();
+        let syncer = log.syncer();
+        syncer.sync().unwrap();
+        // A sync (or any write of the store) failed: Linux may report that once, and a
+        // later sync succeed although the failed one's pages are lost.
+        health.failed_with("syncing the redo log failed: EIO");
+        let refused = syncer.sync().unwrap_err();
+        assert!(refused.contains("EIO"), "{refused}");
+        let refused = log.append(&changes).unwrap_err();
+        assert!(refused.contains("reopened"), "{refused}");
+        assert_eq!(log.last_lsn(), 1, "nothing appended");
+        drop(log);
+        // A reopen recovers the log's records and logs again.
+        health.cleared();
+        let mut reopened = recover(&db, &store, &health).unwrap();
+        assert_eq!(reopened.last_lsn(), 1);
+        assert_eq!(reopened.append(&changes), Ok(2));
+    }
+
+    #[test]
+    fn a_retracted_record_is_not_replayed_and_its_lsn_goes_to_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("s.redb");
+        let db = Database::create(&store).unwrap();
+        let health = Arc::new(Health::default());
+        let mut log = recover(&db, &store, &health).unwrap();
+        let mut changes = Changes::default();
+        changes.put(LoggedTable::Docs, b"Note\0a", b"{}");
+        assert_eq!(log.append(&changes), Ok(1));
+        log.confirm();
+        changes.clear();
+        changes.put(LoggedTable::Docs, b"Note\0failed", b"{\"long\": true}");
+        assert_eq!(log.append(&changes), Ok(2));
+        log.retract_unconfirmed();
+        let image = std::fs::read(log_path(&store)).unwrap();
+        assert_eq!(lsns(&records(&image, log.id)), [1], "the retracted one is gone");
+        changes.clear();
+        changes.put(LoggedTable::Docs, b"Note\0b", b"{}");
+        assert_eq!(log.append(&changes), Ok(2));
+        // A confirmed record is never taken back.
+        log.confirm();
+        log.retract_unconfirmed();
+        let image = std::fs::read(log_path(&store)).unwrap();
+        let found = records(&image, log.id);
+        assert_eq!(lsns(&found), [1, 2]);
+        let (_, second) = &found[1];
+        assert_eq!(
+            decode(&image[second.clone()]).unwrap(),
+            [Change::Put(LoggedTable::Docs, b"Note\0b", b"{}")]
+        );
     }
 
     #[test]
