@@ -458,7 +458,7 @@ impl RedbStore {
         }
         set_lsn(&txn, log.last_lsn() + 1).map_err(|e| e.to_string())?;
         // Appended before the commit: a batch the log refuses is aborted, never visible.
-        log.append(&writer.changes)?;
+        log.append(&mut writer.changes)?;
         #[cfg(test)]
         if tests::PANIC_AFTER_APPEND.swap(false, Ordering::SeqCst) {
             panic!("a commit panics after its batch was logged (injected by a test)");

@@ -86,9 +86,21 @@ impl LoggedTable {
 /// One batch's changes in the log's encoding, in the order they were made:
 /// `1 | table | key length u32 | key | value length u32 | value` for a put,
 /// `2 | table | key length u32 | key` for a remove.
-#[derive(Debug, Default)]
+///
+/// The buffer starts with room for the record header, so a record is appended as it was
+/// captured, without a copy.
+#[derive(Debug)]
 pub(super) struct Changes {
+    /// The record header's room, then the encoded changes.
     bytes: Vec<u8>,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes {
+            bytes: vec![0; RECORD_HEADER_LEN],
+        }
+    }
 }
 
 const PUT: u8 = 1;
@@ -118,14 +130,20 @@ impl Changes {
     /// next batch unless a bulk batch made it large.
     pub(super) fn clear(&mut self) {
         if self.bytes.capacity() > KEPT_BUFFER {
-            self.bytes = Vec::new();
+            *self = Changes::default();
         } else {
-            self.bytes.clear();
+            self.bytes.truncate(RECORD_HEADER_LEN);
         }
     }
 
     /// The encoded changes.
     pub(super) fn bytes(&self) -> &[u8] {
+        &self.bytes[RECORD_HEADER_LEN..]
+    }
+
+    /// The whole record: `head`, then the encoded changes.
+    fn record(&mut self, head: &[u8; RECORD_HEADER_LEN]) -> &[u8] {
+        self.bytes[..RECORD_HEADER_LEN].copy_from_slice(head);
         &self.bytes
     }
 }
@@ -205,10 +223,11 @@ fn apply(txn: &WriteTransaction, changes: &[Change<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// CRC-32 (IEEE), table-driven.
+/// CRC-32 (IEEE), slicing by 8 bytes: eight tables, each step folding 8 input bytes
+/// (a 2 KB record per create, megabytes per bulk run, so the byte-at-a-time loop showed).
 fn crc32(parts: &[&[u8]]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
+    const TABLES: [[u32; 256]; 8] = {
+        let mut tables = [[0u32; 256]; 8];
         let mut i = 0;
         while i < 256 {
             let mut c = i as u32;
@@ -221,15 +240,40 @@ fn crc32(parts: &[&[u8]]) -> u32 {
                 };
                 k += 1;
             }
-            table[i] = c;
+            tables[0][i] = c;
             i += 1;
         }
-        table
+        let mut t = 1;
+        while t < 8 {
+            let mut i = 0;
+            while i < 256 {
+                let previous = tables[t - 1][i];
+                tables[t][i] = (previous >> 8) ^ tables[0][(previous & 0xFF) as usize];
+                i += 1;
+            }
+            t += 1;
+        }
+        tables
     };
+    let byte =
+        |crc: u32, byte: u8| TABLES[0][((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
     let mut crc = !0u32;
     for part in parts {
-        for byte in *part {
-            crc = TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8);
+        let mut words = part.chunks_exact(8);
+        for word in &mut words {
+            let low = crc ^ u32::from_le_bytes(word[..4].try_into().expect("4 bytes"));
+            let high = u32::from_le_bytes(word[4..].try_into().expect("4 bytes"));
+            crc = TABLES[7][(low & 0xFF) as usize]
+                ^ TABLES[6][((low >> 8) & 0xFF) as usize]
+                ^ TABLES[5][((low >> 16) & 0xFF) as usize]
+                ^ TABLES[4][(low >> 24) as usize]
+                ^ TABLES[3][(high & 0xFF) as usize]
+                ^ TABLES[2][((high >> 8) & 0xFF) as usize]
+                ^ TABLES[1][((high >> 16) & 0xFF) as usize]
+                ^ TABLES[0][(high >> 24) as usize];
+        }
+        for b in words.remainder() {
+            crc = byte(crc, *b);
         }
     }
     !crc
@@ -377,7 +421,7 @@ impl RedoLog {
     /// appended: the tail stays where it was. Refused once the store failed (a write or sync
     /// of the log or the store file): a record after one that may be lost could be
     /// acknowledged, yet recovery stops at the lost one. The store logs again once reopened.
-    pub(super) fn append(&mut self, changes: &Changes) -> std::result::Result<u64, String> {
+    pub(super) fn append(&mut self, changes: &mut Changes) -> std::result::Result<u64, String> {
         if let Some(cause) = self.health.failure() {
             return Err(format!(
                 "the store failed earlier and logs nothing more until it is reopened: {cause}"
@@ -402,11 +446,9 @@ impl RedoLog {
             self.watch("growing the redo log", result)?;
             self.allocated = grown;
         }
-        let mut record = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
-        record.extend_from_slice(&head);
-        record.extend_from_slice(payload);
+        let record = changes.record(&head);
         let result = backend::injected_fault(&self.store)
-            .and_then(|()| self.file.write_all_at(&record, self.tail));
+            .and_then(|()| self.file.write_all_at(record, self.tail));
         self.watch("appending to the redo log", result)?;
         self.unconfirmed = Some((lsn, self.tail));
         self.tail = end;
@@ -767,7 +809,7 @@ pub(super) mod tests {
         let mut log = recover(&db, &store, &health).unwrap();
         let mut changes = Changes::default();
         changes.put(LoggedTable::Docs, b"Note\0a", b"{}");
-        assert_eq!(log.append(&changes), Ok(1));
+        assert_eq!(log.append(&mut changes), Ok(1));
         log.confirm();
         let syncer = log.syncer();
         syncer.sync().unwrap();
@@ -776,7 +818,7 @@ pub(super) mod tests {
         health.failed_with("syncing the redo log failed: EIO");
         let refused = syncer.sync().unwrap_err();
         assert!(refused.contains("EIO"), "{refused}");
-        let refused = log.append(&changes).unwrap_err();
+        let refused = log.append(&mut changes).unwrap_err();
         assert!(refused.contains("reopened"), "{refused}");
         assert_eq!(log.last_lsn(), 1, "nothing appended");
         drop(log);
@@ -784,7 +826,7 @@ pub(super) mod tests {
         health.cleared();
         let mut reopened = recover(&db, &store, &health).unwrap();
         assert_eq!(reopened.last_lsn(), 1);
-        assert_eq!(reopened.append(&changes), Ok(2));
+        assert_eq!(reopened.append(&mut changes), Ok(2));
     }
 
     #[test]
@@ -796,17 +838,21 @@ pub(super) mod tests {
         let mut log = recover(&db, &store, &health).unwrap();
         let mut changes = Changes::default();
         changes.put(LoggedTable::Docs, b"Note\0a", b"{}");
-        assert_eq!(log.append(&changes), Ok(1));
+        assert_eq!(log.append(&mut changes), Ok(1));
         log.confirm();
         changes.clear();
         changes.put(LoggedTable::Docs, b"Note\0failed", b"{\"long\": true}");
-        assert_eq!(log.append(&changes), Ok(2));
+        assert_eq!(log.append(&mut changes), Ok(2));
         log.retract_unconfirmed();
         let image = std::fs::read(log_path(&store)).unwrap();
-        assert_eq!(lsns(&records(&image, log.id)), [1], "the retracted one is gone");
+        assert_eq!(
+            lsns(&records(&image, log.id)),
+            [1],
+            "the retracted one is gone"
+        );
         changes.clear();
         changes.put(LoggedTable::Docs, b"Note\0b", b"{}");
-        assert_eq!(log.append(&changes), Ok(2));
+        assert_eq!(log.append(&mut changes), Ok(2));
         // A confirmed record is never taken back.
         log.confirm();
         log.retract_unconfirmed();
@@ -824,5 +870,26 @@ pub(super) mod tests {
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
         assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+        // Every split of a longer input (the 8-byte steps and the byte-wise tails) agrees
+        // with a bit-at-a-time reference.
+        let reference = |bytes: &[u8]| {
+            let mut crc = !0u32;
+            for b in bytes {
+                crc ^= u32::from(*b);
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 {
+                        0xEDB8_8320 ^ (crc >> 1)
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        };
+        let long: Vec<u8> = (0..100u32).map(|i| (i * 37 + 11) as u8).collect();
+        for cut in 0..long.len() {
+            let (a, b) = long.split_at(cut);
+            assert_eq!(crc32(&[a, b]), reference(&long), "split at {cut}");
+        }
     }
 }
