@@ -417,8 +417,7 @@ impl RedbStore {
     ) -> std::result::Result<Sealed, String> {
         let batch = {
             let mut waiting = lock(&self.waiting.list);
-            waiting.writing = Arc::new(std::mem::take(&mut waiting.records));
-            waiting.writing.clone()
+            waiting.take_for_commit()
         };
         let changes = writer.log.is_some().then_some(&mut writer.changes);
         // The commit is decided already: these writes must not mark the next batch dirty.
@@ -537,6 +536,7 @@ mod tests {
             OpenOptions {
                 shared: false,
                 lock_timeout: Duration::ZERO,
+                cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             },
             crate::store::TEST_CATALOG,
         )
@@ -635,6 +635,7 @@ mod tests {
             OpenOptions {
                 shared: false,
                 lock_timeout: Duration::ZERO,
+                cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             },
             crate::store::TEST_CATALOG,
         )
@@ -673,6 +674,7 @@ mod tests {
             OpenOptions {
                 shared: false,
                 lock_timeout: Duration::ZERO,
+                cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             },
             crate::store::TEST_CATALOG,
         )
@@ -699,6 +701,7 @@ mod tests {
                 OpenOptions {
                     shared: false,
                     lock_timeout: Duration::ZERO,
+                    cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
                 },
                 crate::store::TEST_CATALOG,
             )
