@@ -12,7 +12,7 @@ const READ_ONLY_RECORD_BYTES: u64 = 64 << 10;
 
 /// A script that selects every ToDo (up to 10,000) and returns them with their `meta`.
 const EXPORT: &str = r#"
-let found = run(#{operation: "select", from: "ToDo", input: #{take: input.take}});
+let found = run(#{operation: "select", from: "ToDo", input: #{take: context.input.take}});
 if !found.success { throw found.error.message; }
 #{data: found.output.data, meta: found.output.meta}
 "#;
