@@ -40,9 +40,9 @@
 //!
 //! Runs that write nothing hand their records to [`RedbStore::record_later`]: they are
 //! written by the next write transaction, [`RedbStore::flush`], a background writer once
-//! 1,024 wait or they hold 4 MiB, or when the store is dropped. A crash can lose those records, never a
-//! document. They have a lock of their own, so a read-only run never waits for a writer or
-//! a commit.
+//! 1,024 wait or they hold 4 MiB, or when the store is dropped. A crash can lose those
+//! records, never a document. They have a lock of their own, so a read-only run never waits
+//! for a writer or a commit.
 //!
 //! # Mapping to SQL (PostgreSQL, not built)
 //!

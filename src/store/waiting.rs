@@ -1,8 +1,8 @@
 //! Waiting records: the records of runs that wrote nothing wait in memory until a commit
 //! writes them (the next write transaction, a flush, the background writer once 1,024 wait
-//! or they hold 4 MiB, or the store's close). A crash can lose them, never a document. They have a lock of
-//! their own, so a read-only run never waits for a writer or a commit, and they stay
-//! readable here until their commit is durable. The background writer that writes them also
+//! or they hold 4 MiB, or the store's close). A crash can lose them, never a document. They
+//! have a lock of their own, so a read-only run never waits for a writer or a commit, and
+//! they stay readable here until their commit is durable. The background writer that writes them also
 //! asks for the checkpoints of the redo log (see `commit`).
 //!
 //! This module must never split one run tree's records between memory and the file.
