@@ -24,6 +24,7 @@
 //! | `MAX_RESOLVED_BYTES` | 16 MiB | what the references of one step request (or `map`, or `if`) bring in | `LIMIT_EXCEEDED` | fixed |
 //! | `DEFAULT_RUN_TIMEOUT_MS` | 60,000 ms | the deadline of a top-level run that names none | `TIMEOUT` | request `options.timeoutMs` |
 //! | `FAILED_TREE_RECORD_BYTES` | 1 MiB | the run records of a failed tree kept whole | none: nested records become stubs | fixed |
+//! | `READ_ONLY_RECORD_BYTES` | 64 KiB | the record of a run, in a tree that writes nothing, kept with its whole output | none: the output is stored as `{trimmed, recordBytes, names, meta}` | fixed |
 //! | `ECHO_CHARS` | 120 | characters of a value echoed in a message | none: the echo is cut | fixed |
 //! | `STACK_BYTES` | 64 MiB | the stack of a script thread (reserved, not used) | none | fixed |
 //! | `MAX_SCRIPT_VARIABLES` | 10,000 | variables one script run holds | `LIMIT_EXCEEDED` (`maxVariables`) | fixed |
@@ -99,6 +100,12 @@ pub(crate) const DEFAULT_RUN_TIMEOUT_MS: u64 = 60_000;
 /// How many bytes the run records of a failed tree may take before its nested runs' records
 /// are kept as stubs (their input and output left out).
 pub(crate) const FAILED_TREE_RECORD_BYTES: usize = 1 << 20;
+
+/// How many bytes the record of a run in a tree that writes nothing (a script that reads and
+/// returns) may take with its whole output; beyond it the record keeps only the names of the
+/// documents the run returned and its `meta` (`{trimmed: true, recordBytes}`), so a read does
+/// not write megabytes of run records.
+pub(crate) const READ_ONLY_RECORD_BYTES: usize = 64 << 10;
 
 /// Characters of a value echoed in a message before it is cut.
 pub(crate) const ECHO_CHARS: usize = 120;
@@ -302,11 +309,12 @@ mod tests {
             .collect()
     }
 
-    /// `1,000 ms`, `16 MiB`, `1 GiB`, `120` as a number.
+    /// `1,000 ms`, `64 KiB`, `16 MiB`, `1 GiB`, `120` as a number.
     fn number(text: &str) -> u64 {
         let (digits, unit) = text.split_once(' ').unwrap_or((text, ""));
         let n: u64 = digits.replace(',', "").parse().expect(text);
         match unit {
+            "KiB" => n << 10,
             "MiB" => n << 20,
             "GiB" => n << 30,
             "" | "ms" => n,
@@ -350,6 +358,10 @@ mod tests {
             (
                 "FAILED_TREE_RECORD_BYTES",
                 (FAILED_TREE_RECORD_BYTES as u64, None),
+            ),
+            (
+                "READ_ONLY_RECORD_BYTES",
+                (READ_ONLY_RECORD_BYTES as u64, None),
             ),
             ("ECHO_CHARS", (ECHO_CHARS as u64, None)),
             ("STACK_BYTES", (STACK_BYTES as u64, None)),

@@ -18,7 +18,7 @@ use cli::request::read_request;
 use cli::runs::{RunsCommand, runs};
 use cli::schema::{SchemaCommand, schema};
 use cli::scripts::{script, test};
-use cli::{Fatal, LOCK_TIMEOUT, USER, open, print_run};
+use cli::{CACHE_BYTES, Fatal, LOCK_TIMEOUT, USER, open, print_run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +47,15 @@ struct Cli {
         default_value_t = 10_000
     )]
     lock_timeout: u64,
+    /// Megabytes of the store file kept cached in memory (redb's page cache).
+    #[arg(
+        long = "cache-mb",
+        global = true,
+        env = "COWORKER_CACHE_MB",
+        value_name = "MB",
+        default_value_t = 16
+    )]
+    cache_mb: usize,
     #[command(subcommand)]
     command: Command,
 }
@@ -113,6 +122,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = USER.set(cli.user.clone());
     let _ = LOCK_TIMEOUT.set(std::time::Duration::from_millis(cli.lock_timeout));
+    let _ = CACHE_BYTES.set(cli.cache_mb.saturating_mul(1 << 20));
     let db = cli
         .db
         .clone()

@@ -24,6 +24,7 @@ mod operations;
 mod packs;
 mod persistence;
 mod queries;
+mod read_records;
 mod readme;
 mod request_errors;
 mod run_listing;

@@ -87,7 +87,12 @@ pub struct Coworker(Engine);
 impl Coworker {
     /// Open (or create) the store, installing the schema and the CSV operation once.
     pub fn open(path: &Path) -> Coworker {
-        let engine = Engine::open(path).expect("the store opens");
+        // `COWORKER_BENCH_CACHE_MB` sets the engine's page cache (default: the engine's own).
+        let builder = match std::env::var("COWORKER_BENCH_CACHE_MB") {
+            Ok(mb) => Engine::builder().cache_size(mb.parse::<usize>().expect("megabytes") << 20),
+            Err(_) => Engine::builder(),
+        };
+        let engine = builder.open(path).expect("the store opens");
         if engine.schema(DOCTYPE).expect("schema lookup").is_none() {
             let run = engine.import_schemas(vec![schema()]);
             assert!(run.success, "schema import: {:?}", run.error);

@@ -45,9 +45,16 @@ pub(crate) static USER: std::sync::OnceLock<Option<String>> = std::sync::OnceLoc
 pub(crate) static LOCK_TIMEOUT: std::sync::OnceLock<std::time::Duration> =
     std::sync::OnceLock::new();
 
-/// A builder that waits `--lock-timeout` for the store's lock.
+/// Bytes of the store file kept cached in memory (`--cache-mb`).
+pub(crate) static CACHE_BYTES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// A builder that waits `--lock-timeout` for the store's lock and caches `--cache-mb`.
 fn builder() -> coworker::EngineBuilder {
-    Engine::builder().lock_timeout(LOCK_TIMEOUT.get().copied().unwrap_or_default())
+    let builder = Engine::builder().lock_timeout(LOCK_TIMEOUT.get().copied().unwrap_or_default());
+    match CACHE_BYTES.get() {
+        Some(&bytes) => builder.cache_size(bytes),
+        None => builder,
+    }
 }
 
 /// The store at `db`, pinned to the `--as` user (see [`as_user`]).

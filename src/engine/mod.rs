@@ -56,6 +56,7 @@ pub struct EngineBuilder {
     hooks: Hooks,
     share_with_readers: bool,
     lock_timeout: std::time::Duration,
+    cache_bytes: usize,
 }
 
 impl Default for EngineBuilder {
@@ -68,6 +69,7 @@ impl Default for EngineBuilder {
             hooks: Hooks::default(),
             share_with_readers: false,
             lock_timeout: crate::store::DEFAULT_LOCK_TIMEOUT,
+            cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -120,12 +122,27 @@ impl EngineBuilder {
         self
     }
 
-    /// Open (or create) the store file at `path`.
-    pub fn open(self, path: impl AsRef<Path>) -> Result<Engine> {
-        let options = crate::store::OpenOptions {
+    /// How many bytes of the store file [`EngineBuilder::open`] and
+    /// [`EngineBuilder::open_read_only`] keep cached in memory (redb's page cache: read
+    /// cache and write buffer together). Default: 16 MiB, so the resident set does not grow
+    /// with the store; pages beyond it are read again from the OS's page cache. A host with
+    /// memory to spare and a hot set larger than that may raise it (the CLI's `--cache-mb`).
+    pub fn cache_size(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    fn open_options(&self) -> crate::store::OpenOptions {
+        crate::store::OpenOptions {
             shared: self.share_with_readers,
             lock_timeout: self.lock_timeout,
-        };
+            cache_bytes: self.cache_bytes,
+        }
+    }
+
+    /// Open (or create) the store file at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Engine> {
+        let options = self.open_options();
         let store = Store::open(path.as_ref(), options, crate::ops::system::store_catalog())?;
         self.build(store)
     }
@@ -137,7 +154,7 @@ impl EngineBuilder {
     pub fn open_read_only(self, path: impl AsRef<Path>) -> Result<Engine> {
         let store = Store::open_read_only(
             path.as_ref(),
-            self.lock_timeout,
+            self.open_options(),
             crate::ops::system::store_catalog(),
         )?;
         Ok(self.engine_over(store))

@@ -80,7 +80,7 @@ impl Core {
                     let stored = records.iter().try_for_each(|r| tables.put_record(r));
                     stored.map(|()| (run, Vec::new()))
                 } else {
-                    let records = log.into_records(&run);
+                    let records = log.into_read_only_records(&run);
                     Ok((run, records))
                 }
             })
@@ -104,7 +104,7 @@ impl Core {
                     self.store
                         .write(|mut tables| log.audit_failures(&mut tables))??;
                 }
-                let records = log.into_records(&run);
+                let records = log.into_read_only_records(&run);
                 self.store.record_later(records).map(|()| run)
             })
     }

@@ -21,6 +21,9 @@ pub(crate) struct RunLog {
     dry_run: bool,
     /// What the tree has written and waited so far (its budget's counters).
     pub(crate) spent: Spent,
+    /// Records (by position) holding an output of their own larger than
+    /// [`READ_ONLY_RECORD_BYTES`]: trimmed if the tree turns out to write nothing.
+    large: Vec<usize>,
 }
 
 impl RunLog {
@@ -47,6 +50,9 @@ impl RunLog {
         };
         let record = Record::new(run, output.as_ref());
         self.spent.bytes = self.spent.bytes.saturating_add(record.size() as u64);
+        if matches!(output, Some(StoredOutput::Own(_))) && record.size() > READ_ONLY_RECORD_BYTES {
+            self.large.push(self.records.len());
+        }
         self.records.push(record);
         let dry_run = self.dry_run || run.options.dry_run.unwrap_or(false);
         if let Some(action) = failure_action(run).filter(|_| !dry_run) {
@@ -93,6 +99,34 @@ impl RunLog {
         self.records
     }
 
+    /// The records of a tree that wrote nothing: [`RunLog::into_records`], where a record
+    /// larger than [`READ_ONLY_RECORD_BYTES`] because of its own output (a script returning
+    /// thousands of documents; a select keeps only names already) keeps, instead of that
+    /// output, what lineage needs: `{"trimmed": true, "recordBytes": N, "names": [...],
+    /// "meta": ...}`, the names being those of the documents it returned (`output.data`, or
+    /// the output itself when it is a list of documents). Its input stays whole. What the run
+    /// returned to its caller is not changed: only what is stored of it.
+    pub(crate) fn into_read_only_records(mut self, root: &Run) -> Vec<Record> {
+        for at in std::mem::take(&mut self.large) {
+            let Some(record) = self.records.get_mut(at) else {
+                continue;
+            };
+            // A failed tree's stub is small already.
+            if record.size() <= READ_ONLY_RECORD_BYTES {
+                continue;
+            }
+            match record.run() {
+                Ok(run) => {
+                    let output = trimmed_output(&run.output, record.size());
+                    *record = Record::new(&run, Some(&output));
+                }
+                // Encoded here, so it reads back; kept whole should it not.
+                Err(e) => tracing::error!("a run record could not be trimmed: {e}"),
+            }
+        }
+        self.into_records(root)
+    }
+
     /// Append the audit entries of the tree's denials and validation failures.
     pub(crate) fn audit_failures(&self, tables: &mut impl WriteTx) -> Result<()> {
         for entry in &self.failures {
@@ -102,7 +136,27 @@ impl RunLog {
     }
 }
 
-pub(crate) use crate::limits::FAILED_TREE_RECORD_BYTES;
+pub(crate) use crate::limits::{FAILED_TREE_RECORD_BYTES, READ_ONLY_RECORD_BYTES};
+
+/// What a read-only run's record keeps of an `output` too large to keep whole
+/// ([`RunLog::into_read_only_records`]); `record_bytes` is the size of the whole record.
+fn trimmed_output(output: &Value, record_bytes: usize) -> Value {
+    let docs = match output {
+        Value::Array(docs) => Some(docs),
+        other => other.get("data").and_then(Value::as_array),
+    };
+    let mut kept = Map::new();
+    kept.insert("trimmed".into(), Value::Bool(true));
+    kept.insert("recordBytes".into(), Value::from(record_bytes));
+    if let Some(docs) = docs {
+        let names = docs.iter().filter_map(|doc| doc.get("name")).cloned();
+        kept.insert("names".into(), Value::Array(names.collect()));
+    }
+    if let Some(meta) = output.get("meta") {
+        kept.insert("meta".into(), meta.clone());
+    }
+    Value::Object(kept)
+}
 
 /// The audit action for a failed run that must be audited (denials, validation failures).
 fn failure_action(run: &Run) -> Option<Action> {

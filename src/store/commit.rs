@@ -417,8 +417,7 @@ impl RedbStore {
     ) -> std::result::Result<Sealed, String> {
         let batch = {
             let mut waiting = lock(&self.waiting.list);
-            waiting.writing = Arc::new(std::mem::take(&mut waiting.records));
-            waiting.writing.clone()
+            waiting.take_for_commit()
         };
         let changes = writer.log.is_some().then_some(&mut writer.changes);
         // The commit is decided already: these writes must not mark the next batch dirty.
@@ -560,6 +559,7 @@ mod tests {
             OpenOptions {
                 shared: false,
                 lock_timeout: Duration::ZERO,
+                cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             },
             crate::store::TEST_CATALOG,
         )
@@ -658,6 +658,7 @@ mod tests {
             OpenOptions {
                 shared: false,
                 lock_timeout: Duration::ZERO,
+                cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             },
             crate::store::TEST_CATALOG,
         )
@@ -696,6 +697,7 @@ mod tests {
             OpenOptions {
                 shared: false,
                 lock_timeout: Duration::ZERO,
+                cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             },
             crate::store::TEST_CATALOG,
         )
@@ -764,6 +766,7 @@ mod tests {
                 OpenOptions {
                     shared: false,
                     lock_timeout: Duration::ZERO,
+                    cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
                 },
                 crate::store::TEST_CATALOG,
             )

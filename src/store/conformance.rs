@@ -202,6 +202,7 @@ fn the_redb_store_conforms_on_file() {
     let options = super::OpenOptions {
         shared: false,
         lock_timeout: std::time::Duration::ZERO,
+        cache_bytes: super::DEFAULT_CACHE_BYTES,
     };
     conforms(&Store::open(&dir.path().join("s.redb"), options, TEST_CATALOG).unwrap());
 }

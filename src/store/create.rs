@@ -104,6 +104,7 @@ mod tests {
                 OpenOptions {
                     shared: false,
                     lock_timeout: Duration::ZERO,
+                    cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
                 },
                 crate::store::TEST_CATALOG,
             )
@@ -127,6 +128,7 @@ mod tests {
                 OpenOptions {
                     shared: false,
                     lock_timeout: Duration::ZERO,
+                    cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
                 },
                 crate::store::TEST_CATALOG,
             )

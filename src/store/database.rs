@@ -109,10 +109,10 @@ impl RedbStore {
     /// Open an existing store file to read it while another process may be writing it.
     pub(crate) fn open_read_only(
         path: &Path,
-        lock_timeout: Duration,
+        options: OpenOptions,
         catalog: Catalog,
     ) -> Result<Self> {
-        let db = open::open_reader(path, lock_timeout)?;
+        let db = open::open_reader(path, options)?;
         Ok(Self::with(Db::Reader(db), catalog, None))
     }
 

@@ -40,9 +40,9 @@
 //!
 //! Runs that write nothing hand their records to [`RedbStore::record_later`]: they are
 //! written by the next write transaction, [`RedbStore::flush`], a background writer once
-//! 1,024 wait, or when the store is dropped. A crash can lose those records, never a
-//! document. They have a lock of their own, so a read-only run never waits for a writer or
-//! a commit.
+//! 1,024 wait or they hold 4 MiB, or when the store is dropped. A crash can lose those
+//! records, never a document. They have a lock of their own, so a read-only run never waits
+//! for a writer or a commit.
 //!
 //! # Mapping to SQL (PostgreSQL, not built)
 //!
@@ -109,7 +109,6 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 mod backend;
 mod commit;
@@ -131,7 +130,7 @@ pub use backend::fail_writes;
 use database::Db;
 pub(crate) use database::RedbStore;
 pub(crate) use layout::{IndexKey, KeyRange, index_value, unreadable_doc};
-pub(crate) use open::{DEFAULT_LOCK_TIMEOUT, OpenOptions};
+pub(crate) use open::{DEFAULT_CACHE_BYTES, DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
 pub(crate) use record::{Record, RunKeys, run_keys, status_indexed};
 pub(crate) use write::WriteTables;
@@ -381,14 +380,15 @@ impl Store {
     }
 
     /// Open an existing store file to read it while another process may be writing it,
-    /// waiting up to `lock_timeout` for a writer that does not share it.
+    /// waiting up to `options.lock_timeout` for a writer that does not share it
+    /// (`options.shared` is not consulted: a reader always shares).
     pub(crate) fn open_read_only(
         path: &Path,
-        lock_timeout: Duration,
+        options: OpenOptions,
         catalog: Catalog,
     ) -> Result<Self> {
         Ok(Store {
-            shared: Arc::new(RedbStore::open_read_only(path, lock_timeout, catalog)?),
+            shared: Arc::new(RedbStore::open_read_only(path, options, catalog)?),
             background: None,
         })
     }

@@ -22,6 +22,11 @@ use std::time::{Duration, Instant};
 /// (the CLI waits 10 s by default, its `--lock-timeout`).
 pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::ZERO;
 
+/// How many bytes of the store file a store caches in memory unless told otherwise
+/// ([`OpenOptions::cache_bytes`]): 16 MiB. redb's own default (1 GiB) let the resident set
+/// grow with the store; reads beyond the cache come from the OS's page cache.
+pub(crate) const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+
 /// The first pause between two attempts to take a lock; it doubles up to
 /// [`MAX_LOCK_BACKOFF`].
 const FIRST_LOCK_BACKOFF: Duration = Duration::from_millis(5);
@@ -36,6 +41,8 @@ pub(crate) struct OpenOptions {
     pub(crate) shared: bool,
     /// How long to wait for a lock another process holds.
     pub(crate) lock_timeout: Duration,
+    /// Bytes of the file redb caches in memory (its read cache and write buffer together).
+    pub(crate) cache_bytes: usize,
 }
 
 /// Open the existing store file at `path` for writing, waiting for its lock, and recover it
@@ -59,6 +66,7 @@ pub(crate) fn open_writer(
             let file = WatchedFile::open(path, health.clone())?;
             Ok(Database::builder()
                 .set_concurrency_mode(mode)
+                .set_cache_size(options.cache_bytes)
                 .create_with_backend(file)?)
         },
     )
@@ -69,10 +77,12 @@ pub(crate) fn open_writer(
 
 /// Open the existing store file at `path` to read it while another process may write it;
 /// a file left unclean by a killed writer is repaired first, when no process holds it.
-pub(crate) fn open_reader(path: &Path, lock_timeout: Duration) -> Result<ReadOnlyDatabase> {
+pub(crate) fn open_reader(path: &Path, options: OpenOptions) -> Result<ReadOnlyDatabase> {
+    let lock_timeout = options.lock_timeout;
     let open = || {
         Database::builder()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_cache_size(options.cache_bytes)
             .open_read_only(path)
     };
     match waiting(path, lock_timeout, "reading", open) {
@@ -82,7 +92,7 @@ pub(crate) fn open_reader(path: &Path, lock_timeout: Duration) -> Result<ReadOnl
     // Not closed cleanly and nobody holds it: repair it with a brief open for writing.
     let options = OpenOptions {
         shared: true,
-        lock_timeout,
+        ..options
     };
     match open_writer(path, options, &Arc::default()) {
         Ok(repaired) => drop(repaired),

@@ -1,8 +1,8 @@
 //! Waiting records: the records of runs that wrote nothing wait in memory until a commit
-//! writes them (the next write transaction, a flush, the background writer once 1,024 wait,
-//! or the store's close). A crash can lose them, never a document. They have a lock of
-//! their own, so a read-only run never waits for a writer or a commit, and they stay
-//! readable here until their commit is durable. The background writer that writes them also
+//! writes them (the next write transaction, a flush, the background writer once 1,024 wait
+//! or they hold 4 MiB, or the store's close). A crash can lose them, never a document. They
+//! have a lock of their own, so a read-only run never waits for a writer or a commit, and
+//! they stay readable here until their commit is durable. The background writer that writes them also
 //! asks for the checkpoints of the redo log (see `commit`).
 //!
 //! This module must never split one run tree's records between memory and the file.
@@ -18,12 +18,18 @@ use std::time::Duration;
 /// How many records of read-only runs may wait in memory before they are written.
 const MAX_PENDING_RECORDS: usize = 1024;
 
+/// How many bytes the records of read-only runs may hold in memory before they are written
+/// (a few selects returning thousands of names each reach it before the count does).
+const MAX_PENDING_RECORD_BYTES: usize = 4 << 20;
+
 /// Records of runs that wrote nothing, kept in memory until a commit writes them. They have
 /// a lock of their own, so read-only runs never wait for writers or for a commit.
 #[derive(Default)]
 pub(super) struct Waiting {
     /// Not yet taken by a commit, oldest first.
     pub(super) records: Vec<Record>,
+    /// The bytes of `records`.
+    bytes: usize,
     /// Taken by the commit in progress, and readable here until it is durable.
     pub(super) writing: Arc<Vec<Record>>,
     /// Written batches, for a run's thread to free: freeing them on the background writer
@@ -41,6 +47,26 @@ pub(super) struct WaitingRecords {
     pub(super) wake: Condvar,
     /// Whether a background writer writes waiting records (else runs do, when enough wait).
     pub(super) background_writer: AtomicBool,
+}
+
+impl Waiting {
+    /// Hand every waiting record to the commit in progress (they stay readable here until
+    /// it is done, see [`RedbStore::records_written`]); the batch it writes.
+    pub(super) fn take_for_commit(&mut self) -> Arc<Vec<Record>> {
+        self.bytes = 0;
+        self.writing = Arc::new(std::mem::take(&mut self.records));
+        self.writing.clone()
+    }
+
+    /// Whether enough records wait to be written now (by count or by bytes), and whether
+    /// so many wait (four times either bound) that runs write them themselves.
+    fn due(&self) -> (bool, bool) {
+        let (count, bytes) = (self.records.len(), self.bytes);
+        (
+            count >= MAX_PENDING_RECORDS || bytes >= MAX_PENDING_RECORD_BYTES,
+            count >= 4 * MAX_PENDING_RECORDS || bytes >= 4 * MAX_PENDING_RECORD_BYTES,
+        )
+    }
 }
 
 impl RedbStore {
@@ -74,8 +100,9 @@ impl RedbStore {
     }
 
     /// Keep the record of a run that wrote nothing; it is written with the next commit, or
-    /// by the background writer once [`MAX_PENDING_RECORDS`] wait. Should they pile up to
-    /// four times that (the writer cannot keep up, or there is none), runs write them.
+    /// by the background writer once [`MAX_PENDING_RECORDS`] wait or they hold
+    /// [`MAX_PENDING_RECORD_BYTES`]. Should they pile up to four times that (the writer
+    /// cannot keep up, or there is none), runs write them.
     ///
     /// The records of one run tree come together and stay together (one commit writes all
     /// of them), so a tree is never half in memory and half written.
@@ -83,20 +110,21 @@ impl RedbStore {
         if records.is_empty() {
             return Ok(());
         }
-        let (count, written) = {
+        let ((due, overdue), written) = {
             let mut waiting = lock(&self.waiting.list);
+            waiting.bytes += records.iter().map(Record::size).sum::<usize>();
             waiting.records.extend(records);
-            (waiting.records.len(), std::mem::take(&mut waiting.written))
+            (waiting.due(), std::mem::take(&mut waiting.written))
         };
         drop(written);
-        if count < MAX_PENDING_RECORDS {
+        if !due {
             return Ok(());
         }
         let background = self.waiting.background_writer.load(Ordering::SeqCst);
         if background {
             self.waiting.wake.notify_one();
         }
-        if !background || count >= 4 * MAX_PENDING_RECORDS {
+        if !background || overdue {
             return self.flush();
         }
         Ok(())
@@ -109,10 +137,7 @@ impl RedbStore {
             {
                 let mut waiting = lock(&self.waiting.list);
                 // Also wakes to checkpoint a redo log that has held records a while.
-                while waiting.records.len() < MAX_PENDING_RECORDS
-                    && !waiting.closing
-                    && !self.checkpoint_due()
-                {
+                while !waiting.due().0 && !waiting.closing && !self.checkpoint_due() {
                     let wake = &self.waiting.wake;
                     waiting = match self.until_checkpoint() {
                         Some(due) => {
@@ -149,6 +174,7 @@ impl RedbStore {
             waiting.written.push(written);
         } else {
             let mut again = Arc::try_unwrap(written).unwrap_or_else(|w| (*w).clone());
+            waiting.bytes += again.iter().map(Record::size).sum::<usize>();
             again.append(&mut waiting.records);
             waiting.records = again;
         }
