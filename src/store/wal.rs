@@ -205,10 +205,11 @@ fn apply(txn: &WriteTransaction, changes: &[Change<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// CRC-32 (IEEE), table-driven.
+/// CRC-32 (IEEE), table-driven, eight bytes a step ("slicing-by-8": a batch of 1,000
+/// documents is about 1.6 MB of log, and a byte at a time cost a tenth of a bulk create).
 fn crc32(parts: &[&[u8]]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
+    const TABLES: [[u32; 256]; 8] = {
+        let mut tables = [[0u32; 256]; 8];
         let mut i = 0;
         while i < 256 {
             let mut c = i as u32;
@@ -221,16 +222,39 @@ fn crc32(parts: &[&[u8]]) -> u32 {
                 };
                 k += 1;
             }
-            table[i] = c;
+            tables[0][i] = c;
             i += 1;
         }
-        table
+        let mut t = 1;
+        while t < 8 {
+            let mut i = 0;
+            while i < 256 {
+                let prev = tables[t - 1][i];
+                tables[t][i] = (prev >> 8) ^ tables[0][(prev & 0xFF) as usize];
+                i += 1;
+            }
+            t += 1;
+        }
+        tables
     };
+    let byte =
+        |crc: u32, byte: u8| TABLES[0][((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
     let mut crc = !0u32;
     for part in parts {
-        for byte in *part {
-            crc = TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8);
+        let mut chunks = part.chunks_exact(8);
+        for chunk in &mut chunks {
+            let low = crc ^ u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            let high = u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]);
+            crc = TABLES[7][(low & 0xFF) as usize]
+                ^ TABLES[6][((low >> 8) & 0xFF) as usize]
+                ^ TABLES[5][((low >> 16) & 0xFF) as usize]
+                ^ TABLES[4][(low >> 24) as usize]
+                ^ TABLES[3][(high & 0xFF) as usize]
+                ^ TABLES[2][((high >> 8) & 0xFF) as usize]
+                ^ TABLES[1][((high >> 16) & 0xFF) as usize]
+                ^ TABLES[0][(high >> 24) as usize];
         }
+        crc = chunks.remainder().iter().fold(crc, |crc, b| byte(crc, *b));
     }
     !crc
 }
@@ -722,5 +746,31 @@ pub(super) mod tests {
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(&[b"123456789"]), 0xCBF4_3926);
         assert_eq!(crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+        // Eight bytes a step gives what one byte a step gives, at every length and split.
+        let bytewise = |parts: &[&[u8]]| {
+            let mut crc = !0u32;
+            for byte in parts.iter().flat_map(|part| part.iter()) {
+                crc ^= u32::from(*byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 {
+                        0xEDB8_8320 ^ (crc >> 1)
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        };
+        let data: Vec<u8> = (0..200u32).map(|i| (i * 37 + i / 7) as u8).collect();
+        for len in 0..data.len() {
+            for split in [0, len / 3, len] {
+                let parts = [&data[..split], &data[split..len]];
+                assert_eq!(
+                    crc32(&parts),
+                    bytewise(&parts),
+                    "length {len}, split at {split}"
+                );
+            }
+        }
     }
 }
