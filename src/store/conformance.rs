@@ -14,7 +14,8 @@ fn doc(value: Value) -> Doc {
 
 /// What every backend must do: writes durable and visible to later snapshots, marks that
 /// take back exactly what followed them (counters and audit entries too), ordered scans,
-/// write-once run records, the audit doctype refused as a document, and the meta
+/// write-once run records, the audit doctype refused as a document, the audit trail's head
+/// written with every commit that appended to it, and the meta
 /// generation moved by writes of meta doctypes only.
 pub(super) fn conforms<B: Backend>(store: &B) {
     let indexed = ["n".to_string()];
@@ -142,6 +143,23 @@ pub(super) fn conforms<B: Backend>(store: &B) {
     assert_eq!(
         read.get_doc(audit, "1").unwrap(),
         Some(doc(json!({"seq": 1})))
+    );
+
+    // Entries taken back in a later job: the head names the entry that is last now (its
+    // hash read back from it), whichever job of the batch appended or removed entries.
+    store
+        .write(|mut tx| -> crate::error::Result<()> {
+            tx.append_audit(2, "h2", br#"{"seq":2,"hash":"h2"}"#)?;
+            let mark = tx.mark();
+            tx.append_audit(3, "h3", br#"{"seq":3,"hash":"h3"}"#)?;
+            tx.rollback_to(mark)
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.read().unwrap().meta("audit_head").unwrap().as_deref(),
+        Some(&br#"{"seq":2,"hash":"h2"}"#[..]),
+        "the head follows the entries that were committed"
     );
 
     let refused = store
