@@ -141,7 +141,7 @@ fn chain_hash(prev: &str, entry_json: &[u8]) -> String {
 /// The hash a stored entry carries (read without building the entry: every audited
 /// transaction reads its last entry for it). Read as the entry would be: an object whose
 /// last `hash` key counts, the first entry's parent when it has no string there.
-fn stored_hash(seq: u64, bytes: &[u8]) -> Result<String> {
+pub(crate) fn stored_hash(seq: u64, bytes: &[u8]) -> Result<String> {
     let entry: HashOf = serde_json::from_slice(bytes)
         .map_err(|e| Error::Storage(format!("audit entry {seq} is not valid JSON: {e}")))?;
     Ok(match entry.0 {
@@ -281,11 +281,8 @@ fn chain(tables: &mut impl WriteTx, body: &Body<'_>, timestamp: &str) -> Result<
     bytes.extend_from_slice(b",\"hash\":\"");
     bytes.extend_from_slice(hash.as_bytes());
     bytes.extend_from_slice(b"\"}");
-    tables.append_audit(seq, &hash, &bytes)?;
-    // The head names the last entry: a trail cut short no longer ends where it says.
-    // (`{"seq":N,"hash":"…"}`: a hash is hex, nothing in it to escape.)
-    let head = format!("{{\"seq\":{seq},\"hash\":\"{hash}\"}}");
-    tables.set_meta(HEAD, head.as_bytes())
+    // The head (see [`head`]) is written by the store once per commit, not per entry.
+    tables.append_audit(seq, &hash, &bytes)
 }
 
 /// The keys an entry is chained with, in their order: `doctype`, `name`, `seq`,
@@ -394,8 +391,15 @@ impl Serialize for Chained<'_> {
     }
 }
 
-/// The store fact naming the trail's last entry.
-const HEAD: &str = "audit_head";
+/// The store fact naming the trail's last entry: a trail cut short no longer ends where it
+/// says. The store writes it once per commit ([`head`]), after the batch's last entry.
+pub(crate) const HEAD: &str = "audit_head";
+
+/// The head record naming entry `seq` with `hash`: `{"seq":N,"hash":"…"}` (a hash is hex,
+/// nothing in it to escape).
+pub(crate) fn head(seq: u64, hash: &str) -> Vec<u8> {
+    format!("{{\"seq\":{seq},\"hash\":\"{hash}\"}}").into_bytes()
+}
 
 /// What `coworker audit verify` reports.
 #[derive(Debug, Clone, Serialize, PartialEq)]

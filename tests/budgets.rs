@@ -398,7 +398,11 @@ fn a_write_loop_stops_at_the_write_budget_and_leaves_nothing() {
     );
     still_serves(&engine);
     drop(engine);
-    let grown = std::fs::metadata(&store.path).unwrap().len() - before;
+    // A store may also end smaller (redb trims free pages at its end).
+    let grown = std::fs::metadata(&store.path)
+        .unwrap()
+        .len()
+        .saturating_sub(before);
     assert!(
         grown < budget * 2,
         "the store grew by {grown} bytes for a {budget}-byte budget"
@@ -681,7 +685,11 @@ fn a_failed_tree_of_large_nested_runs_leaves_stubs_not_copies() {
     let root = engine.get_run(&run.id).unwrap().unwrap();
     assert_eq!(root.operation.as_deref(), Some("looper"));
     drop(engine);
-    let grown = std::fs::metadata(&store.path).unwrap().len() - before;
+    // A store may also end smaller (redb trims free pages at its end).
+    let grown = std::fs::metadata(&store.path)
+        .unwrap()
+        .len()
+        .saturating_sub(before);
     assert!(
         grown < 4 << 20,
         "a 30-byte request that failed grew the store by {grown} bytes"

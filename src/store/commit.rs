@@ -19,7 +19,7 @@
 //! is durable (or its commit failed).
 
 use super::wal::{self, Changes, LOG_LSN, RedoLog, Syncer};
-use super::write::WriteTables;
+use super::write::{AuditTail, WriteTables};
 use super::{Db, RedbStore, lock};
 use crate::error::{Error, Result};
 use redb::{Durability, WriteTransaction};
@@ -44,6 +44,8 @@ pub(super) struct WriterState {
     pub(super) log: Option<RedoLog>,
     /// The open batch's changes, captured for the log.
     pub(super) changes: Changes,
+    /// The audit trail's tail in the open transaction (reset with each new transaction).
+    pub(super) trail: AuditTail,
 }
 
 /// The group commit's state: the shared write transaction, and which of its batches are
@@ -77,6 +79,7 @@ impl GroupCommit {
                 batch: 1,
                 log,
                 changes: Changes::default(),
+                trail: AuditTail::default(),
             }),
             commit: Mutex::new(CommitState {
                 sealed: 0,
@@ -226,6 +229,7 @@ impl RedbStore {
                 db.begin_write()
                     .map_err(|e| Error::Storage(self.explained(e)))?,
             );
+            writer.trail = AuditTail::default();
         }
         let txn = writer.txn.as_ref().expect("opened above");
         let changes = writer.log.is_some().then_some(&mut writer.changes);
@@ -235,6 +239,7 @@ impl RedbStore {
             &self.meta.dirty,
             &self.group.batch_dirty,
             changes,
+            &mut writer.trail,
         )?;
         let result = job(tables);
         if flush {
@@ -427,8 +432,16 @@ impl RedbStore {
             &self.meta.dirty,
             &AtomicBool::new(false),
             changes,
+            &mut writer.trail,
         )
-        .and_then(|mut tables| batch.iter().try_for_each(|r| tables.put_waiting_record(r)))
+        .and_then(|mut tables| {
+            batch
+                .iter()
+                .try_for_each(|r| tables.put_waiting_record(r))?;
+            // The job-end hook: the audit head, once per batch, in the batch's commit (and
+            // its log record), whichever jobs appended to the trail.
+            tables.write_audit_head()
+        })
         .map_err(|e| e.to_string())?;
         let Some(log) = writer.log.as_mut() else {
             return commit(txn, Durability::Immediate)

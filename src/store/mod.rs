@@ -243,11 +243,10 @@ pub(crate) trait WriteTx: View {
     fn rebuild_index(&mut self, doctype: &str, field: &str, build: bool) -> Result<()>;
     /// Increment a counter and return its new value (1 for a new counter).
     fn next_counter(&mut self, name: &str) -> Result<u64>;
-    /// Set a store fact.
-    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
     /// The last audit entry (sequence number and bytes), if any.
     fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>>;
-    /// The tail of the audit trail remembered by this writer, once known.
+    /// The tail of the audit trail remembered in the open transaction, once known (the
+    /// trail's head fact is the store's to write, once per commit).
     fn audit_tail(&self) -> Option<&(u64, String)>;
     /// Append audit entry `seq` (which must follow the last one) with its `hash`.
     fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()>;

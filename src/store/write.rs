@@ -50,6 +50,17 @@ fn refuse_audit_trail(catalog: &Catalog, doctype: &str) -> Result<()> {
     Ok(())
 }
 
+/// The audit trail's tail in the open write transaction, kept across the jobs of a batch:
+/// the last entry once known (so a job chains to it without reading it back), and whether
+/// the head must be rewritten before the batch commits ([`WriteTables::write_audit_head`]).
+#[derive(Default)]
+pub(super) struct AuditTail {
+    /// The last entry's sequence number and hash (`None`: read it from the table).
+    last: Option<(u64, String)>,
+    /// Entries were appended or taken back since the head was written.
+    head_owed: bool,
+}
+
 /// The tables whose changes a failed run takes back.
 #[derive(Clone, Copy)]
 enum TableKind {
@@ -91,9 +102,8 @@ pub(crate) struct WriteTables<'t> {
     counters: Table<'t, Bytes, Bytes>,
     audit: Table<'t, u64, Bytes>,
     meta: Table<'t, Bytes, Bytes>,
-    /// The last audit entry's sequence number and hash, once known in this job (saves
-    /// re-reading it for every entry of a bulk change).
-    audit_tail: Option<(u64, String)>,
+    /// The audit trail's tail, shared by the jobs of the open transaction.
+    trail: &'t mut AuditTail,
     undo: Vec<Undo>,
     /// Raised when a schema document is written in the open transaction.
     schemas_dirty: &'t AtomicBool,
@@ -112,6 +122,7 @@ impl<'t> WriteTables<'t> {
         schemas_dirty: &'t AtomicBool,
         batch_dirty: &'t AtomicBool,
         changes: Option<&'t mut Changes>,
+        trail: &'t mut AuditTail,
     ) -> Result<Self> {
         Ok(WriteTables {
             catalog,
@@ -126,7 +137,7 @@ impl<'t> WriteTables<'t> {
             counters: txn.open_table(COUNTERS)?,
             audit: txn.open_table(AUDIT)?,
             meta: txn.open_table(META)?,
-            audit_tail: None,
+            trail,
             undo: Vec::new(),
         })
     }
@@ -167,13 +178,37 @@ impl<'t> WriteTables<'t> {
 
     /// The remembered tail of the audit trail (see [`WriteTables::append_audit`]).
     pub(super) fn audit_tail(&self) -> Option<&(u64, String)> {
-        self.audit_tail.as_ref()
+        self.trail.last.as_ref()
+    }
+
+    /// Write the audit trail's head (the store fact naming its last entry) if entries were
+    /// appended or taken back since it was last written. The group commit calls this once
+    /// per batch, just before the batch commits, so every committed state holds a head
+    /// that names its last entry, at the cost of one write per commit, not per entry.
+    pub(super) fn write_audit_head(&mut self) -> Result<()> {
+        if !self.trail.head_owed {
+            return Ok(());
+        }
+        let last = match self.trail.last.clone() {
+            Some(last) => Some(last),
+            // Entries were taken back: the tail is whatever entry is last now.
+            None => match self.last_audit()? {
+                Some((seq, bytes)) => Some((seq, crate::audit::stored_hash(seq, &bytes)?)),
+                None => None,
+            },
+        };
+        // No entry left (the only ones were taken back): the head was never written.
+        if let Some((seq, hash)) = last {
+            self.set_meta(crate::audit::HEAD, &crate::audit::head(seq, &hash))?;
+        }
+        self.trail.head_owed = false;
+        Ok(())
     }
 
     /// Append audit entry `seq` (which must follow the last one). Within the run that
     /// appends it, a rollback takes it back like any change; once committed, nothing can.
     pub(super) fn append_audit(&mut self, seq: u64, hash: &str, bytes: &[u8]) -> Result<()> {
-        let last = match &self.audit_tail {
+        let last = match &self.trail.last {
             Some((last, _)) => *last,
             None => self.last_audit()?.map_or(0, |(last, _)| last),
         };
@@ -184,7 +219,8 @@ impl<'t> WriteTables<'t> {
         );
         self.audit.insert(seq, bytes).map_err(grown)?;
         self.logged(LoggedTable::Audit, &seq.to_be_bytes(), Some(bytes));
-        self.audit_tail = Some((seq, hash.to_string()));
+        self.trail.last = Some((seq, hash.to_string()));
+        self.trail.head_owed = true;
         self.undo.push(Undo {
             table: TableKind::Audit,
             key: seq.to_be_bytes().to_vec(),
@@ -403,7 +439,8 @@ impl<'t> WriteTables<'t> {
                 let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
                 self.audit.remove(seq).map_err(grown)?;
                 self.logged(LoggedTable::Audit, &undo.key, None);
-                self.audit_tail = None;
+                self.trail.last = None;
+                self.trail.head_owed = true;
                 continue;
             }
             let table = self.table(undo.table);
@@ -493,9 +530,6 @@ impl WriteTx for WriteTables<'_> {
     }
     fn next_counter(&mut self, name: &str) -> Result<u64> {
         WriteTables::next_counter(self, name)
-    }
-    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        WriteTables::set_meta(self, key, value)
     }
     fn last_audit(&self) -> Result<Option<(u64, Vec<u8>)>> {
         WriteTables::last_audit(self)
