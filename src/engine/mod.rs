@@ -124,7 +124,7 @@ impl EngineBuilder {
 
     /// How many bytes of the store file [`EngineBuilder::open`] and
     /// [`EngineBuilder::open_read_only`] keep cached in memory (redb's page cache: read
-    /// cache and write buffer together). Default: 16 MiB, so the resident set does not grow
+    /// cache and write buffer together). Default: 64 MiB, so the resident set does not grow
     /// with the store; pages beyond it are read again from the OS's page cache. A host with
     /// memory to spare and a hot set larger than that may raise it (the CLI's `--cache-mb`).
     pub fn cache_size(mut self, bytes: usize) -> Self {

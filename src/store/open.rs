@@ -23,9 +23,12 @@ use std::time::{Duration, Instant};
 pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::ZERO;
 
 /// How many bytes of the store file a store caches in memory unless told otherwise
-/// ([`OpenOptions::cache_bytes`]): 16 MiB. redb's own default (1 GiB) let the resident set
-/// grow with the store; reads beyond the cache come from the OS's page cache.
-pub(crate) const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+/// ([`OpenOptions::cache_bytes`]): 64 MiB. redb's own default (1 GiB) let the resident set
+/// grow with the store; reads beyond the cache come from the OS's page cache. Measured at
+/// 100k documents (scale bench): 16 MiB cost a fifth of point-read throughput and 40% on an
+/// indexed equality of 10k hits against 64 MiB; 256 MiB and more gained little and doubled
+/// the resident set again.
+pub(crate) const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 /// The first pause between two attempts to take a lock; it doubles up to
 /// [`MAX_LOCK_BACKOFF`].
