@@ -4,8 +4,10 @@
 //! (`/proc/self/io`). Meant to run under `perf record -g`, `perf stat` or `heaptrack`:
 //!
 //! ```sh
-//! cargo run --release --example run_cost -- [create|create100|read|both] [N]
+//! cargo run --release --example run_cost -- [create|create100|clients8|read|both] [N]
 //! ```
+//!
+//! `clients8`: N single-document durable creates from 8 threads at once (group commit).
 
 use coworker::{Engine, RunRequest};
 use serde_json::{Value, json};
@@ -94,6 +96,30 @@ fn main() {
                         .input(json!({"data": docs})),
                 );
                 assert!(run.success, "create failed: {:?}", run.error);
+            }
+        });
+    }
+    if mode == "clients8" {
+        const CLIENTS: u64 = 8;
+        let per_client = n / CLIENTS;
+        let engine = &engine;
+        measure("clients_8 (per create)", per_client * CLIENTS, |i| {
+            if i == 0 {
+                std::thread::scope(|scope| {
+                    for client in 0..CLIENTS {
+                        scope.spawn(move || {
+                            for j in 0..per_client {
+                                let doc = todo(LOADED + client * per_client + j);
+                                let run = engine.run(
+                                    RunRequest::new("create")
+                                        .into_doctype("ToDo")
+                                        .input(json!({"data": doc})),
+                                );
+                                assert!(run.success, "create failed: {:?}", run.error);
+                            }
+                        });
+                    }
+                });
             }
         });
     }
