@@ -66,6 +66,13 @@ pub(super) struct GroupCommit {
     writers_in_flight: AtomicUsize,
     /// Jobs finished so far (how a committer sees the writers it waits for arrive).
     jobs_done: AtomicU64,
+    /// A committer is waiting for writers in flight (`arrived` wakes it as each finishes).
+    committer_waiting: AtomicBool,
+    /// Held while a committer checks `jobs_done` and while a writer wakes it.
+    arrivals: Mutex<()>,
+    /// Wakes the committer waiting for writers in flight: it sleeps instead of spinning,
+    /// which left the jobs it waits for one core fewer.
+    arrived: Condvar,
     /// When the log first held a record the store file has not checkpointed.
     log_dirty_since: Mutex<Option<Instant>>,
 }
@@ -94,6 +101,9 @@ impl GroupCommit {
             flush_requested: AtomicBool::new(false),
             writers_in_flight: AtomicUsize::new(0),
             jobs_done: AtomicU64::new(0),
+            committer_waiting: AtomicBool::new(false),
+            arrivals: Mutex::new(()),
+            arrived: Condvar::new(),
             log_dirty_since: Mutex::new(None),
         }
     }
@@ -198,6 +208,10 @@ impl RedbStore {
         let joined = self.join_batch(job, flush);
         self.group.jobs_done.fetch_add(1, Ordering::SeqCst);
         self.group.writers_in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.group.committer_waiting.load(Ordering::SeqCst) {
+            let _arrivals = lock(&self.group.arrivals);
+            self.group.arrived.notify_one();
+        }
         let (result, batch) = joined?;
         if let Some(batch) = batch {
             self.make_durable(batch)?;
@@ -296,8 +310,12 @@ impl RedbStore {
             if state.durable >= batch {
                 return Ok(());
             }
+            // An unsealed batch waits out a sync in progress too: sealed now, it could not be
+            // durable before that sync ends anyway, and sealed then, it holds every job that
+            // finished meanwhile (one redb commit and one log append for all of them, not
+            // one per job: under concurrent writers the seals cost more CPU than the jobs).
             let busy = if state.sealed < batch {
-                state.sealing
+                state.sealing || state.syncing
             } else {
                 state.syncing
             };
@@ -349,13 +367,27 @@ impl RedbStore {
         // so a steady stream cannot hold a commit back).
         // Only those in flight now are waited for, not newcomers.
         let patience = Instant::now() + GROUP_COMMIT_WAIT;
-        let ahead = self.group.writers_in_flight.load(Ordering::SeqCst);
+        let ahead = self.group.writers_in_flight.load(Ordering::SeqCst) as u64;
         let done_before = self.group.jobs_done.load(Ordering::SeqCst);
-        while ahead > 0
-            && self.group.jobs_done.load(Ordering::SeqCst) - done_before < ahead as u64
-            && Instant::now() < patience
-        {
-            std::thread::yield_now();
+        if ahead > 0 {
+            let mut arrivals = lock(&self.group.arrivals);
+            // Set under the lock a finishing writer takes to wake us: none is missed.
+            self.group.committer_waiting.store(true, Ordering::SeqCst);
+            loop {
+                let now = Instant::now();
+                if self.group.jobs_done.load(Ordering::SeqCst) - done_before >= ahead
+                    || now >= patience
+                {
+                    break;
+                }
+                arrivals = self
+                    .group
+                    .arrived
+                    .wait_timeout(arrivals, patience - now)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .0;
+            }
+            self.group.committer_waiting.store(false, Ordering::SeqCst);
         }
         let mut writer = lock(&self.group.writer);
         let taken = writer.batch;
