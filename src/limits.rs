@@ -104,7 +104,8 @@ pub(crate) const FAILED_TREE_RECORD_BYTES: usize = 1 << 20;
 /// How many bytes the record of a run in a tree that writes nothing (a script that reads and
 /// returns) may take with its whole output; beyond it the record keeps only the names of the
 /// documents the run returned and its `meta` (`{trimmed: true, recordBytes}`), so a read does
-/// not write megabytes of run records.
+/// not write megabytes of run records. The record of a successful `create` or `update` is
+/// trimmed the same way beyond it: the documents it returned are the ones it wrote.
 pub(crate) const READ_ONLY_RECORD_BYTES: usize = 64 << 10;
 
 /// Characters of a value echoed in a message before it is cut.

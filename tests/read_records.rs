@@ -1,7 +1,8 @@
 //! Story: a host reads a lot (scripts that return thousands of documents) on a store kept in a
 //! bounded page cache. What it reads comes back whole; what the store keeps of such a read is
 //! its lineage (the names returned and the `meta`), not a second copy of the documents, and
-//! `runs show` says the record was trimmed and how large it would have been.
+//! `runs show` says the record was trimmed and how large it would have been. A bulk create is
+//! recorded the same way: its request whole, the names it created, not the documents again.
 
 use crate::harness::*;
 use coworker::Engine;
@@ -104,11 +105,54 @@ fn a_small_read_is_stored_whole() {
 }
 
 #[test]
-fn a_write_keeps_its_whole_output_however_large() {
-    let engine = engine();
-    // 1,000 documents of ~200 bytes: the create's output is far above the read-only limit,
-    // and it is kept whole (the documents it wrote are what its record is for).
+fn a_large_create_keeps_its_request_and_names_not_a_second_copy_of_the_documents() {
+    let store = TempStore::new();
+    let engine = store.open();
+    // 1,000 documents of ~200 bytes: the create's record would be far above the limit. The
+    // caller gets every document; the record keeps the request whole (it can be run again)
+    // and the names it created, in order.
     let created = store_with(&engine, 1_000);
+    assert_eq!(created.output["data"].as_array().map(Vec::len), Some(1_000));
+    let kept = stored(&engine, &created.id);
+    assert_eq!(kept.input, created.input);
+    assert_eq!(kept.output["trimmed"], json!(true));
+    let record_bytes = kept.output["recordBytes"].as_u64().expect("recordBytes");
+    assert!(record_bytes > READ_ONLY_RECORD_BYTES, "{record_bytes}");
+    let names: Vec<&str> = kept.output["names"]
+        .as_array()
+        .expect("the names created")
+        .iter()
+        .map(|n| n.as_str().expect("a name"))
+        .collect();
+    assert_eq!(names.len(), 1_000);
+    assert_eq!((names[0], names[999]), ("todo-00000", "todo-00999"));
+    assert!(kept.output.get("data").is_none());
+    // The documents themselves are in the store.
+    let read = ok(
+        &engine,
+        json!({"operation": "select", "from": "ToDo", "input": {"where": {"name": "todo-00999"}}}),
+    );
+    assert_eq!(
+        read.output["data"][0]["description"],
+        json!("x".repeat(180))
+    );
+    drop(engine);
+
+    // `runs show` says so, from another process.
+    let output = cli(&store.path)
+        .args(["runs", "show", &created.id])
+        .output()
+        .expect("the CLI starts");
+    assert!(output.status.success(), "runs show: {output:?}");
+    let shown = stdout_json(&output);
+    assert_eq!(shown["output"]["trimmed"], json!(true));
+    assert_eq!(shown["output"]["names"][999], json!("todo-00999"));
+}
+
+#[test]
+fn a_small_create_keeps_its_whole_output() {
+    let engine = engine();
+    let created = store_with(&engine, 10);
     let kept = stored(&engine, &created.id);
     assert!(kept.output.get("trimmed").is_none());
     assert_eq!(kept.output, created.output);

@@ -48,9 +48,17 @@ impl RunLog {
             (Some("workflow"), true, output) => Some(StoredOutput::Workflow(output)),
             (_, _, output) => Some(StoredOutput::Own(output)),
         };
-        let record = Record::new(run, output.as_ref());
+        let mut record = Record::new(run, output.as_ref());
+        // Charged whole, trimmed or not: the write budget counts what a run produced.
         self.spent.bytes = self.spent.bytes.saturating_add(record.size() as u64);
-        if matches!(output, Some(StoredOutput::Own(_))) && record.size() > READ_ONLY_RECORD_BYTES {
+        let large =
+            matches!(output, Some(StoredOutput::Own(_))) && record.size() > READ_ONLY_RECORD_BYTES;
+        if large && writes_its_output(run) {
+            // The documents are in the store (and their changes in the audit trail): the
+            // record keeps the request whole and the names, not a second copy of them.
+            let trimmed = trimmed_output(&run.output, record.size());
+            record = Record::new(run, Some(&trimmed));
+        } else if large {
             self.large.push(self.records.len());
         }
         self.records.push(record);
@@ -156,6 +164,16 @@ fn trimmed_output(output: &Value, record_bytes: usize) -> Value {
         kept.insert("meta".into(), meta.clone());
     }
     Value::Object(kept)
+}
+
+/// Whether `run`'s output is the documents it wrote: a successful `create` or `update`
+/// that is no dry run. Its record, when larger than [`READ_ONLY_RECORD_BYTES`], is stored
+/// trimmed like a large read's (a bulk create's record held every document a second time:
+/// serialized, put into the runs table and copied into the redo log).
+fn writes_its_output(run: &Run) -> bool {
+    matches!(run.operation.as_deref(), Some("create" | "update"))
+        && run.success
+        && !run.options.dry_run.unwrap_or(false)
 }
 
 /// The audit action for a failed run that must be audited (denials, validation failures).
