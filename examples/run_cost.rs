@@ -4,7 +4,7 @@
 //! (`/proc/self/io`). Meant to run under `perf record -g`, `perf stat` or `heaptrack`:
 //!
 //! ```sh
-//! cargo run --release --example run_cost -- [create|create100|clients8|read|both] [N]
+//! cargo run --release --example run_cost -- [create|create100|create1000|clients8|read|both] [N]
 //! ```
 //!
 //! `clients8`: N single-document durable creates from 8 threads at once (group commit).
@@ -86,10 +86,13 @@ fn main() {
             assert!(run.success, "create failed: {:?}", run.error);
         });
     }
-    if mode == "create100" {
-        measure("create_100 (per document)", n, |i| {
-            if i % 100 == 0 {
-                let docs: Vec<Value> = (i..i + 100).map(|j| todo(LOADED + j)).collect();
+    if let Some(per_run) = mode
+        .strip_prefix("create")
+        .and_then(|k| k.parse::<u64>().ok())
+    {
+        measure(&format!("create_{per_run} (per document)"), n, |i| {
+            if i % per_run == 0 {
+                let docs: Vec<Value> = (i..i + per_run).map(|j| todo(LOADED + j)).collect();
                 let run = engine.run(
                     RunRequest::new("create")
                         .into_doctype("ToDo")
