@@ -36,6 +36,28 @@ fn store_with(engine: &Engine, docs: usize) -> coworker::Run {
     created
 }
 
+/// A trimmed output's `names`: the 1,000 ToDos of [`store_with`], in order.
+fn assert_holds_the_thousand_names(output: &Value) {
+    let names: Vec<&str> = output["names"]
+        .as_array()
+        .expect("the names")
+        .iter()
+        .map(|n| n.as_str().expect("a name"))
+        .collect();
+    assert_eq!(names.len(), 1_000);
+    assert_eq!((names[0], names[999]), ("todo-00000", "todo-00999"));
+}
+
+/// What `coworker runs show ID` prints for the store's run `id`.
+fn runs_show(store: &TempStore, id: &str) -> Value {
+    let output = cli(&store.path)
+        .args(["runs", "show", id])
+        .output()
+        .expect("the CLI starts");
+    assert!(output.status.success(), "runs show: {output:?}");
+    stdout_json(&output)
+}
+
 #[test]
 fn a_large_read_returns_everything_and_stores_its_names_trimmed() {
     let store = TempStore::new();
@@ -59,14 +81,7 @@ fn a_large_read_returns_everything_and_stores_its_names_trimmed() {
         record_bytes > READ_ONLY_RECORD_BYTES,
         "a record of {record_bytes} bytes was trimmed"
     );
-    let names: Vec<&str> = kept.output["names"]
-        .as_array()
-        .expect("the names returned")
-        .iter()
-        .map(|n| n.as_str().expect("a name"))
-        .collect();
-    assert_eq!(names.len(), 1_000);
-    assert_eq!((names[0], names[999]), ("todo-00000", "todo-00999"));
+    assert_holds_the_thousand_names(&kept.output);
     assert_eq!(kept.output["meta"], run.output["meta"]);
     assert!(
         kept.output.get("data").is_none(),
@@ -75,12 +90,7 @@ fn a_large_read_returns_everything_and_stores_its_names_trimmed() {
     drop(engine);
 
     // `runs show` prints the same trimmed record, from another process.
-    let output = cli(&store.path)
-        .args(["runs", "show", &run.id])
-        .output()
-        .expect("the CLI starts");
-    assert!(output.status.success(), "runs show: {output:?}");
-    let shown = stdout_json(&output);
+    let shown = runs_show(&store, &run.id);
     assert_eq!(shown["output"]["trimmed"], json!(true));
     assert_eq!(shown["output"]["recordBytes"], json!(record_bytes));
     assert_eq!(
@@ -118,14 +128,7 @@ fn a_large_create_keeps_its_request_and_names_not_a_second_copy_of_the_documents
     assert_eq!(kept.output["trimmed"], json!(true));
     let record_bytes = kept.output["recordBytes"].as_u64().expect("recordBytes");
     assert!(record_bytes > READ_ONLY_RECORD_BYTES, "{record_bytes}");
-    let names: Vec<&str> = kept.output["names"]
-        .as_array()
-        .expect("the names created")
-        .iter()
-        .map(|n| n.as_str().expect("a name"))
-        .collect();
-    assert_eq!(names.len(), 1_000);
-    assert_eq!((names[0], names[999]), ("todo-00000", "todo-00999"));
+    assert_holds_the_thousand_names(&kept.output);
     assert!(kept.output.get("data").is_none());
     // The documents themselves are in the store.
     let read = ok(
@@ -139,12 +142,7 @@ fn a_large_create_keeps_its_request_and_names_not_a_second_copy_of_the_documents
     drop(engine);
 
     // `runs show` says so, from another process.
-    let output = cli(&store.path)
-        .args(["runs", "show", &created.id])
-        .output()
-        .expect("the CLI starts");
-    assert!(output.status.success(), "runs show: {output:?}");
-    let shown = stdout_json(&output);
+    let shown = runs_show(&store, &created.id);
     assert_eq!(shown["output"]["trimmed"], json!(true));
     assert_eq!(shown["output"]["names"][999], json!("todo-00999"));
 }
