@@ -324,7 +324,7 @@ fn refused(backup: &Path, why: &str) -> Error {
 pub(crate) fn stage(backup: &Path, target: &Path) -> Result<StagedCopy> {
     if !backup.is_file() {
         return Err(Error::not_found(format!(
-            "backup {} does not exist",
+            "backup {} does not exist; nothing was replaced",
             backup.display()
         )));
     }
