@@ -40,23 +40,16 @@ fn created_in_audit(engine: &Engine, doctype: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Behind the engine's back: set the byte at `offset` of every occurrence of `needle` in
-/// the file to `byte`; returns how many were changed.
-fn flip(path: &Path, needle: &[u8], offset: usize, byte: u8) -> usize {
-    let mut bytes = std::fs::read(path).unwrap();
-    let mut flipped = 0;
-    let mut at = 0;
-    while let Some(i) = bytes[at..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + at)
-    {
-        bytes[i + offset] = byte;
-        flipped += 1;
-        at = i + needle.len();
-    }
-    std::fs::write(path, &bytes).unwrap();
-    flipped
+/// A copy of `file` named `name` in `dir`, with the byte at `offset` of every occurrence
+/// of `needle` set to `byte`.
+fn altered(file: &Path, dir: &Path, name: &str, needle: &[u8], offset: usize, byte: u8) -> PathBuf {
+    let copy = dir.join(name);
+    std::fs::copy(file, &copy).unwrap();
+    assert!(
+        flip(&copy, needle, offset, byte) >= 1,
+        "{name}: nothing to alter"
+    );
+    copy
 }
 
 /// The names of the files in `dir`.
@@ -126,13 +119,22 @@ fn a_backup_taken_under_eight_writers_holds_one_instant_and_restores() {
     assert_eq!(audit.broken, None);
     assert_eq!(audit.entries, restore.audit_entries);
     assert_eq!(audit.entries, report.audit_entries);
-    assert_eq!(report.audit_head.as_ref().unwrap()["seq"], json!(audit.entries));
+    assert_eq!(
+        report.audit_head.as_ref().unwrap()["seq"],
+        json!(audit.entries)
+    );
 
     let tasks = doc_names(&engine, "Task");
     for name in &before {
-        assert!(tasks.contains(name), "{name} was acknowledged before the backup");
+        assert!(
+            tasks.contains(name),
+            "{name} was acknowledged before the backup"
+        );
     }
-    assert!(tasks.len() < acked.lock().unwrap().len(), "later writes are not in it");
+    assert!(
+        tasks.len() < acked.lock().unwrap().len(),
+        "later writes are not in it"
+    );
     // One instant: each copied document has its audit entry and its run, and no entry
     // names a document the copy lacks.
     assert_eq!(created_in_audit(&engine, "Task"), tasks);
@@ -185,10 +187,7 @@ fn a_backup_of_a_store_whose_redo_log_is_not_checkpointed_needs_no_log() {
     let engine = Engine::open(&moved).unwrap();
     assert_eq!(doc_names(&engine, "Note"), written);
     assert_eq!(engine.verify_audit().unwrap().broken, None);
-    assert_eq!(
-        engine.verify_audit().unwrap().entries,
-        written.len() as u64
-    );
+    assert_eq!(engine.verify_audit().unwrap().entries, written.len() as u64);
 }
 
 /// A store with six notes `x0`..`x5` (`i` = 0..5), closed; returns its path.
@@ -216,9 +215,20 @@ fn refused(backup: &Path, target: &Path, code: ErrorCode, saying: &str) {
         .expect_err("the restore is refused");
     assert_eq!(error.code(), code, "{error}");
     assert!(error.to_string().contains(saying), "{error}");
-    assert!(error.to_string().contains("nothing was replaced"), "{error}");
-    assert_eq!(files_in(folder), files, "no file left behind, none set aside");
-    assert_eq!(std::fs::read(target).unwrap(), bytes, "the target is untouched");
+    assert!(
+        error.to_string().contains("nothing was replaced"),
+        "{error}"
+    );
+    assert_eq!(
+        files_in(folder),
+        files,
+        "no file left behind, none set aside"
+    );
+    assert_eq!(
+        std::fs::read(target).unwrap(),
+        bytes,
+        "the target is untouched"
+    );
 }
 
 #[test]
@@ -230,26 +240,28 @@ fn a_restore_refuses_a_copy_that_was_altered_and_leaves_the_target_untouched() {
     let backup = dir.path().join("backup.redb");
     Engine::open(&source).unwrap().backup(&backup).unwrap();
 
-    // A document's byte: only the digest the backup carries notices it.
-    let altered = dir.path().join("altered-document.redb");
-    std::fs::copy(&backup, &altered).unwrap();
-    let needle = br#""i":3333"#;
-    assert!(flip(&altered, needle, needle.len() - 1, b'4') >= 1);
-    refused(&altered, &target, ErrorCode::BadRequest, "does not match the digest");
-
-    // An audit entry's byte.
-    let altered = dir.path().join("altered-entry.redb");
-    std::fs::copy(&backup, &altered).unwrap();
-    let needle = br#""refName":"x1""#;
-    assert!(flip(&altered, needle, needle.len() - 2, b'9') >= 1);
-    refused(&altered, &target, ErrorCode::BadRequest, "does not match the digest");
-
-    // A store file copied while closed carries no digest: its audit chain is what catches
-    // an altered entry.
-    let closed = dir.path().join("closed-copy.redb");
-    std::fs::copy(&source, &closed).unwrap();
-    assert!(flip(&closed, needle, needle.len() - 2, b'9') >= 1);
-    refused(&closed, &target, ErrorCode::BadRequest, "audit chain breaks at entry 2");
+    let entry = br#""refName":"x1""#;
+    let document = br#""i":3333"#;
+    for (copy, why) in [
+        // A document's byte: only the digest the backup carries notices it.
+        (
+            altered(&backup, dir.path(), "document.redb", document, 7, b'4'),
+            "does not match the digest",
+        ),
+        // An audit entry's byte.
+        (
+            altered(&backup, dir.path(), "entry.redb", entry, 12, b'9'),
+            "does not match the digest",
+        ),
+        // A store file copied while closed carries no digest: its audit chain is what
+        // catches an altered entry.
+        (
+            altered(&source, dir.path(), "closed.redb", entry, 12, b'9'),
+            "audit chain breaks at entry 2",
+        ),
+    ] {
+        refused(&copy, &target, ErrorCode::BadRequest, why);
+    }
 
     // Not a store, and no file at all.
     let text = dir.path().join("notes.txt");
@@ -293,18 +305,22 @@ fn a_restore_swaps_the_store_keeps_the_old_one_aside_and_waits_for_its_lock() {
         .expect_err("the store is open");
     assert_eq!(error.code(), ErrorCode::StorageError);
     assert!(error.to_string().contains("has it open"), "{error}");
-    assert_eq!(doc_names(&holder, "Note"), BTreeSet::from(["old".to_string()]));
+    assert_eq!(
+        doc_names(&holder, "Note"),
+        BTreeSet::from(["old".to_string()])
+    );
     drop(holder);
 
-    let report = Engine::builder()
-        .restore_backup(&backup, &target)
-        .unwrap();
+    let report = Engine::builder().restore_backup(&backup, &target).unwrap();
     assert_eq!(report.path, target);
     assert_eq!(report.audit_entries, 6);
     let old_store = report.old_store.expect("the old file is kept");
     let old_log = report.old_redo_log.expect("its redo log with it");
     assert_eq!(old_log, log_of(&old_store));
-    assert!(!log_of(&target).exists(), "the old log left with the old file");
+    assert!(
+        !log_of(&target).exists(),
+        "the old log left with the old file"
+    );
     let restored = Engine::open(&target).unwrap();
     let expected: BTreeSet<String> = (0..6).map(|i| format!("x{i}")).collect();
     assert_eq!(doc_names(&restored, "Note"), expected);
@@ -365,7 +381,12 @@ fn a_backup_killed_mid_copy_leaves_no_file_at_its_name() {
     {
         let engine = Engine::open(&source).unwrap();
         let lines: String = (0..documents)
-            .map(|i| format!("{{\"name\": \"b{i}\", \"payload\": \"{}\"}}\n", "y".repeat(1500)))
+            .map(|i| {
+                format!(
+                    "{{\"name\": \"b{i}\", \"payload\": \"{}\"}}\n",
+                    "y".repeat(1500)
+                )
+            })
             .collect();
         let report = engine
             .import_jsonl(

@@ -14,7 +14,10 @@ fn known_content(engine: &Engine) {
     let schema = engine.import_schemas(vec![json!({"doctype": "DocType", "name": "Task",
         "fields": [{"fieldname": "status", "fieldtype": "Data", "search_index": 1}]})]);
     assert!(schema.success, "{:?}", schema.error);
-    for (i, status) in ["Open", "Open", "Closed", "Open", "Closed"].iter().enumerate() {
+    for (i, status) in ["Open", "Open", "Closed", "Open", "Closed"]
+        .iter()
+        .enumerate()
+    {
         ok(
             engine,
             json!({"operation": "create", "into": "Task",
@@ -66,7 +69,15 @@ fn stats_count_what_the_store_holds() {
     let names: Vec<&str> = stats.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["docs", "runs", "run_index", "doc_index", "counters", "meta", "audit"]
+        [
+            "docs",
+            "runs",
+            "run_index",
+            "doc_index",
+            "counters",
+            "meta",
+            "audit"
+        ]
     );
 
     let status = stats
@@ -85,7 +96,9 @@ fn stats_count_what_the_store_holds() {
     let all = engine.list_runs(&RunQuery::default()).unwrap();
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     for run in &all {
-        *by_status.entry(run.status.as_str().to_string()).or_default() += 1;
+        *by_status
+            .entry(run.status.as_str().to_string())
+            .or_default() += 1;
     }
     assert_eq!(stats.runs.total, all.len() as u64);
     assert_eq!(stats.runs.total, table("runs").entries);
@@ -117,10 +130,7 @@ fn stats_count_what_the_store_holds() {
     assert!(space.leaf_pages >= stats.tables.iter().map(|t| t.leaf_pages).sum::<u64>());
     let log = stats.redo_log.as_ref().expect("the store keeps a redo log");
     assert_eq!(log.path, format!("{}.wal", store.path.display()));
-    assert_eq!(
-        log.file_bytes,
-        std::fs::metadata(&log.path).unwrap().len()
-    );
+    assert_eq!(log.file_bytes, std::fs::metadata(&log.path).unwrap().len());
     assert_eq!(log.pending_bytes, Some(0), "the flush checkpointed it");
 }
 
@@ -146,7 +156,10 @@ fn the_cli_and_a_read_only_engine_report_the_same_counts() {
     assert_eq!(read.runs.by_status, stats.runs.by_status);
     assert_eq!(read.space, None, "redb tells free pages to a writer only");
     assert!(read.file.is_some());
-    assert_eq!(read.redo_log.as_ref().and_then(|log| log.pending_bytes), None);
+    assert_eq!(
+        read.redo_log.as_ref().and_then(|log| log.pending_bytes),
+        None
+    );
 }
 
 #[test]

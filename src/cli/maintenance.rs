@@ -28,9 +28,7 @@ pub(crate) fn backup(db: &Path, file: &Path, force: bool) -> Result<ExitCode, Fa
 /// `restore-backup FILE`: check the backup, then swap it in for the store and print the
 /// report (where the old file went).
 pub(crate) fn restore_backup(db: &Path, file: &Path) -> Result<ExitCode, Fatal> {
-    let report = builder()
-        .restore_backup(file, db)
-        .map_err(|e| failed(&e))?;
+    let report = builder().restore_backup(file, db).map_err(|e| failed(&e))?;
     print_json(&serde_json::to_value(&report)?);
     Ok(ExitCode::SUCCESS)
 }

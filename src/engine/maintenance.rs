@@ -9,7 +9,7 @@
 use super::{Engine, EngineBuilder};
 use crate::audit;
 use crate::error::{Error, Result};
-use crate::store::{self, BackupReport, Backend, Store, StoreStats};
+use crate::store::{self, Backend, BackupReport, Store, StoreStats};
 use serde::Serialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,9 @@ impl Engine {
     pub fn stats(&self) -> Result<StoreStats> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+            .map_or(0, |since| {
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
         self.core.store.stats(now_ms)
     }
 }

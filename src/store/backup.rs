@@ -204,9 +204,7 @@ fn copy_table(
         let mut done = true;
         {
             let mut table = txn.open_table(definition)?;
-            let lower = after
-                .as_deref()
-                .map_or(Bound::Unbounded, Bound::Excluded);
+            let lower = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
             let mut bytes = 0;
             for entry in source.range::<&[u8]>((lower, Bound::Unbounded))? {
                 let (key, value) = entry?;
@@ -293,7 +291,12 @@ fn digest_of(txn: &ReadTransaction) -> Result<(String, Option<String>)> {
     }
     for entry in txn.open_table(AUDIT)?.iter()? {
         let (seq, value) = entry?;
-        digest_entry(&mut digest, AUDIT.name(), &seq.value().to_be_bytes(), value.value());
+        digest_entry(
+            &mut digest,
+            AUDIT.name(),
+            &seq.value().to_be_bytes(),
+            value.value(),
+        );
     }
     Ok((hex(&digest.finalize()), carried))
 }
@@ -471,7 +474,9 @@ fn lock_store(path: &Path, timeout: Duration) -> Result<Database> {
 
 /// The name the old store file keeps after a restore: `<file>.before-restore-<UTC time>`.
 fn aside_name(target: &Path) -> PathBuf {
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.3fZ").to_string();
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%S%.3fZ")
+        .to_string();
     let mut name = target.as_os_str().to_owned();
     name.push(format!(".before-restore-{stamp}"));
     PathBuf::from(name)

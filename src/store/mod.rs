@@ -132,16 +132,16 @@ mod write;
 pub use backend::fail_writes;
 pub use backup::BackupReport;
 pub(crate) use backup::stage;
-pub use stats::{
-    AuditStats, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats, StoreStats,
-    TableStats,
-};
 use database::Db;
 pub(crate) use database::RedbStore;
 pub(crate) use layout::{IndexKey, KeyRange, index_value, unreadable_doc};
 pub(crate) use open::{DEFAULT_CACHE_BYTES, DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
 pub(crate) use record::{Record, RunKeys, run_keys, status_indexed};
+pub use stats::{
+    AuditStats, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats, StoreStats,
+    TableStats,
+};
 pub(crate) use write::WriteTables;
 
 /// What the store is told about doctypes when it opens: it names none itself.

@@ -397,13 +397,18 @@ fn run_stats(snapshot: &ReadTransaction, now_ms: u64) -> Result<RunStats> {
     for entry in runs.iter()? {
         let (key, _) = entry?;
         let id = String::from_utf8_lossy(key.value());
-        let started = ulid::Ulid::from_string(&id).ok().map(|id| id.timestamp_ms());
+        let started = ulid::Ulid::from_string(&id)
+            .ok()
+            .map(|id| id.timestamp_ms());
         if oldest.is_none() {
             oldest = Some(OldestRun {
                 id: id.to_string(),
                 started: started.and_then(|ms| {
                     let ms = i64::try_from(ms).ok()?;
-                    Some(format!("{:.6}", jiff::Timestamp::from_millisecond(ms).ok()?))
+                    Some(format!(
+                        "{:.6}",
+                        jiff::Timestamp::from_millisecond(ms).ok()?
+                    ))
                 }),
             });
         }
