@@ -48,7 +48,7 @@ pub(super) struct StoreFile {
     pub(super) read_only: bool,
     /// Where a store file was opened, and how, to reopen it after an I/O failure (`None`
     /// for a store in memory or one opened read-only).
-    pub(super) origin: Option<(PathBuf, OpenOptions)>,
+    origin: Option<(PathBuf, OpenOptions)>,
     /// Where the store file is (`None` for a store in memory).
     pub(super) path: Option<PathBuf>,
     /// The file's I/O failures since it last opened cleanly.
