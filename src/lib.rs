@@ -69,7 +69,7 @@ pub use acl::DEFAULT_SUPERUSER_ROLE;
 pub use audit::{AuditReport, BrokenLink};
 pub use engine::{
     DEFAULT_IMPORT_BATCH, Engine, EngineBuilder, ImportFailure, ImportOptions, ImportProgress,
-    ImportReport, MAX_NESTED_DEPTH, RunHook, RunQuery, RunTree,
+    ImportReport, MAX_NESTED_DEPTH, RestoreReport, RunHook, RunQuery, RunTree,
 };
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use handler::{NativeHandler, OpContext};
@@ -77,6 +77,10 @@ pub use ops::MAX_SELECT_ROWS;
 pub use pack::Pack;
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
 pub use script::{Limits, bench_support};
+pub use store::{
+    AuditStats, BackupReport, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats,
+    StoreStats, TableStats,
+};
 pub use testing::{TestOutcome, TestReport, run_script_tests};
 pub use value::MAX_VALUE_DEPTH;
 

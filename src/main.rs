@@ -13,6 +13,7 @@ use cli::acl::{AclCommand, acl};
 use cli::audit::{AuditCommand, audit};
 use cli::demo::demo;
 use cli::import::{ImportArgs, import};
+use cli::maintenance::{backup, restore_backup, stats};
 use cli::pack::{PackCommand, pack};
 use cli::request::read_request;
 use cli::runs::{RunsCommand, runs};
@@ -113,6 +114,24 @@ enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// Write a consistent copy of the store to FILE (a new file) while other processes may
+    /// write the store; prints a JSON report.
+    Backup {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the store with the backup FILE once its digest and audit chain check out; the
+    /// old store file is kept as `<db>.before-restore-<time>`. Prints a JSON report.
+    RestoreBackup {
+        /// The backup file.
+        file: PathBuf,
+    },
+    /// The store's figures as JSON: file, tables, documents per doctype, indexes, runs by
+    /// status and age, audit trail, free pages, redo log.
+    Stats,
     /// Show create → select → update → delete on a fresh store (a temporary one unless
     /// --db is given).
     Demo,
@@ -139,6 +158,9 @@ fn main() -> ExitCode {
         Command::Acl { command } => acl(&db, command),
         Command::Audit { command } => audit(&db, command),
         Command::Runs { command } => runs(&db, command),
+        Command::Backup { file, force } => backup(&db, &file, force),
+        Command::RestoreBackup { file } => restore_backup(&db, &file),
+        Command::Stats => stats(&db),
         Command::Demo => demo(cli.db.as_deref()),
     };
     match result {

@@ -152,3 +152,22 @@ pub fn violations(run: &Run) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Behind the engine's back: set the byte at `offset` of every occurrence of `needle` in
+/// the store file (old copies of a page included) to `byte`. Returns how many were changed.
+pub fn flip(path: &Path, needle: &[u8], offset: usize, byte: u8) -> usize {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut flipped = 0;
+    let mut at = 0;
+    while let Some(i) = bytes[at..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + at)
+    {
+        bytes[i + offset] = byte;
+        flipped += 1;
+        at = i + needle.len();
+    }
+    std::fs::write(path, &bytes).unwrap();
+    flipped
+}

@@ -23,6 +23,7 @@ pub(crate) mod acl;
 pub(crate) mod audit;
 pub(crate) mod demo;
 pub(crate) mod import;
+pub(crate) mod maintenance;
 pub(crate) mod pack;
 pub(crate) mod request;
 pub(crate) mod runs;

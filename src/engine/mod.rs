@@ -20,6 +20,7 @@ use std::sync::Arc;
 mod admin;
 mod admit;
 mod import;
+mod maintenance;
 mod pipeline;
 mod runs;
 mod stages;
@@ -30,6 +31,7 @@ use crate::handler::OpContext;
 pub use import::{
     DEFAULT_IMPORT_BATCH, ImportFailure, ImportOptions, ImportProgress, ImportReport,
 };
+pub use maintenance::RestoreReport;
 pub use runs::{RunQuery, RunTree};
 
 pub use crate::limits::MAX_NESTED_DEPTH;

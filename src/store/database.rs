@@ -49,6 +49,8 @@ pub(super) struct StoreFile {
     /// Where a store file was opened, and how, to reopen it after an I/O failure (`None`
     /// for a store in memory or one opened read-only).
     origin: Option<(PathBuf, OpenOptions)>,
+    /// Where the store file is (`None` for a store in memory).
+    pub(super) path: Option<PathBuf>,
     /// The file's I/O failures since it last opened cleanly.
     pub(super) health: Arc<backend::Health>,
     /// When the store may next try to reopen its failed file.
@@ -93,6 +95,7 @@ impl RedbStore {
         Self::with_tables(&db)?;
         let mut shared = Self::with(Db::Writer(db), catalog, log);
         shared.file.origin = Some((path.to_path_buf(), options));
+        shared.file.path = Some(path.to_path_buf());
         shared.file.health = health;
         Ok(shared)
     }
@@ -113,7 +116,9 @@ impl RedbStore {
         catalog: Catalog,
     ) -> Result<Self> {
         let db = open::open_reader(path, options)?;
-        Ok(Self::with(Db::Reader(db), catalog, None))
+        let mut shared = Self::with(Db::Reader(db), catalog, None);
+        shared.file.path = Some(path.to_path_buf());
+        Ok(shared)
     }
 
     /// A store that lives in memory only.
@@ -263,6 +268,7 @@ impl RedbStore {
                 read_only: matches!(db, Db::Reader(_)),
                 db: RwLock::new(Some(db)),
                 origin: None,
+                path: None,
                 health: Arc::default(),
                 next_reopen: Mutex::new(Instant::now()),
             },

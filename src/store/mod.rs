@@ -30,7 +30,8 @@
 //! `commit` the group commit; `wal` the redo log that makes a batch durable with one
 //! fdatasync, and the recovery from it; `waiting` the records of read-only runs; `database` the
 //! database and its file ([`RedbStore`]); `create`, `open` and `backend` making, opening and
-//! watching the file. [`Store`] owns a `RedbStore` and its background writer.
+//! watching the file; `backup` copies of the file and their restore; `stats` its figures.
+//! [`Store`] owns a `RedbStore` and its background writer.
 //!
 //! Writes go through [`RedbStore::write`]: all concurrent writers share one redb write
 //! transaction and one fdatasync of the redo log (group commit; see `commit`); each writer's changes are recorded in an undo
@@ -111,6 +112,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 mod backend;
+mod backup;
 mod commit;
 #[cfg(test)]
 mod conformance;
@@ -121,18 +123,25 @@ mod migrate;
 mod open;
 mod read;
 mod record;
+mod stats;
 mod waiting;
 mod wal;
 mod write;
 
 /// Fault injection for tests of I/O failures (`coworker::faults`, hidden from the docs).
 pub use backend::fail_writes;
+pub use backup::BackupReport;
+pub(crate) use backup::stage;
 use database::Db;
 pub(crate) use database::RedbStore;
 pub(crate) use layout::{IndexKey, KeyRange, index_value, unreadable_doc};
 pub(crate) use open::{DEFAULT_CACHE_BYTES, DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
 pub(crate) use record::{Record, RunKeys, run_keys, status_indexed};
+pub use stats::{
+    AuditStats, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats, StoreStats,
+    TableStats,
+};
 pub(crate) use write::WriteTables;
 
 /// What the store is told about doctypes when it opens: it names none itself.
@@ -292,6 +301,11 @@ pub(crate) trait Backend {
     fn schema_generation(&self) -> u64;
     /// Whether the open write transaction changed a meta document.
     fn schemas_dirty(&self) -> bool;
+    /// Write a consistent copy of everything committed to the new file `target` (replacing
+    /// one there only if `overwrite`), while writers go on.
+    fn backup(&self, target: &Path, overwrite: bool) -> Result<BackupReport>;
+    /// The store's figures, runs' ages taken at `now_ms` (Unix milliseconds).
+    fn stats(&self, now_ms: u64) -> Result<StoreStats>;
 }
 
 /// The store's snapshot, as the code above `store/` names it.
@@ -334,6 +348,12 @@ impl Backend for Store {
     }
     fn schemas_dirty(&self) -> bool {
         RedbStore::schemas_dirty(self)
+    }
+    fn backup(&self, target: &Path, overwrite: bool) -> Result<BackupReport> {
+        RedbStore::backup(self, target, overwrite)
+    }
+    fn stats(&self, now_ms: u64) -> Result<StoreStats> {
+        RedbStore::stats(self, now_ms)
     }
 }
 

@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 /// The store fact holding the store's log id: a log whose header names another id belongs
 /// to another store file.
-const LOG_ID: &str = "redo_log_id";
+pub(super) const LOG_ID: &str = "redo_log_id";
 /// The store fact holding the LSN of the last batch the store file holds.
 pub(super) const LOG_LSN: &str = "redo_log_lsn";
 

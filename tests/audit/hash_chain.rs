@@ -70,25 +70,6 @@ fn tamperable_store(store: &TempStore) -> Vec<Value> {
     all_entries(&engine)
 }
 
-/// Behind the engine's back: set the byte at `offset` of every occurrence of `needle` in
-/// the store file (old copies of a page included) to `byte`. Returns how many were changed.
-fn flip(path: &Path, needle: &[u8], offset: usize, byte: u8) -> usize {
-    let mut bytes = std::fs::read(path).unwrap();
-    let mut flipped = 0;
-    let mut at = 0;
-    while let Some(i) = bytes[at..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + at)
-    {
-        bytes[i + offset] = byte;
-        flipped += 1;
-        at = i + needle.len();
-    }
-    std::fs::write(path, &bytes).unwrap();
-    flipped
-}
-
 /// After tampering: `coworker audit verify` exits 1 naming the entry `seq` (or an earlier
 /// one, if the store's own checksums refuse the page) and a reason; the library agrees.
 fn assert_broken_at(store: &TempStore, seq: u64) {
