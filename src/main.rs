@@ -18,7 +18,7 @@ use cli::request::read_request;
 use cli::runs::{RunsCommand, runs};
 use cli::schema::{SchemaCommand, schema};
 use cli::scripts::{script, test};
-use cli::{CACHE_BYTES, Fatal, LOCK_TIMEOUT, USER, open, print_run};
+use cli::{CACHE_BYTES, Fatal, LOCK_TIMEOUT, USER, open, print_json, print_run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -108,14 +108,30 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Inspect recorded runs.
+    /// Inspect recorded runs; prune them as the retention settings say.
     Runs {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// Shrink the store file by the space pruned runs and deleted documents left free
+    /// (print the sizes before and after as JSON).
+    Compact,
     /// Show create → select → update → delete on a fresh store (a temporary one unless
     /// --db is given).
     Demo,
+}
+
+/// `coworker compact`: the store opened for writing, compacted, its sizes printed.
+fn compact(db: &std::path::Path) -> Result<ExitCode, Fatal> {
+    let size = || std::fs::metadata(db).map_or(0, |m| m.len());
+    let engine = open(db)?;
+    let before = size();
+    let changed = engine.compact()?;
+    drop(engine);
+    print_json(
+        &serde_json::json!({"compacted": changed, "bytesBefore": before, "bytesAfter": size()}),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -139,6 +155,7 @@ fn main() -> ExitCode {
         Command::Acl { command } => acl(&db, command),
         Command::Audit { command } => audit(&db, command),
         Command::Runs { command } => runs(&db, command),
+        Command::Compact => compact(&db),
         Command::Demo => demo(cli.db.as_deref()),
     };
     match result {

@@ -86,7 +86,7 @@ fn request_parse_errors_name_the_path_and_what_it_takes() {
         (
             json!({"operation": "select", "from": "ToDo", "options": 3}),
             "options",
-            "`options` must be an object of options (includeSchema, dryRun, validate, timeoutMs), got a number 3",
+            "`options` must be an object of options (includeSchema, dryRun, validate, timeoutMs, keepAlive), got a number 3",
         ),
         (
             json!({"operation": "select", "form": "ToDo"}),

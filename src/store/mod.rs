@@ -133,7 +133,7 @@ pub(crate) use layout::{IndexKey, KeyRange, index_value, unreadable_doc};
 pub(crate) use open::{DEFAULT_CACHE_BYTES, DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
 pub(crate) use record::{Record, RunKeys, run_keys, status_indexed};
-pub(crate) use write::WriteTables;
+pub(crate) use write::{PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
 
 /// What the store is told about doctypes when it opens: it names none itself.
 #[derive(Debug, Clone, Copy)]
@@ -292,6 +292,15 @@ pub(crate) trait Backend {
     fn schema_generation(&self) -> u64;
     /// Whether the open write transaction changed a meta document.
     fn schemas_dirty(&self) -> bool;
+    /// One bounded pass of the run-record pruner in its own write (see `write::prune`):
+    /// `decide` is the retention policy's answer for each top-level run it reaches.
+    fn prune_runs(
+        &self,
+        pass: &PrunePass<'_>,
+        decide: &dyn Fn(&RunFacts<'_>) -> Verdict,
+    ) -> Result<PruneStep>;
+    /// Give the file's free space back (see `RedbStore::compact`); whether it changed.
+    fn compact(&self) -> Result<bool>;
 }
 
 /// The store's snapshot, as the code above `store/` names it.
@@ -334,6 +343,16 @@ impl Backend for Store {
     }
     fn schemas_dirty(&self) -> bool {
         RedbStore::schemas_dirty(self)
+    }
+    fn prune_runs(
+        &self,
+        pass: &PrunePass<'_>,
+        decide: &dyn Fn(&RunFacts<'_>) -> Verdict,
+    ) -> Result<PruneStep> {
+        RedbStore::write(self, |mut tables| tables.prune_pass(pass, decide))?
+    }
+    fn compact(&self) -> Result<bool> {
+        RedbStore::compact(self)
     }
 }
 
