@@ -57,6 +57,7 @@ mod limits;
 mod ops;
 mod pack;
 mod query;
+mod retention;
 mod run;
 mod schema;
 mod script;
@@ -69,7 +70,7 @@ pub use acl::DEFAULT_SUPERUSER_ROLE;
 pub use audit::{AuditReport, BrokenLink};
 pub use engine::{
     DEFAULT_IMPORT_BATCH, Engine, EngineBuilder, ImportFailure, ImportOptions, ImportProgress,
-    ImportReport, MAX_NESTED_DEPTH, RestoreReport, RunHook, RunQuery, RunTree,
+    ImportReport, MAX_NESTED_DEPTH, PruneReport, RestoreReport, RunHook, RunQuery, RunTree,
 };
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use handler::{NativeHandler, OpContext};

@@ -19,7 +19,7 @@ use cli::request::read_request;
 use cli::runs::{RunsCommand, runs};
 use cli::schema::{SchemaCommand, schema};
 use cli::scripts::{script, test};
-use cli::{CACHE_BYTES, Fatal, LOCK_TIMEOUT, USER, open, print_run};
+use cli::{CACHE_BYTES, Fatal, LOCK_TIMEOUT, USER, open, print_json, print_run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -109,7 +109,7 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Inspect recorded runs.
+    /// Inspect recorded runs; prune them as the retention settings say.
     Runs {
         #[command(subcommand)]
         command: RunsCommand,
@@ -132,9 +132,25 @@ enum Command {
     /// The store's figures as JSON: file, tables, documents per doctype, indexes, runs by
     /// status and age, audit trail, free pages, redo log.
     Stats,
+    /// Shrink the store file by the space pruned runs and deleted documents left free
+    /// (print the sizes before and after as JSON).
+    Compact,
     /// Show create → select → update → delete on a fresh store (a temporary one unless
     /// --db is given).
     Demo,
+}
+
+/// `coworker compact`: the store opened for writing, compacted, its sizes printed.
+fn compact(db: &std::path::Path) -> Result<ExitCode, Fatal> {
+    let size = || std::fs::metadata(db).map_or(0, |m| m.len());
+    let engine = open(db)?;
+    let before = size();
+    let changed = engine.compact()?;
+    drop(engine);
+    print_json(
+        &serde_json::json!({"compacted": changed, "bytesBefore": before, "bytesAfter": size()}),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -161,6 +177,7 @@ fn main() -> ExitCode {
         Command::Backup { file, force } => backup(&db, &file, force),
         Command::RestoreBackup { file } => restore_backup(&db, &file),
         Command::Stats => stats(&db),
+        Command::Compact => compact(&db),
         Command::Demo => demo(cli.db.as_deref()),
     };
     match result {

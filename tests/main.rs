@@ -28,6 +28,7 @@ mod queries;
 mod read_records;
 mod readme;
 mod request_errors;
+mod retention;
 mod run_listing;
 mod schemas;
 mod script_growth;

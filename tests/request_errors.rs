@@ -86,7 +86,7 @@ fn request_parse_errors_name_the_path_and_what_it_takes() {
         (
             json!({"operation": "select", "from": "ToDo", "options": 3}),
             "options",
-            "`options` must be an object of options (includeSchema, dryRun, validate, timeoutMs), got a number 3",
+            "`options` must be an object of options (includeSchema, dryRun, validate, timeoutMs, keepAlive), got a number 3",
         ),
         (
             json!({"operation": "select", "form": "ToDo"}),
@@ -475,10 +475,13 @@ fn a_store_from_an_earlier_version_gets_the_limits_settings_fields() {
             let mut schema: Value =
                 serde_json::from_slice(docs.get(key).unwrap().unwrap().value()).unwrap();
             let fields = schema["fields"].as_array_mut().unwrap();
-            // No size limits, no `skipValidationRoles` (both are newer than that store).
+            // No size limits, no `skipValidationRoles`, no retention (all newer than that
+            // store).
             fields.retain(|f| {
                 let name = f["fieldname"].as_str().unwrap();
-                !name.starts_with("max") && name != "skipValidationRoles"
+                !name.starts_with("max")
+                    && name != "skipValidationRoles"
+                    && !["runs", "pruneEveryMs", "pruneBatch"].contains(&name)
             });
             assert_eq!(fields.len(), 3);
             let bytes = serde_json::to_vec(&schema).unwrap();

@@ -50,10 +50,23 @@ pub(crate) enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Prune run records as the retention settings (System Settings `retention`) say, now;
+    /// print what was removed as JSON.
+    Prune {
+        /// Count what would be pruned, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
-/// `runs show|list|tree` on a store opened for reading.
+/// `runs show|list|tree` on a store opened for reading; `runs prune` on one opened for
+/// writing.
 pub(crate) fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
+    if let RunsCommand::Prune { dry_run } = command {
+        let report = super::open(db)?.prune_runs(dry_run)?;
+        print_json(&serde_json::to_value(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let engine = open_to_read(db)?;
     match command {
         RunsCommand::Show { id } => match engine.get_run(&id)? {
@@ -110,6 +123,7 @@ pub(crate) fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
             }
             None => Err(Fatal(format!("no run with id {id}"))),
         },
+        RunsCommand::Prune { .. } => unreachable!("pruned above, on a store open for writing"),
     }
 }
 

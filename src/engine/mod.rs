@@ -22,6 +22,7 @@ mod admit;
 mod import;
 mod maintenance;
 mod pipeline;
+mod prune;
 mod runs;
 mod stages;
 mod top;
@@ -32,6 +33,7 @@ pub use import::{
     DEFAULT_IMPORT_BATCH, ImportFailure, ImportOptions, ImportProgress, ImportReport,
 };
 pub use maintenance::RestoreReport;
+pub use prune::PruneReport;
 pub use runs::{RunQuery, RunTree};
 
 pub use crate::limits::MAX_NESTED_DEPTH;
@@ -202,16 +204,22 @@ impl EngineBuilder {
 
     fn engine_over(self, store: Store) -> Engine {
         let store = Arc::new(store);
+        let writes = !store.read_only();
+        let core = Arc::new(Core {
+            catalog: Catalog::new(store.clone()),
+            store,
+            registry: self.registry,
+            limiter: RateLimiter::default(),
+            hooks: self.hooks,
+            live: prune::LiveRuns::default(),
+        });
+        if writes {
+            prune::start_background(&core);
+        }
         Engine {
             owner: None,
             pinned: false,
-            core: Arc::new(Core {
-                catalog: Catalog::new(store.clone()),
-                store,
-                registry: self.registry,
-                limiter: RateLimiter::default(),
-                hooks: self.hooks,
-            }),
+            core,
         }
     }
 }
@@ -242,7 +250,8 @@ pub struct Engine {
 }
 
 /// What every handle of one engine shares: the store, the operations the host
-/// registered, the catalog of cached meta documents, the rate limiter and the hooks.
+/// registered, the catalog of cached meta documents, the rate limiter, the hooks and the
+/// runs executing now.
 struct Core {
     /// Shared with the catalog; the store is dropped (its waiting records written) with
     /// the catalog, right after this field, before the host's operations and hooks.
@@ -251,6 +260,8 @@ struct Core {
     registry: Registry,
     limiter: RateLimiter,
     hooks: Hooks,
+    /// The top-level runs executing now (the pruner stops short of them).
+    live: prune::LiveRuns,
 }
 
 impl Core {

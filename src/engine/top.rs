@@ -20,6 +20,7 @@ impl Core {
             Ok(request) => request,
             Err(error) => return self.reject(error, partial),
         };
+        let _live = self.live.enter();
         if self.store.read_only() {
             let mut run = Run::start(&request, None);
             run.finish(

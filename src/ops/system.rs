@@ -377,12 +377,18 @@ fn user_integrity(
     }
 }
 
-/// The superuser role of the access control settings stays held by an enabled user.
+/// The superuser role of the access control settings stays held by an enabled user, and
+/// the retention settings hold a policy.
 fn settings_integrity(
     ctx: &OpContext<'_, '_>,
     before: Option<&Doc>,
     after: Option<&Doc>,
 ) -> Result<()> {
+    if let Some(after) = after
+        && after.get("name").and_then(Value::as_str) == Some(crate::retention::RETENTION_NAME)
+    {
+        crate::retention::Retention::from_doc(after)?;
+    }
     match (before, after) {
         (Some(before), Some(after))
             if after.get("name").and_then(Value::as_str).unwrap_or("?")

@@ -36,6 +36,14 @@ pub struct RunOptions {
     /// Give up after this many milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Keep this run's record, and its whole tree's, whatever the retention settings say
+    /// (set on a top-level request; see the `System Settings` document `retention`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "flag_option"
+    )]
+    pub keep_alive: Option<bool>,
 }
 
 impl RunOptions {
@@ -54,6 +62,7 @@ impl RunOptions {
                 "includeSchema" => &mut options.include_schema,
                 "dryRun" => &mut options.dry_run,
                 "validate" => &mut options.validate,
+                "keepAlive" => &mut options.keep_alive,
                 "timeoutMs" => {
                     options.timeout_ms = match &value {
                         Value::Null => None,
@@ -95,10 +104,17 @@ pub(crate) const REQUEST_KEYS: &[&str] = &[
 ];
 
 /// The keys of a request's `options`.
-const OPTION_KEYS: &[&str] = &["includeSchema", "dryRun", "validate", "timeoutMs"];
+const OPTION_KEYS: &[&str] = &[
+    "includeSchema",
+    "dryRun",
+    "validate",
+    "timeoutMs",
+    "keepAlive",
+];
 
 /// What `options` must be, in the words of an error message.
-const OPTIONS_EXPECTED: &str = "an object of options (includeSchema, dryRun, validate, timeoutMs)";
+const OPTIONS_EXPECTED: &str =
+    "an object of options (includeSchema, dryRun, validate, timeoutMs, keepAlive)";
 
 /// What a request's text field must be, in the words of an error message.
 fn text_expected(key: &str) -> &'static str {

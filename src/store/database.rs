@@ -300,3 +300,34 @@ impl RedbStore {
         self.meta.dirty.load(Ordering::SeqCst)
     }
 }
+
+impl RedbStore {
+    /// Give the file's free space back (redb's compaction): everything is made durable in
+    /// the file first (the redo log checkpointed), the shared snapshot let go, and every
+    /// user of the database kept out meanwhile. Refused with CONFLICT while another thread
+    /// holds a snapshot or a transaction; returns whether the file changed.
+    pub(crate) fn compact(&self) -> Result<bool> {
+        if self.file.read_only {
+            return Err(Error::Storage(
+                "the store was opened read-only: it cannot be compacted".into(),
+            ));
+        }
+        self.flush()?;
+        let mut db = self.file.db.write().unwrap_or_else(|p| p.into_inner());
+        *lock(&self.snapshots.shared) = None;
+        match db.as_mut() {
+            Some(Db::Writer(database)) => database.compact().map_err(|e| match e {
+                redb::CompactionError::Storage(e) => e.into(),
+                busy => Error::new(
+                    crate::ErrorCode::Conflict,
+                    format!(
+                        "the store cannot be compacted now ({busy}); try again when it is idle"
+                    ),
+                ),
+            }),
+            _ => Err(Error::Storage(
+                "the store is not open for writing: it cannot be compacted".into(),
+            )),
+        }
+    }
+}

@@ -142,7 +142,7 @@ pub use stats::{
     AuditStats, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats, StoreStats,
     TableStats,
 };
-pub(crate) use write::WriteTables;
+pub(crate) use write::{PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
 
 /// What the store is told about doctypes when it opens: it names none itself.
 #[derive(Debug, Clone, Copy)]
@@ -306,6 +306,15 @@ pub(crate) trait Backend {
     fn backup(&self, target: &Path, overwrite: bool) -> Result<BackupReport>;
     /// The store's figures, runs' ages taken at `now_ms` (Unix milliseconds).
     fn stats(&self, now_ms: u64) -> Result<StoreStats>;
+    /// One bounded pass of the run-record pruner in its own write (see `write::prune`):
+    /// `decide` is the retention policy's answer for each top-level run it reaches.
+    fn prune_runs(
+        &self,
+        pass: &PrunePass<'_>,
+        decide: &dyn Fn(&RunFacts<'_>) -> Verdict,
+    ) -> Result<PruneStep>;
+    /// Give the file's free space back (see `RedbStore::compact`); whether it changed.
+    fn compact(&self) -> Result<bool>;
 }
 
 /// The store's snapshot, as the code above `store/` names it.
@@ -354,6 +363,16 @@ impl Backend for Store {
     }
     fn stats(&self, now_ms: u64) -> Result<StoreStats> {
         RedbStore::stats(self, now_ms)
+    }
+    fn prune_runs(
+        &self,
+        pass: &PrunePass<'_>,
+        decide: &dyn Fn(&RunFacts<'_>) -> Verdict,
+    ) -> Result<PruneStep> {
+        RedbStore::write(self, |mut tables| tables.prune_pass(pass, decide))?
+    }
+    fn compact(&self) -> Result<bool> {
+        RedbStore::compact(self)
     }
 }
 

@@ -274,6 +274,34 @@ impl Record {
         }
     }
 
+    /// The listing keys of a stored run, without its bytes: what its run-index entries are
+    /// made of (an unknown status reads as `failed`, which every status but `completed`
+    /// indexes like).
+    pub(super) fn listed(
+        id: &str,
+        chain_id: &str,
+        parent_run_id: Option<&str>,
+        flow_id: Option<&str>,
+        owner: Option<&str>,
+        status: &str,
+    ) -> Record {
+        let status = match status {
+            "completed" => crate::RunStatus::Completed,
+            "pending" => crate::RunStatus::Pending,
+            "running" => crate::RunStatus::Running,
+            _ => crate::RunStatus::Failed,
+        };
+        Record {
+            id: id.to_string(),
+            chain_id: chain_id.to_string(),
+            parent_run_id: parent_run_id.map(str::to_string),
+            flow_id: flow_id.map(str::to_string),
+            owner: owner.map(str::to_string),
+            status,
+            bytes: Box::default(),
+        }
+    }
+
     /// Bytes the record takes when stored (what a run tree's write budget counts).
     pub(crate) fn size(&self) -> usize {
         self.bytes.len()

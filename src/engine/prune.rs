@@ -1,0 +1,229 @@
+//! Pruning run records as the `System Settings` document `retention` says: on demand
+//! ([`Engine::prune_runs`], `coworker runs prune`) and in the background, one bounded pass
+//! at a time so writers never wait long for the writer lock.
+
+use super::{Core, Engine};
+use crate::error::Result;
+use crate::retention::{RETENTION_NAME, Retention};
+use crate::store::{Backend, PrunePass, PruneStep, View};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What a prune did (or, dry, would do), over all its passes.
+///
+/// ```
+/// use coworker::{Engine, RunRequest};
+/// use serde_json::json;
+///
+/// let engine = Engine::in_memory().unwrap();
+/// let report = engine.prune_runs(false).unwrap();
+/// assert!(!report.policy, "no retention settings: nothing is pruned");
+/// let settings = json!({"data": {"name": "retention", "runs": {"maxAgeMs": 0}}});
+/// let saved = engine.run(RunRequest::new("create").into_doctype("System Settings").input(settings));
+/// assert!(saved.success, "{:?}", saved.error);
+/// assert!(engine.prune_runs(true).unwrap().policy);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneReport {
+    /// Whether the store has retention settings (without them nothing is pruned).
+    pub policy: bool,
+    /// Whether this was a dry run (nothing changed).
+    pub dry_run: bool,
+    /// Run records looked at.
+    pub examined: u64,
+    /// Run records removed.
+    pub removed: u64,
+    /// Run records cut to stubs, kept because a document or the audit trail names them.
+    pub stubbed: u64,
+    /// Top-level runs a longer rule keeps, listed to be pruned when they come due.
+    pub deferred: u64,
+    /// Bytes of run records freed (reused by later writes; `coworker compact` shrinks
+    /// the file).
+    pub bytes_freed: u64,
+    /// Passes (each one write, bounded by `pruneBatch`).
+    pub passes: u64,
+}
+
+impl PruneReport {
+    fn add(&mut self, step: &PruneStep) {
+        self.examined += step.examined;
+        self.removed += step.removed;
+        self.stubbed += step.stubbed;
+        self.deferred += step.deferred;
+        self.bytes_freed += step.bytes_freed;
+        self.passes += 1;
+    }
+}
+
+/// The top-level runs executing now, by the millisecond they started: the pruner never
+/// walks past the oldest (its records are not written yet); and the lock that lets one
+/// prune run at a time (on demand or in the background).
+#[derive(Default)]
+pub(super) struct LiveRuns(Mutex<BTreeMap<u64, usize>>, Mutex<()>);
+
+/// A top-level run's place in [`LiveRuns`], given up when dropped.
+pub(super) struct Live<'a> {
+    runs: &'a LiveRuns,
+    started_ms: u64,
+}
+
+impl LiveRuns {
+    /// Count a top-level run starting now.
+    pub(super) fn enter(&self) -> Live<'_> {
+        let started_ms = now_ms();
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(started_ms)
+            .or_default() += 1;
+        Live {
+            runs: self,
+            started_ms,
+        }
+    }
+
+    /// When the oldest executing top-level run started (now if none is).
+    fn oldest_ms(&self) -> u64 {
+        let live = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        live.keys().next().copied().unwrap_or_else(now_ms)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        let mut live = self.runs.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = live.get_mut(&self.started_ms) {
+            *count -= 1;
+            if *count == 0 {
+                live.remove(&self.started_ms);
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Core {
+    /// The store's retention settings, if it has any.
+    fn retention(&self) -> Result<Option<Retention>> {
+        let snapshot = self.store.read()?;
+        match snapshot.get_doc(crate::acl::SETTINGS, RETENTION_NAME)? {
+            Some(doc) => Retention::from_doc(&doc).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Prune until nothing is left to do now (or, dry, count what would go).
+    fn prune(&self, dry_run: bool) -> Result<PruneReport> {
+        let mut report = PruneReport {
+            dry_run,
+            ..PruneReport::default()
+        };
+        let _one_at_a_time = self.live.1.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(policy) = self.retention()? else {
+            return Ok(report);
+        };
+        report.policy = true;
+        // Records of read-only runs wait in memory: written first, so none lands behind
+        // the walk's cursor.
+        self.store.flush()?;
+        loop {
+            let now_ms = now_ms();
+            let pass = PrunePass {
+                tag: &policy.tag,
+                now_ms,
+                live_from_ms: self.live.oldest_ms(),
+                young_from_ms: policy
+                    .shortest_ms()
+                    .map_or(0, |shortest| now_ms.saturating_sub(shortest)),
+                max_count: policy.max_count,
+                // A dry run changes nothing, so it cannot resume: one pass sees it all.
+                max_examined: if dry_run { usize::MAX } else { policy.batch },
+                dry_run,
+            };
+            let step = self
+                .store
+                .prune_runs(&pass, &|run| policy.decide(run, now_ms))?;
+            report.add(&step);
+            if step.done || dry_run {
+                return Ok(report);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Prune run records now as the store's retention settings (the `System Settings`
+    /// document `retention`) say: runs past their rule's age, and the oldest beyond
+    /// `maxCount`, are removed, except a stub of each run a document or the audit trail
+    /// names. With `dry_run`, count what would go and change nothing (holding the writer
+    /// lock for the whole walk). Without settings, nothing is pruned. The engine also
+    /// prunes in the background every `pruneEveryMs`.
+    pub fn prune_runs(&self, dry_run: bool) -> Result<PruneReport> {
+        self.core.prune(dry_run)
+    }
+
+    /// Shrink the store file by the space pruned records and deleted documents left free
+    /// (redb's compaction; freed space is otherwise reused by later writes). Everything is
+    /// made durable first. Refused with CONFLICT while another thread of this process holds
+    /// a snapshot or runs a transaction: call it when the engine is idle. Returns whether
+    /// the file changed.
+    pub fn compact(&self) -> Result<bool> {
+        self.core.store.compact()
+    }
+}
+
+/// How often the background pruner looks for settings and whether a pass is due.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Start the background pruner of `core`: it holds the engine only while it prunes, and
+/// ends once the engine is dropped.
+pub(super) fn start_background(core: &Arc<Core>) {
+    let weak: Weak<Core> = Arc::downgrade(core);
+    let started = std::thread::Builder::new()
+        .name("coworker retention".into())
+        .spawn(move || {
+            let mut last: Option<Instant> = None;
+            loop {
+                std::thread::sleep(TICK);
+                let Some(core) = weak.upgrade() else {
+                    return;
+                };
+                let policy = match core.retention() {
+                    Ok(Some(policy)) => policy,
+                    Ok(None) => continue,
+                    Err(error) => {
+                        tracing::warn!("the retention settings cannot be read: {error}");
+                        continue;
+                    }
+                };
+                let due =
+                    last.is_none_or(|at| at.elapsed() >= Duration::from_millis(policy.every_ms));
+                if !due {
+                    continue;
+                }
+                last = Some(Instant::now());
+                match core.prune(false) {
+                    Ok(report) if report.removed + report.stubbed > 0 => {
+                        tracing::info!(
+                            removed = report.removed,
+                            stubbed = report.stubbed,
+                            "pruned run records"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!("pruning run records failed: {error}"),
+                }
+            }
+        });
+    if let Err(error) = started {
+        tracing::warn!("the background pruner could not start: {error}");
+    }
+}
