@@ -18,6 +18,7 @@
 
 use crate::doc::Doc;
 use crate::error::{Error, FieldError, Result};
+use crate::run::type_name;
 use crate::store::{RunFacts, Verdict};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -87,7 +88,7 @@ impl Retention {
                     "runs".into(),
                     format!(
                         "`runs` must be an object of retention rules, got {}",
-                        kind(other)
+                        type_name(other)
                     ),
                 );
                 serde_json::Map::new()
@@ -114,7 +115,7 @@ impl Retention {
                             path.into(),
                             format!(
                                 "`{path}` must be a non-negative integer, got {}",
-                                kind(value)
+                                type_name(value)
                             ),
                         );
                         None
@@ -168,7 +169,7 @@ impl Retention {
                     format!("runs.{key}"),
                     format!(
                         "`runs.{key}` must be an object of rules by name, got {}",
-                        kind(other)
+                        type_name(other)
                     ),
                 ),
             }
@@ -256,30 +257,18 @@ fn override_rule(rule: &Value) -> std::result::Result<Keep, String> {
     let Value::Object(map) = rule else {
         return Err(format!(
             "must be {{\"maxAgeMs\": N}} or {{\"keep\": true}}, got {}",
-            kind(rule)
+            type_name(rule)
         ));
     };
     match (map.get("maxAgeMs"), map.get("keep"), map.len()) {
         (Some(age), None, 1) => age.as_u64().map(Keep::For).ok_or_else(|| {
             format!(
                 "`maxAgeMs` must be a non-negative integer, got {}",
-                kind(age)
+                type_name(age)
             )
         }),
         (None, Some(Value::Bool(true)), 1) => Ok(Keep::Always),
         _ => Err("must be {\"maxAgeMs\": N} or {\"keep\": true}".into()),
-    }
-}
-
-/// A value's kind, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -4,7 +4,7 @@
 //! document or the audit trail names, so lineage never dangles. The file stops growing, and
 //! `coworker compact` gives the space back.
 
-use crate::harness::{TempStore, cli, engine, fails, ok, stdout_json};
+use crate::harness::{TempStore, cli, engine, fails, ok, stdout_json, violations};
 use coworker::{Engine, PruneReport};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -83,16 +83,8 @@ fn settings_are_checked_when_saved() {
                                   "pruneEveryMs": 1}}}),
         "VALIDATION_FAILED",
     );
-    let paths: Vec<&str> = run
-        .error
-        .as_ref()
-        .unwrap()
-        .details
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["path"].as_str().unwrap())
-        .collect();
+    let violations = violations(&run);
+    let paths: Vec<&str> = violations.iter().map(|(path, _)| path.as_str()).collect();
     for path in [
         "runs.maxAge",
         "runs.maxCount",

@@ -191,18 +191,26 @@ pub(super) fn start_background(core: &Arc<Core>) {
         .name("coworker retention".into())
         .spawn(move || {
             let mut last: Option<Instant> = None;
+            // The settings as of a meta generation: read again only when a meta document
+            // (the settings are one) changed.
+            let mut known: Option<(u64, Option<Retention>)> = None;
             loop {
                 std::thread::sleep(TICK);
                 let Some(core) = weak.upgrade() else {
                     return;
                 };
-                let policy = match core.retention() {
-                    Ok(Some(policy)) => policy,
-                    Ok(None) => continue,
-                    Err(error) => {
-                        tracing::warn!("the retention settings cannot be read: {error}");
-                        continue;
+                let generation = core.store.schema_generation();
+                if known.as_ref().is_none_or(|(seen, _)| *seen != generation) {
+                    match core.retention() {
+                        Ok(policy) => known = Some((generation, policy)),
+                        Err(error) => {
+                            tracing::warn!("the retention settings cannot be read: {error}");
+                            continue;
+                        }
                     }
+                }
+                let Some((_, Some(policy))) = &known else {
+                    continue;
                 };
                 let due =
                     last.is_none_or(|at| at.elapsed() >= Duration::from_millis(policy.every_ms));

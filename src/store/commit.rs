@@ -17,6 +17,10 @@
 //!
 //! This module must never return to a writer whose batch holds changes before that batch
 //! is durable (or its commit failed).
+//!
+//! Not split: the file is about 580 lines of code and 270 of unit tests that drive the
+//! batch's states (sealing, syncing, checkpoints, failures) through its private fields; the
+//! states and the code that moves between them read best in one place.
 
 use super::wal::{self, Changes, LOG_LSN, RedoLog, Syncer};
 use super::write::{AuditTail, WriteTables};

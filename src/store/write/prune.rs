@@ -22,9 +22,11 @@ use super::super::wal::LoggedTable;
 use super::{TableKind, WriteTables, grown};
 use crate::error::{Error, Result};
 use redb::{ReadableTable, ReadableTableMetadata};
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use std::collections::HashSet;
+
+mod facts;
+pub(crate) use facts::started_ms;
+use facts::{AuditFacts, StoredFacts, first_id_at};
 
 /// The store fact holding the walk's position: `{"tag": .., "cursor": .., "stubs": N}`.
 const STATE_KEY: &str = "retention\0state";
@@ -101,7 +103,7 @@ pub(crate) struct PruneStep {
 }
 
 /// The walk's position, kept as a store fact.
-#[derive(Debug, Default, Clone, serde::Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct State {
     /// The policy tag the walk followed.
     tag: String,
@@ -109,179 +111,6 @@ struct State {
     cursor: String,
     /// Stub records written so far (they are not counted against the policy's count).
     stubs: u64,
-}
-
-/// The parts of a stored run the pruner reads (everything else is skipped unparsed).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredFacts {
-    id: String,
-    timestamp: String,
-    #[serde(default)]
-    operation: Option<String>,
-    status: String,
-    #[serde(default)]
-    duration: f64,
-    #[serde(default)]
-    doctype: Option<String>,
-    #[serde(default)]
-    template: Option<String>,
-    #[serde(default)]
-    success: bool,
-    #[serde(default)]
-    parent_run_id: Option<String>,
-    #[serde(default)]
-    child_run_ids: Vec<String>,
-    chain_id: String,
-    #[serde(default)]
-    owner: Option<String>,
-    #[serde(default)]
-    agent: Option<String>,
-    #[serde(default)]
-    flow_type: Option<String>,
-    #[serde(default)]
-    flow_id: Option<String>,
-    #[serde(default)]
-    step_id: Option<String>,
-    #[serde(default)]
-    options: StoredOptions,
-    #[serde(default)]
-    output: Option<PrunedMark>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredOptions {
-    #[serde(default)]
-    keep_alive: Option<bool>,
-}
-
-/// Whether a stored output is a stub's (`{"pruned": true, ...}`); any other output is
-/// skipped unparsed.
-struct PrunedMark(bool);
-
-impl<'de> Deserialize<'de> for PrunedMark {
-    fn deserialize<D: serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> std::result::Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = PrunedMark;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a run's output")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<PrunedMark, A::Error> {
-                let mut pruned = false;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key == "pruned" {
-                        pruned = map.next_value::<serde_json::Value>()? == serde_json::json!(true);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(PrunedMark(pruned))
-            }
-            fn visit_unit<E>(self) -> std::result::Result<PrunedMark, E> {
-                Ok(PrunedMark(false))
-            }
-            fn visit_bool<E>(self, _: bool) -> std::result::Result<PrunedMark, E> {
-                Ok(PrunedMark(false))
-            }
-            fn visit_i64<E>(self, _: i64) -> std::result::Result<PrunedMark, E> {
-                Ok(PrunedMark(false))
-            }
-            fn visit_u64<E>(self, _: u64) -> std::result::Result<PrunedMark, E> {
-                Ok(PrunedMark(false))
-            }
-            fn visit_f64<E>(self, _: f64) -> std::result::Result<PrunedMark, E> {
-                Ok(PrunedMark(false))
-            }
-            fn visit_str<E>(self, _: &str) -> std::result::Result<PrunedMark, E> {
-                Ok(PrunedMark(false))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<PrunedMark, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(PrunedMark(false))
-            }
-        }
-        deserializer.deserialize_any(Visit)
-    }
-}
-
-impl StoredFacts {
-    fn parse(id: &str, bytes: &[u8]) -> Result<StoredFacts> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::Storage(format!(
-                "the stored record of run {id} cannot be read for pruning: {e}"
-            ))
-        })
-    }
-
-    fn is_stub(&self) -> bool {
-        self.output.as_ref().is_some_and(|mark| mark.0)
-    }
-
-    /// When the run ended, in ms since the Unix epoch.
-    fn ended_ms(&self) -> u64 {
-        started_ms(&self.id).saturating_add(self.duration.max(0.0).ceil() as u64)
-    }
-
-    /// The stub kept in place of this run: who, what, when and where it sat in its tree.
-    fn stub(&self, children: &[&String], pruned_at: &str) -> Vec<u8> {
-        let mut stub = serde_json::Map::new();
-        let mut put = |key: &str, value: serde_json::Value| {
-            if !value.is_null() {
-                stub.insert(key.into(), value);
-            }
-        };
-        use serde_json::json;
-        put("id", json!(self.id));
-        put("timestamp", json!(self.timestamp));
-        put("operation", json!(self.operation));
-        put("status", json!(self.status));
-        put("duration", json!(self.duration));
-        put("doctype", json!(self.doctype));
-        put("template", json!(self.template));
-        put("output", json!({"pruned": true, "prunedAt": pruned_at}));
-        put("success", json!(self.success));
-        put("parentRunId", json!(self.parent_run_id));
-        if !children.is_empty() {
-            put("childRunIds", json!(children));
-        }
-        put("chainId", json!(self.chain_id));
-        put("owner", json!(self.owner));
-        put("agent", json!(self.agent));
-        put("flowType", json!(self.flow_type));
-        put("flowId", json!(self.flow_id));
-        put("stepId", json!(self.step_id));
-        serde_json::to_vec(&stub).expect("a map of JSON values encodes")
-    }
-}
-
-/// When run `id` started: the millisecond its ULID leads with (0 for an id that is not one).
-pub(crate) fn started_ms(id: &str) -> u64 {
-    ulid::Ulid::from_string(id).map_or(0, |ulid| ulid.timestamp_ms())
-}
-
-/// The smallest run id of runs started at `ms` (every id of an earlier start sorts below).
-fn first_id_at(ms: u64) -> String {
-    ulid::Ulid::from_parts(ms, 0).to_string()
-}
-
-/// An audit entry's time and run, everything else skipped unparsed.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AuditFacts {
-    #[serde(default)]
-    timestamp: String,
-    #[serde(default)]
-    run_id: Option<String>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -549,29 +378,24 @@ impl<'t> WriteTables<'t> {
             facts.owner.as_deref(),
             &facts.status,
         );
-        for (field, value_of) in RUN_INDEX_FIELDS {
-            if let Some(value) = value_of(&record) {
-                let key = run_index_key(field, value, &facts.id);
-                if self
-                    .run_index
-                    .remove(key.as_slice())
-                    .map_err(grown)?
-                    .is_some()
-                {
-                    self.logged(LoggedTable::RunIndex, &key, None);
-                }
+        // The status entry is removed whatever the status: stores written before only failed
+        // runs were indexed by status hold `completed` entries too.
+        let keys = RUN_INDEX_FIELDS
+            .iter()
+            .filter(|(field, _)| *field != "status")
+            .filter_map(|(field, value_of)| {
+                value_of(&record).map(|value| run_index_key(field, value, &facts.id))
+            })
+            .chain([run_index_key("status", &facts.status, &facts.id)]);
+        for key in keys {
+            if self
+                .run_index
+                .remove(key.as_slice())
+                .map_err(grown)?
+                .is_some()
+            {
+                self.logged(LoggedTable::RunIndex, &key, None);
             }
-        }
-        // Stores written before only failed runs were indexed by status keep a `completed`
-        // entry.
-        let key = run_index_key("status", &facts.status, &facts.id);
-        if self
-            .run_index
-            .remove(key.as_slice())
-            .map_err(grown)?
-            .is_some()
-        {
-            self.logged(LoggedTable::RunIndex, &key, None);
         }
         self.recorded = true;
         Ok(())
@@ -615,12 +439,7 @@ impl<'t> WriteTables<'t> {
         }
         for entry in self.audit.range(low..)? {
             let (seq, bytes) = entry?;
-            let facts: AuditFacts = serde_json::from_slice(bytes.value()).map_err(|e| {
-                Error::Storage(format!(
-                    "audit entry {} is not valid JSON: {e}",
-                    seq.value()
-                ))
-            })?;
+            let facts = AuditFacts::parse(seq.value(), bytes.value())?;
             if facts.timestamp.as_str() > to.as_str() {
                 break;
             }
@@ -632,11 +451,9 @@ impl<'t> WriteTables<'t> {
     }
 
     fn audit_facts(&self, seq: u64) -> Result<Option<AuditFacts>> {
-        match self.audit.get(seq)? {
-            Some(bytes) => serde_json::from_slice(bytes.value())
-                .map(Some)
-                .map_err(|e| Error::Storage(format!("audit entry {seq} is not valid JSON: {e}"))),
-            None => Ok(None),
-        }
+        self.audit
+            .get(seq)?
+            .map(|bytes| AuditFacts::parse(seq, bytes.value()))
+            .transpose()
     }
 }
