@@ -412,7 +412,7 @@ impl RedbStore {
         // until the commit is done.
         let txn = if dirty { writer.txn.take() } else { None };
         #[cfg(test)]
-        if tests::PANIC_IN_COMMIT.swap(false, Ordering::SeqCst) {
+        if tests::injected(&tests::PANIC_IN_COMMIT, self) {
             panic!("a commit panics (injected by a test)");
         }
         let committed_any = txn.is_some();
@@ -508,7 +508,7 @@ impl RedbStore {
         // Appended before the commit: a batch the log refuses is aborted, never visible.
         log.append(&mut writer.changes)?;
         #[cfg(test)]
-        if tests::PANIC_AFTER_APPEND.swap(false, Ordering::SeqCst) {
+        if tests::injected(&tests::PANIC_AFTER_APPEND, self) {
             panic!("a commit panics after its batch was logged (injected by a test)");
         }
         if let Err(e) = commit(txn, Durability::None) {
@@ -584,18 +584,33 @@ mod tests {
     use crate::doc::Doc;
     use crate::store::{OpenOptions, Store, View};
 
-    /// Makes the next commit panic once it has taken its batch.
-    pub(super) static PANIC_IN_COMMIT: AtomicBool = AtomicBool::new(false);
+    /// Makes the next commit of one store (its address, see [`target`]) panic once it
+    /// has taken its batch.
+    pub(super) static PANIC_IN_COMMIT: AtomicUsize = AtomicUsize::new(0);
 
-    /// Makes the next commit that appends to the redo log panic right after the append.
-    pub(super) static PANIC_AFTER_APPEND: AtomicBool = AtomicBool::new(false);
+    /// Makes the next commit of one store that appends to the redo log panic right after
+    /// the append.
+    pub(super) static PANIC_AFTER_APPEND: AtomicUsize = AtomicUsize::new(0);
+
+    /// The value that aims a panic switch at `store` alone: other tests' stores, committing
+    /// in parallel, never see it.
+    fn target(store: &RedbStore) -> usize {
+        store as *const RedbStore as usize
+    }
+
+    /// Whether `switch` is aimed at `store` (it is then reset).
+    pub(super) fn injected(switch: &AtomicUsize, store: &RedbStore) -> bool {
+        switch
+            .compare_exchange(target(store), 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
 
     /// Holds back the checkpoints that time asks for (flush and close still checkpoint), so
     /// a test can look at a log that holds records.
     pub(super) static HOLD_CHECKPOINTS: AtomicBool = AtomicBool::new(false);
 
-    /// The tests that set the switches above run one at a time: a switch acts on the next
-    /// commit of any store in the process.
+    /// The tests that set the switches above run one at a time (`HOLD_CHECKPOINTS` acts on
+    /// every store in the process; the panic switches on one store).
     static SWITCHES: Mutex<()> = Mutex::new(());
 
     fn note(name: &str) -> Doc {
@@ -774,7 +789,7 @@ mod tests {
             store.write(|mut tables| tables.put_doc("Note", name, &note(name), &[]))
         };
         put(&store, "before").unwrap().unwrap();
-        PANIC_AFTER_APPEND.store(true, Ordering::SeqCst);
+        PANIC_AFTER_APPEND.store(target(&store), Ordering::SeqCst);
         let panicking = Arc::clone(&store);
         let lost = std::thread::spawn(move || put(&panicking, "lost")).join();
         assert!(lost.is_err(), "the committing writer's thread panicked");
@@ -825,7 +840,7 @@ mod tests {
             let doc: Doc = serde_json::from_value(serde_json::json!({"name": name})).unwrap();
             store.write(|mut tables| tables.put_doc("Note", name, &doc, &[]))
         };
-        PANIC_IN_COMMIT.store(true, Ordering::SeqCst);
+        PANIC_IN_COMMIT.store(target(&store), Ordering::SeqCst);
         let panicking = Arc::clone(&store);
         let first = std::thread::spawn(move || put(&panicking, "lost")).join();
         assert!(first.is_err(), "the committing writer's thread panicked");
