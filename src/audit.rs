@@ -19,6 +19,12 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+mod documents;
+pub(crate) use documents::{
+    DOC_DIGEST, RESTORED_FROM, SNAPSHOT, document_digest, last_entry_of, verify_documents,
+};
+pub use documents::{DocumentMismatch, DocumentReport, MAX_LISTED_MISMATCHES, Problem};
+
 /// The doctype whose documents are the audit trail's entries (the store keeps them in its
 /// audit table, never with the documents: it is told so when it opens).
 pub(crate) const AUDIT_TRAIL: &str = "Audit Trail";

@@ -67,7 +67,9 @@ mod value;
 mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
-pub use audit::{AuditReport, BrokenLink};
+pub use audit::{
+    AuditReport, BrokenLink, DocumentMismatch, DocumentReport, MAX_LISTED_MISMATCHES, Problem,
+};
 pub use engine::{
     DEFAULT_IMPORT_BATCH, Engine, EngineBuilder, ImportFailure, ImportOptions, ImportProgress,
     ImportReport, MAX_NESTED_DEPTH, PruneReport, RestoreReport, RunHook, RunQuery, RunTree,

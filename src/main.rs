@@ -10,7 +10,7 @@ mod cli;
 
 use clap::{Parser, Subcommand};
 use cli::acl::{AclCommand, acl};
-use cli::audit::{AuditCommand, audit};
+use cli::audit::{AuditCommand, audit, restore};
 use cli::demo::demo;
 use cli::import::{ImportArgs, import};
 use cli::maintenance::{backup, restore_backup, stats};
@@ -109,6 +109,14 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Bring back a deleted document from its delete entry's snapshot, as a new audited
+    /// create (the `restore` operation); print the run; exit 1 if it failed.
+    Restore {
+        /// The document's doctype.
+        doctype: String,
+        /// The document's name.
+        name: String,
+    },
     /// Inspect recorded runs; prune them as the retention settings say.
     Runs {
         #[command(subcommand)]
@@ -173,6 +181,7 @@ fn main() -> ExitCode {
         Command::Script { file } => script(&db, &file),
         Command::Acl { command } => acl(&db, command),
         Command::Audit { command } => audit(&db, command),
+        Command::Restore { doctype, name } => restore(&db, &doctype, &name),
         Command::Runs { command } => runs(&db, command),
         Command::Backup { file, force } => backup(&db, &file, force),
         Command::RestoreBackup { file } => restore_backup(&db, &file),

@@ -13,6 +13,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod crud;
+mod document_integrity;
 mod faults;
 mod frappe_documents;
 mod frappe_import;

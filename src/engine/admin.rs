@@ -3,7 +3,7 @@
 
 use super::Engine;
 use crate::acl::{self, DEFAULT_SUPERUSER_ROLE};
-use crate::audit::{self, AuditReport};
+use crate::audit::{self, AuditReport, DocumentReport};
 use crate::error::{Error, Result};
 use crate::run::{Run, RunRequest};
 use crate::store::Backend;
@@ -120,6 +120,23 @@ impl Engine {
     /// Walk the audit trail's hash chain and report the first broken link, if any.
     pub fn verify_audit(&self) -> Result<AuditReport> {
         audit::verify(&*self.core.store.read()?)
+    }
+
+    /// [`verify_audit`](Self::verify_audit), then every current document against the
+    /// digest its last audit entry records (streamed: see `coworker audit verify
+    /// --documents` in the README).
+    pub fn verify_documents(&self) -> Result<DocumentReport> {
+        let seeds = [
+            (crate::schema::SCHEMA, crate::schema::seeds()),
+            (crate::ops::OPERATION, crate::ops::seeds()),
+        ];
+        let seed_of = |doctype: &str, name: &str| {
+            let (_, docs) = seeds.iter().find(|(of, _)| *of == doctype)?;
+            docs.iter()
+                .find(|doc| doc.get("name").and_then(serde_json::Value::as_str) == Some(name))
+                .cloned()
+        };
+        audit::verify_documents(&*self.core.store.read()?, &seed_of)
     }
 
     /// Run `requests` one after another; with `stop_on_error`, stop after the first failed

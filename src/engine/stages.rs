@@ -93,7 +93,7 @@ impl Core {
     ) -> Result<Option<Grant>> {
         let access = match op.handler {
             Handler::Builtin(Builtin::Select) => Access::Read,
-            Handler::Builtin(Builtin::Create) => Access::Create,
+            Handler::Builtin(Builtin::Create | Builtin::Restore) => Access::Create,
             Handler::Builtin(Builtin::Update) => Access::Write,
             Handler::Builtin(Builtin::Delete) => Access::Delete,
             Handler::Builtin(Builtin::Submit) => Access::Submit,

@@ -18,7 +18,7 @@ pub(crate) const OPERATION: &str = "Operation";
 pub type NativeHandler = dyn Fn(&mut OpContext<'_, '_>) -> Result<Value> + Send + Sync;
 
 /// Names that resolve to a built-in, with the built-in they stand for.
-pub(crate) const BUILTIN_NAMES: [(&str, Builtin); 10] = [
+pub(crate) const BUILTIN_NAMES: [(&str, Builtin); 11] = [
     ("select", Builtin::Select),
     ("read", Builtin::Select),
     ("create", Builtin::Create),
@@ -29,6 +29,7 @@ pub(crate) const BUILTIN_NAMES: [(&str, Builtin); 10] = [
     ("submit", Builtin::Submit),
     ("cancel", Builtin::Cancel),
     ("amend", Builtin::Amend),
+    ("restore", Builtin::Restore),
 ];
 
 /// Which request key names the target of an operation.
@@ -77,6 +78,8 @@ pub(crate) enum Builtin {
     Cancel,
     /// A new draft `NAME-1` from a cancelled document, linked by `amended_from`.
     Amend,
+    /// A deleted document brought back from its delete entry's snapshot, as a create.
+    Restore,
 }
 
 impl Builtin {
@@ -90,6 +93,7 @@ impl Builtin {
             Builtin::Submit => "submit",
             Builtin::Cancel => "cancel",
             Builtin::Amend => "amend",
+            Builtin::Restore => "restore",
         }
     }
 
@@ -112,6 +116,7 @@ impl Builtin {
             Builtin::Delete => Some(&["where", "name"]),
             Builtin::Submit | Builtin::Cancel => Some(&["where", "name"]),
             Builtin::Amend => Some(&["name", "data"]),
+            Builtin::Restore => Some(&["name"]),
             Builtin::Workflow => None,
         }
     }

@@ -20,7 +20,7 @@ mod update;
 
 use select::matching;
 
-pub(super) use insert::insert;
+pub(super) use insert::{Origin, insert};
 pub(super) use update::modify;
 
 use super::{Builtin, META_FIELDS, lifecycle, system};
@@ -50,6 +50,7 @@ pub(crate) fn execute_builtin(
         Builtin::Submit => lifecycle::submit_or_cancel(ctx, target()?, Intent::Submit),
         Builtin::Cancel => lifecycle::submit_or_cancel(ctx, target()?, Intent::Cancel),
         Builtin::Amend => lifecycle::amend(ctx, target()?),
+        Builtin::Restore => super::restore::restore(ctx, target()?),
     }
 }
 

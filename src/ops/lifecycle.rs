@@ -361,6 +361,13 @@ pub(super) fn on_delete(doctype: &str, schema: Option<&Schema>, doc: &Doc) -> Re
     Ok(())
 }
 
+/// Whether a deleted document of `schema` comes back cancelled: a cancelled document is
+/// restored as it was (a create could not make it: `docstatus` 2 is refused there), still
+/// amendable and never submittable again.
+pub(super) fn restores_cancelled(schema: Option<&Schema>, snapshot: &Doc) -> bool {
+    is_submittable(schema) && stored_docstatus(snapshot) == CANCELLED
+}
+
 /// The `submit` and `cancel` operations: an update of `docstatus` alone, from the state the
 /// operation expects.
 pub(super) fn submit_or_cancel(
@@ -461,7 +468,7 @@ pub(super) fn amend(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value>
     data.insert("name".into(), json!(amended_name(ctx, doctype, &source)?));
     data.insert(AMENDED_FROM.into(), json!(name));
     data.insert("docstatus".into(), json!(DRAFT));
-    builtins::insert(ctx, doctype, vec![data], Some(&name))
+    builtins::insert(ctx, doctype, vec![data], builtins::Origin::Amends(&name))
 }
 
 /// The values an amendment starts from: the source's own fields, without the engine's meta

@@ -12,6 +12,7 @@ mod builtins;
 mod include;
 mod integrity;
 mod lifecycle;
+mod restore;
 pub(crate) mod system;
 
 mod dispatch;

@@ -197,6 +197,11 @@ pub(crate) trait View {
     /// Whether an index holds every document of its doctype (it was built by
     /// [`WriteTx::rebuild_index`] or migrated whole), so a walk over it visits them all.
     fn index_complete(&self, doctype: &str, field: &str) -> Result<bool>;
+    /// One document's stored bytes, unparsed (what [`WriteTx::put_doc`] returned when it
+    /// was written; the audit trail's documents are not kept here: `None`).
+    fn get_doc_bytes(&self, doctype: &str, name: &str) -> Result<Option<Vec<u8>>>;
+    /// The audit entries, newest first, as stored bytes, until `visit` returns `false`.
+    fn audit_newest_first(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<bool>) -> Result<()>;
 }
 
 /// A document as stored, handed over by a walk: its name, and its body, parsed on request.
@@ -226,6 +231,9 @@ pub(crate) trait Snapshot: View {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Every audit entry, oldest first (by sequence number), as stored bytes.
     fn audit_entries(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()>;
+    /// Every document of every doctype (the audit trail's aside), in (doctype, name)
+    /// order, as stored bytes.
+    fn all_docs(&self, visit: &mut dyn FnMut(&str, &str, &[u8]) -> Result<()>) -> Result<()>;
     /// The runs that may have `field = value` (`flow`, `chain`, `parent`, `owner`,
     /// `status` for the statuses [`status_indexed`] names; callers check each run's
     /// field), oldest first.
@@ -244,8 +252,16 @@ pub(crate) trait Snapshot: View {
 /// counters, store facts, the audit trail's tail and run records, every change taken back
 /// to a [`Mark`] on request. Nothing is durable until [`Backend::write`] returns.
 pub(crate) trait WriteTx: View {
-    /// Insert or replace a document and maintain the indexes of its `indexed` fields.
-    fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc, indexed: &[String]) -> Result<()>;
+    /// Insert or replace a document and maintain the indexes of its `indexed` fields;
+    /// returns the bytes stored (encoded once, here: the audit trail's `docDigest` is
+    /// their digest).
+    fn put_doc(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        doc: &Doc,
+        indexed: &[String],
+    ) -> Result<Vec<u8>>;
     /// Remove a document and its index entries; returns whether it existed.
     fn remove_doc(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<bool>;
     /// Build (or drop) the index of one field over every existing document of `doctype`.

@@ -100,6 +100,35 @@ pub(super) fn walk_docs_in<'a>(
     }))))
 }
 
+/// One document's stored bytes (`None` for the audit trail's, kept in their own table).
+pub(super) fn get_doc_bytes_in(
+    table: &impl ReadableTable<Bytes, Bytes>,
+    audit_doctype: &str,
+    doctype: &str,
+    name: &str,
+) -> Result<Option<Vec<u8>>> {
+    if doctype == audit_doctype {
+        return Ok(None);
+    }
+    Ok(table
+        .get(doc_key(doctype, name).as_slice())?
+        .map(|bytes| bytes.value().to_vec()))
+}
+
+/// The audit entries newest first, until `visit` returns `false`.
+pub(super) fn audit_newest_first_in(
+    audit: &impl ReadableTable<u64, Bytes>,
+    visit: &mut dyn FnMut(u64, &[u8]) -> Result<bool>,
+) -> Result<()> {
+    for entry in audit.iter()?.rev() {
+        let (seq, bytes) = entry?;
+        if !visit(seq.value(), bytes.value())? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn get_doc_in(
     table: &impl ReadableTable<Bytes, Bytes>,
     audit: &impl ReadableTable<u64, Bytes>,
@@ -213,6 +242,22 @@ impl ReadTables {
         for entry in self.audit.iter()? {
             let (seq, bytes) = entry?;
             visit(seq.value(), bytes.value())?;
+        }
+        Ok(())
+    }
+
+    /// Every document, in key order: (doctype, name, stored bytes).
+    pub(super) fn all_docs(
+        &self,
+        visit: &mut dyn FnMut(&str, &str, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for entry in self.docs.iter()? {
+            let (key, bytes) = entry?;
+            let key = key.value();
+            let at = key.iter().position(|b| *b == 0).unwrap_or(key.len());
+            let doctype = String::from_utf8_lossy(&key[..at]);
+            let name = key_name(key);
+            visit(&doctype, &name, bytes.value())?;
         }
         Ok(())
     }
@@ -406,6 +451,24 @@ macro_rules! impl_view {
             fn index_complete(&self, doctype: &str, field: &str) -> $crate::error::Result<bool> {
                 $crate::store::read::index_complete_in(&self.doc_index, doctype, field)
             }
+            fn get_doc_bytes(
+                &self,
+                doctype: &str,
+                name: &str,
+            ) -> $crate::error::Result<Option<Vec<u8>>> {
+                $crate::store::read::get_doc_bytes_in(
+                    &self.docs,
+                    self.catalog.audit_doctype,
+                    doctype,
+                    name,
+                )
+            }
+            fn audit_newest_first(
+                &self,
+                visit: &mut dyn FnMut(u64, &[u8]) -> $crate::error::Result<bool>,
+            ) -> $crate::error::Result<()> {
+                $crate::store::read::audit_newest_first_in(&self.audit, visit)
+            }
         }
     };
 }
@@ -419,6 +482,9 @@ impl Snapshot for ReadTables {
     }
     fn audit_entries(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
         ReadTables::audit_entries(self, visit)
+    }
+    fn all_docs(&self, visit: &mut dyn FnMut(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+        ReadTables::all_docs(self, visit)
     }
     fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>> {
         ReadTables::runs_where(self, field, value)

@@ -353,19 +353,21 @@ impl<'t> WriteTables<'t> {
         Ok(next)
     }
 
-    /// Insert or replace a document and maintain the indexes of its `indexed` fields.
+    /// Insert or replace a document and maintain the indexes of its `indexed` fields;
+    /// returns the bytes stored.
     pub(super) fn put_doc(
         &mut self,
         doctype: &str,
         name: &str,
         doc: &Doc,
         indexed: &[String],
-    ) -> Result<()> {
+    ) -> Result<Vec<u8>> {
         refuse_audit_trail(&self.catalog, doctype)?;
         if self.catalog.meta_doctypes.contains(&doctype) {
             self.schemas_dirty.store(true, Ordering::SeqCst);
         }
-        let before = self.set(TableKind::Docs, doc_key(doctype, name), &encode(doc)?)?;
+        let bytes = encode(doc)?;
+        let before = self.set(TableKind::Docs, doc_key(doctype, name), &bytes)?;
         if !indexed.is_empty() {
             let before = match before.as_deref().map(|b| parse_doc(doctype, name, b)) {
                 Some(Err(_)) => {
@@ -376,7 +378,7 @@ impl<'t> WriteTables<'t> {
             };
             self.reindex(doctype, name, indexed, before.as_ref(), Some(doc))?;
         }
-        Ok(())
+        Ok(bytes)
     }
 
     /// Remove the index entries of document `name` whose stored body cannot be read back
@@ -522,7 +524,13 @@ impl Drop for WriteTables<'_> {
 impl_view!(WriteTables<'_>);
 
 impl WriteTx for WriteTables<'_> {
-    fn put_doc(&mut self, doctype: &str, name: &str, doc: &Doc, indexed: &[String]) -> Result<()> {
+    fn put_doc(
+        &mut self,
+        doctype: &str,
+        name: &str,
+        doc: &Doc,
+        indexed: &[String],
+    ) -> Result<Vec<u8>> {
         WriteTables::put_doc(self, doctype, name, doc, indexed)
     }
     fn remove_doc(&mut self, doctype: &str, name: &str, indexed: &[String]) -> Result<bool> {

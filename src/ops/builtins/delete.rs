@@ -2,7 +2,7 @@
 //! document whose body cannot be read back is deleted as a stub of its name).
 
 use super::{data_output, doc_name, targets};
-use crate::audit::Action;
+use crate::audit::{self, Action};
 use crate::error::Result;
 use crate::handler::OpContext;
 use crate::ops::{lifecycle, system};
@@ -56,6 +56,9 @@ pub(super) fn delete(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value
         let mut extra = Map::new();
         if unreadable {
             extra.insert("bodyUnreadable".into(), json!(true));
+        } else {
+            // The deleted document as stored, so `restore` can bring it back.
+            extra.insert(audit::SNAPSHOT.into(), Value::Object(doc));
         }
         ctx.audit(Action::Delete, doctype, &name, extra)?;
         deleted.push(json!(name));

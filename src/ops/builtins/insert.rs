@@ -2,7 +2,7 @@
 //! for `amend`), collecting every violation of the request before failing.
 
 use super::{check, data_output, fill_child_rows, records, strip_engine_fields, validation_failed};
-use crate::audit::Action;
+use crate::audit::{self, Action};
 use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, FieldError, Result};
 use crate::handler::OpContext;
@@ -32,15 +32,26 @@ pub(super) fn create(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value
         return create(ctx);
     }
     let records = records(&ctx.request().input)?;
-    insert(ctx, doctype, records, None)
+    insert(ctx, doctype, records, Origin::New)
 }
 
-/// Create `records` of `doctype` (an amendment of the document `amends`, when given).
+/// Where the documents an insert creates come from.
+pub(in crate::ops) enum Origin<'a> {
+    /// A plain create.
+    New,
+    /// An amendment of the cancelled document named.
+    Amends(&'a str),
+    /// A deleted document brought back from the snapshot of delete entry `seq`: `kept` are
+    /// the snapshot's fields the create keeps instead of stamping them anew.
+    Restores { seq: u64, kept: Doc },
+}
+
+/// Create `records` of `doctype` (an amendment or a restored document, as `origin` says).
 pub(in crate::ops) fn insert(
     ctx: &mut OpContext<'_, '_>,
     doctype: &str,
     mut records: Vec<Doc>,
-    amends: Option<&str>,
+    origin: Origin<'_>,
 ) -> Result<Value> {
     let schema = ctx.schema(doctype)?;
     let indexed = schema
@@ -198,24 +209,38 @@ pub(in crate::ops) fn insert(
         if let Some(template) = &stamp.template {
             doc.insert("createdByTemplate".into(), json!(template));
         }
+        if let Origin::Restores { kept, .. } = &origin {
+            doc.remove("createdByTemplate");
+            doc.extend(kept.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let bytes = ctx.size_limits()?.check_document(doctype, &name, &doc)?;
         rules.guard(ctx, replaced.as_ref(), Some(&doc))?;
         rules.integrity(ctx, replaced.as_ref(), Some(&doc))?;
         ctx.charge_write(doctype, &name, bytes)?;
+        let mut digest = Map::new();
         if let Some(tables) = ctx.tables_if_writing() {
-            tables.put_doc(doctype, &name, &doc, &indexed)?;
+            let stored = tables.put_doc(doctype, &name, &doc, &indexed)?;
+            digest.insert(
+                audit::DOC_DIGEST.into(),
+                json!(audit::document_digest(&stored)),
+            );
             rules.after_write(tables, replaced.as_ref(), Some(&doc))?;
         }
-        match amends {
-            Some(source) => {
-                let mut extra = Map::new();
+        let mut extra = digest.clone();
+        let action = match &origin {
+            Origin::New => Action::Create,
+            Origin::Amends(source) => {
                 extra.insert("amendedFrom".into(), json!(source));
-                ctx.audit(Action::Amend, doctype, &name, extra)?;
+                Action::Amend
             }
-            None => ctx.audit(Action::Create, doctype, &name, Map::new())?,
-        }
+            Origin::Restores { seq, .. } => {
+                extra.insert(audit::RESTORED_FROM.into(), json!(seq));
+                Action::Create
+            }
+        };
+        ctx.audit(action, doctype, &name, extra)?;
         if submitted {
-            ctx.audit(Action::Submit, doctype, &name, Map::new())?;
+            ctx.audit(Action::Submit, doctype, &name, digest)?;
         }
         created.push(Value::Object(doc));
     }

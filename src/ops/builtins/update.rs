@@ -106,13 +106,17 @@ pub(in crate::ops) fn modify(
         rules.guard(ctx, Some(&before), Some(&doc))?;
         rules.integrity(ctx, Some(&before), Some(&doc))?;
         ctx.charge_write(doctype, &name, bytes)?;
+        let mut extra = Map::new();
         if let Some(tables) = ctx.tables_if_writing() {
-            tables.put_doc(doctype, &name, &doc, &indexed)?;
+            let stored = tables.put_doc(doctype, &name, &doc, &indexed)?;
+            extra.insert(
+                audit::DOC_DIGEST.into(),
+                json!(audit::document_digest(&stored)),
+            );
             rules.after_write(tables, Some(&before), Some(&doc))?;
         }
-        let mut diff = Map::new();
-        diff.insert("diff".into(), audit::diff(&before, &doc));
-        ctx.audit(transition.action(), doctype, &name, diff)?;
+        extra.insert("diff".into(), audit::diff(&before, &doc));
+        ctx.audit(transition.action(), doctype, &name, extra)?;
         updated.push(Value::Object(doc));
     }
     if !errors.is_empty() {
