@@ -224,6 +224,9 @@ pub(crate) type DocWalk<'a> = Box<dyn Iterator<Item = Result<StoredDoc>> + 'a>;
 /// An ordered walk over an index's entries ([`View::walk_index`]): index form and name.
 pub(crate) type IndexWalk<'a> = Box<dyn Iterator<Item = Result<(IndexKey, String)>> + 'a>;
 
+/// What [`Snapshot::all_docs`] hands each document to: doctype, name, stored bytes.
+pub(crate) type StoredDocVisit<'a> = dyn FnMut(&str, &str, &[u8]) -> Result<()> + 'a;
+
 /// A consistent read-only snapshot of everything committed when it was taken: a [`View`],
 /// and ordered scans over the runs and the audit trail, and the store's facts.
 pub(crate) trait Snapshot: View {
@@ -233,7 +236,7 @@ pub(crate) trait Snapshot: View {
     fn audit_entries(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()>;
     /// Every document of every doctype (the audit trail's aside), in (doctype, name)
     /// order, as stored bytes.
-    fn all_docs(&self, visit: &mut dyn FnMut(&str, &str, &[u8]) -> Result<()>) -> Result<()>;
+    fn all_docs(&self, visit: &mut StoredDocVisit<'_>) -> Result<()>;
     /// The runs that may have `field = value` (`flow`, `chain`, `parent`, `owner`,
     /// `status` for the statuses [`status_indexed`] names; callers check each run's
     /// field), oldest first.

@@ -11,7 +11,9 @@ use super::layout::{
     run_index_key, split_index_entry,
 };
 use super::record::{parse_run_named, parse_run_or_stub};
-use super::{Catalog, Db, DocWalk, IndexWalk, RedbStore, Snapshot, StoredDoc, View, lock};
+use super::{
+    Catalog, Db, DocWalk, IndexWalk, RedbStore, Snapshot, StoredDoc, StoredDocVisit, View, lock,
+};
 use crate::doc::Doc;
 use crate::error::{Error, Result};
 use crate::run::Run;
@@ -247,10 +249,7 @@ impl ReadTables {
     }
 
     /// Every document, in key order: (doctype, name, stored bytes).
-    pub(super) fn all_docs(
-        &self,
-        visit: &mut dyn FnMut(&str, &str, &[u8]) -> Result<()>,
-    ) -> Result<()> {
+    pub(super) fn all_docs(&self, visit: &mut StoredDocVisit<'_>) -> Result<()> {
         for entry in self.docs.iter()? {
             let (key, bytes) = entry?;
             let key = key.value();
@@ -483,7 +482,7 @@ impl Snapshot for ReadTables {
     fn audit_entries(&self, visit: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
         ReadTables::audit_entries(self, visit)
     }
-    fn all_docs(&self, visit: &mut dyn FnMut(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+    fn all_docs(&self, visit: &mut StoredDocVisit<'_>) -> Result<()> {
         ReadTables::all_docs(self, visit)
     }
     fn runs_where(&self, field: &str, value: &str) -> Result<Vec<Run>> {
