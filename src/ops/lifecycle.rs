@@ -386,6 +386,18 @@ pub(super) fn submit_or_cancel(
     builtins::modify(ctx, doctype, changes, intent)
 }
 
+/// The document `input.name` names (a string), or BAD_REQUEST saying `missing`.
+pub(super) fn named_document(input: &Value, missing: &str) -> Result<String> {
+    match input.get("name") {
+        Some(Value::String(name)) => Ok(name.clone()),
+        Some(other) => Err(Error::bad_request(format!(
+            "`input.name` must be a string, got {}",
+            type_name(other)
+        ))),
+        None => Err(Error::bad_request(missing)),
+    }
+}
+
 /// The `amend` operation: a new draft from the cancelled document `input.name`, named
 /// [`amended_name`], linked by `amended_from`, with `input.data` applied over the copy.
 pub(super) fn amend(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
@@ -393,20 +405,10 @@ pub(super) fn amend(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value>
     require_submittable(ctx, doctype, schema.as_deref())?;
     let schema = schema.expect("a submittable doctype has a schema");
     let input = &ctx.request().input;
-    let name = match input.get("name") {
-        Some(Value::String(name)) => name.clone(),
-        Some(other) => {
-            return Err(Error::bad_request(format!(
-                "`input.name` must be a string, got {}",
-                type_name(other)
-            )));
-        }
-        None => {
-            return Err(Error::bad_request(
-                "`amend` needs `input.name`: the cancelled document to amend",
-            ));
-        }
-    };
+    let name = named_document(
+        input,
+        "`amend` needs `input.name`: the cancelled document to amend",
+    )?;
     let changes = match input.get("data") {
         None | Some(Value::Null) => Doc::new(),
         Some(Value::Object(data)) => data.clone(),

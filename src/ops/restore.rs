@@ -15,27 +15,16 @@ use crate::audit;
 use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, FieldError, Result};
 use crate::handler::OpContext;
-use crate::run::type_name;
 use serde_json::{Value, json};
 
 /// The meta fields a restored document keeps from its snapshot.
 const KEPT: [&str; 4] = ["creation", "owner", "createdByRun", "createdByTemplate"];
 
 pub(super) fn restore(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Value> {
-    let name = match ctx.request().input.get("name") {
-        Some(Value::String(name)) => name.clone(),
-        Some(other) => {
-            return Err(Error::bad_request(format!(
-                "`input.name` must be a string, got {}",
-                type_name(other)
-            )));
-        }
-        None => {
-            return Err(Error::bad_request(
-                "`restore` needs `input.name`: the deleted document to bring back",
-            ));
-        }
-    };
+    let name = lifecycle::named_document(
+        &ctx.request().input,
+        "`restore` needs `input.name`: the deleted document to bring back",
+    )?;
     let details = json!({"doctype": doctype, "name": name});
     if ctx.view().get_doc_bytes(doctype, &name)?.is_some() {
         return Err(Error::new(
