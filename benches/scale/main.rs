@@ -7,7 +7,7 @@
 //! cargo bench --bench scale -- point_read select_csv          # only these workloads
 //! cargo bench --bench scale -- --test                         # smoke run: each workload once
 //! COWORKER_BENCH_SUBJECTS=coworker COWORKER_BENCH_CALLS=2000 \
-//!     perf stat -e instructions cargo bench --bench scale -- point_read   # instructions per call
+//!     perf stat cargo bench --bench scale -- point_read   # instructions per call
 //! ```
 //! See `benches/README.md` for the settings, how long each mode takes, and how to read the
 //! table it prints.
