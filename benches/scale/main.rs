@@ -72,10 +72,12 @@ fn main() {
         }
     } else if let Ok(calls) = std::env::var("COWORKER_BENCH_CALLS") {
         // A fixed number of calls (not a time): two runs with different counts under
-        // `perf stat` give the instructions of one call, the load cancelling out.
+        // `perf stat` give the cost of one call, the load cancelling out.
         Budget {
             time: Duration::ZERO,
-            min_calls: calls.parse().expect("COWORKER_BENCH_CALLS is a number of calls"),
+            min_calls: calls
+                .parse()
+                .expect("COWORKER_BENCH_CALLS is a number of calls"),
             trials: env_or("COWORKER_BENCH_TRIALS", 1),
         }
     } else {

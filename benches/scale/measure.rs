@@ -73,7 +73,9 @@ fn cpu_seconds() -> f64 {
     let after = stat.rsplit(')').next().unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    ticks(11).zip(ticks(12)).map_or(0.0, |(user, system)| (user + system) / 100.0)
+    ticks(11)
+        .zip(ticks(12))
+        .map_or(0.0, |(user, system)| (user + system) / 100.0)
 }
 
 /// Rates from seconds per operation.
