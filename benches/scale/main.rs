@@ -6,6 +6,8 @@
 //! COWORKER_BENCH_DOCS=1000000 cargo bench --bench scale       # the long mode
 //! cargo bench --bench scale -- point_read select_csv          # only these workloads
 //! cargo bench --bench scale -- --test                         # smoke run: each workload once
+//! COWORKER_BENCH_SUBJECTS=coworker COWORKER_BENCH_CALLS=2000 \
+//!     perf stat cargo bench --bench scale -- point_read   # instructions per call
 //! ```
 //! See `benches/README.md` for the settings, how long each mode takes, and how to read the
 //! table it prints.
@@ -67,6 +69,16 @@ fn main() {
             time: Duration::ZERO,
             min_calls: 1,
             trials: 1,
+        }
+    } else if let Ok(calls) = std::env::var("COWORKER_BENCH_CALLS") {
+        // A fixed number of calls (not a time): two runs with different counts under
+        // `perf stat` give the cost of one call, the load cancelling out.
+        Budget {
+            time: Duration::ZERO,
+            min_calls: calls
+                .parse()
+                .expect("COWORKER_BENCH_CALLS is a number of calls"),
+            trials: env_or("COWORKER_BENCH_TRIALS", 1),
         }
     } else {
         Budget {

@@ -40,20 +40,42 @@ pub struct Budget {
 /// Time `peers` side by side: in each of `budget.trials` rounds every peer in turn calls
 /// until the budget is spent. `ops_per_call` operations happen per call. Returns, per peer,
 /// the seconds per operation of each trial.
+///
+/// With `COWORKER_BENCH_CPU` set, the figures are the process's CPU time (every thread,
+/// user and system) instead of wall time: steadier on a shared machine.
 pub fn interleaved(peers: &[&dyn Peer], ops_per_call: f64, budget: &Budget) -> Vec<Vec<f64>> {
+    let cpu = std::env::var_os("COWORKER_BENCH_CPU").is_some();
     let mut samples = vec![Vec::new(); peers.len()];
     for _ in 0..budget.trials {
         for (peer, samples) in peers.iter().zip(&mut samples) {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), cpu_seconds());
             let mut calls = 0u32;
             while calls < budget.min_calls || start.elapsed() < budget.time {
                 black_box(peer.call());
                 calls += 1;
             }
-            samples.push(start.elapsed().as_secs_f64() / (f64::from(calls) * ops_per_call));
+            let spent = if cpu {
+                cpu_seconds() - cpu_start
+            } else {
+                start.elapsed().as_secs_f64()
+            };
+            samples.push(spent / (f64::from(calls) * ops_per_call));
         }
     }
     samples
+}
+
+/// The CPU time this process has used so far (every thread, user + system), in seconds,
+/// from `/proc/self/stat` (clock ticks of 10 ms: trials should last a second or more).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name (in parentheses), utime and stime are the 12th and 13th fields.
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    ticks(11)
+        .zip(ticks(12))
+        .map_or(0.0, |(user, system)| (user + system) / 100.0)
 }
 
 /// Rates from seconds per operation.

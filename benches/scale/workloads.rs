@@ -132,11 +132,36 @@ impl Workload {
                 peers[0].name()
             );
         }
-        let seconds = measure::interleaved(&peers, self.ops_per_call, budget);
+        // Untimed subjects keep no figures (their columns print `—`).
+        let timed_peers: Vec<&dyn Peer> = peers
+            .iter()
+            .copied()
+            .filter(|peer| timed(peer.name()))
+            .collect();
+        let mut figures = measure::interleaved(&timed_peers, self.ops_per_call, budget).into_iter();
+        let seconds = peers
+            .iter()
+            .map(|peer| {
+                if timed(peer.name()) {
+                    figures.next().expect("one figure list per timed subject")
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
         match self.unit {
             Unit::Rate(_) => measure::rates(seconds),
             _ => seconds,
         }
+    }
+}
+
+/// Whether subject `label` is timed: `COWORKER_BENCH_SUBJECTS` (labels, comma-separated)
+/// times only those (one subject under `perf stat`); every subject by default.
+fn timed(label: &str) -> bool {
+    match std::env::var("COWORKER_BENCH_SUBJECTS") {
+        Ok(subjects) => subjects.split(',').any(|s| s.trim() == label),
+        Err(_) => true,
     }
 }
 
