@@ -441,33 +441,15 @@ pub(crate) fn verify(read: &impl Snapshot) -> Result<AuditReport> {
         entries += 1;
         let mut fail = |reason: String| broken = Some(BrokenLink { seq, reason });
         if seq != expected_seq {
-            fail(format!("expected entry {expected_seq} next, found {seq} (an entry is missing)"));
+            fail(format!(
+                "expected entry {expected_seq} next, found {seq} (an entry is missing)"
+            ));
             return Ok(());
         }
         expected_seq += 1;
-        let mut entry: Doc = match serde_json::from_slice(bytes) {
-            Ok(entry) => entry,
-            Err(e) => {
-                fail(format!("the entry is not valid JSON ({e}): it was altered"));
-                return Ok(());
-            }
-        };
-        let stored_hash = entry.remove("hash").and_then(|h| h.as_str().map(str::to_string));
-        let prev = entry.get("prevHash").and_then(Value::as_str).unwrap_or_default().to_string();
-        if prev != expected_prev {
-            fail(format!("its prevHash {prev} is not the previous entry's hash {expected_prev}"));
-            return Ok(());
-        }
-        if entry.get("seq") != Some(&json!(seq)) {
-            fail("its seq field does not match its position".into());
-            return Ok(());
-        }
-        let text = serde_json::to_vec(&entry).map_err(|e| Error::internal(e.to_string()))?;
-        let computed = chain_hash(&prev, &text);
-        match stored_hash {
-            Some(hash) if hash == computed => expected_prev = hash,
-            Some(hash) => fail(format!("its content does not match its hash (stored {hash}, computed {computed}): it was altered")),
-            None => fail("it has no hash".into()),
+        match check_entry(seq, &expected_prev, bytes)? {
+            Ok(hash) => expected_prev = hash,
+            Err(reason) => fail(reason),
         }
         Ok(())
     });
@@ -486,6 +468,49 @@ pub(crate) fn verify(read: &impl Snapshot) -> Result<AuditReport> {
         }),
         Err(other) => Err(other),
     }
+}
+
+/// Check one stored entry against the hash of the entry before it: `Ok(hash)` is the
+/// entry's own hash (the next entry's expected `prevHash`), `Err(reason)` says why the link
+/// breaks. Every verifier (the live trail, an archived segment) checks entries here.
+pub(crate) fn check_entry(
+    seq: u64,
+    expected_prev: &str,
+    bytes: &[u8],
+) -> Result<std::result::Result<String, String>> {
+    let mut entry: Doc = match serde_json::from_slice(bytes) {
+        Ok(entry) => entry,
+        Err(e) => {
+            return Ok(Err(format!(
+                "the entry is not valid JSON ({e}): it was altered"
+            )));
+        }
+    };
+    let stored_hash = entry
+        .remove("hash")
+        .and_then(|h| h.as_str().map(str::to_string));
+    let prev = entry
+        .get("prevHash")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if prev != expected_prev {
+        return Ok(Err(format!(
+            "its prevHash {prev} is not the previous entry's hash {expected_prev}"
+        )));
+    }
+    if entry.get("seq") != Some(&json!(seq)) {
+        return Ok(Err("its seq field does not match its position".into()));
+    }
+    let text = serde_json::to_vec(&entry).map_err(|e| Error::internal(e.to_string()))?;
+    let computed = chain_hash(&prev, &text);
+    Ok(match stored_hash {
+        Some(hash) if hash == computed => Ok(hash),
+        Some(hash) => Err(format!(
+            "its content does not match its hash (stored {hash}, computed {computed}): it was altered"
+        )),
+        None => Err("it has no hash".into()),
+    })
 }
 
 /// Does the trail end where its head says it does?
