@@ -20,10 +20,12 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 mod documents;
+mod payload;
 pub(crate) use documents::{
     DOC_DIGEST, RESTORED_FROM, SNAPSHOT, document_digest, last_entry_of, verify_documents,
 };
 pub use documents::{DocumentMismatch, DocumentReport, MAX_LISTED_MISMATCHES, Problem};
+pub(crate) use payload::{Redaction, redact, redacted_object};
 
 /// The doctype whose documents are the audit trail's entries (the store keeps them in its
 /// audit table, never with the documents: it is told so when it opens).
@@ -50,6 +52,10 @@ pub(crate) enum Action {
     Cancel,
     /// A new draft amending a cancelled document (the entry names the new document).
     Amend,
+    /// A document's fields erased (its new `docDigest`; never the values).
+    Erase,
+    /// An erasure request: who, why, what (never the values).
+    Erasure,
 }
 
 impl Action {
@@ -64,6 +70,8 @@ impl Action {
             Action::Submit => "submit",
             Action::Cancel => "cancel",
             Action::Amend => "amend",
+            Action::Erase => "erase",
+            Action::Erasure => "erasure",
         }
     }
 }
@@ -271,17 +279,36 @@ fn chain(tables: &mut impl WriteTx, body: &Body<'_>, timestamp: &str) -> Result<
             None => (1, GENESIS.to_string()),
         },
     };
-    // Serialized once: the hash covers these bytes, and the stored entry is these bytes
-    // with `"hash"` appended as the last key (what `verify` removes before re-hashing).
+    let own = body.own_keys();
+    if own.contains_key(payload::VERSION_KEY) || own.contains_key(payload::SALTS) {
+        return Err(Error::internal(
+            "an entry's own keys may not be `v` or `salts`: the chain writes them",
+        ));
+    }
+    // Format 2: each payload part is covered by its salted digest (see `payload`).
+    let sealed = payload::seal(own.iter())?;
+    // The hash covers these bytes (parts as digests, no salts); the stored entry is the
+    // same entry with its parts and salts (the very bytes when it has no part), with
+    // `"hash"` appended as the last key (what `verify` removes before re-hashing).
     let mut bytes = Vec::with_capacity(256);
     let chained = Chained {
         seq,
         timestamp,
         body,
         prev: &prev,
+        sealed: &sealed,
+        hashing: true,
     };
     serde_json::to_writer(&mut bytes, &chained).map_err(|e| Error::internal(e.to_string()))?;
     let hash = chain_hash(&prev, &bytes);
+    if !sealed.is_empty() {
+        bytes.clear();
+        let stored = Chained {
+            hashing: false,
+            ..chained
+        };
+        serde_json::to_writer(&mut bytes, &stored).map_err(|e| Error::internal(e.to_string()))?;
+    }
     assert_eq!(
         bytes.pop(),
         Some(b'}'),
@@ -295,7 +322,8 @@ fn chain(tables: &mut impl WriteTx, body: &Body<'_>, timestamp: &str) -> Result<
 }
 
 /// The keys an entry is chained with, in their order: `doctype`, `name`, `seq`,
-/// `timestamp`, the entry's own keys, `prevHash`.
+/// `timestamp`, `v` (the format), the entry's own keys, `salts` (stored, not hashed),
+/// `prevHash`.
 const CHAIN_KEYS: [&str; 5] = ["doctype", "name", "seq", "timestamp", "prevHash"];
 
 /// An entry's own keys: an object, or a run's entry written from the run.
@@ -319,8 +347,12 @@ impl Body<'_> {
         }
     }
 
-    /// Write the entry's keys into `map`.
-    fn write<M: serde::ser::SerializeMap>(&self, map: &mut M) -> std::result::Result<(), M::Error> {
+    /// Write the entry's keys into `map` (`digests`: each payload part as its digest).
+    fn write<M: serde::ser::SerializeMap>(
+        &self,
+        map: &mut M,
+        digests: Option<&[payload::Sealed]>,
+    ) -> std::result::Result<(), M::Error> {
         if let Body::Run {
             action,
             run,
@@ -338,7 +370,10 @@ impl Body<'_> {
             map.serialize_entry("agent", &run.agent)?;
         }
         for (key, value) in self.own_keys() {
-            map.serialize_entry(key, value)?;
+            match digests.and_then(|sealed| sealed.iter().find(|s| s.key == *key)) {
+                Some(sealed) => map.serialize_entry(key, &sealed.digest)?,
+                None => map.serialize_entry(key, value)?,
+            }
         }
         Ok(())
     }
@@ -365,11 +400,26 @@ impl Body<'_> {
 /// An entry as it is chained and hashed: written straight from its parts, the same bytes
 /// as the JSON object built key by key (an entry's own key never displaces a chain key
 /// here: that entry is built as that object instead).
+#[derive(Clone, Copy)]
 struct Chained<'a> {
     seq: u64,
     timestamp: &'a str,
     body: &'a Body<'a>,
     prev: &'a str,
+    /// The payload parts' salts and digests.
+    sealed: &'a [payload::Sealed],
+    /// Written as the hash covers it (parts as digests, no salts), or as stored.
+    hashing: bool,
+}
+
+impl Chained<'_> {
+    /// The `salts` key's value: each part's salt by key.
+    fn salts(&self) -> Map<String, Value> {
+        self.sealed
+            .iter()
+            .map(|s| (s.key.clone(), json!(s.salt)))
+            .collect()
+    }
 }
 
 impl Serialize for Chained<'_> {
@@ -385,7 +435,16 @@ impl Serialize for Chained<'_> {
             chained.insert("name".into(), json!(self.seq.to_string()));
             chained.insert("seq".into(), json!(self.seq));
             chained.insert("timestamp".into(), json!(self.timestamp));
+            chained.insert(payload::VERSION_KEY.into(), json!(payload::FORMAT));
             chained.extend(self.body.to_map());
+            for sealed in self.sealed {
+                if self.hashing {
+                    chained.insert(sealed.key.clone(), json!(sealed.digest));
+                }
+            }
+            if !self.hashing && !self.sealed.is_empty() {
+                chained.insert(payload::SALTS.into(), Value::Object(self.salts()));
+            }
             chained.insert("prevHash".into(), json!(self.prev));
             return chained.serialize(serializer);
         }
@@ -394,7 +453,12 @@ impl Serialize for Chained<'_> {
         map.serialize_entry("name", &self.seq.to_string())?;
         map.serialize_entry("seq", &self.seq)?;
         map.serialize_entry("timestamp", self.timestamp)?;
-        self.body.write(&mut map)?;
+        map.serialize_entry(payload::VERSION_KEY, &payload::FORMAT)?;
+        self.body
+            .write(&mut map, self.hashing.then_some(self.sealed))?;
+        if !self.hashing && !self.sealed.is_empty() {
+            map.serialize_entry(payload::SALTS, &self.salts())?;
+        }
         map.serialize_entry("prevHash", self.prev)?;
         map.end()
     }
@@ -410,13 +474,25 @@ pub(crate) fn head(seq: u64, hash: &str) -> Vec<u8> {
     format!("{{\"seq\":{seq},\"hash\":\"{hash}\"}}").into_bytes()
 }
 
+/// The most redacted entries a report lists (all are counted).
+pub const MAX_LISTED_REDACTED: usize = 1000;
+
 /// What `coworker audit verify` reports.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditReport {
     /// Entries checked.
     pub entries: u64,
     /// The first broken link, if any: the entry's sequence number and why.
     pub broken: Option<BrokenLink>,
+    /// Entries with redacted payload parts (erasure): they verify through the digests kept
+    /// in place of the parts.
+    pub redacted: u64,
+    /// The sequence numbers of redacted entries, the first [`MAX_LISTED_REDACTED`] of them.
+    pub redacted_seqs: Vec<u64>,
+    /// Entries written in format 1 (before salted payload digests): they verify, but
+    /// cannot be redacted without breaking the chain.
+    pub old_format_entries: u64,
 }
 
 /// Where and why the chain breaks.
@@ -434,6 +510,7 @@ pub(crate) fn verify(read: &impl Snapshot) -> Result<AuditReport> {
     let mut expected_seq = 1;
     let mut entries = 0;
     let mut broken = None;
+    let (mut redacted, mut redacted_seqs, mut old_format_entries) = (0, Vec::new(), 0);
     let outcome = read.audit_entries(&mut |seq, bytes| {
         if broken.is_some() {
             return Ok(());
@@ -447,25 +524,41 @@ pub(crate) fn verify(read: &impl Snapshot) -> Result<AuditReport> {
             return Ok(());
         }
         expected_seq += 1;
-        match check_entry(seq, &expected_prev, bytes)? {
-            Ok(hash) => expected_prev = hash,
+        match checked(seq, &expected_prev, bytes)? {
+            Ok((hash, format)) => {
+                expected_prev = hash;
+                match format {
+                    Format::Old => old_format_entries += 1,
+                    Format::Current { redacted: 0 } => {}
+                    Format::Current { .. } => {
+                        redacted += 1;
+                        if redacted_seqs.len() < MAX_LISTED_REDACTED {
+                            redacted_seqs.push(seq);
+                        }
+                    }
+                }
+            }
             Err(reason) => fail(reason),
         }
         Ok(())
     });
+    let report = |broken| AuditReport {
+        entries,
+        broken,
+        redacted,
+        redacted_seqs,
+        old_format_entries,
+    };
     if outcome.is_ok() && broken.is_none() {
         broken = check_head(read, expected_seq - 1, &expected_prev)?;
     }
     match outcome {
-        Ok(()) => Ok(AuditReport { entries, broken }),
+        Ok(()) => Ok(report(broken)),
         // A store whose pages no longer check out is a broken chain too.
-        Err(Error::Storage(cause)) => Ok(AuditReport {
-            entries,
-            broken: Some(BrokenLink {
-                seq: expected_seq,
-                reason: format!("the store cannot read the trail: {cause}"),
-            }),
-        }),
+        Err(Error::Storage(cause)) => Ok(report(Some(BrokenLink {
+            seq: expected_seq,
+            reason: format!("the store cannot read the trail: {cause}"),
+        }))),
         Err(other) => Err(other),
     }
 }
@@ -478,6 +571,24 @@ pub(crate) fn check_entry(
     expected_prev: &str,
     bytes: &[u8],
 ) -> Result<std::result::Result<String, String>> {
+    Ok(checked(seq, expected_prev, bytes)?.map(|(hash, _)| hash))
+}
+
+/// The format an entry that checks out was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Format 1: the hash covers the entry's whole text.
+    Old,
+    /// Format 2: payload parts under salted digests, `redacted` of them redacted.
+    Current { redacted: u32 },
+}
+
+/// [`check_entry`], telling which format the entry is in.
+fn checked(
+    seq: u64,
+    expected_prev: &str,
+    bytes: &[u8],
+) -> Result<std::result::Result<(String, Format), String>> {
     let mut entry: Doc = match serde_json::from_slice(bytes) {
         Ok(entry) => entry,
         Err(e) => {
@@ -502,15 +613,58 @@ pub(crate) fn check_entry(
     if entry.get("seq") != Some(&json!(seq)) {
         return Ok(Err("its seq field does not match its position".into()));
     }
-    let text = serde_json::to_vec(&entry).map_err(|e| Error::internal(e.to_string()))?;
+    let (text, format) = if payload::is_format2(&entry) {
+        match payload::hash_view(entry) {
+            Ok((view, redacted)) => (
+                serde_json::to_vec(&view).map_err(|e| Error::internal(e.to_string()))?,
+                Format::Current { redacted },
+            ),
+            Err(reason) => return Ok(Err(reason)),
+        }
+    } else {
+        let text = serde_json::to_vec(&entry).map_err(|e| Error::internal(e.to_string()))?;
+        (text, Format::Old)
+    };
     let computed = chain_hash(&prev, &text);
     Ok(match stored_hash {
-        Some(hash) if hash == computed => Ok(hash),
+        Some(hash) if hash == computed => Ok((hash, format)),
         Some(hash) => Err(format!(
             "its content does not match its hash (stored {hash}, computed {computed}): it was altered"
         )),
         None => Err("it has no hash".into()),
     })
+}
+
+/// Redact the payload parts `choose` picks (given key and value) in stored entry `seq`
+/// (`bytes`), and store it in `tables`' transaction: only once the redacted entry is
+/// checked to chain to the very hash the entry had. An entry that does not verify is not
+/// touched (erasure is refused: `audit verify` names it).
+pub(crate) fn redact_entry(
+    tables: &mut impl WriteTx,
+    seq: u64,
+    bytes: &[u8],
+    choose: &dyn Fn(&str, &Value) -> bool,
+) -> Result<Redaction> {
+    let outcome = redact(bytes, choose)?;
+    if let Redaction::Redacted(_, redacted) = &outcome {
+        let prev = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|entry| entry.get("prevHash")?.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let before = check_entry(seq, &prev, bytes)?;
+        let Ok(hash) = before else {
+            return Err(Error::Storage(format!(
+                "audit entry {seq} does not verify, so it is not redacted: run `coworker audit verify`"
+            )));
+        };
+        assert_eq!(
+            check_entry(seq, &prev, redacted)?,
+            Ok(hash),
+            "a redacted entry chains to the hash it had"
+        );
+        tables.redact_audit(seq, redacted)?;
+    }
+    Ok(outcome)
 }
 
 /// Does the trail end where its head says it does?
@@ -560,6 +714,7 @@ mod tests {
         chained.insert("name".into(), json!(seq.to_string()));
         chained.insert("seq".into(), json!(seq));
         chained.insert("timestamp".into(), json!(timestamp));
+        chained.insert("v".into(), json!(2));
         chained.append(&mut entry.clone());
         chained.insert("prevHash".into(), json!(prev));
         serde_json::to_vec(&chained).unwrap()
@@ -589,6 +744,8 @@ mod tests {
                 timestamp: time,
                 body: &Body::Entry(&whole),
                 prev: GENESIS,
+                sealed: &[],
+                hashing: true,
             };
             assert_eq!(
                 serde_json::to_vec(&as_object).unwrap(),
@@ -610,6 +767,8 @@ mod tests {
                 timestamp: time,
                 body: &from_run,
                 prev: GENESIS,
+                sealed: &[],
+                hashing: true,
             };
             assert_eq!(
                 serde_json::to_vec(&as_run).unwrap(),

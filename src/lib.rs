@@ -68,7 +68,8 @@ mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
 pub use audit::{
-    AuditReport, BrokenLink, DocumentMismatch, DocumentReport, MAX_LISTED_MISMATCHES, Problem,
+    AuditReport, BrokenLink, DocumentMismatch, DocumentReport, MAX_LISTED_MISMATCHES,
+    MAX_LISTED_REDACTED, Problem,
 };
 pub use engine::{
     DEFAULT_IMPORT_BATCH, Engine, EngineBuilder, ImportFailure, ImportOptions, ImportProgress,

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use cli::acl::{AclCommand, acl};
 use cli::audit::{AuditCommand, audit, restore};
 use cli::demo::demo;
+use cli::erase::{EraseArgs, erase};
 use cli::import::{ImportArgs, import};
 use cli::maintenance::{backup, restore_backup, stats};
 use cli::pack::{PackCommand, pack};
@@ -117,6 +118,9 @@ enum Command {
         /// The document's name.
         name: String,
     },
+    /// Erase (GDPR) fields of documents: null them and redact their values in run records
+    /// and audit payloads, the chain still verifying (superuser only); print the run.
+    Erase(EraseArgs),
     /// Inspect recorded runs; prune them as the retention settings say.
     Runs {
         #[command(subcommand)]
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
         Command::Acl { command } => acl(&db, command),
         Command::Audit { command } => audit(&db, command),
         Command::Restore { doctype, name } => restore(&db, &doctype, &name),
+        Command::Erase(args) => erase(&db, args),
         Command::Runs { command } => runs(&db, command),
         Command::Backup { file, force } => backup(&db, &file, force),
         Command::RestoreBackup { file } => restore_backup(&db, &file),

@@ -33,7 +33,9 @@ pub const MAX_LISTED_MISMATCHES: usize = 1000;
 
 /// The actions that wrote or removed a document: their entry settles it (entries written
 /// before document digests carry none, and are counted as unverifiable).
-const DOCUMENT_ACTIONS: [&str; 6] = ["create", "update", "submit", "cancel", "amend", "delete"];
+const DOCUMENT_ACTIONS: [&str; 7] = [
+    "create", "update", "submit", "cancel", "amend", "delete", "erase",
+];
 
 /// Hex SHA-256 of a document's bytes exactly as the docs table stores them.
 pub(crate) fn document_digest(stored: &[u8]) -> String {

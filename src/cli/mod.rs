@@ -22,6 +22,7 @@ macro_rules! say {
 pub(crate) mod acl;
 pub(crate) mod audit;
 pub(crate) mod demo;
+pub(crate) mod erase;
 pub(crate) mod import;
 pub(crate) mod maintenance;
 pub(crate) mod pack;

@@ -43,6 +43,8 @@ impl Default for EngineBuilder {
         let mut registry = Registry::default();
         let install: Arc<NativeHandler> = Arc::new(crate::pack::install);
         registry.add_superuser_only(crate::pack::INSTALL_PACK.to_string(), install);
+        let erase: Arc<NativeHandler> = Arc::new(crate::ops::erase);
+        registry.add_superuser_only(crate::ops::ERASE.to_string(), erase);
         EngineBuilder {
             registry,
             hooks: Hooks::default(),

@@ -18,7 +18,7 @@ mod insert;
 mod select;
 mod update;
 
-use select::matching;
+pub(super) use select::matching;
 
 pub(super) use insert::{Origin, insert};
 pub(super) use update::modify;

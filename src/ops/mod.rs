@@ -16,9 +16,11 @@ mod restore;
 pub(crate) mod system;
 
 mod dispatch;
+mod erase;
 
 pub(crate) use builtins::{execute_builtin, validate_input_data};
 pub(crate) use dispatch::{dispatch, validate};
+pub(crate) use erase::{ERASE, erase};
 pub(crate) use integrity::LinkPlan;
 
 // The operation model lives with the handler contract; these paths stay for its users.

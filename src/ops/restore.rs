@@ -49,7 +49,7 @@ pub(super) fn restore(ctx: &mut OpContext<'_, '_>, doctype: &str) -> Result<Valu
         }
     };
     let mut record = match snapshot {
-        Some(Value::Object(snapshot)) => snapshot,
+        Some(Value::Object(snapshot)) if audit::redacted_object(&snapshot).is_none() => snapshot,
         other => {
             let why = if other.is_none() {
                 "holds no snapshot (it was deleted before delete entries kept one, or its body could not be read)"

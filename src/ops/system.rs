@@ -163,6 +163,12 @@ pub(crate) fn rules(doctype: &str) -> &'static SaveRules {
         .unwrap_or(&SaveRules::ORDINARY)
 }
 
+/// Whether `doctype` is a system doctype (the engine reads or keeps its documents: erasure
+/// refuses them).
+pub(crate) fn is_system(doctype: &str) -> bool {
+    !rules(doctype).doctype.is_empty() || doctype == crate::pack::PACK
+}
+
 /// The doctypes whose documents change the meta generation when written (what the store
 /// must be told when it opens).
 fn meta_doctypes() -> Vec<&'static str> {

@@ -286,6 +286,12 @@ pub(crate) trait WriteTx: View {
     fn mark(&self) -> Mark;
     /// Take back every change made since `mark`, newest first.
     fn rollback_to(&mut self, mark: Mark) -> Result<()>;
+    /// Erasure only: replace committed audit entry `seq`'s bytes by a redaction of them
+    /// (the caller checked the entry still chains to the same hash).
+    fn redact_audit(&mut self, seq: u64, bytes: &[u8]) -> Result<()>;
+    /// Erasure only: replace a stored run record by a redaction of it (same id, its indexed
+    /// fields unchanged).
+    fn redact_record(&mut self, record: &Record) -> Result<()>;
 }
 
 /// The store as the engine uses it: snapshots, writes made durable by a (group) commit,

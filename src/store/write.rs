@@ -26,6 +26,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod prune;
+mod redact;
 pub(crate) use prune::{PrunePass, PruneStep, RunFacts, Verdict};
 
 /// A failure of redb while a write transaction changes a table: one that grows the file
@@ -72,6 +73,8 @@ enum TableKind {
     Counters,
     Meta,
     Audit,
+    /// Run records (only redaction rewrites one).
+    Runs,
 }
 
 impl TableKind {
@@ -83,6 +86,7 @@ impl TableKind {
             TableKind::Counters => LoggedTable::Counters,
             TableKind::Meta => LoggedTable::Meta,
             TableKind::Audit => LoggedTable::Audit,
+            TableKind::Runs => LoggedTable::Runs,
         }
     }
 }
@@ -161,6 +165,7 @@ impl<'t> WriteTables<'t> {
             TableKind::DocIndex => &mut self.doc_index,
             TableKind::Counters => &mut self.counters,
             TableKind::Meta => &mut self.meta,
+            TableKind::Runs => &mut self.runs,
             TableKind::Audit => unreachable!("audit entries are undone by `rollback_to` directly"),
         }
     }
@@ -440,8 +445,14 @@ impl<'t> WriteTables<'t> {
         while self.undo.len() > mark.0 {
             let undo = self.undo.pop().expect("length checked above");
             if let TableKind::Audit = undo.table {
-                // Only entries this run appended are ever undone: they are the newest.
                 let seq = u64::from_be_bytes(undo.key.as_slice().try_into().expect("8 bytes"));
+                if let Some(before) = &undo.before {
+                    // A redaction taken back: the entry's bytes as they were.
+                    self.audit.insert(seq, before.as_slice()).map_err(grown)?;
+                    self.logged(LoggedTable::Audit, &undo.key, Some(before));
+                    continue;
+                }
+                // Only entries this run appended are ever undone: they are the newest.
                 self.audit.remove(seq).map_err(grown)?;
                 self.logged(LoggedTable::Audit, &undo.key, None);
                 self.trail.last = None;
@@ -562,5 +573,11 @@ impl WriteTx for WriteTables<'_> {
     }
     fn rollback_to(&mut self, mark: Mark) -> Result<()> {
         WriteTables::rollback_to(self, mark)
+    }
+    fn redact_audit(&mut self, seq: u64, bytes: &[u8]) -> Result<()> {
+        WriteTables::redact_audit(self, seq, bytes)
+    }
+    fn redact_record(&mut self, record: &Record) -> Result<()> {
+        WriteTables::redact_record(self, record)
     }
 }

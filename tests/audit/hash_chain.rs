@@ -30,9 +30,26 @@ fn entries_are_hash_chained_and_verify_walks_the_chain() {
         assert_eq!(hash.len(), 64);
         assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(hash, prev);
-        // The hash is SHA-256 of the previous hash then the entry's JSON without `hash`.
+        // Format 2: the hash is SHA-256 of the previous hash then the entry's JSON without
+        // `hash` and `salts`, each payload part replaced by SHA-256(salt || its JSON).
+        assert_eq!(entry["v"], json!(2));
         let mut unhashed = entry.as_object().unwrap().clone();
         unhashed.remove("hash");
+        let salts = unhashed.shift_remove("salts").unwrap_or_else(|| json!({}));
+        for (part, salt) in salts.as_object().unwrap() {
+            let digest = Sha256::new()
+                .chain_update(salt.as_str().unwrap().as_bytes())
+                .chain_update(serde_json::to_vec(&unhashed[part]).unwrap())
+                .finalize();
+            unhashed[part] = json!(
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            );
+        }
+        let parts = salts.as_object().unwrap().len();
+        assert_eq!(parts, usize::from(i >= 5), "the updates' diffs");
         let digest = Sha256::new()
             .chain_update(prev.as_bytes())
             .chain_update(serde_json::to_vec(&unhashed).unwrap())
@@ -96,7 +113,10 @@ fn a_byte_flipped_in_the_store_file_breaks_the_chain() {
     let history = tamperable_store(&store);
     let (code, report) = cli_verify(&store.path);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(report, json!({"entries": 7, "broken": null}));
+    assert_eq!(
+        report,
+        json!({"entries": 7, "broken": null, "redacted": 0, "redactedSeqs": [], "oldFormatEntries": 0})
+    );
     let target = history
         .iter()
         .find(|e| e["refName"] == json!("x1"))
@@ -137,7 +157,13 @@ fn the_cli_verify_reports_an_empty_and_a_healthy_trail() {
     let store = TempStore::new();
     drop(store.open());
     let (code, report) = cli_verify(&store.path);
-    assert_eq!((code, report), (0, json!({"entries": 0, "broken": null})));
+    assert_eq!(
+        (code, report),
+        (
+            0,
+            json!({"entries": 0, "broken": null, "redacted": 0, "redactedSeqs": [], "oldFormatEntries": 0})
+        )
+    );
     {
         let engine = store.open();
         let admin = acl_store(&engine);

@@ -18,7 +18,7 @@ mod sink;
 
 /// Every document of `doctype` the query's filter selects (under an `if_owner` grant, the
 /// owner's only), in name order, by the cheapest path (see [`plan`]).
-pub(super) fn matching(
+pub(in crate::ops) fn matching(
     ctx: &OpContext<'_, '_>,
     doctype: &str,
     schema: Option<&Schema>,
