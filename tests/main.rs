@@ -14,6 +14,7 @@ mod concurrency;
 mod crash;
 mod crud;
 mod document_integrity;
+mod erasure;
 mod faults;
 mod frappe_documents;
 mod frappe_import;
