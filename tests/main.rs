@@ -22,6 +22,7 @@ mod fuzz;
 mod hostile;
 mod hostile_review;
 mod import;
+mod legal_hold;
 mod operations;
 mod packs;
 mod persistence;

@@ -142,7 +142,7 @@ pub use stats::{
     AuditStats, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats, StoreStats,
     TableStats,
 };
-pub(crate) use write::{PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
+pub(crate) use write::{HeldBy, PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
 
 /// What the store is told about doctypes when it opens: it names none itself.
 #[derive(Debug, Clone, Copy)]
