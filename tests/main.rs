@@ -31,6 +31,7 @@ mod read_records;
 mod readme;
 mod request_errors;
 mod retention;
+mod retention_stats;
 mod run_listing;
 mod schemas;
 mod script_growth;

@@ -4,9 +4,11 @@
 
 use super::{Core, Engine};
 use crate::error::Result;
-use crate::retention::holds::Holds;
+use crate::retention::holds::{Holds, LEGAL_HOLD, is_lifted};
 use crate::retention::{RETENTION_NAME, Retention};
-use crate::store::{Backend, HeldBy, PrunePass, PruneStep, View};
+use crate::store::{
+    Backend, HeldBy, NextPrune, OldestRun, PrunePass, PruneStep, RetentionStats, View,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -134,6 +136,41 @@ impl Core {
             Some(doc) => Retention::from_doc(&doc).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The retention section of the store's figures: settings, active holds, and what the
+    /// next prune would do (a dry pass; none for a store opened read-only).
+    pub(super) fn retention_stats(&self) -> Result<RetentionStats> {
+        let snapshot = self.store.read()?;
+        let settings = snapshot
+            .get_doc(crate::acl::SETTINGS, RETENTION_NAME)?
+            .map(serde_json::Value::Object);
+        let mut holds = Vec::new();
+        snapshot.scan_docs(LEGAL_HOLD, &mut |doc| {
+            if !is_lifted(&doc) {
+                holds.push(serde_json::Value::Object(doc));
+            }
+            true
+        })?;
+        drop(snapshot);
+        let next_prune = match settings.is_some() && !self.store.read_only() {
+            true => {
+                let dry = self.prune(true, 0)?;
+                Some(NextPrune {
+                    remove: dry.removed,
+                    stub: dry.stubbed,
+                    held: dry.held,
+                    examined: dry.examined,
+                    oldest: dry.oldest.as_deref().map(OldestRun::of),
+                })
+            }
+            false => None,
+        };
+        Ok(RetentionStats {
+            settings,
+            holds,
+            next_prune,
+        })
     }
 
     /// Prune until nothing is left to do now (or, dry, count what would go), pausing
