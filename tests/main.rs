@@ -26,6 +26,7 @@ mod legal_hold;
 mod operations;
 mod packs;
 mod persistence;
+mod prune_crash;
 mod queries;
 mod read_records;
 mod readme;
