@@ -82,8 +82,8 @@ pub use pack::Pack;
 pub use run::{Run, RunOptions, RunRequest, RunStatus};
 pub use script::{Limits, bench_support};
 pub use store::{
-    AuditStats, BackupReport, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats,
-    StoreStats, TableStats,
+    AuditStats, BackupReport, FileStats, IndexStats, NextPrune, OldestRun, RedoLogStats,
+    RetentionStats, RunStats, SpaceStats, StoreStats, TableStats,
 };
 pub use testing::{TestOutcome, TestReport, run_script_tests};
 pub use value::MAX_VALUE_DEPTH;

@@ -23,6 +23,8 @@ use crate::store::{RunFacts, Verdict};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub(crate) mod holds;
+
 /// The name of the `System Settings` document holding the retention settings.
 pub(crate) const RETENTION_NAME: &str = "retention";
 

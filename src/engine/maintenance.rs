@@ -57,14 +57,18 @@ impl Engine {
 
     /// The store's figures: the file, each table, documents per doctype, index entries,
     /// runs by status and age, the audit trail, free pages, the redo log. Counted from one
-    /// snapshot by walking keys, without loading tables.
+    /// snapshot by walking keys, without loading tables. Then the retention settings, the
+    /// active legal holds and what the next prune would do: a dry prune, which holds the
+    /// writer lock while it walks the runs the next prune would reach.
     pub fn stats(&self) -> Result<StoreStats> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| {
                 u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
             });
-        self.core.store.stats(now_ms)
+        let mut stats = self.core.store.stats(now_ms)?;
+        stats.retention = self.core.retention_stats()?;
+        Ok(stats)
     }
 }
 

@@ -4,8 +4,11 @@
 
 use super::{Core, Engine};
 use crate::error::Result;
+use crate::retention::holds::{Holds, LEGAL_HOLD, is_lifted};
 use crate::retention::{RETENTION_NAME, Retention};
-use crate::store::{Backend, PrunePass, PruneStep, View};
+use crate::store::{
+    Backend, HeldBy, NextPrune, OldestRun, PrunePass, PruneStep, RetentionStats, View,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -39,6 +42,10 @@ pub struct PruneReport {
     pub stubbed: u64,
     /// Top-level runs a longer rule keeps, listed to be pruned when they come due.
     pub deferred: u64,
+    /// Run trees a legal hold (`Legal Hold` documents not lifted) kept whole.
+    pub held: u64,
+    /// The oldest top-level run whose tree was (or, dry, would be) pruned, by id.
+    pub oldest: Option<String>,
     /// Bytes of run records freed (reused by later writes; `coworker compact` shrinks
     /// the file).
     pub bytes_freed: u64,
@@ -52,6 +59,12 @@ impl PruneReport {
         self.removed += step.removed;
         self.stubbed += step.stubbed;
         self.deferred += step.deferred;
+        self.held += step.held;
+        if let Some(oldest) = &step.oldest
+            && self.oldest.as_ref().is_none_or(|o| oldest < o)
+        {
+            self.oldest = Some(oldest.clone());
+        }
         self.bytes_freed += step.bytes_freed;
         self.passes += 1;
     }
@@ -111,8 +124,13 @@ fn now_ms() -> u64 {
 }
 
 impl Core {
+    /// The active legal holds.
+    pub(super) fn holds(&self) -> Result<Holds> {
+        Holds::load(&*self.store.read()?)
+    }
+
     /// The store's retention settings, if it has any.
-    fn retention(&self) -> Result<Option<Retention>> {
+    pub(super) fn retention(&self) -> Result<Option<Retention>> {
         let snapshot = self.store.read()?;
         match snapshot.get_doc(crate::acl::SETTINGS, RETENTION_NAME)? {
             Some(doc) => Retention::from_doc(&doc).map(Some),
@@ -120,8 +138,44 @@ impl Core {
         }
     }
 
-    /// Prune until nothing is left to do now (or, dry, count what would go).
-    fn prune(&self, dry_run: bool) -> Result<PruneReport> {
+    /// The retention section of the store's figures: settings, active holds, and what the
+    /// next prune would do (a dry pass; none for a store opened read-only).
+    pub(super) fn retention_stats(&self) -> Result<RetentionStats> {
+        let snapshot = self.store.read()?;
+        let settings = snapshot
+            .get_doc(crate::acl::SETTINGS, RETENTION_NAME)?
+            .map(serde_json::Value::Object);
+        let mut holds = Vec::new();
+        snapshot.scan_docs(LEGAL_HOLD, &mut |doc| {
+            if !is_lifted(&doc) {
+                holds.push(serde_json::Value::Object(doc));
+            }
+            true
+        })?;
+        drop(snapshot);
+        let next_prune = match settings.is_some() && !self.store.read_only() {
+            true => {
+                let dry = self.prune(true, 0)?;
+                Some(NextPrune {
+                    remove: dry.removed,
+                    stub: dry.stubbed,
+                    held: dry.held,
+                    examined: dry.examined,
+                    oldest: dry.oldest.as_deref().map(OldestRun::of),
+                })
+            }
+            false => None,
+        };
+        Ok(RetentionStats {
+            settings,
+            holds,
+            next_prune,
+        })
+    }
+
+    /// Prune until nothing is left to do now (or, dry, count what would go), pausing
+    /// `pause` times the last pass's length between passes so writers get the lock.
+    pub(super) fn prune(&self, dry_run: bool, pause: u32) -> Result<PruneReport> {
         let mut report = PruneReport {
             dry_run,
             ..PruneReport::default()
@@ -131,13 +185,22 @@ impl Core {
             return Ok(report);
         };
         report.policy = true;
+        // The holds as of now: one that is created or lifted later changes the tag, so
+        // the next prune walks the kept runs again.
+        let holds = self.holds()?;
+        let tag = match holds.is_empty() {
+            true => policy.tag.clone(),
+            false => format!("{}/{}", policy.tag, holds.tag()),
+        };
+        let held = |bytes: &[u8]| holds.holds_run(bytes);
         // Records of read-only runs wait in memory: written first, so none lands behind
         // the walk's cursor.
         self.store.flush()?;
         loop {
+            let started = Instant::now();
             let now_ms = now_ms();
             let pass = PrunePass {
-                tag: &policy.tag,
+                tag: &tag,
                 now_ms,
                 live_from_ms: self.live.oldest_ms(),
                 young_from_ms: policy
@@ -147,6 +210,7 @@ impl Core {
                 // A dry run changes nothing, so it cannot resume: one pass sees it all.
                 max_examined: if dry_run { usize::MAX } else { policy.batch },
                 dry_run,
+                held: HeldBy(&held),
             };
             let step = self
                 .store
@@ -154,6 +218,11 @@ impl Core {
             report.add(&step);
             if step.done || dry_run {
                 return Ok(report);
+            }
+            if pause > 0 {
+                std::thread::sleep(started.elapsed() * pause);
+            } else {
+                std::thread::yield_now();
             }
         }
     }
@@ -167,7 +236,7 @@ impl Engine {
     /// lock for the whole walk). Without settings, nothing is pruned. The engine also
     /// prunes in the background every `pruneEveryMs`.
     pub fn prune_runs(&self, dry_run: bool) -> Result<PruneReport> {
-        self.core.prune(dry_run)
+        self.core.prune(dry_run, 0)
     }
 
     /// Shrink the store file by the space pruned records and deleted documents left free
@@ -179,6 +248,9 @@ impl Engine {
         self.core.store.compact()
     }
 }
+
+/// Between two background passes the pruner sleeps this many times the last pass's length.
+const BACKGROUND_PAUSE: u32 = 1;
 
 /// How often the background pruner looks for settings and whether a pass is due.
 const TICK: Duration = Duration::from_millis(250);
@@ -218,7 +290,9 @@ pub(super) fn start_background(core: &Arc<Core>) {
                     continue;
                 }
                 last = Some(Instant::now());
-                match core.prune(false) {
+                // Between passes the pruner leaves the writer lock free as long as a
+                // pass held it: writers wait at most one bounded pass.
+                match core.prune(false, BACKGROUND_PAUSE) {
                     Ok(report) if report.removed + report.stubbed > 0 => {
                         tracing::info!(
                             removed = report.removed,

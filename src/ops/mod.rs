@@ -9,6 +9,7 @@
 //! never commit, never record runs and never check permissions: the pipeline does.
 
 mod builtins;
+mod hold;
 mod include;
 mod integrity;
 mod lifecycle;

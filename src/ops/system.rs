@@ -101,7 +101,7 @@ impl SaveRules {
 }
 
 /// The system doctypes and their rules. (`Pack`, the record of installed packs, has none.)
-static SYSTEM: [SaveRules; 7] = [
+static SYSTEM: [SaveRules; 8] = [
     SaveRules {
         doctype: SCHEMA,
         meta: true,
@@ -145,6 +145,12 @@ static SYSTEM: [SaveRules; 7] = [
         doctype: crate::acl::SETTINGS,
         meta: true,
         integrity: Some(settings_integrity),
+        ..SaveRules::ORDINARY
+    },
+    SaveRules {
+        doctype: super::hold::DOCTYPE,
+        always_validated: true,
+        guard: Some(super::hold::guard),
         ..SaveRules::ORDINARY
     },
     SaveRules {

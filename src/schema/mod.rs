@@ -25,7 +25,7 @@ pub(crate) const SCHEMA: &str = "Schema";
 const SEEDS: &str = include_str!("seeds.json");
 
 /// Names of the seeded schemas, which cannot be changed or deleted.
-pub(crate) const SEEDED: [&str; 10] = [
+pub(crate) const SEEDED: [&str; 11] = [
     "Schema",
     "DocField",
     "DocPerm",
@@ -35,6 +35,7 @@ pub(crate) const SEEDED: [&str; 10] = [
     "User",
     "Role",
     "System Settings",
+    "Legal Hold",
     "Audit Trail",
 ];
 

@@ -139,10 +139,10 @@ pub(crate) use open::{DEFAULT_CACHE_BYTES, DEFAULT_LOCK_TIMEOUT, OpenOptions};
 pub(crate) use read::ReadTables;
 pub(crate) use record::{Record, RunKeys, run_keys, status_indexed};
 pub use stats::{
-    AuditStats, FileStats, IndexStats, OldestRun, RedoLogStats, RunStats, SpaceStats, StoreStats,
-    TableStats,
+    AuditStats, FileStats, IndexStats, NextPrune, OldestRun, RedoLogStats, RetentionStats,
+    RunStats, SpaceStats, StoreStats, TableStats,
 };
-pub(crate) use write::{PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
+pub(crate) use write::{HeldBy, PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
 
 /// What the store is told about doctypes when it opens: it names none itself.
 #[derive(Debug, Clone, Copy)]

@@ -57,8 +57,55 @@ pub struct StoreStats {
     /// The redo log beside the file (`None` when there is none: a store in memory, or one
     /// shared with readers).
     pub redo_log: Option<RedoLogStats>,
-    // Issue #15 item 8, still to come: the retention settings and what the next prune
-    // would remove go here once retention exists.
+    /// The retention settings, the active legal holds and what the next prune would do
+    /// (filled by the engine, which reads settings; the store only counts).
+    pub retention: RetentionStats,
+}
+
+/// Retention as it stands ([`StoreStats::retention`]).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RetentionStats {
+    /// The `System Settings` document `retention` as saved (`None`: nothing is pruned).
+    pub settings: Option<serde_json::Value>,
+    /// The `Legal Hold` documents not lifted.
+    pub holds: Vec<serde_json::Value>,
+    /// What the next prune would do, from a dry pass (`None` without settings, or for a
+    /// store opened read-only).
+    pub next_prune: Option<NextPrune>,
+}
+
+/// What the next prune would do.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct NextPrune {
+    /// Run records it would remove.
+    pub remove: u64,
+    /// Run records it would cut to stubs.
+    pub stub: u64,
+    /// Run trees a legal hold keeps whole.
+    pub held: u64,
+    /// Run records it would look at.
+    pub examined: u64,
+    /// The oldest top-level run whose tree it would prune.
+    pub oldest: Option<OldestRun>,
+}
+
+impl OldestRun {
+    /// Run `id`, its start read off its id (a ULID).
+    pub(crate) fn of(id: &str) -> OldestRun {
+        let started = ulid::Ulid::from_string(id)
+            .ok()
+            .and_then(|ulid| i64::try_from(ulid.timestamp_ms()).ok())
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|at| format!("{at:.6}"));
+        OldestRun {
+            id: id.to_string(),
+            started,
+        }
+    }
 }
 
 /// The store file.
@@ -247,6 +294,7 @@ impl RedbStore {
                 head,
             },
             redo_log,
+            retention: RetentionStats::default(),
         })
     }
 

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod prune;
 mod redact;
-pub(crate) use prune::{PrunePass, PruneStep, RunFacts, Verdict};
+pub(crate) use prune::{HeldBy, PrunePass, PruneStep, RunFacts, Verdict};
 
 /// A failure of redb while a write transaction changes a table: one that grows the file
 /// can fail with the file's I/O error (a full disk), given here with its kind.

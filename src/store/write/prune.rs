@@ -82,6 +82,19 @@ pub(crate) struct PrunePass<'a> {
     pub max_examined: usize,
     /// Count what would be done, change nothing.
     pub dry_run: bool,
+    /// Whether a legal hold covers a run record (its stored JSON): a tree holding such a
+    /// run is kept whole, whatever the policy says.
+    pub held: HeldBy<'a>,
+}
+
+/// Answers whether a legal hold covers a stored run record.
+#[derive(Clone, Copy)]
+pub(crate) struct HeldBy<'a>(pub &'a dyn Fn(&[u8]) -> bool);
+
+impl std::fmt::Debug for HeldBy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeldBy(..)")
+    }
 }
 
 /// What one pass did (or, dry, would do).
@@ -96,6 +109,10 @@ pub(crate) struct PruneStep {
     pub stubbed: u64,
     /// Top-level runs whose rule keeps them longer, listed to be pruned when due.
     pub deferred: u64,
+    /// Run trees a legal hold keeps whole (each counted once per pass that reaches it).
+    pub held: u64,
+    /// The oldest top-level run whose tree this pass removed or cut to stubs.
+    pub oldest: Option<String>,
     /// Bytes of run records removed or cut down (stubs counted at what they saved).
     pub bytes_freed: u64,
     /// Whether nothing is left to do before new runs arrive or kept ones come due.
@@ -153,7 +170,7 @@ impl<'t> WriteTables<'t> {
             if !pass.dry_run {
                 self.unset(TableKind::Meta, key)?;
             }
-            let pruned = self.prune_tree(&id, &pruned_at, pass.dry_run, &mut step)?;
+            let pruned = self.prune_tree(&id, &pruned_at, pass, &mut step)?;
             over = over.saturating_sub(pruned);
         }
         // Over the count: kept trees go too, those due soonest first (never those kept for
@@ -166,7 +183,7 @@ impl<'t> WriteTables<'t> {
                 if !pass.dry_run {
                     self.unset(TableKind::Meta, key)?;
                 }
-                let pruned = self.prune_tree(&id, &pruned_at, pass.dry_run, &mut step)?;
+                let pruned = self.prune_tree(&id, &pruned_at, pass, &mut step)?;
                 over = over.saturating_sub(pruned);
             }
         }
@@ -199,7 +216,7 @@ impl<'t> WriteTables<'t> {
             };
             match verdict {
                 Verdict::Prune => {
-                    let pruned = self.prune_tree(&id, &pruned_at, pass.dry_run, &mut step)?;
+                    let pruned = self.prune_tree(&id, &pruned_at, pass, &mut step)?;
                     over = over.saturating_sub(pruned);
                 }
                 Verdict::KeepUntil(expiry) => {
@@ -291,9 +308,10 @@ impl<'t> WriteTables<'t> {
         &mut self,
         root: &str,
         pruned_at: &str,
-        dry_run: bool,
+        pass: &PrunePass<'_>,
         step: &mut PruneStep,
     ) -> Result<u64> {
+        let dry_run = pass.dry_run;
         // The tree, parents before children.
         let mut tree: Vec<(StoredFacts, usize)> = Vec::new();
         let mut pending = vec![root.to_string()];
@@ -305,12 +323,21 @@ impl<'t> WriteTables<'t> {
             let Some(bytes) = self.runs.get(id.as_bytes())?.map(|b| b.value().to_vec()) else {
                 continue;
             };
+            if (pass.held.0)(&bytes) {
+                // A legal hold keeps the whole tree; the walk reaches it again once the set
+                // of holds changes (its tag is part of the pass's).
+                step.held += 1;
+                return Ok(0);
+            }
             let facts = StoredFacts::parse(&id, &bytes)?;
             pending.extend(facts.child_run_ids.iter().cloned());
             tree.push((facts, bytes.len()));
         }
         if tree.is_empty() {
             return Ok(0);
+        }
+        if step.oldest.as_deref().is_none_or(|oldest| root < oldest) {
+            step.oldest = Some(root.to_string());
         }
         let ids: HashSet<&str> = tree.iter().map(|(f, _)| f.id.as_str()).collect();
         let start = tree
