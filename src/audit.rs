@@ -6,7 +6,8 @@
 //! from that entry on; [`verify`] finds the first broken link. Entries are documents of
 //! doctype `Audit Trail` to readers, but live in a table of their own that the store can
 //! only append to: no update, no delete, through any path. A correction is a new entry that
-//! names the one it corrects.
+//! names the one it corrects. The one exception is erasure ([`redact_entry`]): it replaces a
+//! payload part by the digest the hash already covers, so the entry's hash never changes.
 //!
 //! Entries are written in format 2 (`"v":2`): payload parts are covered by salted digests so
 //! erasure can redact them (the digests and redaction live in `payload`). Format-1 entries

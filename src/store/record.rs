@@ -2,7 +2,8 @@
 //! ([`Record`]), with unset keys left out, and read back as the run; the fields runs are
 //! listed by ([`RunKeys`]) and the ones the run index holds.
 //!
-//! A record is written once and never replaced. This module must never decide which runs
+//! A record is written once and never replaced (erasure alone rewrites one, with the erased
+//! values redacted: `WriteTx::redact_record`). This module must never decide which runs
 //! are recorded or when: the pipeline does.
 
 use crate::error::{Error, Result};
