@@ -394,3 +394,42 @@ fn verify_cli(db: &Path) -> (i32, Value) {
     let output = cli(db).args(["audit", "verify"]).output().unwrap();
     (output.status.code().unwrap_or(-1), stdout_json(&output))
 }
+
+/// A legal hold keeps what it covers: erasure of a held document is refused (CONFLICT,
+/// nothing written) until the hold is lifted, and a hold elsewhere does not stand in the way.
+#[test]
+fn erasure_yields_to_a_legal_hold_until_it_is_lifted() {
+    let engine = engine();
+    customers(&engine);
+    ok(
+        &engine,
+        json!({"operation": "create", "into": "Legal Hold",
+               "input": {"data": {"name": "case-7", "heldDoctype": "Customer", "heldName": "c1",
+                                  "reason": "litigation 7"}}}),
+    );
+    let entries_before = all_entries(&engine).len();
+    let refused = fails(
+        &engine,
+        json!({"operation": "erase", "in": "Customer",
+               "input": {"name": "c1", "fields": ["email"], "reason": "GDPR request 42"}}),
+        "CONFLICT",
+    );
+    let message = refused.error.unwrap().message;
+    assert!(message.contains("c1") && message.contains("legal hold"), "{message}");
+    assert_eq!(all_entries(&engine).len(), entries_before, "a refused erasure writes no entry");
+    assert!(all_entries(&engine).iter().any(holds_secret));
+    // c2 is not held: its erasure goes ahead.
+    ok(
+        &engine,
+        json!({"operation": "erase", "in": "Customer",
+               "input": {"name": "c2", "fields": ["email"], "reason": "GDPR request 43"}}),
+    );
+    ok(
+        &engine,
+        json!({"operation": "update", "in": "Legal Hold",
+               "input": {"name": "case-7", "data": {"lifted": 1, "liftReason": "case settled"}}}),
+    );
+    erase_c1(&engine);
+    assert!(!all_entries(&engine).iter().any(holds_secret));
+    assert_eq!(engine.verify_audit().unwrap().broken, None);
+}

@@ -19,6 +19,7 @@ use crate::doc::Doc;
 use crate::error::{Error, ErrorCode, Result};
 use crate::handler::OpContext;
 use crate::query::Query;
+use crate::retention::holds::Holds;
 use crate::run::type_name;
 use crate::schema::Schema;
 use crate::store::{Record, View, WriteTx};
@@ -65,6 +66,7 @@ pub(crate) fn erase(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     let schema = ctx.schema(&ask.doctype)?;
     check_fields(&ask, schema.as_deref())?;
     let (docs, gone) = targets(ctx, &ask.doctype, schema.as_deref())?;
+    refuse_held(ctx.view(), &ask.doctype, &docs, &gone)?;
     let names: Vec<String> = docs
         .iter()
         .map(|doc| doc_name(doc).to_string())
@@ -226,6 +228,40 @@ pub(crate) fn erase(ctx: &mut OpContext<'_, '_>) -> Result<Value> {
     audit::append(tables, &event, &timestamp)?;
     counts.insert("redactedSeqs".into(), json!(redacted_seqs));
     Ok(summary(counts))
+}
+
+/// A legal hold keeps what it covers as it is: erasure yields to it (GDPR art. 17(3)(e)
+/// exempts data kept for legal claims). Refused with CONFLICT naming the documents; lift
+/// the hold first.
+fn refuse_held(view: &dyn View, doctype: &str, docs: &[Doc], gone: &[String]) -> Result<()> {
+    let holds = Holds::load(view)?;
+    if holds.is_empty() {
+        return Ok(());
+    }
+    let mut held = Vec::new();
+    let present = docs.iter().map(|doc| (doc_name(doc), doc.get("owner")));
+    for (name, owner) in present.chain(gone.iter().map(|name| (name.as_str(), None))) {
+        let mut entry = Map::new();
+        entry.insert("refDoctype".into(), json!(doctype));
+        entry.insert("refName".into(), json!(name));
+        if let Some(owner) = owner {
+            entry.insert("owner".into(), owner.clone());
+        }
+        if holds.holds_entry(&entry) {
+            held.push(name.to_string());
+        }
+    }
+    if held.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::Conflict,
+        format!(
+            "{} of {doctype} {} under a legal hold: erasure yields to it; lift the hold first",
+            held.join(", "),
+            if held.len() == 1 { "is" } else { "are" }
+        ),
+    ))
 }
 
 fn doc_name(doc: &Doc) -> &str {

@@ -171,7 +171,6 @@ impl Holds {
 
     /// Whether a hold covers an audit entry (`refDoctype`, `refName`, `owner`, `flowId`,
     /// `flowType`): such an entry must not be archived or removed by any retention rule.
-    #[allow(dead_code)] // the audit archiver's predicate (issue #15 item 3)
     pub(crate) fn holds_entry(&self, entry: &Map<String, Value>) -> bool {
         if self.active.is_empty() {
             return false;
