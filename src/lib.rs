@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod acl;
+mod archive;
 mod audit;
 mod clock;
 mod doc;
@@ -67,6 +68,7 @@ mod value;
 mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
+pub use archive::{ArchiveCheck, ArchivedSegment, AuditArchiveReport, RunArchive};
 pub use audit::{
     AuditReport, BrokenLink, DocumentMismatch, DocumentReport, MAX_LISTED_MISMATCHES, Problem,
 };

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 mod admin;
 mod admit;
+mod archives;
 mod builder;
 mod import;
 mod maintenance;

@@ -44,6 +44,9 @@ pub struct PruneReport {
     pub bytes_freed: u64,
     /// Passes (each one write, bounded by `pruneBatch`).
     pub passes: u64,
+    /// Run records written to an archive before they were removed or cut to stubs (the
+    /// settings' `runs.archive`).
+    pub archived: u64,
 }
 
 impl PruneReport {
@@ -53,6 +56,7 @@ impl PruneReport {
         self.stubbed += step.stubbed;
         self.deferred += step.deferred;
         self.bytes_freed += step.bytes_freed;
+        self.archived += step.archived;
         self.passes += 1;
     }
 }
@@ -61,7 +65,7 @@ impl PruneReport {
 /// walks past the oldest (its records are not written yet); and the lock that lets one
 /// prune run at a time (on demand or in the background).
 #[derive(Default)]
-pub(super) struct LiveRuns(Mutex<BTreeMap<u64, usize>>, Mutex<()>);
+pub(super) struct LiveRuns(Mutex<BTreeMap<u64, usize>>, pub(super) Mutex<()>);
 
 /// A top-level run's place in [`LiveRuns`], given up when dropped.
 pub(super) struct Live<'a> {
@@ -112,7 +116,7 @@ fn now_ms() -> u64 {
 
 impl Core {
     /// The store's retention settings, if it has any.
-    fn retention(&self) -> Result<Option<Retention>> {
+    pub(super) fn retention(&self) -> Result<Option<Retention>> {
         let snapshot = self.store.read()?;
         match snapshot.get_doc(crate::acl::SETTINGS, RETENTION_NAME)? {
             Some(doc) => Retention::from_doc(&doc).map(Some),
@@ -134,6 +138,10 @@ impl Core {
         // Records of read-only runs wait in memory: written first, so none lands behind
         // the walk's cursor.
         self.store.flush()?;
+        let archive_dir = match policy.archive {
+            Some(_) => Some(self.archive_dir(Some(&policy))?),
+            None => None,
+        };
         loop {
             let now_ms = now_ms();
             let pass = PrunePass {
@@ -147,6 +155,7 @@ impl Core {
                 // A dry run changes nothing, so it cannot resume: one pass sees it all.
                 max_examined: if dry_run { usize::MAX } else { policy.batch },
                 dry_run,
+                archive_dir: archive_dir.as_deref(),
             };
             let step = self
                 .store

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use redb::{ReadableTable, ReadableTableMetadata};
 use std::collections::HashSet;
 
+mod archive;
 mod facts;
 pub(crate) use facts::started_ms;
 use facts::{AuditFacts, StoredFacts, first_id_at};
@@ -82,6 +83,8 @@ pub(crate) struct PrunePass<'a> {
     pub max_examined: usize,
     /// Count what would be done, change nothing.
     pub dry_run: bool,
+    /// Archive every pruned record here first (see `archive.rs`); `None`: do not.
+    pub archive_dir: Option<&'a std::path::Path>,
 }
 
 /// What one pass did (or, dry, would do).
@@ -100,6 +103,11 @@ pub(crate) struct PruneStep {
     pub bytes_freed: u64,
     /// Whether nothing is left to do before new runs arrive or kept ones come due.
     pub done: bool,
+    /// Run records written to an archive before they were removed or cut to stubs.
+    pub archived: u64,
+    /// The full records of the runs pruned, by id, when archiving (see `archive.rs`).
+    #[serde(skip)]
+    lines: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 /// The walk's position, kept as a store fact.
@@ -116,10 +124,11 @@ struct State {
 impl<'t> WriteTables<'t> {
     /// One pass of the pruner (see the module's documentation): bounded by
     /// `pass.max_examined`, with `decide` answering for each top-level run.
-    pub(in crate::store) fn prune_pass(
+    fn prune_pass(
         &mut self,
         pass: &PrunePass<'_>,
         decide: &dyn Fn(&RunFacts<'_>) -> Verdict,
+        archive: Option<&str>,
     ) -> Result<PruneStep> {
         let mut state = self.prune_state()?;
         let mut step = PruneStep::default();
@@ -153,7 +162,7 @@ impl<'t> WriteTables<'t> {
             if !pass.dry_run {
                 self.unset(TableKind::Meta, key)?;
             }
-            let pruned = self.prune_tree(&id, &pruned_at, pass.dry_run, &mut step)?;
+            let pruned = self.prune_tree(&id, (&pruned_at, archive), pass.dry_run, &mut step)?;
             over = over.saturating_sub(pruned);
         }
         // Over the count: kept trees go too, those due soonest first (never those kept for
@@ -166,7 +175,8 @@ impl<'t> WriteTables<'t> {
                 if !pass.dry_run {
                     self.unset(TableKind::Meta, key)?;
                 }
-                let pruned = self.prune_tree(&id, &pruned_at, pass.dry_run, &mut step)?;
+                let pruned =
+                    self.prune_tree(&id, (&pruned_at, archive), pass.dry_run, &mut step)?;
                 over = over.saturating_sub(pruned);
             }
         }
@@ -199,7 +209,8 @@ impl<'t> WriteTables<'t> {
             };
             match verdict {
                 Verdict::Prune => {
-                    let pruned = self.prune_tree(&id, &pruned_at, pass.dry_run, &mut step)?;
+                    let pruned =
+                        self.prune_tree(&id, (&pruned_at, archive), pass.dry_run, &mut step)?;
                     over = over.saturating_sub(pruned);
                 }
                 Verdict::KeepUntil(expiry) => {
@@ -290,7 +301,7 @@ impl<'t> WriteTables<'t> {
     fn prune_tree(
         &mut self,
         root: &str,
-        pruned_at: &str,
+        (pruned_at, archive): (&str, Option<&str>),
         dry_run: bool,
         step: &mut PruneStep,
     ) -> Result<u64> {
@@ -307,6 +318,9 @@ impl<'t> WriteTables<'t> {
             };
             let facts = StoredFacts::parse(&id, &bytes)?;
             pending.extend(facts.child_run_ids.iter().cloned());
+            if archive.is_some() && !facts.is_stub() {
+                step.lines.insert(id.clone(), bytes.clone());
+            }
             tree.push((facts, bytes.len()));
         }
         if tree.is_empty() {
@@ -346,7 +360,7 @@ impl<'t> WriteTables<'t> {
                     .iter()
                     .filter(|c| kept.contains(*c))
                     .collect();
-                let stub = facts.stub(&children, pruned_at);
+                let stub = facts.stub(&children, pruned_at, archive);
                 step.stubbed += 1;
                 step.bytes_freed += (*size as u64).saturating_sub(stub.len() as u64);
                 if !dry_run {
