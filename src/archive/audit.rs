@@ -8,7 +8,7 @@
 //! `lastHash` (entry T's hash: what the next entry chains to), `archive` (the file's name)
 //! and `archiveSha256` (the file's bytes).
 
-use super::{read_lines, sha256_hex};
+use super::{read_bytes, sha256_hex};
 use crate::audit::check_entry;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -93,9 +93,9 @@ pub struct ArchiveCheck {
 /// and a checkpoint among `checkpoints` (from the live trail or other archives) records its
 /// name, range, first and last hash and SHA-256.
 pub(crate) fn check_archive(path: &Path, checkpoints: &[ArchivedSegment]) -> Result<ArchiveCheck> {
-    let lines = read_lines(path, "audit")?;
     let bytes = std::fs::read(path)
         .map_err(|e| Error::bad_request(format!("cannot read {}: {e}", path.display())))?;
+    let lines = read_bytes(path, &bytes, "audit")?;
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -127,7 +127,7 @@ pub(crate) fn check_archive(path: &Path, checkpoints: &[ArchivedSegment]) -> Res
     let to = from + lines.lines.len() as u64 - u64::from(!lines.lines.is_empty());
     let Some(checkpoint) = checkpoints.iter().find(|c| c.file == file) else {
         check.problem = Some(format!(
-            "no checkpoint in the trail (or the archives given) names {file}"
+            "no checkpoint in the trail (or the archives given) names {file}: not an archive of this trail, or one whose segment never committed (its entries are still live)"
         ));
         return Ok(check);
     };

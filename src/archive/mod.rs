@@ -14,11 +14,10 @@
 
 use crate::error::{Error, Result};
 use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 mod audit;
@@ -173,20 +172,47 @@ pub(crate) struct Lines {
 }
 
 /// Read archive `path` of `kind`: a file that is no archive of that kind is refused with
-/// BAD_REQUEST saying why.
+/// BAD_REQUEST saying why. A run archive's last gzip member that does not decode is a tail
+/// cut by a crash before its pass committed (those runs are still in the store, and the
+/// next write cuts it off): it is skipped with a warning.
 pub(crate) fn read_lines(path: &Path, kind: &str) -> Result<Lines> {
-    let file = File::open(path)
-        .map_err(|e| Error::bad_request(format!("cannot open archive {}: {e}", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::bad_request(format!("cannot read archive {}: {e}", path.display())))?;
+    read_bytes(path, &bytes, kind)
+}
+
+/// [`read_lines`] of an archive's bytes.
+pub(crate) fn read_bytes(path: &Path, bytes: &[u8], kind: &str) -> Result<Lines> {
     let bad = |why: String| {
         Error::bad_request(format!("{} is not a {kind} archive: {why}", path.display()))
     };
-    let mut reader = BufReader::new(MultiGzDecoder::new(file));
-    let mut first = Vec::new();
-    reader
-        .read_until(b'\n', &mut first)
-        .map_err(|e| bad(format!("it cannot be read as gzip ({e})")))?;
+    let mut text = Vec::new();
+    let mut rest = bytes;
+    let mut members = 0;
+    while !rest.is_empty() {
+        let mut decoder = flate2::bufread::GzDecoder::new(rest);
+        let mut member = Vec::new();
+        match decoder.read_to_end(&mut member) {
+            Ok(_) => {
+                rest = decoder.into_inner();
+                text.extend_from_slice(&member);
+                members += 1;
+            }
+            Err(e) if members > 0 && kind == "runs" => {
+                tracing::warn!(
+                    "archive {}: skipping {} bytes at its end that do not decode ({e}): a write cut by a crash",
+                    path.display(),
+                    rest.len()
+                );
+                break;
+            }
+            Err(e) => return Err(bad(format!("it cannot be read as gzip ({e})"))),
+        }
+    }
+    let mut lines = text.split(|b| *b == b'\n').filter(|line| !line.is_empty());
+    let first = lines.next().unwrap_or_default();
     let header: serde_json::Map<String, Value> =
-        serde_json::from_slice(&first).map_err(|e| bad(format!("its header is not JSON ({e})")))?;
+        serde_json::from_slice(first).map_err(|e| bad(format!("its header is not JSON ({e})")))?;
     if header.get("format") != Some(&json!(FORMAT))
         || header.get("kind") != Some(&json!(kind))
         || header.get("version") != Some(&json!(VERSION))
@@ -196,23 +222,10 @@ pub(crate) fn read_lines(path: &Path, kind: &str) -> Result<Lines> {
             Value::Object(header.clone())
         )));
     }
-    let mut lines = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| bad(format!("it cannot be read as gzip ({e})")))?;
-        if read == 0 {
-            break;
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if !line.is_empty() {
-            lines.push(line);
-        }
-    }
-    Ok(Lines { header, lines })
+    Ok(Lines {
+        header,
+        lines: lines.map(<[u8]>::to_vec).collect(),
+    })
 }
 
 /// Where a store's archives go unless the settings say: `<store path>.archive/`.

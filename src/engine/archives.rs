@@ -80,6 +80,28 @@ impl Core {
     }
 }
 
+impl Core {
+    /// The background pruner's part: archive the audit entries older than `age_ms`, as the
+    /// retention settings' `audit.archiveAfterMs` says (a failure is logged).
+    pub(super) fn archive_audit_older_than(&self, age_ms: u64) {
+        let before_ms = now_ms().saturating_sub(age_ms);
+        // Legal holds plug in here too.
+        match self.archive_audit(None, Some(before_ms), &|_| false) {
+            Ok(report) if report.archived > 0 => {
+                tracing::info!(archived = report.archived, "archived audit entries");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!("archiving audit entries failed: {error}"),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The most segments one call archives (each its own transaction).
 const MAX_SEGMENTS_PER_CALL: usize = 1_000;
 
@@ -101,10 +123,7 @@ impl Engine {
                 "say which audit entries to archive: before a sequence number, or older than an age",
             ));
         }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let before_ms = older_than_ms.map(|age| now_ms.saturating_sub(age));
+        let before_ms = older_than_ms.map(|age| now_ms().saturating_sub(age));
         // Legal holds plug in here: an entry a hold covers stops the segment before it.
         let report = self.core.archive_audit(before_seq, before_ms, &|_| false)?;
         if report.segments.is_empty() {

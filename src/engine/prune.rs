@@ -238,6 +238,9 @@ pub(super) fn start_background(core: &Arc<Core>) {
                     Ok(_) => {}
                     Err(error) => tracing::warn!("pruning run records failed: {error}"),
                 }
+                if let Some(age) = policy.audit_archive_after_ms {
+                    core.archive_audit_older_than(age);
+                }
             }
         });
     if let Err(error) = started {

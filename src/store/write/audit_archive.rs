@@ -80,6 +80,7 @@ impl WriteTables<'_> {
                 ("prevHash".to_string(), json!(from_prev)),
             ]),
         );
+        forget_uncommitted(cut.dir, from);
         let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
         let sha256 = archive::write_whole(cut.dir, &name, &header, &refs)?;
         // The trail's tail, known before its entries may go (the checkpoint chains to it).
@@ -104,5 +105,25 @@ impl WriteTables<'_> {
         };
         crate::audit::append(self, &segment.checkpoint(), cut.now)?;
         Ok(Some(segment))
+    }
+}
+
+/// Remove the archives of segments starting at `from` that an earlier attempt wrote but
+/// never committed (a crash between the file and the transaction): `from` is the first live
+/// entry, so no committed segment starts there.
+fn forget_uncommitted(dir: &Path, from: u64) {
+    let prefix = format!("audit-{from}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix)
+            && (name.ends_with(".jsonl.gz") || name.ends_with(".jsonl.gz.partial"))
+        {
+            tracing::warn!("removing {name}: an audit archive whose segment never committed");
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
