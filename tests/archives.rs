@@ -289,6 +289,12 @@ fn an_audit_segment_is_archived_behind_a_checkpoint_and_both_verify() {
     assert_eq!(checkpoint["fromSeq"], json!(1));
     assert_eq!(checkpoint["toSeq"], json!(5));
     assert_eq!(checkpoint["archive"], json!("audit-1-5.jsonl.gz"));
+    // Archiving is the only way out: a delete of an entry, or of the checkpoint, is refused.
+    for name in ["6", checkpoint["name"].as_str().unwrap()] {
+        let refused = engine.run_value(json!({"operation": "delete", "from": "Audit Trail",
+                                              "input": {"name": name}}));
+        assert_eq!(refused.error.unwrap().code.as_str(), "IMMUTABLE");
+    }
     drop(engine);
 
     // Without the archive, and with it.
@@ -587,4 +593,37 @@ fn kill_9_while_archiving_loses_nothing() {
         assert!(full_in_store || archived, "run {id} is lost");
     }
     assert!(acked.len() >= 2 * (3 + 4 + 5 + 6 + 7 + 8));
+}
+
+#[test]
+fn a_prune_of_many_passes_archives_every_record_it_prunes() {
+    let store = TempStore::new();
+    let engine = store.open();
+    for i in 0..12 {
+        ok(
+            &engine,
+            json!({"operation": "create", "into": "ToDo",
+                   "input": {"data": {"description": format!("many {i}")}}}),
+        );
+        ok(
+            &engine,
+            json!({"operation": "select", "from": "ToDo", "input": {"take": 1}}),
+        );
+    }
+    retain(
+        &engine,
+        json!({"runs": {"maxAgeMs": 0, "archive": true}, "pruneBatch": 5}),
+    );
+    std::thread::sleep(Duration::from_millis(3));
+    let report = engine.prune_runs(false).unwrap();
+    assert!(report.passes > 1, "{report:?}");
+    assert!(report.removed + report.stubbed >= 24, "{report:?}");
+    assert_eq!(
+        report.archived,
+        report.removed + report.stubbed,
+        "{report:?}"
+    );
+    let files = archives(&coworker_archive_dir(&store.path));
+    let archive = RunArchive::open(&files[0]).unwrap();
+    assert_eq!(archive.len() as u64, report.archived);
 }

@@ -1,4 +1,5 @@
-//! Archive files: pruned run records and archived audit segments, written before the store
+//! Archive files (the format, writing, reading lines; `RunArchive` reads runs back in
+//! `engine`): pruned run records and archived audit segments, written before the store
 //! lets them go, in a format any tool reads without the engine.
 //!
 //! An archive is gzip (possibly several members one after the other, which every gzip
@@ -21,10 +22,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 mod audit;
-mod runs;
 pub(crate) use audit::check_archive;
 pub use audit::{ArchiveCheck, ArchivedSegment, AuditArchiveReport};
-pub use runs::RunArchive;
 
 /// The `format` every archive's header names.
 pub(crate) const FORMAT: &str = "coworker-archive";

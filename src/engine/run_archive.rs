@@ -1,8 +1,8 @@
 //! Reading an archive of pruned run records back: one run, a filtered list, a tree
 //! (`coworker runs show|list|tree --archive FILE`).
 
-use super::read_lines;
-use crate::engine::{RunQuery, RunTree};
+use super::{RunQuery, RunTree};
+use crate::archive::read_lines;
 use crate::error::{Error, Result};
 use crate::run::Run;
 use std::collections::BTreeMap;
