@@ -488,6 +488,14 @@ pub const MAX_LISTED_REDACTED: usize = 1000;
 pub struct AuditReport {
     /// Entries checked.
     pub entries: u64,
+    /// Entries archived behind a checkpoint before the first live one (proved by the
+    /// checkpoint; each archive given to `audit verify --archive` is checked in `archives`).
+    /// Left out of the JSON while none are.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub archived: u64,
+    /// The audit archives checked, if any were given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub archives: Vec<crate::archive::ArchiveCheck>,
     /// The first broken link, if any: the entry's sequence number and why.
     pub broken: Option<BrokenLink>,
     /// Entries with redacted payload parts (erasure): they verify through the digests kept
@@ -511,8 +519,31 @@ pub struct BrokenLink {
 
 /// Walk the chain from the first entry; stop at the first broken link.
 pub(crate) fn verify(read: &impl Snapshot) -> Result<AuditReport> {
-    let mut expected_prev = GENESIS.to_string();
-    let mut expected_seq = 1;
+    verify_walk(read).map(|(report, _)| report)
+}
+
+/// [`verify`], and the checkpoints of archived segments the live trail holds. Where
+/// entries were archived ([`crate::archive`]), the walk starts at the first live entry, from
+/// the hash the store fact `audit_start` names, which the last checkpoint must record.
+pub(crate) fn verify_walk(
+    read: &impl Snapshot,
+) -> Result<(AuditReport, Vec<crate::archive::ArchivedSegment>)> {
+    let (mut expected_seq, mut expected_prev) = match read.meta(crate::store::AUDIT_START)? {
+        Some(bytes) => {
+            let start: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            (
+                start.get("seq").and_then(Value::as_u64).unwrap_or(1),
+                start
+                    .get("prevHash")
+                    .and_then(Value::as_str)
+                    .unwrap_or(GENESIS)
+                    .to_string(),
+            )
+        }
+        None => (1, GENESIS.to_string()),
+    };
+    let start = (expected_seq, expected_prev.clone());
+    let mut checkpoints = Vec::new();
     let mut entries = 0;
     let mut broken = None;
     let (mut redacted, mut redacted_seqs, mut old_format_entries) = (0, Vec::new(), 0);
@@ -545,27 +576,61 @@ pub(crate) fn verify(read: &impl Snapshot) -> Result<AuditReport> {
             }
             Err(reason) => fail(reason),
         }
+        if contains(bytes, b"\"checkpoint\"")
+            && let Ok(entry) = serde_json::from_slice::<Map<String, Value>>(bytes)
+            && let Some(segment) = crate::archive::ArchivedSegment::of_checkpoint(&entry)
+        {
+            checkpoints.push(segment);
+        }
         Ok(())
     });
+    if outcome.is_ok() && broken.is_none() && start.0 > 1 {
+        // Entries before the first live one were archived: the last checkpoint vouches.
+        let vouched = checkpoints
+            .iter()
+            .any(|c| c.to_seq + 1 == start.0 && c.last_hash == start.1);
+        if !vouched {
+            broken = Some(BrokenLink {
+                seq: start.0,
+                reason: format!(
+                    "the trail starts at entry {} but no checkpoint records the segment before it: entries were removed",
+                    start.0
+                ),
+            });
+        }
+    }
+    if outcome.is_ok() && broken.is_none() {
+        broken = check_head(read, expected_seq - 1, &expected_prev)?;
+    }
+    let archived = start.0 - 1;
     let report = |broken| AuditReport {
         entries,
+        archived,
+        archives: Vec::new(),
         broken,
         redacted,
         redacted_seqs,
         old_format_entries,
     };
-    if outcome.is_ok() && broken.is_none() {
-        broken = check_head(read, expected_seq - 1, &expected_prev)?;
-    }
-    match outcome {
-        Ok(()) => Ok(report(broken)),
+    let report = match outcome {
+        Ok(()) => report(broken),
         // A store whose pages no longer check out is a broken chain too.
-        Err(Error::Storage(cause)) => Ok(report(Some(BrokenLink {
+        Err(Error::Storage(cause)) => report(Some(BrokenLink {
             seq: expected_seq,
             reason: format!("the store cannot read the trail: {cause}"),
-        }))),
-        Err(other) => Err(other),
-    }
+        })),
+        Err(other) => return Err(other),
+    };
+    Ok((report, checkpoints))
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Whether `needle` occurs in `bytes`.
+fn contains(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Check one stored entry against the hash of the entry before it: `Ok(hash)` is the

@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod acl;
+mod archive;
 mod audit;
 mod clock;
 mod doc;
@@ -67,13 +68,15 @@ mod value;
 mod workflow;
 
 pub use acl::DEFAULT_SUPERUSER_ROLE;
+pub use archive::{ArchiveCheck, ArchivedSegment, AuditArchiveReport};
 pub use audit::{
     AuditReport, BrokenLink, DocumentMismatch, DocumentReport, MAX_LISTED_MISMATCHES,
     MAX_LISTED_REDACTED, Problem,
 };
 pub use engine::{
     DEFAULT_IMPORT_BATCH, Engine, EngineBuilder, ImportFailure, ImportOptions, ImportProgress,
-    ImportReport, MAX_NESTED_DEPTH, PruneReport, RestoreReport, RunHook, RunQuery, RunTree,
+    ImportReport, MAX_NESTED_DEPTH, PruneReport, RestoreReport, RunArchive, RunHook, RunQuery,
+    RunTree,
 };
 pub use error::{Error, ErrorCode, FieldError, Result, RunError};
 pub use handler::{NativeHandler, OpContext};

@@ -6,9 +6,16 @@
 //!  "runs": {"maxAgeMs": 604800000, "maxCount": 1000000,
 //!           "byStatus": {"failed": {"maxAgeMs": 2592000000}},
 //!           "byOperation": {"select": {"maxAgeMs": 3600000}},
-//!           "byFlowType": {"import": {"keep": true}}},
+//!           "byFlowType": {"import": {"keep": true}},
+//!           "archive": {"dir": "/var/lib/app/archive"}},
+//!  "audit": {"archiveAfterMs": 7776000000},
 //!  "pruneEveryMs": 60000, "pruneBatch": 1000}
 //! ```
+//!
+//! `runs.archive` (`true`, or `{"dir": DIR}`; a relative DIR is taken from the store
+//! file's directory) writes every pruned run's full record to an archive first (see
+//! `crate::archive`), by default in `<store path>.archive/`; `audit.archiveAfterMs` lets
+//! the background pruner archive audit entries older than that (behind a checkpoint).
 //!
 //! A top-level run's tree is kept for the first rule that names it: its operation, then its
 //! status, then its flow type, then `maxAgeMs`; with none, it is kept unless `maxCount`
@@ -59,15 +66,30 @@ pub(crate) struct Retention {
     pub every_ms: u64,
     /// How many records one pass examines at most.
     pub batch: usize,
+    /// Where pruned runs are archived first (`None`: they are not).
+    pub archive: Option<ArchiveTo>,
+    /// Audit entries older than this many milliseconds are archived by the background
+    /// pruner (`None`: only on demand).
+    pub audit_archive_after_ms: Option<u64>,
+}
+
+/// Where the pruner archives run records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ArchiveTo {
+    /// `<store path>.archive/`.
+    Beside,
+    /// This directory (relative: to the store file's directory).
+    Dir(String),
 }
 
 /// The keys of `runs`.
-const RUNS_KEYS: [&str; 5] = [
+const RUNS_KEYS: [&str; 6] = [
     "maxAgeMs",
     "maxCount",
     "byStatus",
     "byOperation",
     "byFlowType",
+    "archive",
 ];
 
 impl Retention {
@@ -141,6 +163,59 @@ impl Retention {
                 "`pruneBatch` must be between 1 and 1,000,000".into(),
             );
         }
+        let archive = match runs.get("archive") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::Bool(true)) => Some(ArchiveTo::Beside),
+            Some(Value::Object(map))
+                if map.len() == 1
+                    && map
+                        .get("dir")
+                        .and_then(Value::as_str)
+                        .is_some_and(|d| !d.is_empty()) =>
+            {
+                map.get("dir")
+                    .and_then(Value::as_str)
+                    .map(|dir| ArchiveTo::Dir(dir.to_string()))
+            }
+            Some(other) => {
+                wrong(
+                    "runs.archive".into(),
+                    format!(
+                        "`runs.archive` must be true, false or {{\"dir\": \"DIR\"}}, got {}",
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        };
+        let audit_archive_after_ms = match doc.get("audit") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(audit)) => {
+                for key in audit.keys().filter(|k| *k != "archiveAfterMs") {
+                    wrong(
+                        format!("audit.{key}"),
+                        format!(
+                            "`audit.{key}` is not an audit retention rule (expected archiveAfterMs)"
+                        ),
+                    );
+                }
+                count(
+                    "audit.archiveAfterMs",
+                    audit.get("archiveAfterMs"),
+                    &mut wrong,
+                )
+            }
+            Some(other) => {
+                wrong(
+                    "audit".into(),
+                    format!(
+                        "`audit` must be {{\"archiveAfterMs\": N}}, got {}",
+                        type_name(other)
+                    ),
+                );
+                None
+            }
+        };
         let mut overrides = |key: &str, allowed: Option<&[&str]>| {
             let mut rules = BTreeMap::new();
             match runs.get(key) {
@@ -208,6 +283,8 @@ impl Retention {
             by_flow_type,
             every_ms: every_ms.unwrap_or(DEFAULT_PRUNE_EVERY_MS),
             batch: batch.map_or(DEFAULT_PRUNE_BATCH, |n| n as usize),
+            archive,
+            audit_archive_after_ms,
         })
     }
 

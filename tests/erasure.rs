@@ -415,8 +415,15 @@ fn erasure_yields_to_a_legal_hold_until_it_is_lifted() {
         "CONFLICT",
     );
     let message = refused.error.unwrap().message;
-    assert!(message.contains("c1") && message.contains("legal hold"), "{message}");
-    assert_eq!(all_entries(&engine).len(), entries_before, "a refused erasure writes no entry");
+    assert!(
+        message.contains("c1") && message.contains("legal hold"),
+        "{message}"
+    );
+    assert_eq!(
+        all_entries(&engine).len(),
+        entries_before,
+        "a refused erasure writes no entry"
+    );
     assert!(all_entries(&engine).iter().any(holds_secret));
     // c2 is not held: its erasure goes ahead.
     ok(

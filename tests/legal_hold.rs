@@ -278,3 +278,47 @@ fn the_cli_prune_reports_held_trees() {
     let report = stdout_json(&output);
     assert_eq!(report["held"], json!(1), "{report}");
 }
+
+/// An audit entry a hold covers is not archived: a segment stops before it (and everything
+/// after it stays live) until the hold is lifted; the chain verifies throughout.
+#[test]
+fn a_hold_stops_audit_archiving_before_the_entries_it_covers() {
+    let store = TempStore::new();
+    let engine = store.open();
+    let mut names = Vec::new();
+    for i in 0..5 {
+        let run = ok(
+            &engine,
+            json!({"operation": "create", "into": "ToDo",
+                   "input": {"data": {"description": format!("todo {i}")}}}),
+        );
+        names.push(run.data()[0]["name"].as_str().unwrap().to_string());
+    }
+    let seq_of = |name: &str| {
+        let found = ok(
+            &engine,
+            json!({"operation": "select", "from": "Audit Trail",
+                   "input": {"where": {"refDoctype": "ToDo", "refName": name}}}),
+        );
+        found.data()[0]["seq"].as_u64().unwrap()
+    };
+    let held_seq = seq_of(&names[2]);
+    let hold_name = hold(&engine, json!({"heldDoctype": "ToDo", "heldName": names[2]}));
+    let everything = seq_of(&names[4]) + 1_000;
+
+    let report = engine.archive_audit(Some(everything), None).unwrap();
+    assert_eq!(report.segments.len(), 1, "{report:?}");
+    assert_eq!(report.segments[0].to_seq, held_seq - 1);
+    let verified = engine.verify_audit().unwrap();
+    assert_eq!(verified.broken, None);
+    assert_eq!(verified.archived, held_seq - 1);
+    // Nothing more goes while the hold stands.
+    let refused = engine.archive_audit(Some(everything), None).unwrap_err();
+    assert_eq!(refused.code().as_str(), "BAD_REQUEST", "{refused}");
+    assert!(refused.to_string().contains("legal hold"), "{refused}");
+
+    lift(&engine, &hold_name);
+    let after = engine.archive_audit(Some(everything), None).unwrap();
+    assert_eq!(after.segments[0].from_seq, held_seq);
+    assert_eq!(engine.verify_audit().unwrap().broken, None);
+}

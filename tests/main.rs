@@ -5,6 +5,7 @@ mod harness;
 mod access;
 mod access_hardening;
 mod architecture;
+mod archives;
 mod audit;
 mod backup;
 mod bad_input;

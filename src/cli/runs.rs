@@ -3,9 +3,9 @@
 
 use super::{Fatal, open_to_read, print_json};
 use clap::Subcommand;
-use coworker::{Run, RunQuery, RunStatus, RunTree};
+use coworker::{Run, RunArchive, RunQuery, RunStatus, RunTree};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
@@ -14,6 +14,9 @@ pub(crate) enum RunsCommand {
     Show {
         /// The run id.
         id: String,
+        /// Read the run from this archive of pruned runs instead of the store.
+        #[arg(long, value_name = "FILE")]
+        archive: Option<PathBuf>,
     },
     /// List runs, oldest first, as a JSON array.
     List {
@@ -41,6 +44,9 @@ pub(crate) enum RunsCommand {
         /// Only the newest N.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Read runs from this archive of pruned runs instead of the store.
+        #[arg(long, value_name = "FILE")]
+        archive: Option<PathBuf>,
     },
     /// Print the tree of runs under ID (a workflow, its steps, their nested runs).
     Tree {
@@ -49,6 +55,9 @@ pub(crate) enum RunsCommand {
         /// Print the tree as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Read the tree from this archive of pruned runs instead of the store.
+        #[arg(long, value_name = "FILE")]
+        archive: Option<PathBuf>,
     },
     /// Prune run records as the retention settings (System Settings `retention`) say, now;
     /// print what was removed as JSON.
@@ -67,9 +76,12 @@ pub(crate) fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
         print_json(&serde_json::to_value(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(archive) = archived(&command) {
+        return from_archive(&RunArchive::open(archive)?, command);
+    }
     let engine = open_to_read(db)?;
     match command {
-        RunsCommand::Show { id } => match engine.get_run(&id)? {
+        RunsCommand::Show { id, .. } => match engine.get_run(&id)? {
             Some(run) => {
                 print_json(&run.to_value());
                 Ok(ExitCode::SUCCESS)
@@ -85,13 +97,9 @@ pub(crate) fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
             since,
             until,
             limit,
+            ..
         } => {
-            let status = status
-                .map(|s| serde_json::from_value::<RunStatus>(json!(s)))
-                .transpose()
-                .map_err(|_| {
-                    Fatal("--status is one of pending, running, completed, failed".into())
-                })?;
+            let status = parse_status(status)?;
             let query = RunQuery {
                 flow_id: flow,
                 chain_id: chain,
@@ -110,20 +118,83 @@ pub(crate) fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
             print_json(&Value::Array(runs));
             Ok(ExitCode::SUCCESS)
         }
-        RunsCommand::Tree { id, json } => match engine.run_tree(&id)? {
-            Some(tree) if json => {
-                print_json(&serde_json::to_value(&tree)?);
-                Ok(ExitCode::SUCCESS)
-            }
-            Some(tree) => {
-                let mut text = String::new();
-                print_tree(&tree, 0, &mut text);
-                say!("{}", text.trim_end());
-                Ok(ExitCode::SUCCESS)
-            }
-            None => Err(Fatal(format!("no run with id {id}"))),
-        },
+        RunsCommand::Tree { id, json, .. } => print_found_tree(engine.run_tree(&id)?, &id, json),
         RunsCommand::Prune { .. } => unreachable!("pruned above, on a store open for writing"),
+    }
+}
+
+/// The archive a `runs show|list|tree` names, if any.
+fn archived(command: &RunsCommand) -> Option<&Path> {
+    match command {
+        RunsCommand::Show { archive, .. }
+        | RunsCommand::List { archive, .. }
+        | RunsCommand::Tree { archive, .. } => archive.as_deref(),
+        RunsCommand::Prune { .. } => None,
+    }
+}
+
+/// `runs show|list|tree --archive FILE`: read from the archive, printed as from the store.
+fn from_archive(archive: &RunArchive, command: RunsCommand) -> Result<ExitCode, Fatal> {
+    match command {
+        RunsCommand::Show { id, .. } => match archive.get(&id) {
+            Some(run) => {
+                print_json(&run.to_value());
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Err(Fatal(format!("no run with id {id} in the archive"))),
+        },
+        RunsCommand::List {
+            flow,
+            chain,
+            parent,
+            owner,
+            status,
+            since,
+            until,
+            limit,
+            ..
+        } => {
+            let query = RunQuery {
+                flow_id: flow,
+                chain_id: chain,
+                parent_run_id: parent,
+                owner,
+                status: parse_status(status)?,
+                since,
+                until,
+                limit: Some(limit),
+            };
+            let runs: Vec<Value> = archive.list(&query)?.iter().map(Run::to_value).collect();
+            print_json(&Value::Array(runs));
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Tree { id, json, .. } => print_found_tree(archive.tree(&id), &id, json),
+        RunsCommand::Prune { .. } => unreachable!("an archive is never pruned"),
+    }
+}
+
+/// `--status` read as a run status.
+fn parse_status(status: Option<String>) -> Result<Option<RunStatus>, Fatal> {
+    status
+        .map(|s| serde_json::from_value::<RunStatus>(json!(s)))
+        .transpose()
+        .map_err(|_| Fatal("--status is one of pending, running, completed, failed".into()))
+}
+
+/// Print a tree found (as JSON, or as text), or say there is none.
+fn print_found_tree(tree: Option<RunTree>, id: &str, json: bool) -> Result<ExitCode, Fatal> {
+    match tree {
+        Some(tree) if json => {
+            print_json(&serde_json::to_value(&tree)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(tree) => {
+            let mut text = String::new();
+            print_tree(&tree, 0, &mut text);
+            say!("{}", text.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Err(Fatal(format!("no run with id {id}"))),
     }
 }
 

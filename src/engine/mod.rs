@@ -19,11 +19,13 @@ use std::sync::Arc;
 
 mod admin;
 mod admit;
+mod archives;
 mod builder;
 mod import;
 mod maintenance;
 mod pipeline;
 mod prune;
+mod run_archive;
 mod runs;
 mod stages;
 mod top;
@@ -34,6 +36,7 @@ pub use import::{
 };
 pub use maintenance::RestoreReport;
 pub use prune::PruneReport;
+pub use run_archive::RunArchive;
 pub use runs::{RunQuery, RunTree};
 
 pub use crate::limits::MAX_NESTED_DEPTH;

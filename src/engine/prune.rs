@@ -51,6 +51,9 @@ pub struct PruneReport {
     pub bytes_freed: u64,
     /// Passes (each one write, bounded by `pruneBatch`).
     pub passes: u64,
+    /// Run records written to an archive before they were removed or cut to stubs (the
+    /// settings' `runs.archive`).
+    pub archived: u64,
 }
 
 impl PruneReport {
@@ -66,6 +69,7 @@ impl PruneReport {
             self.oldest = Some(oldest.clone());
         }
         self.bytes_freed += step.bytes_freed;
+        self.archived += step.archived;
         self.passes += 1;
     }
 }
@@ -74,7 +78,7 @@ impl PruneReport {
 /// walks past the oldest (its records are not written yet); and the lock that lets one
 /// prune run at a time (on demand or in the background).
 #[derive(Default)]
-pub(super) struct LiveRuns(Mutex<BTreeMap<u64, usize>>, Mutex<()>);
+pub(super) struct LiveRuns(Mutex<BTreeMap<u64, usize>>, pub(super) Mutex<()>);
 
 /// A top-level run's place in [`LiveRuns`], given up when dropped.
 pub(super) struct Live<'a> {
@@ -196,6 +200,10 @@ impl Core {
         // Records of read-only runs wait in memory: written first, so none lands behind
         // the walk's cursor.
         self.store.flush()?;
+        let archive_dir = match policy.archive {
+            Some(_) => Some(self.archive_dir(Some(&policy))?),
+            None => None,
+        };
         loop {
             let started = Instant::now();
             let now_ms = now_ms();
@@ -211,6 +219,7 @@ impl Core {
                 max_examined: if dry_run { usize::MAX } else { policy.batch },
                 dry_run,
                 held: HeldBy(&held),
+                archive_dir: archive_dir.as_deref(),
             };
             let step = self
                 .store
@@ -302,6 +311,9 @@ pub(super) fn start_background(core: &Arc<Core>) {
                     }
                     Ok(_) => {}
                     Err(error) => tracing::warn!("pruning run records failed: {error}"),
+                }
+                if let Some(age) = policy.audit_archive_after_ms {
+                    core.archive_audit_older_than(age);
                 }
             }
         });

@@ -142,7 +142,9 @@ pub use stats::{
     AuditStats, FileStats, IndexStats, NextPrune, OldestRun, RedoLogStats, RetentionStats,
     RunStats, SpaceStats, StoreStats, TableStats,
 };
-pub(crate) use write::{HeldBy, PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
+pub(crate) use write::{
+    AUDIT_START, HeldBy, PrunePass, PruneStep, RunFacts, SegmentCut, Verdict, WriteTables,
+};
 
 /// What the store is told about doctypes when it opens: it names none itself.
 #[derive(Debug, Clone, Copy)]
@@ -340,6 +342,12 @@ pub(crate) trait Backend {
     ) -> Result<PruneStep>;
     /// Give the file's free space back (see `RedbStore::compact`); whether it changed.
     fn compact(&self) -> Result<bool>;
+    /// Archive the next audit segment `cut` allows, behind a checkpoint, in its own write
+    /// (see `write::audit_archive`); `None` when no entry may go.
+    fn archive_audit(
+        &self,
+        cut: &SegmentCut<'_>,
+    ) -> Result<Option<crate::archive::ArchivedSegment>>;
 }
 
 /// The store's snapshot, as the code above `store/` names it.
@@ -394,10 +402,16 @@ impl Backend for Store {
         pass: &PrunePass<'_>,
         decide: &dyn Fn(&RunFacts<'_>) -> Verdict,
     ) -> Result<PruneStep> {
-        RedbStore::write(self, |mut tables| tables.prune_pass(pass, decide))?
+        RedbStore::write(self, |mut tables| tables.prune_pass_archived(pass, decide))?
     }
     fn compact(&self) -> Result<bool> {
         RedbStore::compact(self)
+    }
+    fn archive_audit(
+        &self,
+        cut: &SegmentCut<'_>,
+    ) -> Result<Option<crate::archive::ArchivedSegment>> {
+        RedbStore::write(self, |mut tables| tables.archive_audit_segment(cut))?
     }
 }
 

@@ -25,8 +25,10 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod audit_archive;
 mod prune;
 mod redact;
+pub(crate) use audit_archive::{START as AUDIT_START, SegmentCut};
 pub(crate) use prune::{HeldBy, PrunePass, PruneStep, RunFacts, Verdict};
 
 /// A failure of redb while a write transaction changes a table: one that grows the file

@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use redb::{ReadableTable, ReadableTableMetadata};
 use std::collections::HashSet;
 
+mod archive;
 mod facts;
 pub(crate) use facts::started_ms;
 use facts::{AuditFacts, StoredFacts, first_id_at};
@@ -85,6 +86,8 @@ pub(crate) struct PrunePass<'a> {
     /// Whether a legal hold covers a run record (its stored JSON): a tree holding such a
     /// run is kept whole, whatever the policy says.
     pub held: HeldBy<'a>,
+    /// Archive every pruned record here first (see `archive.rs`); `None`: do not.
+    pub archive_dir: Option<&'a std::path::Path>,
 }
 
 /// Answers whether a legal hold covers a stored run record.
@@ -117,6 +120,11 @@ pub(crate) struct PruneStep {
     pub bytes_freed: u64,
     /// Whether nothing is left to do before new runs arrive or kept ones come due.
     pub done: bool,
+    /// Run records written to an archive before they were removed or cut to stubs.
+    pub archived: u64,
+    /// The full records of the runs pruned, by id, when archiving (see `archive.rs`).
+    #[serde(skip)]
+    lines: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 /// The walk's position, kept as a store fact.
@@ -133,10 +141,11 @@ struct State {
 impl<'t> WriteTables<'t> {
     /// One pass of the pruner (see the module's documentation): bounded by
     /// `pass.max_examined`, with `decide` answering for each top-level run.
-    pub(in crate::store) fn prune_pass(
+    fn prune_pass(
         &mut self,
         pass: &PrunePass<'_>,
         decide: &dyn Fn(&RunFacts<'_>) -> Verdict,
+        archive: Option<&str>,
     ) -> Result<PruneStep> {
         let mut state = self.prune_state()?;
         let mut step = PruneStep::default();
@@ -170,7 +179,7 @@ impl<'t> WriteTables<'t> {
             if !pass.dry_run {
                 self.unset(TableKind::Meta, key)?;
             }
-            let pruned = self.prune_tree(&id, &pruned_at, pass, &mut step)?;
+            let pruned = self.prune_tree(&id, (&pruned_at, archive), pass, &mut step)?;
             over = over.saturating_sub(pruned);
         }
         // Over the count: kept trees go too, those due soonest first (never those kept for
@@ -183,7 +192,7 @@ impl<'t> WriteTables<'t> {
                 if !pass.dry_run {
                     self.unset(TableKind::Meta, key)?;
                 }
-                let pruned = self.prune_tree(&id, &pruned_at, pass, &mut step)?;
+                let pruned = self.prune_tree(&id, (&pruned_at, archive), pass, &mut step)?;
                 over = over.saturating_sub(pruned);
             }
         }
@@ -216,7 +225,7 @@ impl<'t> WriteTables<'t> {
             };
             match verdict {
                 Verdict::Prune => {
-                    let pruned = self.prune_tree(&id, &pruned_at, pass, &mut step)?;
+                    let pruned = self.prune_tree(&id, (&pruned_at, archive), pass, &mut step)?;
                     over = over.saturating_sub(pruned);
                 }
                 Verdict::KeepUntil(expiry) => {
@@ -307,7 +316,7 @@ impl<'t> WriteTables<'t> {
     fn prune_tree(
         &mut self,
         root: &str,
-        pruned_at: &str,
+        (pruned_at, archive): (&str, Option<&str>),
         pass: &PrunePass<'_>,
         step: &mut PruneStep,
     ) -> Result<u64> {
@@ -331,6 +340,9 @@ impl<'t> WriteTables<'t> {
             }
             let facts = StoredFacts::parse(&id, &bytes)?;
             pending.extend(facts.child_run_ids.iter().cloned());
+            if archive.is_some() && !facts.is_stub() {
+                step.lines.insert(id.clone(), bytes.clone());
+            }
             tree.push((facts, bytes.len()));
         }
         if tree.is_empty() {
@@ -373,7 +385,7 @@ impl<'t> WriteTables<'t> {
                     .iter()
                     .filter(|c| kept.contains(*c))
                     .collect();
-                let stub = facts.stub(&children, pruned_at);
+                let stub = facts.stub(&children, pruned_at, archive);
                 step.stubbed += 1;
                 step.bytes_freed += (*size as u64).saturating_sub(stub.len() as u64);
                 if !dry_run {

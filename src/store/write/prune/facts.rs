@@ -127,7 +127,12 @@ impl StoredFacts {
     }
 
     /// The stub kept in place of this run: who, what, when and where it sat in its tree.
-    pub(super) fn stub(&self, children: &[&String], pruned_at: &str) -> Vec<u8> {
+    pub(super) fn stub(
+        &self,
+        children: &[&String],
+        pruned_at: &str,
+        archive: Option<&str>,
+    ) -> Vec<u8> {
         let mut stub = serde_json::Map::new();
         let mut put = |key: &str, value: serde_json::Value| {
             if !value.is_null() {
@@ -142,7 +147,11 @@ impl StoredFacts {
         put("duration", json!(self.duration));
         put("doctype", json!(self.doctype));
         put("template", json!(self.template));
-        put("output", json!({"pruned": true, "prunedAt": pruned_at}));
+        let mut output = json!({"pruned": true, "prunedAt": pruned_at});
+        if let Some(archive) = archive {
+            output["archive"] = json!(archive);
+        }
+        put("output", output);
         put("success", json!(self.success));
         put("parentRunId", json!(self.parent_run_id));
         if !children.is_empty() {
