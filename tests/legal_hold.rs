@@ -303,7 +303,10 @@ fn a_hold_stops_audit_archiving_before_the_entries_it_covers() {
         found.data()[0]["seq"].as_u64().unwrap()
     };
     let held_seq = seq_of(&names[2]);
-    let hold_name = hold(&engine, json!({"heldDoctype": "ToDo", "heldName": names[2]}));
+    let hold_name = hold(
+        &engine,
+        json!({"heldDoctype": "ToDo", "heldName": names[2]}),
+    );
     let everything = seq_of(&names[4]) + 1_000;
 
     let report = engine.archive_audit(Some(everything), None).unwrap();

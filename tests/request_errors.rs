@@ -475,13 +475,13 @@ fn a_store_from_an_earlier_version_gets_the_limits_settings_fields() {
             let mut schema: Value =
                 serde_json::from_slice(docs.get(key).unwrap().unwrap().value()).unwrap();
             let fields = schema["fields"].as_array_mut().unwrap();
-            // No size limits, no `skipValidationRoles`, no retention (all newer than that
+            // No size limits, no `skipValidationRoles`, no retention or audit archiving (all newer than that
             // store).
             fields.retain(|f| {
                 let name = f["fieldname"].as_str().unwrap();
                 !name.starts_with("max")
                     && name != "skipValidationRoles"
-                    && !["runs", "pruneEveryMs", "pruneBatch"].contains(&name)
+                    && !["runs", "pruneEveryMs", "pruneBatch", "audit"].contains(&name)
             });
             assert_eq!(fields.len(), 3);
             let bytes = serde_json::to_vec(&schema).unwrap();
