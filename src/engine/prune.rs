@@ -242,10 +242,11 @@ impl Engine {
     /// document `retention`) say: runs past their rule's age, and the oldest beyond
     /// `maxCount`, are removed, except a stub of each run a document or the audit trail
     /// names. With `dry_run`, count what would go and change nothing (holding the writer
-    /// lock for the whole walk). Without settings, nothing is pruned. The engine also
-    /// prunes in the background every `pruneEveryMs`.
+    /// lock for the whole walk). Without settings, nothing is pruned. Between passes of at
+    /// most `pruneBatch` records it leaves the writer lock free as long as the pass held it.
+    /// The engine also prunes in the background every `pruneEveryMs`, the same way.
     pub fn prune_runs(&self, dry_run: bool) -> Result<PruneReport> {
-        self.core.prune(dry_run, 0)
+        self.core.prune(dry_run, PAUSE)
     }
 
     /// Shrink the store file by the space pruned records and deleted documents left free
@@ -258,8 +259,9 @@ impl Engine {
     }
 }
 
-/// Between two background passes the pruner sleeps this many times the last pass's length.
-const BACKGROUND_PAUSE: u32 = 1;
+/// Between two passes a prune sleeps this many times the last pass's length, so writers
+/// waiting for the writer lock get it: a writer waits at most about one bounded pass.
+const PAUSE: u32 = 1;
 
 /// How often the background pruner looks for settings and whether a pass is due.
 const TICK: Duration = Duration::from_millis(250);
@@ -301,7 +303,7 @@ pub(super) fn start_background(core: &Arc<Core>) {
                 last = Some(Instant::now());
                 // Between passes the pruner leaves the writer lock free as long as a
                 // pass held it: writers wait at most one bounded pass.
-                match core.prune(false, BACKGROUND_PAUSE) {
+                match core.prune(false, PAUSE) {
                     Ok(report) if report.removed + report.stubbed > 0 => {
                         tracing::info!(
                             removed = report.removed,

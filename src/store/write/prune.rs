@@ -127,6 +127,17 @@ pub(crate) struct PruneStep {
     lines: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
+/// The run ids the audit trail names between `from` and `to` (RFC 3339), read once per
+/// pass by one forward scan that the pass's trees extend.
+#[derive(Default)]
+struct AuditIndex {
+    from: String,
+    to: String,
+    /// The next entry to scan (`None`: nothing scanned yet).
+    next_seq: Option<u64>,
+    named: HashSet<String>,
+}
+
 /// The walk's position, kept as a store fact.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct State {
@@ -149,6 +160,7 @@ impl<'t> WriteTables<'t> {
     ) -> Result<PruneStep> {
         let mut state = self.prune_state()?;
         let mut step = PruneStep::default();
+        let mut audit = AuditIndex::default();
         let pruned_at = crate::clock::rfc3339(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(pass.now_ms),
         );
@@ -179,7 +191,8 @@ impl<'t> WriteTables<'t> {
             if !pass.dry_run {
                 self.unset(TableKind::Meta, key)?;
             }
-            let pruned = self.prune_tree(&id, (&pruned_at, archive), pass, &mut step)?;
+            let pruned =
+                self.prune_tree(&id, (&pruned_at, archive), pass, &mut audit, &mut step)?;
             over = over.saturating_sub(pruned);
         }
         // Over the count: kept trees go too, those due soonest first (never those kept for
@@ -192,7 +205,8 @@ impl<'t> WriteTables<'t> {
                 if !pass.dry_run {
                     self.unset(TableKind::Meta, key)?;
                 }
-                let pruned = self.prune_tree(&id, (&pruned_at, archive), pass, &mut step)?;
+                let pruned =
+                    self.prune_tree(&id, (&pruned_at, archive), pass, &mut audit, &mut step)?;
                 over = over.saturating_sub(pruned);
             }
         }
@@ -225,7 +239,8 @@ impl<'t> WriteTables<'t> {
             };
             match verdict {
                 Verdict::Prune => {
-                    let pruned = self.prune_tree(&id, (&pruned_at, archive), pass, &mut step)?;
+                    let pruned =
+                        self.prune_tree(&id, (&pruned_at, archive), pass, &mut audit, &mut step)?;
                     over = over.saturating_sub(pruned);
                 }
                 Verdict::KeepUntil(expiry) => {
@@ -318,6 +333,7 @@ impl<'t> WriteTables<'t> {
         root: &str,
         (pruned_at, archive): (&str, Option<&str>),
         pass: &PrunePass<'_>,
+        audit: &mut AuditIndex,
         step: &mut PruneStep,
     ) -> Result<u64> {
         let dry_run = pass.dry_run;
@@ -362,7 +378,7 @@ impl<'t> WriteTables<'t> {
             .map(|(f, _)| f.ended_ms())
             .max()
             .unwrap_or(start);
-        let named = self.audited_runs(start, end.saturating_add(AUDIT_SLACK_MS), &ids)?;
+        let named = self.audited_runs(start, end.saturating_add(AUDIT_SLACK_MS), &ids, audit)?;
         // A run is kept as a stub if the trail names it or anything beneath it.
         let mut kept: HashSet<String> = HashSet::new();
         for (facts, _) in tree.iter().rev() {
@@ -446,36 +462,48 @@ impl<'t> WriteTables<'t> {
     }
 
     /// The runs among `ids` that an audit entry written between `from_ms` and `to_ms`
-    /// names.
+    /// names. Trees come in time order, so the pass's [`AuditIndex`] answers from one
+    /// forward scan of the trail; a tree older than its start is searched on its own.
     fn audited_runs(
         &self,
         from_ms: u64,
         to_ms: u64,
         ids: &HashSet<&str>,
+        index: &mut AuditIndex,
     ) -> Result<HashSet<String>> {
         let at = |ms: u64| {
             crate::clock::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
         };
         let (from, to) = (at(from_ms), at(to_ms));
-        let mut named = HashSet::new();
-        let Some(last) = self.audit.last()?.map(|(seq, _)| seq.value()) else {
-            return Ok(named);
-        };
-        let first = self.audit.first()?.map_or(1, |(seq, _)| seq.value());
-        // The first entry written at or after `from`: entries are appended in time order.
-        let (mut low, mut high) = (first, last + 1);
-        while low < high {
-            let middle = low + (high - low) / 2;
-            let timestamp = self
-                .audit_facts(middle)?
-                .map(|f| f.timestamp)
-                .unwrap_or_default();
-            if timestamp.as_str() < from.as_str() {
-                low = middle + 1;
-            } else {
-                high = middle;
-            }
+        if index.next_seq.is_none() {
+            index.from = from.clone();
+            index.to = from.clone();
+            index.next_seq = Some(self.first_audit_at(&from)?);
         }
+        if from >= index.from {
+            // Extend the scan through `to`.
+            if to > index.to {
+                let mut next = index.next_seq.unwrap_or(u64::MAX);
+                for entry in self.audit.range(next..)? {
+                    let (seq, bytes) = entry?;
+                    let facts = AuditFacts::parse(seq.value(), bytes.value())?;
+                    if facts.timestamp.as_str() > to.as_str() {
+                        break;
+                    }
+                    next = seq.value() + 1;
+                    index.named.extend(facts.run_id);
+                }
+                index.next_seq = Some(next);
+                index.to = to;
+            }
+            return Ok(ids
+                .iter()
+                .filter(|id| index.named.contains(**id))
+                .map(|id| id.to_string())
+                .collect());
+        }
+        let mut named = HashSet::new();
+        let low = self.first_audit_at(&from)?;
         for entry in self.audit.range(low..)? {
             let (seq, bytes) = entry?;
             let facts = AuditFacts::parse(seq.value(), bytes.value())?;
@@ -487,6 +515,29 @@ impl<'t> WriteTables<'t> {
             }
         }
         Ok(named)
+    }
+
+    /// The seq of the first audit entry written at or after `from` (entries are appended
+    /// in time order), or past the last.
+    fn first_audit_at(&self, from: &str) -> Result<u64> {
+        let Some(last) = self.audit.last()?.map(|(seq, _)| seq.value()) else {
+            return Ok(1);
+        };
+        let first = self.audit.first()?.map_or(1, |(seq, _)| seq.value());
+        let (mut low, mut high) = (first, last + 1);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let timestamp = self
+                .audit_facts(middle)?
+                .map(|f| f.timestamp)
+                .unwrap_or_default();
+            if timestamp.as_str() < from {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        Ok(low)
     }
 
     fn audit_facts(&self, seq: u64) -> Result<Option<AuditFacts>> {
