@@ -481,7 +481,7 @@ fn a_store_from_an_earlier_version_gets_the_limits_settings_fields() {
                 let name = f["fieldname"].as_str().unwrap();
                 !name.starts_with("max")
                     && name != "skipValidationRoles"
-                    && !["runs", "pruneEveryMs", "pruneBatch"].contains(&name)
+                    && !["runs", "pruneEveryMs", "pruneBatch", "audit"].contains(&name)
             });
             assert_eq!(fields.len(), 3);
             let bytes = serde_json::to_vec(&schema).unwrap();
