@@ -627,3 +627,42 @@ fn a_prune_of_many_passes_archives_every_record_it_prunes() {
     let archive = RunArchive::open(&files[0]).unwrap();
     assert_eq!(archive.len() as u64, report.archived);
 }
+
+#[test]
+fn an_archive_that_cannot_be_written_prunes_nothing() {
+    let store = TempStore::new();
+    let engine = store.open();
+    let root = nested(&engine);
+    let select = ok(&engine, json!({"operation": "select", "from": "ToDo"})).id;
+    // The archive directory's place is taken by a file.
+    std::fs::write(store.dir.path().join("blocked"), b"a file").unwrap();
+    retain(
+        &engine,
+        json!({"runs": {"maxAgeMs": 0, "archive": {"dir": "blocked"}}}),
+    );
+    std::thread::sleep(Duration::from_millis(3));
+    let before: Vec<coworker::Run> = engine.list_runs(&RunQuery::default()).unwrap();
+    let error = engine.prune_runs(false).unwrap_err();
+    assert_eq!(error.code().as_str(), "STORAGE_ERROR", "{error}");
+    assert!(error.to_string().contains("blocked"), "{error}");
+    // Every run is still there in full, found by id and through the run index alike.
+    assert_eq!(engine.list_runs(&RunQuery::default()).unwrap(), before);
+    for id in [&root.id, &select, &root.child_run_ids[0]] {
+        let run = engine.get_run(id).unwrap().expect("kept");
+        assert_ne!(run.output["pruned"], json!(true), "{id} kept in full");
+    }
+    let by_chain = engine
+        .list_runs(&RunQuery {
+            chain_id: Some(root.id.clone()),
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(by_chain.len(), 3);
+    // Once the place is free, the same prune archives and prunes.
+    std::fs::remove_file(store.dir.path().join("blocked")).unwrap();
+    let report = engine.prune_runs(false).unwrap();
+    assert!(
+        report.archived >= 4 && report.archived == report.removed + report.stubbed,
+        "{report:?}"
+    );
+}

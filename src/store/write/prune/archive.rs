@@ -1,15 +1,20 @@
 //! A pruner's pass that archives what it prunes: the full record of every run it removes
 //! or cuts to a stub is appended to the day's archive (`runs-YYYY-MM-DD.jsonl.gz`, see
-//! `crate::archive`) and synced before the pass's changes can commit.
+//! `crate::archive`) and synced before the pass's changes can commit (the group commit
+//! runs after the pass returns).
 //!
-//! The records are found by the same pass run dry first, in the same transaction (nothing
-//! else writes meanwhile: the pass holds the writer), so a failure to write the archive
-//! leaves the store untouched. The file's committed length is a store fact written in the
-//! pass's transaction: a tail appended by a pass that never committed (a crash between the
-//! sync and the commit) is cut off at the next write, and those runs, still in the store,
-//! are archived again then.
+//! Should the archive not be written, the pass takes itself back before it returns the
+//! error: its store facts through the undo log, the records it removed or cut to stubs
+//! (and their run-index entries) put back from the copies it archived. The file's
+//! committed length is a store fact written in the pass's transaction: a tail appended by a
+//! pass that never committed (a crash between the sync and the commit) is cut off at the
+//! next write, and those runs, still in the store, are archived again then.
 
-use super::{PrunePass, PruneStep, RunFacts, Verdict, WriteTables};
+use super::super::super::layout::run_index_key;
+use super::super::super::record::{RUN_INDEX_FIELDS, Record};
+use super::super::super::wal::LoggedTable;
+use super::facts::StoredFacts;
+use super::{PrunePass, PruneStep, RunFacts, Verdict, WriteTables, grown};
 use crate::error::{Error, Result};
 use redb::ReadableTable;
 
@@ -17,8 +22,8 @@ use redb::ReadableTable;
 const LENGTH_PREFIX: &str = "archive\0";
 
 impl WriteTables<'_> {
-    /// One pass of the pruner (`prune_pass`), archiving the records it prunes first when
-    /// `pass.archive_dir` says where.
+    /// One pass of the pruner (`prune_pass`), archiving the records it prunes before it
+    /// returns when `pass.archive_dir` says where.
     pub(in crate::store) fn prune_pass_archived(
         &mut self,
         pass: &PrunePass<'_>,
@@ -28,37 +33,53 @@ impl WriteTables<'_> {
             return self.prune_pass(pass, decide, None);
         };
         let name = crate::archive::runs_file_name(pass.now_ms);
-        let dry = PrunePass {
-            dry_run: true,
-            ..*pass
-        };
-        let planned = self.prune_pass(&dry, decide, Some(&name))?.lines;
-        let mut length = self.archive_length(&name)?;
-        if !planned.is_empty() {
-            length = self.append(dir, &name, length, planned.values())?;
-        }
+        let mark = crate::store::WriteTx::mark(self);
         let mut step = self.prune_pass(pass, decide, Some(&name))?;
-        // The pass pruned what its dry run found (never more): anything else is archived
-        // now, still before the commit.
-        let unplanned: Vec<&Vec<u8>> = step
-            .lines
-            .iter()
-            .filter(|(id, _)| !planned.contains_key(*id))
-            .map(|(_, line)| line)
-            .collect();
-        if !unplanned.is_empty() {
-            tracing::warn!(
-                "the pruner's pass pruned {} runs its dry run did not find",
-                unplanned.len()
-            );
-            length = self.append(dir, &name, length, unplanned.into_iter())?;
+        if step.lines.is_empty() {
+            return Ok(step);
         }
+        let written = self
+            .archive_length(&name)
+            .and_then(|committed| self.append(dir, &name, committed, step.lines.values()));
+        let length = match written {
+            Ok(length) => length,
+            Err(error) => {
+                crate::store::WriteTx::rollback_to(self, mark)?;
+                for (id, bytes) in &step.lines {
+                    self.restore_run(id, bytes)?;
+                }
+                return Err(error);
+            }
+        };
+        self.set_meta(&format!("{LENGTH_PREFIX}{name}"), &length.to_be_bytes())?;
         step.archived = step.lines.len() as u64;
         step.lines.clear();
-        if step.archived > 0 {
-            self.set_meta(&format!("{LENGTH_PREFIX}{name}"), &length.to_be_bytes())?;
-        }
         Ok(step)
+    }
+
+    /// Put a pruned run's record back as it was, with its run-index entries.
+    fn restore_run(&mut self, id: &str, bytes: &[u8]) -> Result<()> {
+        let facts = StoredFacts::parse(id, bytes)?;
+        self.runs.insert(id.as_bytes(), bytes).map_err(grown)?;
+        self.log_run(id, Some(bytes));
+        let record = Record::listed(
+            &facts.id,
+            &facts.chain_id,
+            facts.parent_run_id.as_deref(),
+            facts.flow_id.as_deref(),
+            facts.owner.as_deref(),
+            &facts.status,
+        );
+        for (field, value_of) in RUN_INDEX_FIELDS {
+            if let Some(value) = value_of(&record) {
+                let key = run_index_key(field, value, id);
+                self.run_index
+                    .insert(key.as_slice(), [].as_slice())
+                    .map_err(grown)?;
+                self.logged(LoggedTable::RunIndex, &key, Some(&[]));
+            }
+        }
+        Ok(())
     }
 
     /// Append `lines` to archive `dir/name`, `committed` bytes long as of the last commit;
