@@ -139,7 +139,10 @@ impl Registry {
             Some(op) => Ok(op),
             None => {
                 let mut known: Vec<&str> = BUILTIN_NAMES.iter().map(|(n, _)| *n).collect();
-                known.extend(self.native.keys().map(String::as_str));
+                // The host's operations in name order (the registry is a hash map).
+                let mut native: Vec<&str> = self.native.keys().map(String::as_str).collect();
+                native.sort_unstable();
+                known.extend(native);
                 // The store's own operations are candidates for the hint too (a failing
                 // run's cost, never a successful one's).
                 let mut stored = Vec::new();
