@@ -77,71 +77,43 @@ pub(crate) fn runs(db: &Path, command: RunsCommand) -> Result<ExitCode, Fatal> {
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(archive) = archived(&command) {
-        return from_archive(&RunArchive::open(archive)?, command);
+        let archive = RunArchive::open(archive)?;
+        let reader = Reader {
+            get: &|id| Ok(archive.get(id).cloned()),
+            list: &|query| archive.list(query),
+            tree: &|id| Ok(archive.tree(id)),
+            missing: " in the archive",
+        };
+        return answer(command, &reader);
     }
     let engine = open_to_read(db)?;
+    let reader = Reader {
+        get: &|id| engine.get_run(id),
+        list: &|query| engine.list_runs(query),
+        tree: &|id| engine.run_tree(id),
+        missing: "",
+    };
+    answer(command, &reader)
+}
+
+/// Where `runs show|list|tree` read: the store, or an archive of pruned runs.
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> coworker::Result<Option<Run>>,
+    list: &'a dyn Fn(&RunQuery) -> coworker::Result<Vec<Run>>,
+    tree: &'a dyn Fn(&str) -> coworker::Result<Option<RunTree>>,
+    /// Said after "no run with id ID" when a run is not there.
+    missing: &'static str,
+}
+
+/// `runs show|list|tree` answered from `reader`.
+fn answer(command: RunsCommand, reader: &Reader<'_>) -> Result<ExitCode, Fatal> {
     match command {
-        RunsCommand::Show { id, .. } => match engine.get_run(&id)? {
+        RunsCommand::Show { id, .. } => match (reader.get)(&id)? {
             Some(run) => {
                 print_json(&run.to_value());
                 Ok(ExitCode::SUCCESS)
             }
-            None => Err(Fatal(format!("no run with id {id}"))),
-        },
-        RunsCommand::List {
-            flow,
-            chain,
-            parent,
-            owner,
-            status,
-            since,
-            until,
-            limit,
-            ..
-        } => {
-            let status = parse_status(status)?;
-            let query = RunQuery {
-                flow_id: flow,
-                chain_id: chain,
-                parent_run_id: parent,
-                owner,
-                status,
-                since,
-                until,
-                limit: Some(limit),
-            };
-            let runs: Vec<Value> = engine
-                .list_runs(&query)?
-                .iter()
-                .map(Run::to_value)
-                .collect();
-            print_json(&Value::Array(runs));
-            Ok(ExitCode::SUCCESS)
-        }
-        RunsCommand::Tree { id, json, .. } => print_found_tree(engine.run_tree(&id)?, &id, json),
-        RunsCommand::Prune { .. } => unreachable!("pruned above, on a store open for writing"),
-    }
-}
-
-/// The archive a `runs show|list|tree` names, if any.
-fn archived(command: &RunsCommand) -> Option<&Path> {
-    match command {
-        RunsCommand::Show { archive, .. }
-        | RunsCommand::List { archive, .. }
-        | RunsCommand::Tree { archive, .. } => archive.as_deref(),
-        RunsCommand::Prune { .. } => None,
-    }
-}
-
-/// `runs show|list|tree --archive FILE`: read from the archive, printed as from the store.
-fn from_archive(archive: &RunArchive, command: RunsCommand) -> Result<ExitCode, Fatal> {
-    match command {
-        RunsCommand::Show { id, .. } => match archive.get(&id) {
-            Some(run) => {
-                print_json(&run.to_value());
-                Ok(ExitCode::SUCCESS)
-            }
-            None => Err(Fatal(format!("no run with id {id} in the archive"))),
+            None => Err(Fatal(format!("no run with id {id}{}", reader.missing))),
         },
         RunsCommand::List {
             flow,
@@ -164,12 +136,25 @@ fn from_archive(archive: &RunArchive, command: RunsCommand) -> Result<ExitCode, 
                 until,
                 limit: Some(limit),
             };
-            let runs: Vec<Value> = archive.list(&query)?.iter().map(Run::to_value).collect();
+            let runs: Vec<Value> = (reader.list)(&query)?.iter().map(Run::to_value).collect();
             print_json(&Value::Array(runs));
             Ok(ExitCode::SUCCESS)
         }
-        RunsCommand::Tree { id, json, .. } => print_found_tree(archive.tree(&id), &id, json),
-        RunsCommand::Prune { .. } => unreachable!("an archive is never pruned"),
+        RunsCommand::Tree { id, json, .. } => {
+            let tree = (reader.tree)(&id)?;
+            print_found_tree(tree, &id, reader.missing, json)
+        }
+        RunsCommand::Prune { .. } => unreachable!("pruned above, on a store open for writing"),
+    }
+}
+
+/// The archive a `runs show|list|tree` names, if any.
+fn archived(command: &RunsCommand) -> Option<&Path> {
+    match command {
+        RunsCommand::Show { archive, .. }
+        | RunsCommand::List { archive, .. }
+        | RunsCommand::Tree { archive, .. } => archive.as_deref(),
+        RunsCommand::Prune { .. } => None,
     }
 }
 
@@ -182,7 +167,12 @@ fn parse_status(status: Option<String>) -> Result<Option<RunStatus>, Fatal> {
 }
 
 /// Print a tree found (as JSON, or as text), or say there is none.
-fn print_found_tree(tree: Option<RunTree>, id: &str, json: bool) -> Result<ExitCode, Fatal> {
+fn print_found_tree(
+    tree: Option<RunTree>,
+    id: &str,
+    missing: &str,
+    json: bool,
+) -> Result<ExitCode, Fatal> {
     match tree {
         Some(tree) if json => {
             print_json(&serde_json::to_value(&tree)?);
@@ -194,7 +184,7 @@ fn print_found_tree(tree: Option<RunTree>, id: &str, json: bool) -> Result<ExitC
             say!("{}", text.trim_end());
             Ok(ExitCode::SUCCESS)
         }
-        None => Err(Fatal(format!("no run with id {id}"))),
+        None => Err(Fatal(format!("no run with id {id}{missing}"))),
     }
 }
 

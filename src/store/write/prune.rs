@@ -425,14 +425,7 @@ impl<'t> WriteTables<'t> {
     fn remove_run(&mut self, facts: &StoredFacts) -> Result<()> {
         self.runs.remove(facts.id.as_bytes()).map_err(grown)?;
         self.log_run(&facts.id, None);
-        let record = super::super::record::Record::listed(
-            &facts.id,
-            &facts.chain_id,
-            facts.parent_run_id.as_deref(),
-            facts.flow_id.as_deref(),
-            facts.owner.as_deref(),
-            &facts.status,
-        );
+        let record = facts.listed();
         // The status entry is removed whatever the status: stores written before only failed
         // runs were indexed by status hold `completed` entries too.
         let keys = RUN_INDEX_FIELDS

@@ -11,7 +11,7 @@
 //! next write, and those runs, still in the store, are archived again then.
 
 use super::super::super::layout::run_index_key;
-use super::super::super::record::{RUN_INDEX_FIELDS, Record};
+use super::super::super::record::RUN_INDEX_FIELDS;
 use super::super::super::wal::LoggedTable;
 use super::facts::StoredFacts;
 use super::{PrunePass, PruneStep, RunFacts, Verdict, WriteTables, grown};
@@ -62,14 +62,7 @@ impl WriteTables<'_> {
         let facts = StoredFacts::parse(id, bytes)?;
         self.runs.insert(id.as_bytes(), bytes).map_err(grown)?;
         self.log_run(id, Some(bytes));
-        let record = Record::listed(
-            &facts.id,
-            &facts.chain_id,
-            facts.parent_run_id.as_deref(),
-            facts.flow_id.as_deref(),
-            facts.owner.as_deref(),
-            &facts.status,
-        );
+        let record = facts.listed();
         for (field, value_of) in RUN_INDEX_FIELDS {
             if let Some(value) = value_of(&record) {
                 let key = run_index_key(field, value, id);

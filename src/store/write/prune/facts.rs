@@ -117,6 +117,18 @@ impl StoredFacts {
         })
     }
 
+    /// The fields its run-index entries are keyed by, as a record (no bytes).
+    pub(super) fn listed(&self) -> crate::store::Record {
+        crate::store::Record::listed(
+            &self.id,
+            &self.chain_id,
+            self.parent_run_id.as_deref(),
+            self.flow_id.as_deref(),
+            self.owner.as_deref(),
+            &self.status,
+        )
+    }
+
     pub(super) fn is_stub(&self) -> bool {
         self.output.as_ref().is_some_and(|mark| mark.0)
     }
