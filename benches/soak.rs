@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench soak -- --minutes 10 [--mode retention|none|both] [--keep-ms 60000]
-//!                             [--rate 2000] [--prune-every-ms 5000]
+//!                             [--rate 2000] [--prune-every-ms 5000] [--batch 200]
 //! ```
 //!
 //! One client thread runs, paced to `--rate` top-level runs per second: 16 selects by name,
@@ -34,6 +34,7 @@ struct Args {
     keep_ms: u64,
     rate: u64,
     prune_every_ms: u64,
+    batch: u64,
 }
 
 fn args() -> Args {
@@ -43,6 +44,7 @@ fn args() -> Args {
         keep_ms: 60_000,
         rate: 2_000,
         prune_every_ms: 5_000,
+        batch: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -52,6 +54,7 @@ fn args() -> Args {
             "--keep-ms" => args.keep_ms = value().parse().expect("--keep-ms N"),
             "--rate" => args.rate = value().parse().expect("--rate N"),
             "--prune-every-ms" => args.prune_every_ms = value().parse().expect("ms"),
+            "--batch" => args.batch = value().parse().expect("--batch N (pruneBatch)"),
             "--mode" => {
                 args.modes = match value().as_str() {
                     "retention" => vec![true],
@@ -118,7 +121,7 @@ fn soak(args: &Args, retention: bool) {
     if retention {
         let settings = json!({"operation": "create", "into": "System Settings",
             "input": {"data": {"name": "retention", "runs": {"maxAgeMs": args.keep_ms},
-                               "pruneEveryMs": 3_600_000, "pruneBatch": 1000}}});
+                               "pruneEveryMs": 3_600_000, "pruneBatch": args.batch}}});
         let saved = engine.run_value(settings);
         assert!(saved.success, "{:?}", saved.error);
     }
