@@ -238,19 +238,14 @@ fn refuse_held(view: &dyn View, doctype: &str, docs: &[Doc], gone: &[String]) ->
     if holds.is_empty() {
         return Ok(());
     }
-    let mut held = Vec::new();
-    let present = docs.iter().map(|doc| (doc_name(doc), doc.get("owner")));
-    for (name, owner) in present.chain(gone.iter().map(|name| (name.as_str(), None))) {
-        let mut entry = Map::new();
-        entry.insert("refDoctype".into(), json!(doctype));
-        entry.insert("refName".into(), json!(name));
-        if let Some(owner) = owner {
-            entry.insert("owner".into(), owner.clone());
-        }
-        if holds.holds_entry(&entry) {
-            held.push(name.to_string());
-        }
-    }
+    let present = docs
+        .iter()
+        .map(|doc| (doc_name(doc), doc.get("owner").and_then(Value::as_str)));
+    let held: Vec<&str> = present
+        .chain(gone.iter().map(|name| (name.as_str(), None)))
+        .filter(|(name, owner)| holds.holds_document(doctype, name, *owner))
+        .map(|(name, _)| name)
+        .collect();
     if held.is_empty() {
         return Ok(());
     }

@@ -169,6 +169,18 @@ impl Holds {
         self.active.iter().any(|hold| hold.matches(&subject))
     }
 
+    /// Whether a hold covers document `name` of `doctype` (owned by `owner`): what a change
+    /// that would rewrite its recorded history (erasure) must leave alone.
+    pub(crate) fn holds_document(&self, doctype: &str, name: &str, owner: Option<&str>) -> bool {
+        let subject = Subject {
+            doctype: Some(doctype),
+            names: vec![name],
+            owner,
+            ..Subject::default()
+        };
+        self.active.iter().any(|hold| hold.matches(&subject))
+    }
+
     /// Whether a hold covers an audit entry (`refDoctype`, `refName`, `owner`, `flowId`,
     /// `flowType`): such an entry must not be archived or removed by any retention rule.
     pub(crate) fn holds_entry(&self, entry: &Map<String, Value>) -> bool {
