@@ -152,16 +152,26 @@ pub(crate) fn diff(before: &Doc, after: &Doc) -> Value {
 
 /// SHA-256 over the previous hash and the entry's JSON text (without its `hash`), as hex.
 fn chain_hash(prev: &str, entry_json: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hasher = Sha256::new();
     hasher.update(prev.as_bytes());
     hasher.update(entry_json);
-    let mut hex = String::with_capacity(64);
-    for byte in hasher.finalize() {
+    hex(&hasher.finalize())
+}
+
+/// Bytes as lowercase hex: every hash and digest the trail and its archives record.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
         hex.push(HEX[usize::from(byte >> 4)] as char);
         hex.push(HEX[usize::from(byte & 0xf)] as char);
     }
     hex
+}
+
+/// SHA-256 of `bytes`, as hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 /// The hash a stored entry carries (read without building the entry: every audited

@@ -8,8 +8,9 @@
 //! `lastHash` (entry T's hash: what the next entry chains to), `archive` (the file's name)
 //! and `archiveSha256` (the file's bytes).
 
-use super::{read_bytes, sha256_hex};
+use super::read_bytes;
 use crate::audit::check_entry;
+use crate::audit::sha256_hex;
 use crate::error::{Error, Result};
 use serde::Serialize;
 use serde_json::{Map, Value, json};

@@ -13,6 +13,7 @@
 //! committed length in the same transaction; a tail written by a pass whose transaction
 //! never committed is cut off at the next write ([`append_member`]).
 
+use crate::audit::sha256_hex;
 use crate::error::{Error, Result};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -144,15 +145,6 @@ pub(crate) fn write_whole(
     std::fs::rename(&partial, &path).map_err(|e| io("cannot rename", &path, e))?;
     sync_dir(dir);
     Ok(sha256_hex(&bytes))
-}
-
-/// SHA-256 of `bytes`, as hex.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Make a directory entry durable (best effort: not every platform syncs directories).

@@ -16,7 +16,6 @@ use crate::error::Result;
 use crate::store::{Snapshot, View};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -39,13 +38,7 @@ const DOCUMENT_ACTIONS: [&str; 7] = [
 
 /// Hex SHA-256 of a document's bytes exactly as the docs table stores them.
 pub(crate) fn document_digest(stored: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(64);
-    for byte in Sha256::digest(stored) {
-        hex.push(HEX[usize::from(byte >> 4)] as char);
-        hex.push(HEX[usize::from(byte & 0xf)] as char);
-    }
-    hex
+    super::sha256_hex(stored)
 }
 
 /// What `coworker audit verify --documents` reports: the chain as `audit verify` does, and

@@ -12,6 +12,7 @@
 //!
 //! This module never decides which parts to redact (erasure does) and never writes.
 
+use super::hex;
 use crate::doc::Doc;
 use crate::error::{Error, Result};
 use serde_json::{Map, Value, json};
@@ -40,16 +41,6 @@ pub(crate) struct Sealed {
     pub(crate) salt: String,
     /// SHA-256(salt || JSON of the part), hex.
     pub(crate) digest: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        hex.push(HEX[usize::from(byte >> 4)] as char);
-        hex.push(HEX[usize::from(byte & 0xf)] as char);
-    }
-    hex
 }
 
 /// A fresh random salt (128 bits from the operating system), hex.

@@ -3,6 +3,7 @@
 //! against their checkpoints ([`Engine::verify_audit_archives`], `coworker audit verify
 //! --archive FILE`). The archive formats are in `crate::archive`.
 
+use super::prune::now_ms;
 use super::{Core, Engine};
 use crate::archive::{ArchiveCheck, AuditArchiveReport, check_archive};
 use crate::audit::AuditReport;
@@ -96,12 +97,6 @@ impl Core {
             Err(error) => tracing::warn!("archiving audit entries failed: {error}"),
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The most segments one call archives (each its own transaction).

@@ -121,7 +121,8 @@ impl Drop for Live<'_> {
     }
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch, now.
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
