@@ -8,7 +8,7 @@
 //! `lastHash` (entry T's hash: what the next entry chains to), `archive` (the file's name)
 //! and `archiveSha256` (the file's bytes).
 
-use super::read_bytes;
+use super::{Lines, read_bytes};
 use crate::audit::check_entry;
 use crate::audit::sha256_hex;
 use crate::error::{Error, Result};
@@ -90,13 +90,31 @@ pub struct ArchiveCheck {
     pub problem: Option<String>,
 }
 
-/// Check the audit archive at `path`: its entries chain from the hash its header names,
-/// and a checkpoint among `checkpoints` (from the live trail or other archives) records its
-/// name, range, first and last hash and SHA-256.
-pub(crate) fn check_archive(path: &Path, checkpoints: &[ArchivedSegment]) -> Result<ArchiveCheck> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::bad_request(format!("cannot read {}: {e}", path.display())))?;
-    let lines = read_bytes(path, &bytes, "audit")?;
+/// An audit archive read once: its bytes (for their SHA-256) and its lines.
+pub(crate) struct AuditArchive {
+    bytes: Vec<u8>,
+    pub(crate) lines: Lines,
+}
+
+impl AuditArchive {
+    /// Read the audit archive at `path` (BAD_REQUEST when it cannot be read or is none).
+    pub(crate) fn read(path: &Path) -> Result<AuditArchive> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::bad_request(format!("cannot read {}: {e}", path.display())))?;
+        let lines = read_bytes(path, &bytes, "audit")?;
+        Ok(AuditArchive { bytes, lines })
+    }
+}
+
+/// Check the audit archive read from `path`: its entries chain from the hash its header
+/// names, and a checkpoint among `checkpoints` (from the live trail or other archives)
+/// records its name, range, first and last hash and SHA-256.
+pub(crate) fn check_archive(
+    path: &Path,
+    archive: &AuditArchive,
+    checkpoints: &[ArchivedSegment],
+) -> Result<ArchiveCheck> {
+    let (bytes, lines) = (&archive.bytes, &archive.lines);
     let file = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -132,7 +150,7 @@ pub(crate) fn check_archive(path: &Path, checkpoints: &[ArchivedSegment]) -> Res
         ));
         return Ok(check);
     };
-    let sha256 = sha256_hex(&bytes);
+    let sha256 = sha256_hex(bytes);
     check.problem = if (checkpoint.from_seq, checkpoint.to_seq) != (from, to) {
         Some(format!(
             "it holds entries {from}..{to}, its checkpoint records {}..{}",

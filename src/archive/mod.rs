@@ -23,8 +23,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 mod audit;
-pub(crate) use audit::check_archive;
 pub use audit::{ArchiveCheck, ArchivedSegment, AuditArchiveReport};
+pub(crate) use audit::{AuditArchive, check_archive};
 
 /// The `format` every archive's header names.
 pub(crate) const FORMAT: &str = "coworker-archive";

@@ -5,7 +5,7 @@
 
 use super::prune::now_ms;
 use super::{Core, Engine};
-use crate::archive::{ArchiveCheck, AuditArchiveReport, check_archive};
+use crate::archive::{ArchiveCheck, AuditArchive, AuditArchiveReport, check_archive};
 use crate::audit::AuditReport;
 use crate::error::{Error, Result};
 use crate::retention::{ArchiveTo, Retention};
@@ -140,25 +140,28 @@ impl Engine {
     /// file that cannot be read is reported as a problem.
     pub fn verify_audit_archives(&self, files: &[PathBuf]) -> Result<AuditReport> {
         let (mut report, mut checkpoints) = crate::audit::verify_walk(&*self.core.store.read()?)?;
-        // Checkpoints archived themselves (a later segment took them) are read from the
-        // archives given.
-        for file in files {
-            if let Ok(lines) = crate::archive::read_lines(file, "audit") {
-                for line in &lines.lines {
-                    if let Ok(entry) = serde_json::from_slice::<Map<String, Value>>(line)
-                        && let Some(c) = crate::archive::ArchivedSegment::of_checkpoint(&entry)
-                    {
-                        checkpoints.push(c);
-                    }
+        // Each file is read once. Checkpoints archived themselves (a later segment took
+        // them) are read from the archives given.
+        let read: Vec<Result<AuditArchive>> = files.iter().map(|f| AuditArchive::read(f)).collect();
+        for archive in read.iter().flatten() {
+            for line in &archive.lines.lines {
+                if let Ok(entry) = serde_json::from_slice::<Map<String, Value>>(line)
+                    && let Some(c) = crate::archive::ArchivedSegment::of_checkpoint(&entry)
+                {
+                    checkpoints.push(c);
                 }
             }
         }
-        for file in files {
-            let check = check_archive(file, &checkpoints).unwrap_or_else(|error| ArchiveCheck {
-                file: file.display().to_string(),
-                entries: 0,
-                problem: Some(error.to_string()),
-            });
+        for (file, archive) in files.iter().zip(&read) {
+            let check = archive
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|archive| check_archive(file, archive, &checkpoints))
+                .unwrap_or_else(|error| ArchiveCheck {
+                    file: file.display().to_string(),
+                    entries: 0,
+                    problem: Some(error.to_string()),
+                });
             report.archives.push(check);
         }
         Ok(report)
