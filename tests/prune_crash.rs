@@ -124,6 +124,13 @@ fn a_prune_killed_again_and_again_loses_nothing() {
         fill(&engine)
     };
     std::thread::sleep(Duration::from_millis(5));
+    let dry = cli(&store.path)
+        .args(["runs", "prune", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{dry:?}");
+    let dry = stdout_json(&dry);
+    let due = dry["removed"].as_u64().unwrap() + dry["stubbed"].as_u64().unwrap();
     let mut next = delays();
     let mut landed = 0;
     for kill in 0..KILLS {
@@ -154,6 +161,12 @@ fn a_prune_killed_again_and_again_loses_nothing() {
     eprintln!(
         "final prune: {report} in {:?}, {landed} of {KILLS} kills mid-prune",
         started.elapsed()
+    );
+    // The killed prunes got somewhere: the passes they committed are not done again.
+    let left = report["removed"].as_u64().unwrap() + report["stubbed"].as_u64().unwrap();
+    assert!(
+        left < due,
+        "the killed prunes committed no pass: {left} of {due} records left"
     );
     let verified = cli(&store.path).args(["audit", "verify"]).output().unwrap();
     assert!(verified.status.success(), "{verified:?}");
